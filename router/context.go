@@ -1,0 +1,180 @@
+package router
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tidygram/tidygram/tg"
+)
+
+// Context is what a handler gets: the handler's context.Context (cancelled
+// when the handler's timeout or the bot's drain period runs out), the
+// update, the client, and helpers for the common replies. A Context is a
+// context.Context, so it can be passed to any call that waits:
+//
+//	c.Client.SendChatAction(c, &tg.SendChatActionParams{...})
+//
+// A Context belongs to one handler run; it must not be kept after the
+// handler returns (start owned background work with Go instead).
+type Context struct {
+	context.Context
+	Update *tg.Update
+	Client *tg.Client
+	// Route is the name of the route that matched.
+	Route string
+
+	spawn func(name string, fn func(ctx context.Context))
+}
+
+// NewContext returns the Context for one handler run. spawn starts owned
+// background work for Go; the runtime passes one that labels, tracks and
+// awaits it (nil: Go runs fn on a plain goroutine — for tests only).
+func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(name string, fn func(ctx context.Context))) *Context {
+	return &Context{Context: ctx, Update: u, Client: client, Route: route, spawn: spawn}
+}
+
+// WithValue stores a value in c's context, for middleware handing data to
+// handlers (sessions, a user record, a trace span).
+func (c *Context) WithValue(key, val any) {
+	c.Context = context.WithValue(c.Context, key, val)
+}
+
+// Go starts fn as background work owned by the bot, not by this handler:
+// fn runs after the handler returns, its ctx is cancelled when the bot stops
+// and the bot's Run waits for it. Its goroutine carries this handler's
+// labels. Use it instead of a plain go statement for work that outlives the
+// handler.
+func (c *Context) Go(fn func(ctx context.Context)) {
+	if c.spawn != nil {
+		c.spawn(c.Route, fn)
+		return
+	}
+	go fn(context.WithoutCancel(c.Context))
+}
+
+// Message returns the update's message (new, edited, channel post or
+// business message), or for a callback query the message with the button
+// when it is still accessible; nil otherwise.
+func (c *Context) Message() *tg.Message {
+	if m := Message(c.Update); m != nil {
+		return m
+	}
+	if q := c.Update.CallbackQuery; q != nil {
+		if m, ok := q.Message.(*tg.Message); ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// Chat returns the chat of the update, nil if it has none.
+func (c *Context) Chat() *tg.Chat { return c.Update.Chat() }
+
+// Sender returns the user who caused the update, nil if none.
+func (c *Context) Sender() *tg.User { return c.Update.Sender() }
+
+// Text returns the text of the update's message ("" if none).
+func (c *Context) Text() string {
+	if m := Message(c.Update); m != nil {
+		return m.Text
+	}
+	return ""
+}
+
+// Args returns the arguments after a command ("/start abc" → "abc").
+func (c *Context) Args() string {
+	_, _, args, _ := ParseCommand(c.Text())
+	return args
+}
+
+// CallbackData returns the data of a callback query ("" otherwise).
+func (c *Context) CallbackData() string {
+	if q := c.Update.CallbackQuery; q != nil {
+		return q.Data
+	}
+	return ""
+}
+
+// ErrNoChat is returned by helpers that need a chat when the update has none.
+var ErrNoChat = errors.New("router: update has no chat to reply to")
+
+// Send sends text to the update's chat (in the same forum topic), with
+// optional changes to the params (a keyboard, parse mode, …).
+func (c *Context) Send(text string, opts ...func(*tg.SendMessageParams)) (*tg.Message, error) {
+	chat := c.Chat()
+	if chat == nil {
+		return nil, ErrNoChat
+	}
+	p := &tg.SendMessageParams{ChatID: tg.ID(chat.ID), Text: text}
+	if m := c.Message(); m != nil && m.IsTopicMessage {
+		p.MessageThreadID = m.MessageThreadID
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return c.Client.SendMessage(c, p)
+}
+
+// Reply sends text to the update's chat as a reply to the update's message.
+func (c *Context) Reply(text string, opts ...func(*tg.SendMessageParams)) (*tg.Message, error) {
+	m := c.Message()
+	if m == nil {
+		return c.Send(text, opts...)
+	}
+	return c.Send(text, append([]func(*tg.SendMessageParams){func(p *tg.SendMessageParams) {
+		p.ReplyParameters = &tg.ReplyParameters{MessageID: m.MessageID}
+	}}, opts...)...)
+}
+
+// Answer answers the update's callback query (text may be empty: it only
+// stops the button's progress indicator). Telegram expects an answer to
+// every callback query.
+func (c *Context) Answer(text string, opts ...func(*tg.AnswerCallbackQueryParams)) error {
+	q := c.Update.CallbackQuery
+	if q == nil {
+		return errors.New("router: Answer needs a callback query")
+	}
+	p := &tg.AnswerCallbackQueryParams{CallbackQueryID: q.ID, Text: text}
+	for _, o := range opts {
+		o(p)
+	}
+	return c.Client.AnswerCallbackQuery(c, p)
+}
+
+// Edit replaces the text of the message the update is about (the message
+// with the pressed button, or an edited message) and keeps or replaces its
+// keyboard through opts.
+func (c *Context) Edit(text string, opts ...func(*tg.EditMessageTextParams)) (*tg.Message, error) {
+	p := &tg.EditMessageTextParams{Text: text}
+	if q := c.Update.CallbackQuery; q != nil && q.InlineMessageID != "" {
+		p.InlineMessageID = q.InlineMessageID
+	} else if m := c.Message(); m != nil {
+		p.ChatID = tg.ID(m.Chat.ID)
+		p.MessageID = m.MessageID
+	} else {
+		return nil, ErrNoChat
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return c.Client.EditMessageText(c, p)
+}
+
+// InlineKeyboard returns a params option that attaches an inline keyboard;
+// rows of buttons built with CallbackButton or URLButton.
+func InlineKeyboard(rows ...[]tg.InlineKeyboardButton) func(*tg.SendMessageParams) {
+	return func(p *tg.SendMessageParams) {
+		p.ReplyMarkup = &tg.InlineKeyboardMarkup{InlineKeyboard: rows}
+	}
+}
+
+// CallbackButton returns an inline button that sends data back as a
+// callback query.
+func CallbackButton(text, data string) tg.InlineKeyboardButton {
+	return tg.InlineKeyboardButton{Text: text, CallbackData: data}
+}
+
+// URLButton returns an inline button that opens url.
+func URLButton(text, url string) tg.InlineKeyboardButton {
+	return tg.InlineKeyboardButton{Text: text, URL: url}
+}

@@ -1,0 +1,76 @@
+package tidygram
+
+import (
+	"context"
+	"runtime/pprof"
+	"sync"
+	"time"
+)
+
+// scope owns background work started with Context.Go: it labels it, hands
+// it a context cancelled at stop, and waits for it.
+type scope struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+func (s *scope) init(parent context.Context, _ pprof.LabelSet) {
+	s.ctx, s.cancel = context.WithCancel(parent)
+}
+
+// spawner returns the function Context.Go uses for a handler running with
+// handlerCtx: the goroutine keeps the handler's labels (handler, update_id,
+// chat_id) with component "background", and runs with the scope's context.
+func (s *scope) spawner(handlerCtx context.Context) func(string, func(context.Context)) {
+	return func(_ string, fn func(context.Context)) {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return // the bot has stopped: nothing may start
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		var kv []string
+		pprof.ForLabels(handlerCtx, func(k, v string) bool {
+			if k != LabelComponent {
+				kv = append(kv, k, v)
+			}
+			return true
+		})
+		kv = append(kv, LabelComponent, "background")
+		ctx := pprof.WithLabels(s.ctx, pprof.Labels(kv...))
+		go func() {
+			defer s.wg.Done()
+			pprof.SetGoroutineLabels(ctx)
+			fn(ctx)
+		}()
+	}
+}
+
+// close refuses new work, lets running work finish for up to grace, then
+// cancels it and waits for it up to grace again. Work that ignores its
+// context is left running (and reported by the leftover check).
+func (s *scope) close(grace time.Duration) {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		s.cancel()
+		return
+	case <-t.C:
+	}
+	s.cancel()
+	t.Reset(grace)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
