@@ -1,0 +1,436 @@
+package tg
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the Client's options.
+const (
+	// DefaultBaseURL is the cloud Bot API.
+	DefaultBaseURL = "https://api.telegram.org"
+	// DefaultMaxResponseBytes caps the body of a method's answer (16 MiB). A
+	// getUpdates batch of 100 updates is far smaller.
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultMaxDownloadBytes caps a download (20 MiB): the cloud Bot API's
+	// getFile serves files up to 20 MB. A local Bot API server has no limit.
+	DefaultMaxDownloadBytes = 20 << 20
+	// DefaultMaxIdleConnsPerHost is the keep-alive pool size (32). Size it to
+	// the number of calls made at once, e.g. a dispatcher's worker count.
+	DefaultMaxIdleConnsPerHost = 32
+	// DefaultResponseHeaderTimeout bounds the wait for response headers after
+	// the request is written (2 min): a backstop for calls without a context
+	// deadline. It exceeds the longest sensible long poll (timeout=50 s);
+	// callers still set a per-request deadline (poll timeout plus a margin).
+	DefaultResponseHeaderTimeout = 2 * time.Minute
+)
+
+// Fixed settings of the Transport a Client creates.
+const (
+	dialTimeout         = 15 * time.Second
+	dialKeepAlive       = 30 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxDrainBytes       = 64 << 10 // read at most this much of an unwanted body to reuse its connection
+	maxPooledBuf        = 1 << 20  // larger response buffers are not kept for reuse
+	maxMethodLen        = 64
+)
+
+// Client calls the Bot API for one bot token. It is safe for concurrent use;
+// create one per token and share it.
+//
+// Every response body it receives is closed on every path; a body is read to
+// its end (at most the response cap, then at most 64 KiB more when it is
+// abandoned early) so that its connection is reused. The token is redacted
+// from every error the Client returns and from its String form.
+type Client struct {
+	hc        *http.Client
+	transport *http.Transport // created by NewClient, nil when the caller supplied the http.Client
+	invoke    Invoker         // middleware chain around c.do
+
+	callPrefix string // base + "/bot" + token + "/"
+	filePrefix string // base + "/file/bot" + token + "/"
+	base       string // for String
+	red        redactor
+
+	maxResponse int64
+	maxDownload int64
+	jsonType    []string  // Content-Type header value, shared by every JSON request (never modified)
+	bufs        sync.Pool // *[]byte response buffers
+}
+
+// Option configures a Client; see NewClient.
+type Option func(*options)
+
+type options struct {
+	baseURL       string
+	hc            *http.Client
+	mws           []Middleware
+	maxResponse   int64
+	maxDownload   int64
+	maxIdle       int
+	headerTimeout time.Duration
+}
+
+// WithBaseURL sets the server: scheme, host and an optional path prefix, with
+// no trailing "/bot". Default DefaultBaseURL. Use it for a local Bot API
+// server (e.g. "http://127.0.0.1:8081") or the tgtest emulator. Requests go to
+// base + "/bot" + token + "/" + method, downloads to
+// base + "/file/bot" + token + "/" + file_path.
+func WithBaseURL(baseURL string) Option { return func(o *options) { o.baseURL = baseURL } }
+
+// WithHTTPClient makes the Client send through hc instead of an http.Client
+// of its own. The caller owns hc: Close leaves its connections alone and
+// WithMaxIdleConnsPerHost and WithResponseHeaderTimeout do not apply. The
+// Client never follows redirects it is given by its own http.Client; with
+// hc, hc's redirect policy applies. hc's RoundTripper sees request URLs,
+// which contain the token.
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithMiddleware adds middleware around every Call, outermost first:
+// WithMiddleware(a, b) runs a, then b, then the HTTP call. Repeated options
+// append.
+func WithMiddleware(mw ...Middleware) Option {
+	return func(o *options) { o.mws = append(o.mws, mw...) }
+}
+
+// WithMaxResponseBytes caps the body of a method's answer; a larger body is
+// refused with a *ResponseError wrapping ErrTooLarge and its connection is
+// not reused. Default DefaultMaxResponseBytes; n must be positive.
+func WithMaxResponseBytes(n int64) Option { return func(o *options) { o.maxResponse = n } }
+
+// WithMaxDownloadBytes caps Download and DownloadFile. Default
+// DefaultMaxDownloadBytes; raise it for a local Bot API server. n must be
+// positive.
+func WithMaxDownloadBytes(n int64) Option { return func(o *options) { o.maxDownload = n } }
+
+// WithMaxIdleConnsPerHost sets how many idle keep-alive connections the
+// Client keeps. Default DefaultMaxIdleConnsPerHost; n must be positive.
+func WithMaxIdleConnsPerHost(n int) Option { return func(o *options) { o.maxIdle = n } }
+
+// WithResponseHeaderTimeout sets how long the Client waits for response
+// headers once a request is written; 0 waits as long as the call's context
+// allows. Default DefaultResponseHeaderTimeout. Raise it for large uploads
+// to a local Bot API server, which answers only after passing the file on.
+func WithResponseHeaderTimeout(d time.Duration) Option {
+	return func(o *options) { o.headerTimeout = d }
+}
+
+// NewClient returns a Client for the bot token. It fails when the token is
+// empty or holds characters that cannot appear in a URL path segment, when
+// the base URL is not an absolute http or https URL, or when an option is
+// out of range.
+//
+// Unless WithHTTPClient is given, the Client owns an http.Client whose
+// Transport dials within 15 s (TCP keep-alive 30 s), completes TLS handshakes
+// within 10 s, waits for response headers at most
+// DefaultResponseHeaderTimeout, keeps up to DefaultMaxIdleConnsPerHost idle
+// connections for 90 s, honours HTTPS_PROXY/NO_PROXY, and follows no
+// redirects (a redirect would carry the token in a Referer). It sets no
+// whole-request timeout: the call's context bounds each call, so a long
+// transfer is not cut short.
+func NewClient(token string, opts ...Option) (*Client, error) {
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
+	o := options{
+		baseURL:       DefaultBaseURL,
+		maxResponse:   DefaultMaxResponseBytes,
+		maxDownload:   DefaultMaxDownloadBytes,
+		maxIdle:       DefaultMaxIdleConnsPerHost,
+		headerTimeout: DefaultResponseHeaderTimeout,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	base, err := checkBaseURL(o.baseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.maxResponse <= 0:
+		return nil, fmt.Errorf("tg: WithMaxResponseBytes(%d): must be positive", o.maxResponse)
+	case o.maxDownload <= 0:
+		return nil, fmt.Errorf("tg: WithMaxDownloadBytes(%d): must be positive", o.maxDownload)
+	case o.maxIdle <= 0:
+		return nil, fmt.Errorf("tg: WithMaxIdleConnsPerHost(%d): must be positive", o.maxIdle)
+	case o.headerTimeout < 0:
+		return nil, fmt.Errorf("tg: WithResponseHeaderTimeout(%v): must not be negative", o.headerTimeout)
+	}
+	c := &Client{
+		hc:          o.hc,
+		callPrefix:  base + "/bot" + token + "/",
+		filePrefix:  base + "/file/bot" + token + "/",
+		base:        base,
+		red:         newRedactor(token),
+		maxResponse: o.maxResponse,
+		maxDownload: o.maxDownload,
+		jsonType:    []string{"application/json"},
+	}
+	if c.hc == nil {
+		c.transport = newTransport(o.maxIdle, o.headerTimeout)
+		c.hc = &http.Client{
+			Transport:     c.transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	c.invoke = c.do
+	for i := len(o.mws) - 1; i >= 0; i-- {
+		c.invoke = o.mws[i](c.invoke)
+	}
+	return c, nil
+}
+
+func newTransport(maxIdle int, headerTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ResponseHeaderTimeout: headerTimeout,
+		MaxIdleConnsPerHost:   maxIdle,
+		IdleConnTimeout:       idleConnTimeout,
+	}
+}
+
+func checkToken(token string) error {
+	if token == "" {
+		return errors.New("tg: empty bot token")
+	}
+	for i := 0; i < len(token); i++ {
+		if b := token[i]; b <= ' ' || b >= 0x7f || strings.IndexByte("/?#%\\", b) >= 0 {
+			return fmt.Errorf("tg: bot token holds a character not allowed in a URL path (byte %d)", i)
+		}
+	}
+	return nil
+}
+
+func checkBaseURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("tg: base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("tg: base URL %q: want http(s)://host[:port][/path]", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// String describes the Client without its token.
+func (c *Client) String() string { return "tg.Client(" + c.base + "/bot" + redactedToken + ")" }
+
+// GoString is String, so %#v does not print the token either.
+func (c *Client) GoString() string { return c.String() }
+
+// Close closes the idle connections of the Transport the Client created; it
+// leaves a caller-supplied http.Client alone. It does not wait for calls in
+// flight, and the Client stays usable (a later call dials again). Close the
+// Client after the last call so that no keep-alive connection outlives it.
+func (c *Client) Close() error {
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Call calls the Bot API method with params and decodes its result into
+// result, through the middleware chain. params is nil or a value that
+// encoding/json encodes as an object; result is nil (discard) or a non-nil
+// pointer.
+//
+// Params that carry uploads (an InputFile from FileReader or FilePath) are
+// sent as multipart/form-data and streamed in constant memory; everything
+// else as a JSON body. Call blocks until the answer is decoded or the call
+// fails; when it returns, the upload goroutine (if any) has ended, every file
+// it opened is closed, and the response body is closed. Cancelling ctx ends
+// the call at once, except that a FileReader's Read in progress is waited
+// for.
+//
+// Errors: *APIError for ok=false; *NetworkError when no answer arrived
+// (including ctx's end: errors.Is(err, context.Canceled)); *ResponseError
+// for an answer that is not a valid envelope; other errors for bad
+// arguments or an upload source that fails to open or read.
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	return c.invoke(ctx, method, params, result)
+}
+
+// do is the base Invoker: one HTTP request.
+func (c *Client) do(ctx context.Context, method string, params, result any) error {
+	if err := checkMethod(method); err != nil {
+		return err
+	}
+	if result != nil {
+		if v := reflect.ValueOf(result); v.Kind() != reflect.Pointer || v.IsNil() {
+			return fmt.Errorf("tg: %s: result must be nil or a non-nil pointer, not %T", method, result)
+		}
+	}
+	var files []*InputFile
+	if uc, ok := params.(uploadCarrier); ok {
+		files = uc.appendUploads(nil)
+	}
+
+	var (
+		body        io.Reader
+		contentType []string
+		length      int64
+		up          *upload
+	)
+	if len(files) == 0 {
+		if params != nil {
+			b, err := json.Marshal(params)
+			if err != nil {
+				return fmt.Errorf("tg: %s: encoding params: %w", method, err)
+			}
+			if string(b) != "null" { // a nil pointer of a params type: no params
+				body, contentType, length = bytes.NewReader(b), c.jsonType, int64(len(b))
+			}
+		}
+	} else {
+		var err error
+		if up, err = startUpload(params, files); err != nil {
+			return fmt.Errorf("tg: %s: %w", method, err)
+		}
+		defer up.stop()
+		body, contentType, length = up.pr, []string{up.contentType}, -1
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.callPrefix+method, body)
+	if err != nil {
+		return fmt.Errorf("tg: %s: %w", method, c.red.err(err))
+	}
+	if contentType != nil {
+		req.Header["Content-Type"] = contentType
+		req.ContentLength = length
+	}
+	tr := traceConn(req)
+	resp, err := c.hc.Do(tr.req)
+	if err != nil {
+		if up != nil {
+			if serr := up.stop(); serr != nil { // the upload source failed, not the network
+				return fmt.Errorf("tg: %s: %w", method, serr)
+			}
+		}
+		return c.networkError(ctx, method, err, tr)
+	}
+	return c.readAnswer(ctx, method, resp, result)
+}
+
+// readAnswer reads, closes and decodes resp.
+func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Response, result any) error {
+	bp := c.getBuf()
+	defer c.bufs.Put(bp)
+	data, err := c.readBody(resp, *bp, c.maxResponse)
+	*bp = data[:0]
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return &ResponseError{Method: method, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, c.maxResponse), Body: c.red.snippet(data)}
+	case err != nil:
+		return c.networkError(ctx, method, err, nil)
+	}
+	return decodeEnvelope(method, resp.StatusCode, data, result, c.red)
+}
+
+// readBody reads resp.Body into buf, at most max bytes, and closes it. Over
+// max it stops with ErrTooLarge; the connection is then not reused.
+func (c *Client) readBody(resp *http.Response, buf []byte, max int64) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.ContentLength > max {
+		return buf[:0], ErrTooLarge
+	}
+	if n := resp.ContentLength; n > int64(cap(buf)) {
+		buf = make([]byte, 0, n+1) // +1: room for the read that sees EOF
+	}
+	return readCapped(resp.Body, buf[:0], max)
+}
+
+// readCapped appends r's bytes to buf until EOF, and stops with ErrTooLarge
+// once more than max bytes were read (at most max+1 are read).
+func readCapped(r io.Reader, buf []byte, max int64) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		end := cap(buf)
+		if int64(end) > max+1 {
+			end = int(max + 1)
+		}
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return buf, ErrTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (c *Client) getBuf() *[]byte {
+	if bp, ok := c.bufs.Get().(*[]byte); ok {
+		if cap(*bp) <= maxPooledBuf {
+			return bp
+		}
+	}
+	b := make([]byte, 0, 4<<10)
+	return &b
+}
+
+// networkError wraps a transport error. tr is nil when a connection was
+// surely obtained (the error came while reading the body).
+func (c *Client) networkError(ctx context.Context, method string, err error, tr *connTrace) error {
+	err = c.red.err(err)
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return &NetworkError{Method: method, Err: err, notSent: tr != nil && !tr.gotConn.Load() && connectFailed(err)}
+}
+
+// connTrace records whether the transport obtained a connection for a
+// request; before that, nothing of the request can have been written. The
+// transport may report after Do returned, hence the atomic.
+type connTrace struct {
+	gotConn atomic.Bool
+	trace   httptrace.ClientTrace
+	req     *http.Request
+}
+
+func traceConn(req *http.Request) *connTrace {
+	t := &connTrace{}
+	t.trace.GotConn = t.onGotConn
+	t.req = req.WithContext(httptrace.WithClientTrace(req.Context(), &t.trace))
+	return t
+}
+
+func (t *connTrace) onGotConn(httptrace.GotConnInfo) { t.gotConn.Store(true) }
+
+// checkMethod refuses method names that are not a Bot API method's shape, so
+// that a name can never change the request path.
+func checkMethod(m string) error {
+	if m == "" || len(m) > maxMethodLen {
+		return fmt.Errorf("tg: invalid method name %q", m)
+	}
+	for i := 0; i < len(m); i++ {
+		b := m[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_') {
+			return fmt.Errorf("tg: invalid method name %q", m)
+		}
+	}
+	return nil
+}
