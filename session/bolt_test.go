@@ -1,0 +1,105 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestBoltSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	clock := newFakeClock()
+	b, err := OpenBolt(path, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"c1": "one", "c2": "two", "c3:u4": `{"step":"x"}`}
+	for k, v := range want {
+		if err := b.Set(ctx, k, []byte(v), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Set(ctx, "short", []byte("gone"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "c1"); err == nil {
+		t.Fatal("Get after Close succeeded")
+	}
+
+	clock.Advance(30 * time.Minute) // the restart took a while: "short" expired
+	b, err = OpenBolt(path, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for k, v := range want {
+		got, err := b.Get(ctx, k)
+		if err != nil || string(got) != v {
+			t.Errorf("after reopen Get(%q) = %q, %v; want %q", k, got, err, v)
+		}
+	}
+	if _, err := b.Get(ctx, "short"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired value after reopen: err = %v, want ErrNotFound", err)
+	}
+	if n := b.Len(); n != len(want) {
+		t.Fatalf("Len = %d, want %d: the expired value was not purged on read", n, len(want))
+	}
+}
+
+func TestBoltCorruptValue(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Write a value without the expiry header behind the store's back.
+	err = b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(b.bucket).Put([]byte("bad"), []byte{1, 2}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Get(ctx, "bad")
+	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Get of a corrupt value: err = %v, want a corruption error", err)
+	}
+	// Purge leaves it (it cannot tell its expiry); Delete removes it.
+	if n, err := b.Purge(ctx); err != nil || n != 0 {
+		t.Fatalf("Purge = %d, %v", n, err)
+	}
+	if err := b.Delete(ctx, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "bad"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Delete: %v", err)
+	}
+}
+
+func TestBoltLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = OpenBolt(path, WithOpenTimeout(20*time.Millisecond))
+	if err == nil || !errors.Is(err, bolt.ErrTimeout) {
+		t.Fatalf("second OpenBolt of a locked file: err = %v, want a timeout", err)
+	}
+}
+
+func TestBoltBadPath(t *testing.T) {
+	_, err := OpenBolt(filepath.Join(t.TempDir(), "missing", "dir", "s.db"))
+	if err == nil || !strings.Contains(err.Error(), "session: open bolt store") {
+		t.Fatalf("OpenBolt in a missing directory: err = %v", err)
+	}
+}
