@@ -1,0 +1,235 @@
+package tidygram_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tg"
+)
+
+func TestPollingHandlesAndConfirms(t *testing.T) {
+	srv := emulator(t)
+	var handled atomic.Int32
+	var replies atomic.Int32
+	b := newBot(t, srv)
+	b.OnCommand("start", func(c *tidygram.Context) error {
+		handled.Add(1)
+		_, err := c.Reply("welcome")
+		if err == nil {
+			replies.Add(1)
+		}
+		return err
+	})
+	b.OnText(func(c *tidygram.Context) error {
+		handled.Add(1)
+		_, err := c.Reply("echo: " + c.Text())
+		if err == nil {
+			replies.Add(1)
+		}
+		return err
+	})
+	r := start(t, b)
+	const n = 40
+	for i := range n {
+		text := "hello " + strconv.Itoa(i)
+		if i%4 == 0 {
+			text = "/start"
+		}
+		pushText(t, srv, int64(100+i%5), text)
+	}
+	eventually(t, 20*time.Second, "all updates handled", func() bool { return handled.Load() == n })
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := replies.Load(); got != n {
+		t.Fatalf("%d replies sent, want %d", got, n)
+	}
+	if p := srv.Pending(); p != 0 {
+		t.Fatalf("%d updates left unconfirmed at the emulator after a clean stop", p)
+	}
+	goleak.VerifyNone(t, goleak.IgnoreCurrent())
+}
+
+func TestStopWithPendingPollIsPrompt(t *testing.T) {
+	srv := emulator(t)
+	b := newBot(t, srv, tidygram.WithPollTimeout(30*time.Second))
+	b.OnText(func(*tidygram.Context) error { return nil })
+	r := start(t, b)
+	// One update handled and confirmed proves the bot polls; the next
+	// poll then waits its 30 s.
+	pushText(t, srv, 1, "x")
+	eventually(t, 10*time.Second, "first update confirmed", func() bool { return srv.Pending() == 0 })
+	time.Sleep(100 * time.Millisecond) // now inside a 30 s poll
+	t0 := time.Now()
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("Run took %v to return with a 30 s poll pending; want < 1 s", d)
+	}
+}
+
+func TestPerChatOrder(t *testing.T) {
+	srv := emulator(t)
+	const chats, per = 50, 50
+	var mu sync.Mutex
+	seen := make(map[int64][]int)
+	var total atomic.Int32
+	b := newBot(t, srv, tidygram.WithWorkers(16))
+	b.OnText(func(c *tidygram.Context) error {
+		i, err := strconv.Atoi(c.Text())
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(i%3) * 100 * time.Microsecond) // vary run times
+		mu.Lock()
+		seen[c.Chat().ID] = append(seen[c.Chat().ID], i)
+		mu.Unlock()
+		total.Add(1)
+		return nil
+	})
+	for i := range per {
+		for c := range chats {
+			pushText(t, srv, int64(1000+c), strconv.Itoa(i))
+		}
+	}
+	r := start(t, b)
+	eventually(t, 60*time.Second, "2,500 updates handled", func() bool { return total.Load() == chats*per })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for c := range chats {
+		got := seen[int64(1000+c)]
+		if len(got) != per {
+			t.Fatalf("chat %d: %d updates handled, want %d", c, len(got), per)
+		}
+		for i, v := range got {
+			if v != i {
+				t.Fatalf("chat %d: message %d handled at position %d: order broken", c, v, i)
+			}
+		}
+	}
+}
+
+func TestPanicAndErrorAreReportedAndConfirmed(t *testing.T) {
+	srv := emulator(t)
+	var mu sync.Mutex
+	var errs []error
+	b := newBot(t, srv, tidygram.WithErrorHandler(func(c *tidygram.Context, err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}))
+	b.OnCommand("panic", func(*tidygram.Context) error { panic("boom") })
+	b.OnCommand("fail", func(*tidygram.Context) error { return errors.New("failed on purpose") })
+	r := start(t, b)
+	pushText(t, srv, 5, "/panic")
+	pushText(t, srv, 5, "/fail")
+	eventually(t, 10*time.Second, "both errors reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(errs) == 2
+	})
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var pe *tidygram.PanicError
+	if !errors.As(errs[0], &pe) || pe.Value != "boom" || pe.Route != "/panic" || len(pe.Stack) == 0 {
+		t.Fatalf("first error = %#v, want a *PanicError for /panic with its stack", errs[0])
+	}
+	if errs[1].Error() != "failed on purpose" {
+		t.Fatalf("second error = %v", errs[1])
+	}
+	if p := srv.Pending(); p != 0 {
+		t.Fatalf("failed updates must be confirmed, %d pending", p)
+	}
+}
+
+func TestPlantedLeakIsReportedWithHandlerAndUpdate(t *testing.T) {
+	srv := emulator(t)
+	release := make(chan struct{})
+	defer close(release)
+	b := newBot(t, srv, tidygram.WithStrictLeaks(), tidygram.WithLeftoverWait(200*time.Millisecond))
+	var leakedID atomic.Int64
+	b.Handle("leaky-handler", tidygram.Filter(func(u *tg.Update) bool { return u.Message != nil }), func(c *tidygram.Context) error {
+		leakedID.Store(c.Update.UpdateID)
+		go func() { <-release }() // forgotten goroutine: inherits the handler's labels
+		return nil
+	})
+	r := start(t, b)
+	pushText(t, srv, 9, "leak please")
+	eventually(t, 10*time.Second, "handler ran", func() bool { return leakedID.Load() != 0 })
+	err := r.stop()
+	var le *tidygram.LeakError
+	if !errors.As(err, &le) {
+		t.Fatalf("Run = %v, want *LeakError", err)
+	}
+	for _, want := range []string{"handler=leaky-handler", "update_id=" + strconv.FormatInt(leakedID.Load(), 10), "chat_id=9", "runtime_test.go"} {
+		if !strings.Contains(le.Report, want) {
+			t.Errorf("leak report lacks %q:\n%s", want, le.Report)
+		}
+	}
+	if le.Count != 1 {
+		t.Errorf("leak count = %d, want 1", le.Count)
+	}
+}
+
+func TestBackgroundWorkIsOwned(t *testing.T) {
+	srv := emulator(t)
+	var started, cancelled atomic.Int32
+	b := newBot(t, srv, tidygram.WithStrictLeaks(), tidygram.WithDrainTimeout(200*time.Millisecond))
+	b.OnText(func(c *tidygram.Context) error {
+		c.Go(func(ctx context.Context) {
+			started.Add(1)
+			<-ctx.Done() // runs until the bot stops
+			cancelled.Add(1)
+		})
+		return nil
+	})
+	r := start(t, b)
+	pushText(t, srv, 3, "work")
+	eventually(t, 10*time.Second, "background work started", func() bool { return started.Load() == 1 })
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v; background work must be cancelled and awaited, not reported", err)
+	}
+	if cancelled.Load() != 1 {
+		t.Fatal("background work was not cancelled and awaited before Run returned")
+	}
+}
+
+func TestUnauthorizedEndsRun(t *testing.T) {
+	srv := emulator(t)
+	b, err := tidygram.New("999:wrong-token", tidygram.WithBaseURL(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Run(context.Background())
+	if !errors.Is(err, tidygram.ErrUnauthorized) {
+		t.Fatalf("Run with a wrong token = %v, want ErrUnauthorized", err)
+	}
+	if strings.Contains(err.Error(), "wrong-token") {
+		t.Fatalf("error leaks the token: %v", err)
+	}
+}
+
+func TestRunTwiceAtOnce(t *testing.T) {
+	srv := emulator(t)
+	b := newBot(t, srv)
+	r := start(t, b)
+	eventually(t, 5*time.Second, "bot started", func() bool { return b.Me() != nil })
+	if err := b.Run(context.Background()); !errors.Is(err, tidygram.ErrRunning) {
+		t.Fatalf("second Run = %v, want ErrRunning", err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

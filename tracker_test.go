@@ -1,0 +1,125 @@
+package tidygram
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTrackerWatermark(t *testing.T) {
+	type step struct {
+		op   string // take, finish
+		id   int64
+		ok   bool  // take's result
+		want int64 // watermark after the step
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"in order", []step{
+			{"take", 10, true, 10}, {"take", 11, true, 10}, {"finish", 10, false, 11}, {"finish", 11, false, 12},
+		}},
+		{"out of order keeps the lowest", []step{
+			{"take", 10, true, 10}, {"take", 11, true, 10}, {"take", 12, true, 10},
+			{"finish", 12, false, 10}, {"finish", 11, false, 10}, {"finish", 10, false, 13},
+		}},
+		{"redelivery skipped", []step{
+			{"take", 5, true, 5}, {"take", 6, true, 5}, {"finish", 6, false, 5},
+			{"take", 5, false, 5}, {"take", 6, false, 5}, {"take", 7, true, 5},
+			{"finish", 5, false, 7}, {"take", 6, false, 7}, {"finish", 7, false, 8},
+		}},
+		{"gaps in ids", []step{
+			{"take", 100, true, 100}, {"take", 150, true, 100}, {"finish", 100, false, 150}, {"finish", 150, false, 151},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker()
+			if w := tr.watermark(); w != 0 {
+				t.Fatalf("fresh watermark = %d, want 0 (no offset)", w)
+			}
+			for i, s := range tt.steps {
+				switch s.op {
+				case "take":
+					if got := tr.take(s.id); got != s.ok {
+						t.Fatalf("step %d: take(%d) = %v, want %v", i, s.id, got, s.ok)
+					}
+				case "finish":
+					tr.finish(s.id)
+				}
+				if w := tr.watermark(); w != s.want {
+					t.Fatalf("step %d (%s %d): watermark = %d, want %d", i, s.op, s.id, w, s.want)
+				}
+			}
+			if len(tr.done) > 0 && tr.inFlight() == 0 {
+				t.Fatalf("done set not pruned: %v", tr.done)
+			}
+		})
+	}
+}
+
+func TestTrackerUnhandledHoldsWatermark(t *testing.T) {
+	tr := newTracker()
+	tr.take(1)
+	tr.take(2)
+	tr.take(3)
+	tr.finish(1)
+	tr.finish(3)
+	// 2 was dropped at stop: it never finishes, so it is never confirmed.
+	if w := tr.watermark(); w != 2 {
+		t.Fatalf("watermark = %d, want 2", w)
+	}
+	if n := tr.next(); n != 4 {
+		t.Fatalf("at-most-once offset = %d, want 4", n)
+	}
+}
+
+func TestTrackerWaitWakesOnFinish(t *testing.T) {
+	tr := newTracker()
+	tr.take(1)
+	ch := tr.wait()
+	select {
+	case <-ch:
+		t.Fatal("wait fired before any progress")
+	default:
+	}
+	tr.finish(1)
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not fire on finish")
+	}
+}
+
+func TestRecentDedupe(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := newRecent(time.Minute, 3)
+	r.now = func() time.Time { return now }
+	if _, fresh := r.take(1); !fresh {
+		t.Fatal("first delivery not fresh")
+	}
+	if _, fresh := r.take(1); fresh {
+		t.Fatal("redelivery within the window counted as fresh")
+	}
+	r.take(2)
+	r.take(3)
+	r.take(4) // over capacity: 1 is forgotten
+	if n := r.len(); n != 3 {
+		t.Fatalf("len = %d, want the capacity 3", n)
+	}
+	if _, fresh := r.take(1); !fresh {
+		t.Fatal("id evicted by capacity still remembered")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, fresh := r.take(3); !fresh {
+		t.Fatal("id older than the window still remembered")
+	}
+	if n := r.len(); n != 1 {
+		t.Fatalf("expired ids kept: len = %d, want 1", n)
+	}
+	e, _ := r.take(50)
+	r.forget(50, e)
+	if _, fresh := r.take(50); !fresh {
+		t.Fatal("forgotten id still remembered")
+	}
+}
