@@ -405,8 +405,8 @@ func (s *Server) sendMediaGroup(rq *request) (any, error) {
 }
 
 type editParams struct {
-	ChatID          chatRef  `json:"chat_id"`
-	MessageID       intParam `json:"message_id"`
+	ChatID          chatRef     `json:"chat_id"`
+	MessageID       intParam    `json:"message_id"`
 	InlineMessageID strParam    `json:"inline_message_id"`
 	ReplyMarkup     markupParam `json:"reply_markup"`
 }
