@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -210,6 +211,20 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	})
 	b.state.Store(st)
 
+	// Owned services run until the handlers have drained.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	var svcWG sync.WaitGroup
+	for _, s := range b.cfg.services {
+		svcWG.Go(func() {
+			b.labelled(svcCtx, s.Name, func(ctx context.Context) {
+				if err := s.Run(ctx); err != nil && svcCtx.Err() == nil {
+					stop(fmt.Errorf("tidygram: service %s: %w", s.Name, err))
+				}
+			})
+		})
+	}
+
 	var srcErr error
 	switch {
 	case b.cfg.webhook != nil && b.cfg.webhook.Addr != "":
@@ -228,7 +243,14 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	// Handlers are done: background work gets the rest of the drain
 	// period, then is cancelled and awaited.
 	st.bg.close(b.cfg.drainTimeout)
+	stopServices()
+	svcWG.Wait()
 	wg.Wait()
+	if srcErr == nil {
+		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+			srcErr = cause // a service failed
+		}
+	}
 	if b.ownClient {
 		b.client.Close()
 	}

@@ -47,6 +47,7 @@ type config struct {
 	leftoverWait   time.Duration
 	labels         bool
 	hooks          Hooks
+	services       []Service
 }
 
 func defaults() config {

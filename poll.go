@@ -83,7 +83,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			// Everything returned is already in flight: polling again
 			// would return the same updates. Wait for progress.
 			select {
-			case <-tr.wait():
+			case <-tr.waitPast(off):
 			case <-ctx.Done():
 				return nil
 			}

@@ -23,7 +23,7 @@ func TestPollingHandlesAndConfirms(t *testing.T) {
 	b := newBot(t, srv)
 	b.OnCommand("start", func(c *tidygram.Context) error {
 		handled.Add(1)
-		_, err := c.Reply("welcome")
+		_, err := c.Send("welcome")
 		if err == nil {
 			replies.Add(1)
 		}
@@ -31,7 +31,7 @@ func TestPollingHandlesAndConfirms(t *testing.T) {
 	})
 	b.OnText(func(c *tidygram.Context) error {
 		handled.Add(1)
-		_, err := c.Reply("echo: " + c.Text())
+		_, err := c.Send("echo: " + c.Text())
 		if err == nil {
 			replies.Add(1)
 		}

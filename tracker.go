@@ -21,14 +21,18 @@ type tracker struct {
 	lowOK    bool
 	progress chan struct{} // closed and replaced when an update finishes
 	waiting  bool          // someone holds progress
+	moved    chan struct{} // always closed: "the watermark already moved"
 }
 
 func newTracker() *tracker {
-	return &tracker{
+	t := &tracker{
 		inflight: make(map[int64]struct{}),
 		done:     make(map[int64]struct{}),
 		progress: make(chan struct{}),
+		moved:    make(chan struct{}),
 	}
+	close(t.moved)
+	return t
 }
 
 // take marks id in flight; false if it is already in flight or done.
@@ -121,10 +125,14 @@ func (t *tracker) next() int64 {
 	return t.maxSeen + 1
 }
 
-// wait returns a channel closed when an update next finishes.
-func (t *tracker) wait() <-chan struct{} {
+// waitPast returns a channel closed once the watermark is no longer off:
+// at once if it already moved, else when an update next finishes.
+func (t *tracker) waitPast(off int64) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.watermarkLocked() != off {
+		return t.moved
+	}
 	t.waiting = true
 	return t.progress
 }

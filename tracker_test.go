@@ -77,7 +77,16 @@ func TestTrackerUnhandledHoldsWatermark(t *testing.T) {
 func TestTrackerWaitWakesOnFinish(t *testing.T) {
 	tr := newTracker()
 	tr.take(1)
-	ch := tr.wait()
+	if ch := tr.waitPast(0); ch == nil {
+		t.Fatal("nil channel")
+	} else {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("waitPast did not fire for a watermark that already moved")
+		}
+	}
+	ch := tr.waitPast(1)
 	select {
 	case <-ch:
 		t.Fatal("wait fired before any progress")

@@ -1,0 +1,66 @@
+package tidygram
+
+import (
+	"context"
+	"time"
+
+	"github.com/tidygram/tidygram/session"
+)
+
+// Sessions returns middleware that loads the update's session value before
+// the handler and saves it after the handler returned nil (a handler error
+// discards the changes). The key comes from the session's key function
+// (chat, user or both); updates with neither are handled without a session.
+// Handlers read and change the value with session.From[T](c).
+//
+// The dispatcher runs one handler per chat at a time, so a chat-keyed
+// session is never changed by two handlers at once.
+func Sessions[T any](s *session.Session[T]) Middleware {
+	return func(next Handler) Handler {
+		return func(c *Context) error {
+			var chatID, userID int64
+			if ch := c.Chat(); ch != nil {
+				chatID = ch.ID
+			}
+			if u := c.Sender(); u != nil {
+				userID = u.ID
+			}
+			key := s.Key(chatID, userID)
+			if key == "" {
+				return next(c)
+			}
+			return s.Do(c, key, func(ctx context.Context, _ *T) error {
+				parent := c.Context
+				c.Context = ctx
+				defer func() { c.Context = parent }()
+				return next(c)
+			})
+		}
+	}
+}
+
+// Service is long-running work a Bot owns for the length of Run: a session
+// store's janitor, the ops server, a watchdog. Run starts it labelled with
+// its name, cancels its context at stop (after the handlers drained) and
+// waits for it. A Service that returns an error before the stop ends Run
+// with that error.
+type Service struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// WithService adds a Service to the bot.
+func WithService(name string, run func(ctx context.Context) error) Option {
+	return func(c *config) { c.services = append(c.services, Service{Name: name, Run: run}) }
+}
+
+// Janitor is a store with a purge loop (session.Memory, session.Bolt).
+type Janitor interface {
+	Janitor(ctx context.Context, every time.Duration) error
+}
+
+// WithJanitor makes Run own the purge loop of a session store: it runs
+// every interval (0: the store's default) while the bot runs.
+func WithJanitor(store Janitor, every time.Duration) Option {
+	return WithService("session-janitor", func(ctx context.Context) error { return store.Janitor(ctx, every) })
+}
