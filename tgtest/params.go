@@ -73,7 +73,7 @@ func (rq *request) parse(w http.ResponseWriter) error {
 			return err
 		}
 		b = bytes.TrimSpace(b)
-		if len(b) > 0 {
+		if len(b) > 0 && string(b) != "null" {
 			if b[0] != '{' {
 				return badRequest("can't parse JSON object")
 			}
