@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,3 +164,5 @@ func newJSONRequest(ctx context.Context, s *Server, method string, params any) (
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
