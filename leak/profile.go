@@ -2,15 +2,37 @@
 //
 // tidygram labels every goroutine it starts (pprof labels: component,
 // handler, update_id, chat_id, and the bot they belong to); goroutines a
-// handler starts inherit them. leak reads the runtime's goroutine profile,
-// groups goroutines by labels and stack, and reports the ones whose owner
-// has ended. leak only reads: it never stops or changes a goroutine.
+// handler starts inherit them. leak reads the runtime's goroutine profiles
+// (debug=1, debug=2 with GODEBUG=tracebacklabels=1, and the goroutineleak
+// profile where it is compiled in), groups goroutines by owner and stack,
+// and reports the ones whose owner has ended:
+//
+//   - [Survivors] checks, a grace period after each update, that no goroutine
+//     labelled with that update is still running;
+//   - [Watchdog] samples goroutines, live heap and open files and warns on
+//     sustained growth, naming the fastest-growing owners;
+//   - [Tracker] wraps HTTP response bodies and reports the ones collected
+//     without Close, with who opened them;
+//   - [Check] and [Main] fail a test whose goroutines outlive it, and work
+//     with t.Parallel;
+//   - [Parse], [Diagnose] and [Diff] read any goroutine dump, explain it
+//     from a catalogue of known leak patterns and show what grew.
+//
+// Goroutines of net/http's connection pool (persistConn read and write
+// loops, dials) inherit the labels of the handler that caused the dial but
+// belong to the pool: leak never blames a handler for them and reports them
+// apart ([PoolStats]).
+//
+// leak only reads and reports: it never stops a goroutine. The one thing
+// it changes is a response body collected without Close, which [Tracker]
+// closes so its connection is freed.
 package leak
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime/pprof"
@@ -20,10 +42,22 @@ import (
 )
 
 // Group is a set of goroutines with the same labels and stack.
+//
+// A debug=1 profile gives Count, Labels and Stack only. A debug=2 dump
+// (or a goroutineleak dump) also gives the wait state, how long they have
+// waited, whether the runtime proved them leaked, and where they were
+// created; goroutines of such a dump are grouped when all of these but the
+// wait time and ids match.
 type Group struct {
 	Count  int               `json:"count"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Stack  []Frame           `json:"stack"` // innermost first
+
+	State     string  `json:"state,omitempty"`     // wait reason, e.g. "chan receive"; debug=2 only
+	Wait      int     `json:"wait_min,omitempty"`  // longest wait in the group, whole minutes (the runtime prints ≥ 1 only)
+	Leaked    int     `json:"leaked,omitempty"`    // goroutines the GC proved unreachable (goroutineleak profile)
+	CreatedBy Frame   `json:"created_by,omitzero"` // the go statement; debug=2 only
+	IDs       []int64 `json:"ids,omitempty"`       // goroutine ids, at most maxIDs; debug=2 only
 }
 
 // Frame is one function of a stack with its source position.
@@ -47,22 +81,27 @@ func Snapshot() ([]Group, error) {
 }
 
 // ParseProfile parses a goroutine (or goroutineleak) profile written with
-// debug=1.
+// debug=1. Every goroutine of a goroutineleak profile counts as leaked.
+// Lines it does not know are skipped; a malformed record header or label
+// set is an error. A line may be at most 1 MiB long.
 func ParseProfile(r io.Reader) ([]Group, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var groups []Group
 	var cur *Group
+	leaked := false
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case strings.HasPrefix(line, "goroutineleak profile: "):
+			leaked = true
 		case line == "":
 			cur = nil
 		case strings.HasPrefix(line, "# labels: "):
 			if cur != nil {
 				labels := map[string]string{}
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "# labels: ")), &labels); err != nil {
-					return nil, fmt.Errorf("leak: labels %q: %w", line, err)
+					return nil, fmt.Errorf("leak: labels %q: %w", line, errors.Join(ErrFormat, err))
 				}
 				cur.Labels = labels
 			}
@@ -74,11 +113,14 @@ func ParseProfile(r io.Reader) ([]Group, error) {
 			}
 		case strings.Contains(line, " @ "):
 			n, err := strconv.Atoi(line[:strings.IndexByte(line, ' ')])
-			if err != nil {
-				return nil, fmt.Errorf("leak: record header %q: %w", line, err)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("leak: record header %q: %w", line, errors.Join(ErrFormat, err))
 			}
 			groups = append(groups, Group{Count: n})
 			cur = &groups[len(groups)-1]
+			if leaked {
+				cur.Leaked = n
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -136,31 +178,58 @@ func (g Group) Origin() Frame {
 }
 
 // Format writes a human-readable report of groups, largest first: count,
-// owner labels, where the goroutine was started and where it is blocked.
+// wait state, owner labels, where the goroutines were created, where they
+// started and where they are blocked.
 func Format(groups []Group) string {
 	gs := slices.Clone(groups)
 	slices.SortStableFunc(gs, func(a, b Group) int { return b.Count - a.Count })
 	var sb strings.Builder
 	for _, g := range gs {
-		fmt.Fprintf(&sb, "%d goroutine(s)", g.Count)
-		if len(g.Labels) > 0 {
-			keys := make([]string, 0, len(g.Labels))
-			for k := range g.Labels {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			sb.WriteString(" owned by")
-			for _, k := range keys {
-				fmt.Fprintf(&sb, " %s=%s", k, g.Labels[k])
-			}
-		}
-		sb.WriteString("\n")
-		if o := g.Origin(); o.Func != "" {
-			fmt.Fprintf(&sb, "    started at %s\n", o)
-		}
-		if len(g.Stack) > 0 {
-			fmt.Fprintf(&sb, "    blocked in %s\n", g.Stack[0])
-		}
+		formatGroup(&sb, g)
 	}
 	return sb.String()
+}
+
+func formatGroup(sb *strings.Builder, g Group) {
+	fmt.Fprintf(sb, "%d goroutine(s)", g.Count)
+	var st []string
+	if g.State != "" {
+		st = append(st, g.State)
+	}
+	if g.Wait > 0 {
+		st = append(st, fmt.Sprintf("%d min", g.Wait))
+	}
+	if g.Leaked > 0 {
+		st = append(st, fmt.Sprintf("%d proven leaked", g.Leaked))
+	}
+	if len(st) > 0 {
+		fmt.Fprintf(sb, " [%s]", strings.Join(st, ", "))
+	}
+	if len(g.Labels) > 0 {
+		sb.WriteString(" owned by " + labelString(g.Labels))
+	}
+	sb.WriteString("\n")
+	if g.CreatedBy.Func != "" {
+		fmt.Fprintf(sb, "    created by %s\n", g.CreatedBy)
+	}
+	if o := g.Origin(); o.Func != "" {
+		fmt.Fprintf(sb, "    started at %s\n", o)
+	}
+	if len(g.Stack) > 0 {
+		fmt.Fprintf(sb, "    blocked in %s\n", g.Stack[0])
+	}
+}
+
+// labelString renders labels as sorted "k=v" pairs.
+func labelString(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,380 @@
+package leak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/metrics"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Defaults of [Watchdog]. Growth is "sustained" when, over the whole
+// window, the least-squares slope is at least the limit and each fifth of
+// the window is higher on average than the fifth before by at least a
+// quarter of what the limit would add: a burst that stays, or noise around
+// a steady level, does not fire.
+const (
+	DefaultWindow         = 10 * time.Minute
+	DefaultSampleInterval = 30 * time.Second
+	DefaultGoroutineLimit = 5.0     // goroutines per minute
+	DefaultHeapLimit      = 4 << 20 // live heap bytes per minute
+	DefaultFDLimit        = 2.0     // open file descriptors per minute
+	MinProvenInterval     = time.Minute
+	growthSegments        = 5
+)
+
+// Sample is one reading of the process's resources. A negative value means
+// "not available" and is not checked.
+type Sample struct {
+	Time       time.Time `json:"time"`
+	Goroutines float64   `json:"goroutines"`
+	HeapLive   float64   `json:"heap_live_bytes"`
+	FDs        float64   `json:"fds"`
+}
+
+// ReadSample reads the live goroutines (/sched/goroutines:goroutines),
+// live heap (/gc/heap/live:bytes, as of the last GC) and the open file
+// descriptors (/proc/self/fd; -1 where there is none) at now.
+func ReadSample(now time.Time) Sample {
+	ms := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	s := Sample{Time: now, Goroutines: -1, HeapLive: -1, FDs: -1}
+	if ms[0].Value.Kind() == metrics.KindUint64 {
+		s.Goroutines = float64(ms[0].Value.Uint64())
+	}
+	if ms[1].Value.Kind() == metrics.KindUint64 {
+		s.HeapLive = float64(ms[1].Value.Uint64())
+	}
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		s.FDs = float64(len(ents) - 1) // less the directory ReadDir itself opened
+	}
+	return s
+}
+
+// Limits are the growth rates, per minute, above which sustained growth
+// raises an alarm. Zero or negative switches a resource off.
+type Limits struct {
+	Goroutines float64 // default 5
+	HeapBytes  float64 // default 4 MiB
+	FDs        float64 // default 2
+}
+
+// Alarm describes sustained growth of one resource.
+type Alarm struct {
+	Resource string        `json:"resource"` // "goroutines", "heap_live_bytes", "fds", or "proven_leaks"
+	Rate     float64       `json:"rate_per_min"`
+	Limit    float64       `json:"limit_per_min"`
+	Window   time.Duration `json:"window"`
+	From     float64       `json:"from"`
+	To       float64       `json:"to"`
+	At       time.Time     `json:"at"`
+	// Owners are the fastest-growing owners of goroutines over the window
+	// (at most 5), when owner snapshots could be read.
+	Owners []Delta `json:"owners,omitempty"`
+	// Proven are goroutines the goroutineleak profile proved leaked
+	// (Resource "proven_leaks" only).
+	Proven []Group `json:"proven,omitempty"`
+}
+
+func (a Alarm) String() string {
+	if a.Resource == "proven_leaks" {
+		return fmt.Sprintf("%d goroutine(s) proven leaked:\n%s", Count(a.Proven), Format(a.Proven))
+	}
+	s := fmt.Sprintf("%s grew %.1f/min over %s (limit %.1f/min): %.0f -> %.0f", a.Resource, a.Rate, a.Window, a.Limit, a.From, a.To)
+	for _, d := range a.Owners {
+		s += fmt.Sprintf("\n  %+d %s (%d -> %d)", d.Growth(), d.Key, d.Before, d.After)
+	}
+	return s
+}
+
+// Watchdog samples the process every interval and raises an Alarm when
+// goroutines, live heap or open files grow steadily over a window. After
+// an alarm for a resource it waits a whole new window before the next one
+// for it. It keeps at most window/interval+1 samples and 6 owner
+// snapshots; a sample costs a runtime/metrics read and a /proc/self/fd
+// listing, an owner snapshot (every window/5) one debug=1 goroutine
+// profile.
+//
+// Optionally (WithProvenEvery) it also reads the goroutineleak profile,
+// where the binary has it, and raises a "proven_leaks" alarm for
+// goroutines the GC proved unreachable; each read forces a GC, so it runs
+// at most once a minute.
+type Watchdog struct {
+	window, interval time.Duration
+	limits           Limits
+	now              func() time.Time
+	sample           func(time.Time) Sample
+	owners           func() ([]Group, error)
+	proven           func() ([]Group, error)
+	provenEvery      time.Duration
+	alarm            func(Alarm)
+
+	mu         sync.Mutex
+	samples    []Sample
+	since      map[string]time.Time // per resource: samples before this are ignored (after an alarm)
+	snaps      []ownerSnap
+	lastProven time.Time
+	alarms     int
+}
+
+type ownerSnap struct {
+	at     time.Time
+	groups []Group
+}
+
+// WatchdogOption configures a Watchdog.
+type WatchdogOption func(*Watchdog)
+
+// WithWindow sets the window growth must be sustained over (default 10 min).
+func WithWindow(d time.Duration) WatchdogOption { return func(w *Watchdog) { w.window = d } }
+
+// WithSampleInterval sets how often Run samples (default 30 s).
+func WithSampleInterval(d time.Duration) WatchdogOption {
+	return func(w *Watchdog) { w.interval = d }
+}
+
+// WithLimits sets the growth limits (defaults: 5 goroutines, 4 MiB of live
+// heap and 2 file descriptors per minute).
+func WithLimits(l Limits) WatchdogOption { return func(w *Watchdog) { w.limits = l } }
+
+// WithAlarm sets the hook called with each alarm, on the goroutine that
+// observed the sample. Default: log it at Warn with slog.Default().
+func WithAlarm(f func(Alarm)) WatchdogOption { return func(w *Watchdog) { w.alarm = f } }
+
+// WithSampler replaces ReadSample (for tests, or to watch another process).
+func WithSampler(f func(now time.Time) Sample) WatchdogOption {
+	return func(w *Watchdog) { w.sample = f }
+}
+
+// WithOwners replaces Snapshot as the source of owner snapshots; nil turns
+// them off.
+func WithOwners(f func() ([]Group, error)) WatchdogOption {
+	return func(w *Watchdog) { w.owners = f }
+}
+
+// WithWatchClock sets the clock Run stamps samples with (default time.Now).
+func WithWatchClock(now func() time.Time) WatchdogOption { return func(w *Watchdog) { w.now = now } }
+
+// WithProvenEvery reads the goroutineleak profile every d (at least a
+// minute; default off) and raises a "proven_leaks" alarm when it holds
+// goroutines. Without the profile in the binary it does nothing.
+func WithProvenEvery(d time.Duration) WatchdogOption {
+	return func(w *Watchdog) { w.provenEvery = max(d, MinProvenInterval) }
+}
+
+// WithProvenSource replaces ProvenLeaks (for tests).
+func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
+	return func(w *Watchdog) { w.proven = f }
+}
+
+// NewWatchdog returns a Watchdog; it starts nothing until Run.
+func NewWatchdog(opts ...WatchdogOption) *Watchdog {
+	w := &Watchdog{
+		window: DefaultWindow, interval: DefaultSampleInterval,
+		limits: Limits{Goroutines: DefaultGoroutineLimit, HeapBytes: DefaultHeapLimit, FDs: DefaultFDLimit},
+		now:    time.Now, sample: ReadSample, owners: Snapshot, proven: ProvenLeaks,
+		alarm: func(a Alarm) { slog.Warn("leak: sustained growth", "resource", a.Resource, "alarm", a.String()) },
+		since: map[string]time.Time{},
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	w.window = max(w.window, time.Nanosecond)
+	w.interval = max(w.interval, time.Nanosecond)
+	return w
+}
+
+// Run samples every interval until ctx is done, then returns ctx's cause.
+func (w *Watchdog) Run(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		w.Observe(w.sample(w.now()))
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// Observe feeds one sample (Run calls it; tests and custom loops may too,
+// with samples stamped by a fake clock) and returns the alarms it raised,
+// after passing each to the hook.
+func (w *Watchdog) Observe(s Sample) []Alarm {
+	w.mu.Lock()
+	w.samples = append(w.samples, s)
+	cut := s.Time.Add(-w.window)
+	i := 0
+	for i < len(w.samples) && w.samples[i].Time.Before(cut) {
+		i++
+	}
+	w.samples = w.samples[i:]
+	var alarms []Alarm
+	for _, r := range []struct {
+		name  string
+		limit float64
+		get   func(Sample) float64
+	}{
+		{"goroutines", w.limits.Goroutines, func(s Sample) float64 { return s.Goroutines }},
+		{"heap_live_bytes", w.limits.HeapBytes, func(s Sample) float64 { return s.HeapLive }},
+		{"fds", w.limits.FDs, func(s Sample) float64 { return s.FDs }},
+	} {
+		if r.limit <= 0 || r.get(s) < 0 {
+			continue
+		}
+		var pts []point
+		for _, x := range w.samples {
+			if !x.Time.Before(w.since[r.name]) && r.get(x) >= 0 {
+				pts = append(pts, point{x.Time, r.get(x)})
+			}
+		}
+		rate, ok := sustained(pts, r.limit, w.window)
+		if !ok {
+			continue
+		}
+		w.since[r.name] = s.Time.Add(time.Nanosecond)
+		alarms = append(alarms, Alarm{Resource: r.name, Rate: rate, Limit: r.limit, Window: w.window,
+			From: pts[0].v, To: pts[len(pts)-1].v, At: s.Time})
+	}
+	var base []Group
+	if len(w.snaps) > 0 {
+		base = w.snaps[0].groups
+	}
+	takeSnap := w.owners != nil && (len(w.snaps) == 0 || s.Time.Sub(w.snaps[len(w.snaps)-1].at) >= w.window/growthSegments)
+	provenDue := w.provenEvery > 0 && w.proven != nil && s.Time.Sub(w.lastProven) >= w.provenEvery
+	if provenDue {
+		w.lastProven = s.Time
+	}
+	w.mu.Unlock()
+
+	goroutineAlarm := slices.ContainsFunc(alarms, func(a Alarm) bool { return a.Resource == "goroutines" })
+	var now []Group
+	if w.owners != nil && (takeSnap || goroutineAlarm) {
+		if gs, err := w.owners(); err == nil {
+			now = gs
+			w.addSnap(s.Time, gs, takeSnap)
+		}
+	}
+	for i := range alarms {
+		if alarms[i].Resource == "goroutines" && base != nil && now != nil {
+			d := DiffOwners(base, now)
+			alarms[i].Owners = d[:min(len(d), 5)]
+		}
+	}
+	if provenDue {
+		if gs, err := w.proven(); err == nil && Count(gs) > 0 {
+			alarms = append(alarms, Alarm{Resource: "proven_leaks", At: s.Time, To: float64(Count(gs)), Proven: gs})
+		}
+	}
+	w.mu.Lock()
+	w.alarms += len(alarms)
+	w.mu.Unlock()
+	for _, a := range alarms {
+		w.alarm(a)
+	}
+	return alarms
+}
+
+func (w *Watchdog) addSnap(at time.Time, gs []Group, keep bool) {
+	if !keep {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.snaps = append(w.snaps, ownerSnap{at, gs})
+	for len(w.snaps) > growthSegments+1 || len(w.snaps) > 1 && at.Sub(w.snaps[1].at) >= w.window {
+		w.snaps = w.snaps[1:]
+	}
+}
+
+// Alarms returns the number of alarms raised so far.
+func (w *Watchdog) Alarms() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.alarms
+}
+
+type point struct {
+	t time.Time
+	v float64
+}
+
+// sustained reports whether pts, which must cover at least window (within
+// one sample's spacing), grow at limit per minute or more: least-squares
+// slope ≥ limit and each of five equal time segments higher on average
+// than the one before by a quarter of limit × segment length.
+func sustained(pts []point, limit float64, window time.Duration) (float64, bool) {
+	if len(pts) < 2*growthSegments {
+		return 0, false
+	}
+	span := pts[len(pts)-1].t.Sub(pts[0].t)
+	step := span / time.Duration(len(pts)-1)
+	if span+step < window {
+		return 0, false
+	}
+	rate := slope(pts) * float64(time.Minute)
+	if rate < limit {
+		return rate, false
+	}
+	seg := span / growthSegments
+	need := 0.25 * limit * seg.Minutes()
+	var means [growthSegments]float64
+	var ns [growthSegments]int
+	for _, p := range pts {
+		k := min(int(p.t.Sub(pts[0].t)/max(seg, 1)), growthSegments-1)
+		means[k] += p.v
+		ns[k]++
+	}
+	for k := range means {
+		if ns[k] == 0 {
+			return rate, false
+		}
+		means[k] /= float64(ns[k])
+		if k > 0 && means[k]-means[k-1] < need {
+			return rate, false
+		}
+	}
+	return rate, true
+}
+
+// slope returns the least-squares slope of pts in units per nanosecond.
+func slope(pts []point) float64 {
+	t0 := pts[0].t
+	var n, sx, sy, sxx, sxy float64
+	for _, p := range pts {
+		x := float64(p.t.Sub(t0))
+		n++
+		sx += x
+		sy += p.v
+		sxx += x * x
+		sxy += x * p.v
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+// GrowthRate returns the least-squares growth per minute of samples and
+// whether it is sustained at limit per minute over their whole span (see
+// the Watchdog rule; the samples must be at least 10). get picks the value.
+func GrowthRate(samples []Sample, get func(Sample) float64, limit float64) (float64, bool) {
+	pts := make([]point, 0, len(samples))
+	for _, s := range samples {
+		pts = append(pts, point{s.Time, get(s)})
+	}
+	if len(pts) < 2 {
+		return 0, false
+	}
+	return sustained(pts, limit, pts[len(pts)-1].t.Sub(pts[0].t))
+}
+
+// ErrNoLeakProfile is returned by ProvenLeaks in a binary built without the
+// goroutineleak profile (Go 1.26 without GOEXPERIMENT=goroutineleakprofile).
+var ErrNoLeakProfile = errors.New("leak: goroutineleak profile not in this binary (build with GOEXPERIMENT=goroutineleakprofile on Go 1.26)")
