@@ -2,8 +2,10 @@ package tgtest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -257,6 +259,19 @@ func (s *Server) applyPreFault(w http.ResponseWriter, r *http.Request, f *Fault)
 		ra := max(f.RetryAfter, 1)
 		writeError(w, &apiError{Code: 429, Desc: "Too Many Requests: retry after " + strconv.Itoa(ra), RetryAfter: ra})
 		return 429
+	}
+	// Read the body first (if small): net/http notices a client that goes
+	// away only once the request body was read to its end.
+	if r.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.maxBody+1))
+		if err == nil && int64(len(b)) <= s.cfg.maxBody {
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		} else {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+		}
 	}
 	d := f.Duration
 	if d <= 0 {

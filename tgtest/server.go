@@ -342,6 +342,7 @@ func (s *Server) serveMethod(w http.ResponseWriter, r *http.Request, rest string
 			s.c.countRequest(m, status)
 			return
 		}
+		fault = nil // a hang that ran its course: serve the call
 	}
 	rq := getRequest(s, r, m)
 	defer putRequest(rq)
