@@ -32,6 +32,16 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 	params := &tg.GetUpdatesParams{Limit: int64(b.cfg.pollLimit), Timeout: timeout, AllowedUpdates: b.cfg.allowedUpdates}
 	delay := time.Duration(0)
 	for ctx.Err() == nil {
+		if !b.cfg.atMostOnce {
+			if ch := tr.waitRoom(b.cfg.pollLimit / 2); ch != nil {
+				select {
+				case <-ch:
+					continue
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
 		off := tr.watermark()
 		if b.cfg.atMostOnce {
 			off = tr.next()

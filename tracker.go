@@ -137,6 +137,21 @@ func (t *tracker) waitPast(off int64) <-chan struct{} {
 	return t.progress
 }
 
+// waitRoom returns nil when at most n ids are in flight or done above the
+// watermark, else a channel closed when an update next finishes. A poll
+// returns at most limit updates from the watermark on, all of them again
+// while they are unconfirmed: polling only when the window is at most half
+// full keeps the share of updates fetched twice low.
+func (t *tracker) waitRoom(n int) <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.inflight)+len(t.done) <= n {
+		return nil
+	}
+	t.waiting = true
+	return t.progress
+}
+
 // inFlight returns the number of ids in flight.
 func (t *tracker) inFlight() int {
 	t.mu.Lock()
