@@ -73,7 +73,7 @@ func TestPollingUnderFaults(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d poll cycles in 90 s", polls())
 		}
-		if i < 600 {
+		if i < 3000 {
 			ids = append(ids, pushText(t, srv, int64(1+i%7), "m"))
 		}
 		maxG = max(maxG, runtime.NumGoroutine())
