@@ -318,6 +318,9 @@ func GroupGoroutines(gs []Goroutine) []Group {
 		if len(grp.IDs) < maxIDs {
 			grp.IDs = append(grp.IDs, g.ID)
 		}
+		if g.CreatorID != 0 && len(grp.CreatorIDs) < maxIDs && !slices.Contains(grp.CreatorIDs, g.CreatorID) {
+			grp.CreatorIDs = append(grp.CreatorIDs, g.CreatorID)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Group) int { return b.Count - a.Count })
 	return out

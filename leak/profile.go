@@ -53,11 +53,12 @@ type Group struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	Stack  []Frame           `json:"stack"` // innermost first
 
-	State     string  `json:"state,omitempty"`     // wait reason, e.g. "chan receive"; debug=2 only
-	Wait      int     `json:"wait_min,omitempty"`  // longest wait in the group, whole minutes (the runtime prints ≥ 1 only)
-	Leaked    int     `json:"leaked,omitempty"`    // goroutines the GC proved unreachable (goroutineleak profile)
-	CreatedBy Frame   `json:"created_by,omitzero"` // the go statement; debug=2 only
-	IDs       []int64 `json:"ids,omitempty"`       // goroutine ids, at most maxIDs; debug=2 only
+	State      string  `json:"state,omitempty"`       // wait reason, e.g. "chan receive"; debug=2 only
+	Wait       int     `json:"wait_min,omitempty"`    // longest wait in the group, whole minutes (the runtime prints ≥ 1 only)
+	Leaked     int     `json:"leaked,omitempty"`      // goroutines the GC proved unreachable (goroutineleak profile)
+	CreatedBy  Frame   `json:"created_by,omitzero"`   // the go statement; debug=2 only
+	IDs        []int64 `json:"ids,omitempty"`         // goroutine ids, at most 16; debug=2 only
+	CreatorIDs []int64 `json:"creator_ids,omitempty"` // ids of the goroutines that created them, at most 16 distinct; debug=2 only
 }
 
 // Frame is one function of a stack with its source position.
