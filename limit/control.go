@@ -1,0 +1,381 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/tidygram/tidygram/tg"
+)
+
+// Defaults of the Control's options.
+const (
+	// DefaultRetries is how many times a call is repeated at most.
+	DefaultRetries = 3
+	// DefaultBackoffMin and DefaultBackoffMax bound the wait before
+	// repeating a call after a network error or a 5xx; it doubles from
+	// min up to max, with jitter.
+	DefaultBackoffMin = 200 * time.Millisecond
+	DefaultBackoffMax = 5 * time.Second
+	// DefaultMaxRetryAfter is the longest retry_after a call waits for
+	// before repeating itself; longer ones return the 429 error (the chat
+	// stays paused in the Limiter for the whole time).
+	DefaultMaxRetryAfter = time.Minute
+	// floodWindow: 429s for two different chats within it are taken as a
+	// flood of the whole bot.
+	floodWindow = time.Second
+)
+
+// Control is tidygram's outbound middleware: flood control before each
+// call and retry after it. Install it on a tg.Client with
+// tg.WithMiddleware(ctl.Middleware()).
+//
+// For each call, by method:
+//
+//   - getUpdates passes through untouched (the poller owns it).
+//   - Counted methods (see Counts; WithCounted) with a chat_id are queued
+//     per chat, first in, first out, and one call per chat is in flight at
+//     a time, retries included, so messages to one chat keep their order.
+//     Then the Limiter's Wait gives each attempt its turn. Calls to other
+//     chats are not held back by a busy chat except through the global
+//     rule.
+//   - Every method but getUpdates is retried as follows.
+//
+// Retry, at most WithRetries times (default DefaultRetries):
+//
+//   - 429 Too Many Requests: Telegram did not perform the call. The
+//     Limiter pauses the chat for retry_after (all chats when the call has
+//     no chat, or when two different chats got a 429 within a second: a
+//     flood of the whole bot), and the call waits retry_after (at most
+//     WithMaxRetryAfter) and is repeated.
+//   - *tg.NetworkError with NotSent (dial, DNS or TLS failure): the request
+//     never left, so it is repeated after a backoff with jitter.
+//   - Outcomes that may have been performed, a *tg.NetworkError without
+//     NotSent (a timeout or reset after the request was written), a 5xx
+//     answer, or a *tg.ResponseError (a proxy's error page, a cut or
+//     malformed answer; not one over the size cap): repeated only when the method is idempotent (see Idempotent;
+//     WithIdempotent) or WithRetryUnsure is set, since a send may then be
+//     delivered twice.
+//   - Other errors (400, 401, 403, 404, 409, bad params) are returned.
+//   - A call that uploads a file (a tg.InputFile with IsUpload) is never
+//     repeated after it was sent: a FileReader can be read only once.
+//   - 400 with migrate_to_chat_id (a group became a supergroup): the
+//     *tg.APIError carries MigrateToChatID; with WithMigrate the call is
+//     sent again, once, to the new chat (see Retarget).
+//
+// A call's ctx bounds all of it: queueing, waiting for a turn, backoffs
+// and retry_after. When ctx ends during a wait, the call returns at once
+// with an error that wraps ctx.Err() (and the last call error, if any).
+//
+// Control starts no goroutine; its memory is the Limiter's (bounded, see
+// Local) and one lane per chat with a call in flight or queued.
+type Control struct {
+	lim           Limiter
+	settler       Settler // lim, if it is one
+	counts        func(string) bool
+	idempotent    func(string) bool
+	retries       int
+	backoffMin    time.Duration
+	backoffMax    time.Duration
+	maxRetryAfter time.Duration
+	retryUnsure   bool
+	migrate       bool
+	onMigrate     func(from, to tg.ChatID)
+
+	lanes lanes
+	stats counters
+
+	floodMu   sync.Mutex
+	floodChat tg.ChatID
+	floodAt   time.Time
+}
+
+// Option configures a Control.
+type Option func(*Control)
+
+// WithLimiter sets the Limiter (default NewLocal()). nil disables flood
+// control; per-chat order and retries remain.
+func WithLimiter(l Limiter) Option { return func(c *Control) { c.lim = l } }
+
+// WithCounted sets which methods go through the Limiter and per-chat
+// queues (default Counts).
+func WithCounted(f func(method string) bool) Option {
+	return func(c *Control) {
+		if f != nil {
+			c.counts = f
+		}
+	}
+}
+
+// WithIdempotent sets which methods may be repeated when their outcome is
+// unknown (default Idempotent).
+func WithIdempotent(f func(method string) bool) Option {
+	return func(c *Control) {
+		if f != nil {
+			c.idempotent = f
+		}
+	}
+}
+
+// WithRetries sets how many times a call is repeated at most (default
+// DefaultRetries); 0 turns retry off. Migration does not count.
+func WithRetries(n int) Option { return func(c *Control) { c.retries = max(n, 0) } }
+
+// WithBackoff sets the bounds of the backoff after network errors and
+// 5xx answers (default DefaultBackoffMin, DefaultBackoffMax).
+func WithBackoff(minWait, maxWait time.Duration) Option {
+	return func(c *Control) {
+		if minWait > 0 && maxWait >= minWait {
+			c.backoffMin, c.backoffMax = minWait, maxWait
+		}
+	}
+}
+
+// WithMaxRetryAfter sets the longest retry_after a call waits for (default
+// DefaultMaxRetryAfter).
+func WithMaxRetryAfter(d time.Duration) Option {
+	return func(c *Control) {
+		if d > 0 {
+			c.maxRetryAfter = d
+		}
+	}
+}
+
+// WithRetryUnsure makes calls whose outcome is unknown be repeated for
+// every method, not only idempotent ones: a message may then be delivered
+// twice, but is less likely to be lost. Default off.
+func WithRetryUnsure(on bool) Option { return func(c *Control) { c.retryUnsure = on } }
+
+// WithMigrate makes a call that failed because its group became a
+// supergroup be sent again to the supergroup (migrate_to_chat_id), and
+// calls onMigrate (if not nil) with the old and new chat first, so that
+// the bot can move its per-chat state (sessions, conversations). Default
+// off: the *tg.APIError is returned with MigrateToChatID set.
+func WithMigrate(onMigrate func(from, to tg.ChatID)) Option {
+	return func(c *Control) { c.migrate, c.onMigrate = true, onMigrate }
+}
+
+// New returns a Control with the defaults changed by opts.
+func New(opts ...Option) *Control {
+	c := &Control{
+		lim:           NewLocal(),
+		counts:        Counts,
+		idempotent:    Idempotent,
+		retries:       DefaultRetries,
+		backoffMin:    DefaultBackoffMin,
+		backoffMax:    DefaultBackoffMax,
+		maxRetryAfter: DefaultMaxRetryAfter,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.settler, _ = c.lim.(Settler)
+	return c
+}
+
+// Middleware returns the Control as a tg.Middleware.
+func (c *Control) Middleware() tg.Middleware {
+	return func(next tg.Invoker) tg.Invoker {
+		return func(ctx context.Context, method string, params, result any) error {
+			return c.call(ctx, next, method, params, result)
+		}
+	}
+}
+
+// Limiter returns the Limiter the Control uses (nil when disabled).
+func (c *Control) Limiter() Limiter { return c.lim }
+
+func (c *Control) call(ctx context.Context, next tg.Invoker, method string, params, result any) error {
+	if passThrough(method) {
+		return next(ctx, method, params, result)
+	}
+	counted := c.counts(method)
+	var chat tg.ChatID
+	if ct, ok := params.(tg.ChatTargeter); ok {
+		chat = ct.TargetChat()
+	}
+	if counted && !chat.IsZero() {
+		start := time.Now()
+		release, err := c.lanes.acquire(ctx, chat)
+		c.stats.waited(time.Since(start))
+		if err != nil {
+			return fmt.Errorf("limit: %s: waiting for chat %v: %w", method, chat, err)
+		}
+		defer release()
+	}
+	migrated := false
+	for attempt := 0; ; attempt++ {
+		if counted && c.lim != nil {
+			start := time.Now()
+			err := c.lim.Wait(ctx, chat)
+			c.stats.waited(time.Since(start))
+			if err != nil {
+				return fmt.Errorf("limit: %s: waiting for a turn: %w", method, err)
+			}
+		}
+		c.stats.calls.Add(1)
+		err := next(ctx, method, params, result)
+		if counted && c.settler != nil {
+			c.settler.Settled(chat)
+		}
+		if err == nil {
+			return nil
+		}
+		var apiErr *tg.APIError
+		if errors.As(err, &apiErr) && apiErr.MigrateToChatID != 0 && c.migrate && !migrated {
+			to := tg.ID(apiErr.MigrateToChatID)
+			if p, ok := Retarget(params, to); ok {
+				c.stats.migrations.Add(1)
+				if c.onMigrate != nil {
+					c.onMigrate(chat, to)
+				}
+				params, chat, migrated = p, to, true
+				attempt-- // the new chat gets the full number of retries
+				continue
+			}
+		}
+		wait, retry := c.classify(ctx, method, chat, counted, params, err, attempt)
+		if !retry {
+			return err
+		}
+		c.stats.retries.Add(1)
+		if werr := sleep(ctx, wait); werr != nil {
+			return fmt.Errorf("limit: %s: %w while waiting to retry after: %w", method, werr, err)
+		}
+	}
+}
+
+// classify decides whether err is retried and after how long.
+func (c *Control) classify(ctx context.Context, method string, chat tg.ChatID, counted bool, params any, err error, attempt int) (time.Duration, bool) {
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	var (
+		apiErr  *tg.APIError
+		netErr  *tg.NetworkError
+		respErr *tg.ResponseError
+	)
+	unsure := false // the call may have been performed
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == http.StatusTooManyRequests:
+		c.stats.floods.Add(1)
+		wait := max(apiErr.RetryAfter, time.Second) // a 429 without retry_after: wait a second
+		if counted && c.lim != nil {
+			c.pause(chat, wait)
+		}
+		if wait > c.maxRetryAfter || attempt >= c.retries || hasUpload(params) {
+			return 0, false
+		}
+		return wait, true
+	case errors.As(err, &netErr):
+		if !netErr.NotSent() {
+			unsure = true
+		}
+	case errors.As(err, &apiErr):
+		if apiErr.ErrorCode < 500 {
+			return 0, false
+		}
+		unsure = true
+	case errors.As(err, &respErr):
+		if errors.Is(err, tg.ErrTooLarge) { // the same answer would come again
+			return 0, false
+		}
+		unsure = true
+	default:
+		return 0, false
+	}
+	if attempt >= c.retries || hasUpload(params) {
+		return 0, false
+	}
+	if unsure && !c.retryUnsure && !c.idempotent(method) {
+		return 0, false
+	}
+	return c.backoff(attempt), true
+}
+
+// pause tells the Limiter about a 429: the chat is paused, and everything
+// when the call has no chat or another chat got a 429 just before.
+func (c *Control) pause(chat tg.ChatID, d time.Duration) {
+	c.lim.Pause(chat, d)
+	if chat.IsZero() {
+		c.stats.globalPauses.Add(1)
+		return
+	}
+	now := time.Now()
+	c.floodMu.Lock()
+	global := !c.floodChat.IsZero() && c.floodChat != chat && now.Sub(c.floodAt) < floodWindow
+	c.floodChat, c.floodAt = chat, now
+	c.floodMu.Unlock()
+	if global {
+		c.lim.Pause(tg.ChatID{}, d)
+		c.stats.globalPauses.Add(1)
+	}
+}
+
+// backoff returns the wait before retry number attempt+1: doubling from
+// backoffMin, at most backoffMax, with "equal jitter" (half fixed, half
+// random) so that many callers do not retry in step.
+func (c *Control) backoff(attempt int) time.Duration {
+	d := c.backoffMax
+	if attempt < 30 {
+		d = min(c.backoffMin<<attempt, c.backoffMax)
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Retargeter is implemented by params that can return a copy of
+// themselves sent to another chat. Retarget prefers it to reflection.
+type Retargeter interface {
+	RetargetChat(to tg.ChatID) any
+}
+
+// Retarget returns a copy of params with its chat_id set to to, and
+// whether it could: params implements Retargeter, or it is a struct, or a
+// non-nil pointer to one, with an exported field ChatID of type tg.ChatID
+// (every generated params type with a chat_id). The copy is shallow; the
+// caller's params are not changed.
+func Retarget(params any, to tg.ChatID) (any, bool) {
+	if r, ok := params.(Retargeter); ok {
+		return r.RetargetChat(to), true
+	}
+	v := reflect.ValueOf(params)
+	ptr := v.Kind() == reflect.Pointer
+	if ptr {
+		if v.IsNil() {
+			return nil, false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil, false
+	}
+	f, ok := v.Type().FieldByName("ChatID")
+	if !ok || !f.IsExported() || f.Type != reflect.TypeFor[tg.ChatID]() || len(f.Index) != 1 {
+		return nil, false
+	}
+	cp := reflect.New(v.Type()).Elem()
+	cp.Set(v)
+	cp.Field(f.Index[0]).Set(reflect.ValueOf(to))
+	if ptr {
+		return cp.Addr().Interface(), true
+	}
+	return cp.Interface(), true
+}
