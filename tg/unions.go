@@ -60,6 +60,17 @@ func decodeField[T any](dst *T, raw json.RawMessage, dec func([]byte) (T, error)
 	return nil
 }
 
+// decodeInto decodes data into v through v's own UnmarshalJSON when it has
+// one, else with json.Unmarshal. data must have passed through encoding/json
+// already (a field, element or result it handed over, or a probe): calling
+// UnmarshalJSON directly saves a validation pass and a scan per level.
+func decodeInto(data []byte, v any) error {
+	if u, ok := v.(json.Unmarshaler); ok {
+		return u.UnmarshalJSON(data)
+	}
+	return json.Unmarshal(data, v)
+}
+
 // decodeObject decodes a JSON object into a new T.
 func decodeObject[T any](data []byte) (*T, error) {
 	v := new(T)

@@ -21,20 +21,16 @@ func unmarshalMaybeInaccessibleMessage(data []byte) (MaybeInaccessibleMessage, e
 	default:
 		return nil, fmt.Errorf("MaybeInaccessibleMessage: not a JSON object: %.20s", data)
 	}
-	var probe struct {
-		Date int64 `json:"date"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	common := new(Message)
+	if err := decodeInto(data, common); err != nil {
 		return nil, fmt.Errorf("MaybeInaccessibleMessage: %w", err)
 	}
-	var v MaybeInaccessibleMessage
-	if probe.Date == 0 {
-		v = new(InaccessibleMessage)
-	} else {
-		v = new(Message)
+	if common.Date != 0 {
+		return common, nil
 	}
+	v := new(InaccessibleMessage)
 	if err := json.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("MaybeInaccessibleMessage %T: %w", v, err)
+		return nil, fmt.Errorf("MaybeInaccessibleMessage: %w", err)
 	}
 	return v, nil
 }
@@ -91,7 +87,7 @@ func unmarshalMessageOrigin(data []byte) (MessageOrigin, error) {
 	if v == nil {
 		return &UnknownMessageOrigin{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("MessageOrigin %T: %w", v, err)
 	}
 	return v, nil
@@ -149,7 +145,7 @@ func unmarshalPaidMedia(data []byte) (PaidMedia, error) {
 	if v == nil {
 		return &UnknownPaidMedia{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("PaidMedia %T: %w", v, err)
 	}
 	return v, nil
@@ -223,7 +219,7 @@ func unmarshalInputPollMedia(data []byte) (InputPollMedia, error) {
 	if v == nil {
 		return &UnknownInputPollMedia{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputPollMedia %T: %w", v, err)
 	}
 	return v, nil
@@ -297,7 +293,7 @@ func unmarshalInputPollOptionMedia(data []byte) (InputPollOptionMedia, error) {
 	if v == nil {
 		return &UnknownInputPollOptionMedia{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputPollOptionMedia %T: %w", v, err)
 	}
 	return v, nil
@@ -351,7 +347,7 @@ func unmarshalBackgroundFill(data []byte) (BackgroundFill, error) {
 	if v == nil {
 		return &UnknownBackgroundFill{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("BackgroundFill %T: %w", v, err)
 	}
 	return v, nil
@@ -409,7 +405,7 @@ func unmarshalBackgroundType(data []byte) (BackgroundType, error) {
 	if v == nil {
 		return &UnknownBackgroundType{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("BackgroundType %T: %w", v, err)
 	}
 	return v, nil
@@ -475,7 +471,7 @@ func unmarshalChatMember(data []byte) (ChatMember, error) {
 	if v == nil {
 		return &UnknownChatMember{Status: probe.Status, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("ChatMember %T: %w", v, err)
 	}
 	return v, nil
@@ -537,7 +533,7 @@ func unmarshalStoryAreaType(data []byte) (StoryAreaType, error) {
 	if v == nil {
 		return &UnknownStoryAreaType{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("StoryAreaType %T: %w", v, err)
 	}
 	return v, nil
@@ -591,7 +587,7 @@ func unmarshalReactionType(data []byte) (ReactionType, error) {
 	if v == nil {
 		return &UnknownReactionType{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("ReactionType %T: %w", v, err)
 	}
 	return v, nil
@@ -641,7 +637,7 @@ func unmarshalOwnedGift(data []byte) (OwnedGift, error) {
 	if v == nil {
 		return &UnknownOwnedGift{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("OwnedGift %T: %w", v, err)
 	}
 	return v, nil
@@ -711,7 +707,7 @@ func unmarshalBotCommandScope(data []byte) (BotCommandScope, error) {
 	if v == nil {
 		return &UnknownBotCommandScope{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("BotCommandScope %T: %w", v, err)
 	}
 	return v, nil
@@ -765,7 +761,7 @@ func unmarshalMenuButton(data []byte) (MenuButton, error) {
 	if v == nil {
 		return &UnknownMenuButton{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("MenuButton %T: %w", v, err)
 	}
 	return v, nil
@@ -819,7 +815,7 @@ func unmarshalChatBoostSource(data []byte) (ChatBoostSource, error) {
 	if v == nil {
 		return &UnknownChatBoostSource{Source: probe.Source, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("ChatBoostSource %T: %w", v, err)
 	}
 	return v, nil
@@ -885,7 +881,7 @@ func unmarshalInputMedia(data []byte) (InputMedia, error) {
 	if v == nil {
 		return &UnknownInputMedia{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputMedia %T: %w", v, err)
 	}
 	return v, nil
@@ -939,7 +935,7 @@ func unmarshalInputPaidMedia(data []byte) (InputPaidMedia, error) {
 	if v == nil {
 		return &UnknownInputPaidMedia{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputPaidMedia %T: %w", v, err)
 	}
 	return v, nil
@@ -989,7 +985,7 @@ func unmarshalInputProfilePhoto(data []byte) (InputProfilePhoto, error) {
 	if v == nil {
 		return &UnknownInputProfilePhoto{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputProfilePhoto %T: %w", v, err)
 	}
 	return v, nil
@@ -1039,7 +1035,7 @@ func unmarshalInputStoryContent(data []byte) (InputStoryContent, error) {
 	if v == nil {
 		return &UnknownInputStoryContent{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputStoryContent %T: %w", v, err)
 	}
 	return v, nil
@@ -1203,7 +1199,7 @@ func unmarshalRichText(data []byte) (RichText, error) {
 	if v == nil {
 		return &UnknownRichText{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("RichText %T: %w", v, err)
 	}
 	return v, nil
@@ -1329,7 +1325,7 @@ func unmarshalRichBlock(data []byte) (RichBlock, error) {
 	if v == nil {
 		return &UnknownRichBlock{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("RichBlock %T: %w", v, err)
 	}
 	return v, nil
@@ -1489,7 +1485,7 @@ func unmarshalInlineQueryResult(data []byte) (InlineQueryResult, error) {
 	if v == nil {
 		return &UnknownInlineQueryResult{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InlineQueryResult %T: %w", v, err)
 	}
 	return v, nil
@@ -1565,7 +1561,7 @@ func unmarshalInputMessageContent(data []byte) (InputMessageContent, error) {
 	if v == nil {
 		return &UnknownInputMessageContent{Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("InputMessageContent %T: %w", v, err)
 	}
 	return v, nil
@@ -1619,7 +1615,7 @@ func unmarshalRevenueWithdrawalState(data []byte) (RevenueWithdrawalState, error
 	if v == nil {
 		return &UnknownRevenueWithdrawalState{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("RevenueWithdrawalState %T: %w", v, err)
 	}
 	return v, nil
@@ -1689,7 +1685,7 @@ func unmarshalTransactionPartner(data []byte) (TransactionPartner, error) {
 	if v == nil {
 		return &UnknownTransactionPartner{Type: probe.Type, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("TransactionPartner %T: %w", v, err)
 	}
 	return v, nil
@@ -1767,7 +1763,7 @@ func unmarshalPassportElementError(data []byte) (PassportElementError, error) {
 	if v == nil {
 		return &UnknownPassportElementError{Source: probe.Source, Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("PassportElementError %T: %w", v, err)
 	}
 	return v, nil
@@ -1840,7 +1836,7 @@ func unmarshalReplyMarkup(data []byte) (ReplyMarkup, error) {
 	if v == nil {
 		return &UnknownReplyMarkup{Raw: bytes.Clone(data)}, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decodeInto(data, v); err != nil {
 		return nil, fmt.Errorf("ReplyMarkup %T: %w", v, err)
 	}
 	return v, nil

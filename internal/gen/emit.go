@@ -357,6 +357,14 @@ func (m *model) emitDecoder(f *file, u *union) {
 	}
 	f.p("\tcase '{':\n\tdefault:\n\t\treturn nil, fmt.Errorf(\"%s: not a JSON object: %%.20s\", data)\n\t}", u.goName)
 
+	if zs := u.zeroSplit; zs != nil {
+		// Decode as the common member; only the rare zero case decodes again.
+		f.p("\tcommon := new(%s)\n\tif err := decodeInto(data, common); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}", exportName(zs.nonzero), u.goName)
+		f.p("\tif common.%s != 0 {\n\t\treturn common, nil\n\t}", exportName(zs.field))
+		f.p("\tv := new(%s)\n\tif err := json.Unmarshal(data, v); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}\n\treturn v, nil\n}\n", exportName(zs.zero), u.goName)
+		return
+	}
+
 	// The probe reads the discriminator and the keys that tell apart the
 	// members sharing a discriminator value (or all members, without one).
 	groups := m.groups(u)
@@ -374,24 +382,16 @@ func (m *model) emitDecoder(f *file, u *union) {
 		}
 	}
 	f.p("\tvar probe struct {")
-	switch {
-	case u.zeroSplit != nil:
-		f.p("\t\t%s int64 `json:%q`", exportName(u.zeroSplit.field), u.zeroSplit.field)
-	default:
-		for _, k := range keys {
-			typ := "json.RawMessage"
-			if k == u.disc {
-				typ = "string"
-			}
-			f.p("\t\t%s %s `json:%q`", exportName(k), typ, k)
+	for _, k := range keys {
+		typ := "json.RawMessage"
+		if k == u.disc {
+			typ = "string"
 		}
+		f.p("\t\t%s %s `json:%q`", exportName(k), typ, k)
 	}
 	f.p("\t}\n\tif err := json.Unmarshal(data, &probe); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}", u.goName)
 	f.p("\tvar v %s", u.goName)
 	switch {
-	case u.zeroSplit != nil:
-		zs := u.zeroSplit
-		f.p("\tif probe.%s == 0 {\n\t\tv = new(%s)\n\t} else {\n\t\tv = new(%s)\n\t}", exportName(zs.field), exportName(zs.zero), exportName(zs.nonzero))
 	case u.disc != "":
 		f.p("\tswitch probe.%s {", exportName(u.disc))
 		for _, g := range groups {
@@ -402,14 +402,12 @@ func (m *model) emitDecoder(f *file, u *union) {
 	default:
 		m.emitChecks(f, groups[0].checks, "\t")
 	}
-	if u.zeroSplit == nil {
-		unk := "&Unknown" + u.goName + "{Raw: bytes.Clone(data)}"
-		if u.disc != "" {
-			unk = fmt.Sprintf("&Unknown%s{%s: probe.%s, Raw: bytes.Clone(data)}", u.goName, exportName(u.disc), exportName(u.disc))
-		}
-		f.p("\tif v == nil {\n\t\treturn %s, nil\n\t}", unk)
+	unk := "&Unknown" + u.goName + "{Raw: bytes.Clone(data)}"
+	if u.disc != "" {
+		unk = fmt.Sprintf("&Unknown%s{%s: probe.%s, Raw: bytes.Clone(data)}", u.goName, exportName(u.disc), exportName(u.disc))
 	}
-	f.p("\tif err := json.Unmarshal(data, v); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s %%T: %%w\", v, err)\n\t}\n\treturn v, nil\n}\n", u.goName)
+	f.p("\tif v == nil {\n\t\treturn %s, nil\n\t}", unk)
+	f.p("\tif err := decodeInto(data, v); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s %%T: %%w\", v, err)\n\t}\n\treturn v, nil\n}\n", u.goName)
 }
 
 func (m *model) emitChecks(f *file, checks []check, indent string) {
@@ -613,8 +611,9 @@ func (m *model) updateFile() *file {
 }
 
 // registryFile is a test helper: for every union, its decoder and the Go
-// type of every member, keyed by spec name, so that the tests can walk the
-// spec and check that no union and no member is forgotten.
+// type of every member, and for every method, its Client method and params
+// type, keyed by spec name, so that the tests can walk the spec and check
+// that nothing is forgotten.
 func (m *model) registryFile() *file {
 	f := &file{name: "registry_gen_test.go", imports: []string{"reflect"}}
 	f.p("// genUnion is one union as generated: its decoder and its members' Go types.")
@@ -639,6 +638,18 @@ func (m *model) registryFile() *file {
 			f.p("\t\t\tunknown: reflect.TypeFor[*Unknown%s](),", u.goName)
 		}
 		f.p("\t\t},")
+	}
+	f.p("\t}\n}\n")
+	f.p("// genMethod is one method as generated: its Client method and a new params value.")
+	f.p("type genMethod struct {\n\tname   string // Client method\n\tparams any    // a new *XxxParams; nil for a method without parameters\n}\n")
+	f.p("// generatedMethods returns every method, keyed by spec name.")
+	f.p("func generatedMethods() map[string]genMethod {\n\treturn map[string]genMethod{")
+	for _, meth := range m.spec.Methods {
+		params := "nil"
+		if len(meth.Fields) > 0 {
+			params = "new(" + methodName(meth.Name) + "Params)"
+		}
+		f.p("\t\t%q: {%q, %s},", meth.Name, methodName(meth.Name), params)
 	}
 	f.p("\t}\n}")
 	return f
