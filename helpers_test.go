@@ -17,7 +17,8 @@ func emulator(t testing.TB, opts ...tgtest.Option) *tgtest.Server {
 	return tgtest.NewServer(append([]tgtest.Option{tgtest.WithTB(t)}, opts...)...)
 }
 
-// newBot returns a bot talking to srv, with test-friendly timeouts.
+// newBot returns a bot talking to srv, with test-friendly timeouts; its Run
+// returns a *LeakError if any goroutine it started outlives it.
 func newBot(t testing.TB, srv *tgtest.Server, opts ...tidygram.Option) *tidygram.Bot {
 	t.Helper()
 	base := []tidygram.Option{
@@ -25,6 +26,8 @@ func newBot(t testing.TB, srv *tgtest.Server, opts ...tidygram.Option) *tidygram
 		tidygram.WithPollTimeout(2 * time.Second),
 		tidygram.WithBackoff(5*time.Millisecond, 50*time.Millisecond),
 		tidygram.WithDrainTimeout(5 * time.Second),
+		// Every test's Run fails if a goroutine it started outlives it.
+		tidygram.WithStrictLeaks(),
 	}
 	b, err := tidygram.New(srv.Token(), append(base, opts...)...)
 	if err != nil {

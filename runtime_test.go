@@ -10,53 +10,64 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/tg"
+	"github.com/tidygram/tidygram/tgtest"
 )
 
 func TestPollingHandlesAndConfirms(t *testing.T) {
 	srv := emulator(t)
-	var handled atomic.Int32
-	var replies atomic.Int32
 	b := newBot(t, srv)
 	b.OnCommand("start", func(c *tidygram.Context) error {
-		handled.Add(1)
-		_, err := c.Send("welcome")
-		if err == nil {
-			replies.Add(1)
-		}
+		_, err := c.Reply("welcome " + c.Sender().FirstName)
 		return err
 	})
 	b.OnText(func(c *tidygram.Context) error {
-		handled.Add(1)
-		_, err := c.Send("echo: " + c.Text())
-		if err == nil {
-			replies.Add(1)
-		}
+		_, err := c.Reply("echo: " + c.Text())
 		return err
 	})
 	r := start(t, b)
-	const n = 40
-	for i := range n {
-		text := "hello " + strconv.Itoa(i)
-		if i%4 == 0 {
-			text = "/start"
-		}
-		pushText(t, srv, int64(100+i%5), text)
+	const users, each = 5, 8
+	sims := make([]*tgtest.SimUser, users)
+	for i := range sims {
+		sims[i] = srv.NewUser("user" + strconv.Itoa(i))
 	}
-	eventually(t, 20*time.Second, "all updates handled", func() bool { return handled.Load() == n })
+	for j := range each {
+		for i, u := range sims {
+			var err error
+			if j == 0 {
+				_, err = u.Command("start", "")
+			} else {
+				_, err = u.Send("hello " + strconv.Itoa(i) + "/" + strconv.Itoa(j))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, u := range sims {
+		for j := range each {
+			m, err := u.WaitReply(ctx)
+			if err != nil {
+				t.Fatalf("user %d reply %d: %v", i, j, err)
+			}
+			want := "echo: hello " + strconv.Itoa(i) + "/" + strconv.Itoa(j)
+			if j == 0 {
+				want = "welcome user" + strconv.Itoa(i)
+			}
+			if m.Text != want || m.ReplyToMessage == nil {
+				t.Fatalf("user %d reply %d = %q (reply_to set: %v), want %q as a reply", i, j, m.Text, m.ReplyToMessage != nil, want)
+			}
+		}
+	}
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
-	}
-	if got := replies.Load(); got != n {
-		t.Fatalf("%d replies sent, want %d", got, n)
 	}
 	if p := srv.Pending(); p != 0 {
 		t.Fatalf("%d updates left unconfirmed at the emulator after a clean stop", p)
 	}
-	goleak.VerifyNone(t, goleak.IgnoreCurrent())
 }
 
 func TestStopWithPendingPollIsPrompt(t *testing.T) {
