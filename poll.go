@@ -79,13 +79,10 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			if err := b.submit(ctx, st, u, func(handled bool) {
 				if handled {
 					tr.finish(id)
-				} else {
-					tr.release(id)
-				}
+				} // else: dropped at stop; stays unconfirmed
 			}); err != nil {
 				// Stopping: this and the rest of the batch stay
 				// unconfirmed and come again on the next start.
-				tr.release(id)
 				return nil
 			}
 		}

@@ -58,12 +58,10 @@ func (t *tracker) take(id int64) bool {
 	return true
 }
 
-// release marks id as never handled (not queued, or dropped at stop): it
-// stays in flight for the rest of the run, so the watermark never passes it
-// and Telegram redelivers it on the next start.
-func (t *tracker) release(int64) {}
-
-// finish marks id handled.
+// finish marks id handled. An id taken but never handled (not queued, or
+// dropped at stop) is simply never finished: it stays in flight for the
+// rest of the run, so the watermark never passes it and Telegram
+// redelivers it on the next start.
 func (t *tracker) finish(id int64) {
 	t.mu.Lock()
 	delete(t.inflight, id)
