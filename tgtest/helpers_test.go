@@ -166,3 +166,5 @@ func newJSONRequest(ctx context.Context, s *Server, method string, params any) (
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

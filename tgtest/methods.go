@@ -258,12 +258,14 @@ func (s *Server) storeBot(c *chatState, m *Message) *Message {
 	return m
 }
 
+type sendMessageParams struct {
+	sendBase
+	Text     strParam        `json:"text"`
+	Entities []MessageEntity `json:"entities"`
+}
+
 func (s *Server) sendMessage(rq *request) (any, error) {
-	var p struct {
-		sendBase
-		Text     strParam        `json:"text"`
-		Entities []MessageEntity `json:"entities"`
-	}
+	var p sendMessageParams
 	if err := rq.decode(&p); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -179,8 +178,8 @@ func formJSON(buf *bytes.Buffer, vals url.Values) []byte {
 		writeJSONString(buf, k)
 		buf.WriteByte(':')
 		v := vs[len(vs)-1]
-		if isEmbeddableJSON(v) {
-			buf.WriteString(v)
+		if t := strings.Trim(v, " \t\r\n"); isEmbeddableJSON(t) {
+			buf.WriteString(t)
 		} else {
 			writeJSONString(buf, v)
 		}
@@ -194,8 +193,7 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 	buf.Write(b)
 }
 
-func isEmbeddableJSON(v string) bool {
-	t := strings.TrimSpace(v)
+func isEmbeddableJSON(t string) bool {
 	if t == "" {
 		return false
 	}
@@ -205,12 +203,7 @@ func isEmbeddableJSON(v string) bool {
 	case 't', 'f':
 		return t == "true" || t == "false"
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		if _, err := strconv.ParseInt(t, 10, 64); err == nil {
-			return true
-		}
-		if _, err := strconv.ParseFloat(t, 64); err == nil && json.Valid([]byte(t)) {
-			return true
-		}
+		return json.Valid([]byte(t))
 	}
 	return false
 }
@@ -220,7 +213,16 @@ func (rq *request) decode(p any) error {
 	if len(rq.body) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(rq.body, p); err != nil {
+	var err error
+	if fs, ok := p.(fieldSetter); ok {
+		err = eachField(rq.body, fs.setField)
+	} else {
+		err = json.Unmarshal(rq.body, p)
+	}
+	if err != nil {
+		if err == errBadJSON {
+			return badRequest("can't parse JSON object")
+		}
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return ae
