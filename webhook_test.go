@@ -2,6 +2,7 @@ package tidygram_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tgtest"
 )
 
 // webhookBot runs a bot in webhook mode with its own server on a free
@@ -180,4 +182,58 @@ func TestWebhookHugeBodyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("256 MiB body: status %d, heap in use grew at most %d KiB", code, (int64(peak.Load())-int64(base))>>10)
+}
+
+// TestWebhookEndToEnd lets the emulator deliver by webhook (setWebhook on
+// start, secret header, per-chat one in flight) and checks every reply.
+func TestWebhookEndToEnd(t *testing.T) {
+	srv := emulator(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/tg"
+	b := newBot(t, srv, tidygram.WithWebhook(tidygram.WebhookConfig{
+		Secret: "e2e", Addr: ln.Addr().String(), Listener: ln, Path: "/tg", URL: url, MaxConnections: 8,
+	}))
+	b.OnText(func(c *tidygram.Context) error {
+		_, err := c.Reply("echo: " + c.Text())
+		return err
+	})
+	r := start(t, b)
+	eventually(t, 5*time.Second, "webhook set", func() bool { return b.Me() != nil })
+	users := make([]*tgtest.SimUser, 10)
+	for i := range users {
+		users[i] = srv.NewUser("w" + strconv.Itoa(i))
+	}
+	const each = 10
+	for j := range each {
+		for _, u := range users {
+			if _, err := u.Send("m" + strconv.Itoa(j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, u := range users {
+		for j := range each {
+			m, err := u.WaitReply(ctx)
+			if err != nil {
+				t.Fatalf("user %d: %v", i, err)
+			}
+			if want := "echo: m" + strconv.Itoa(j); m.Text != want {
+				t.Fatalf("user %d reply %d = %q, want %q (per-chat order)", i, j, m.Text, want)
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "all deliveries confirmed", func() bool { return srv.Counters().UpdatesConfirmed == int64(len(users)*each) })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Counters()
+	if c.WebhookFailures != 0 {
+		t.Errorf("%d webhook deliveries failed", c.WebhookFailures)
+	}
+	t.Logf("webhook: %d deliveries, %d failures, %d redelivered", c.WebhookDeliveries, c.WebhookFailures, c.UpdatesRedelivered)
 }
