@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tidygram/tidygram/benchmarks/internal/libs"
+)
+
+// childEnv names the environment variable that makes the binary run one
+// library's bot (a childSpec in JSON) instead of the comparison.
+const childEnv = "TIDYGRAM_BENCH_CHILD"
+
+// childSpec is what the parent asks a child to do.
+type childSpec struct {
+	Lib          string        `json:"lib"`
+	Mode         string        `json:"mode"` // poll, webhook, upload, download
+	URL          string        `json:"url"`
+	Token        string        `json:"token"`
+	PollTimeout  time.Duration `json:"poll_timeout"`
+	HandlerDelay time.Duration `json:"handler_delay,omitempty"`
+	Expect       int64         `json:"expect,omitempty"`     // emit "done" after this many replies
+	StopAfter    int64         `json:"stop_after,omitempty"` // stop by itself after this many replies
+	RecordIDs    bool          `json:"record_ids,omitempty"`
+	Secret       string        `json:"secret,omitempty"`
+	Path         string        `json:"path,omitempty"` // upload
+	ChatID       int64         `json:"chat_id,omitempty"`
+	FileID       string        `json:"file_id,omitempty"`     // download
+	CPUProfile   string        `json:"cpu_profile,omitempty"` // write a CPU profile of the run until "done"
+}
+
+// event is one JSON line a child writes on stdout.
+type event struct {
+	Ev         string   `json:"ev"` // ready, done, stats, ids, stopped, ended, error
+	Addr       string   `json:"addr,omitempty"`
+	Handled    int64    `json:"handled"`
+	Errors     int64    `json:"errors,omitempty"`
+	ElapsedNS  int64    `json:"elapsed_ns,omitempty"`
+	CPUNS      int64    `json:"cpu_ns,omitempty"`
+	Allocs     uint64   `json:"allocs,omitempty"`
+	Bytes      uint64   `json:"bytes,omitempty"`
+	Goroutines int      `json:"goroutines,omitempty"`
+	RSS        int64    `json:"rss,omitempty"`
+	HWM        int64    `json:"hwm,omitempty"`
+	StopNS     int64    `json:"stop_ns,omitempty"`
+	GoBase     int      `json:"go_base,omitempty"`
+	GoReturn   int      `json:"go_return,omitempty"`
+	GoAfter    int      `json:"go_after,omitempty"`
+	Leftovers  []string `json:"leftovers,omitempty"`
+	IDs        []int64  `json:"ids,omitempty"`
+	FileID     string   `json:"file_id,omitempty"`
+	N          int64    `json:"n,omitempty"`
+	Err        string   `json:"err,omitempty"`
+}
+
+// settle is how long a child waits after its library's stop returned
+// before it counts the goroutines left.
+const settle = time.Second
+
+var outMu sync.Mutex
+
+func emit(e event) {
+	b, _ := json.Marshal(e)
+	outMu.Lock()
+	defer outMu.Unlock()
+	os.Stdout.Write(append(b, '\n'))
+}
+
+// childMain runs the child described by the environment and exits.
+func childMain(raw string) {
+	var spec childSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "bad child spec:", err)
+		os.Exit(2)
+	}
+	lib, err := libs.ByName(spec.Lib)
+	if err != nil {
+		emit(event{Ev: "error", Err: err.Error()})
+		os.Exit(1)
+	}
+	switch spec.Mode {
+	case "upload", "download":
+		os.Exit(childFile(lib, spec))
+	default:
+		os.Exit(childBot(lib, spec))
+	}
+}
+
+// procStatus reads VmRSS and VmHWM (bytes) from /proc/self/status.
+func procStatus() (rss, hwm int64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if k == "VmRSS" {
+			rss = n << 10
+		} else {
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type sample struct {
+	t      time.Time
+	cpu    time.Duration
+	allocs uint64
+	bytes  uint64
+}
+
+func takeSample() sample {
+	ms := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(ms)
+	return sample{t: time.Now(), cpu: cpuTime(), allocs: ms[0].Value.Uint64(), bytes: ms[1].Value.Uint64()}
+}
+
+// goroutineGroups counts live goroutines by the first function of their
+// stack that is not in package runtime (their owner, roughly).
+func goroutineGroups() map[string]int {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	groups := map[string]int{}
+	var count int
+	var named bool
+	for line := range strings.SplitSeq(buf.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "goroutine profile:"):
+		case line == "":
+			count, named = 0, false
+		case !strings.HasPrefix(line, "#"):
+			count, _ = strconv.Atoi(strings.Fields(line)[0])
+		case !named:
+			f := strings.Fields(line) // "#", pc, func+off, file:line
+			if len(f) < 3 {
+				continue
+			}
+			fn, _, _ := strings.Cut(f[2], "+")
+			if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "sync.") {
+				continue
+			}
+			groups[fn] += count
+			named = true
+		}
+	}
+	return groups
+}
+
+// leftovers lists the goroutine groups of after that base does not have.
+func leftovers(base, after map[string]int) []string {
+	var out []string
+	for fn, n := range after {
+		if d := n - base[fn]; d > 0 {
+			out = append(out, fmt.Sprintf("%s×%d", fn, d))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func childBot(lib libs.Lib, spec childSpec) int {
+	cmds := make(chan string)
+	go func() { // owned by the process: ends with it
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmds <- strings.TrimSpace(sc.Text())
+		}
+		cmds <- "exit"
+	}()
+
+	var (
+		count, errs atomic.Int64
+		mu          sync.Mutex
+		ids         []int64
+		doneOnce    sync.Once
+		stopOnce    sync.Once
+		done        = make(chan sample, 1)
+		stopNow     = make(chan struct{})
+	)
+	env := libs.Env{
+		URL: spec.URL, Token: spec.Token, PollTimeout: spec.PollTimeout, HandlerDelay: spec.HandlerDelay,
+		Handled: func(id int64, err error) {
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			if spec.RecordIDs {
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}
+			n := count.Add(1)
+			if spec.Expect > 0 && n >= spec.Expect {
+				doneOnce.Do(func() { done <- takeSample() })
+			}
+			if spec.StopAfter > 0 && n >= spec.StopAfter {
+				stopOnce.Do(func() { close(stopNow) })
+			}
+		},
+	}
+	snapshotIDs := func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int64(nil), ids...)
+	}
+	stats := func(ev string) event {
+		rss, hwm := procStatus()
+		return event{Ev: ev, Handled: count.Load(), Errors: errs.Load(), Goroutines: runtime.NumGoroutine(), RSS: rss, HWM: hwm}
+	}
+
+	if spec.Mode == "webhook" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			emit(event{Ev: "error", Err: err.Error()})
+			return 1
+		}
+		env.Webhook = &libs.Webhook{Listener: l, Path: "/hook", URL: "http://" + l.Addr().String() + "/hook", Secret: spec.Secret}
+	}
+
+	baseGroups := goroutineGroups()
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if spec.CPUProfile != "" {
+		if f, err := os.Create(spec.CPUProfile); err == nil {
+			defer f.Close()
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	start := takeSample()
+	ranErr := make(chan error, 1)
+	go func() { ranErr <- lib.Run(ctx, env) }()
+	if env.Webhook != nil {
+		emit(event{Ev: "ready", Addr: env.Webhook.Listener.Addr().String()})
+	}
+
+	stop := func() int {
+		cancel()
+		t := time.Now()
+		e := stats("stopped")
+		select {
+		case err := <-ranErr:
+			e.StopNS = int64(time.Since(t))
+			if err != nil {
+				e.Err = err.Error()
+			}
+		case <-time.After(90 * time.Second):
+			e.StopNS = -1
+			e.Err = "Run did not return within 90 s of cancel"
+		}
+		e.GoBase, e.GoReturn = base, runtime.NumGoroutine()
+		time.Sleep(settle)
+		e.GoAfter = runtime.NumGoroutine()
+		e.Leftovers = leftovers(baseGroups, goroutineGroups())
+		e.Handled, e.Errors = count.Load(), errs.Load()
+		_, e.HWM = procStatus()
+		if spec.RecordIDs {
+			e.IDs = snapshotIDs()
+		}
+		emit(e)
+		return 0
+	}
+
+	for {
+		select {
+		case s := <-done:
+			if spec.CPUProfile != "" {
+				pprof.StopCPUProfile()
+			}
+			_, hwm := procStatus()
+			emit(event{
+				Ev: "done", Handled: count.Load(), Errors: errs.Load(), HWM: hwm,
+				ElapsedNS: int64(s.t.Sub(start.t)), CPUNS: int64(s.cpu - start.cpu),
+				Allocs: s.allocs - start.allocs, Bytes: s.bytes - start.bytes,
+			})
+		case <-stopNow:
+			return stop()
+		case err := <-ranErr:
+			e := stats("ended")
+			if err != nil {
+				e.Err = err.Error()
+			}
+			emit(e)
+			ranErr = nil
+		case c := <-cmds:
+			switch c {
+			case "stats":
+				emit(stats("stats"))
+			case "ids":
+				e := stats("ids")
+				e.IDs = snapshotIDs()
+				emit(e)
+			case "stop":
+				return stop()
+			case "exit":
+				return 0
+			}
+		}
+	}
+}
+
+// countingWriter discards what it is given and counts it.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+func childFile(lib libs.Lib, spec childSpec) int {
+	env := libs.Env{URL: spec.URL, Token: spec.Token, PollTimeout: spec.PollTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rss0, _ := procStatus()
+	t := time.Now()
+	e := event{Ev: "done", RSS: rss0}
+	var err error
+	if spec.Mode == "upload" {
+		e.FileID, err = lib.Upload(ctx, env, spec.ChatID, spec.Path)
+	} else {
+		var w countingWriter
+		_, err = lib.Download(ctx, env, spec.FileID, io.Writer(&w))
+		e.N = w.n
+	}
+	e.ElapsedNS = int64(time.Since(t))
+	_, e.HWM = procStatus()
+	if err != nil {
+		e.Ev, e.Err = "error", err.Error()
+	}
+	emit(e)
+	return 0
+}

@@ -1,0 +1,218 @@
+// Command compare runs tidygram, a hand-written net/http floor and the
+// popular Go Telegram bot libraries against the same Bot API emulator
+// (tgtest) with the same workloads, and prints Markdown tables.
+//
+//	cd benchmarks && go run ./cmd/compare            # full run, about 10 minutes on 2 cores
+//	cd benchmarks && go run ./cmd/compare -quick     # smoke run, about a minute
+//
+// The emulator runs in this process; each library's bot runs in a child
+// process (this binary re-executed), so CPU time, peak RSS and goroutines
+// are the library's own. Throughput workloads run in rounds, libraries
+// interleaved, and report medians. Workloads: throughput (polling),
+// webhook (throughput, an oversized body, a wrong secret), stop (latency
+// with a poll pending, goroutines left, losses and duplicates across a
+// restart), faults (goroutines and connections through getUpdates
+// failures) and files (peak RSS of a large upload and download).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tidygram/tidygram/benchmarks/internal/libs"
+)
+
+// config holds the flags of one comparison.
+type config struct {
+	updates        int
+	rounds         int
+	chats          int
+	libs           []string
+	workloads      []string
+	pollTimeout    time.Duration
+	restartUpdates int
+	restartChats   int
+	restartDelay   time.Duration
+	faultCycles    int
+	faultTime      time.Duration
+	fileMiB        int
+	bodyMiB        int
+	tmpDir         string
+	profileLib     string
+	profileDir     string
+	progress       io.Writer
+}
+
+var allWorkloads = []string{"throughput", "webhook", "stop", "faults", "files"}
+
+func defaultConfig() config {
+	return config{
+		updates: 50_000, rounds: 3, chats: 1000,
+		workloads:      allWorkloads,
+		pollTimeout:    30 * time.Second,
+		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond,
+		faultCycles: 300, faultTime: 20 * time.Second,
+		fileMiB: 512, bodyMiB: 256,
+		progress: os.Stderr,
+	}
+}
+
+// quick shrinks the run to a smoke test of about a minute.
+func (cfg *config) quick() {
+	cfg.updates, cfg.rounds, cfg.chats = 3000, 1, 200
+	cfg.pollTimeout = 5 * time.Second
+	cfg.restartUpdates, cfg.restartChats = 400, 40
+	cfg.faultCycles, cfg.faultTime = 40, 4*time.Second
+	cfg.fileMiB, cfg.bodyMiB = 64, 32
+}
+
+func libNames() []string {
+	var names []string
+	for _, l := range libs.All() {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+func main() {
+	if raw := os.Getenv(childEnv); raw != "" {
+		childMain(raw)
+		return
+	}
+	cfg := defaultConfig()
+	quick := flag.Bool("quick", false, "smoke run: small counts, one round (about a minute)")
+	only := flag.String("only", "", "comma-separated libraries (default all: "+strings.Join(libNames(), ",")+")")
+	work := flag.String("workloads", "", "comma-separated workloads (default all: "+strings.Join(allWorkloads, ",")+")")
+	updates := flag.Int("updates", 0, "updates per throughput run (default 50000; -quick 3000)")
+	rounds := flag.Int("rounds", 0, "rounds of the throughput workloads (default 3; -quick 1)")
+	poll := flag.Duration("poll-timeout", 0, "long-poll timeout of every bot (default 30s)")
+	fileMiB := flag.Int("file-mib", 0, "size of the file uploaded and downloaded (default 512; -quick 64)")
+	flag.StringVar(&cfg.profileLib, "profile", "", "write a CPU profile of this library's throughput child to -profile-dir")
+	flag.StringVar(&cfg.profileDir, "profile-dir", os.TempDir(), "directory for -profile")
+	flag.Parse()
+	if *quick {
+		cfg.quick()
+	}
+	setIf(&cfg.updates, *updates)
+	setIf(&cfg.rounds, *rounds)
+	setIf(&cfg.fileMiB, *fileMiB)
+	if *poll > 0 {
+		cfg.pollTimeout = *poll
+	}
+	cfg.libs = libNames()
+	if *only != "" {
+		cfg.libs = strings.Split(*only, ",")
+	}
+	if *work != "" {
+		cfg.workloads = strings.Split(*work, ",")
+	}
+	res, err := cfg.run(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+	res.print(os.Stdout, &cfg)
+}
+
+func setIf(dst *int, v int) {
+	if v > 0 {
+		*dst = v
+	}
+}
+
+// results gathers every measurement of a run.
+type results struct {
+	start      time.Time
+	duration   time.Duration
+	throughput map[string][]tputResult // by library, one per round
+	webhook    map[string][]tputResult
+	stop       []stopResult
+	faults     []faultResult
+	files      []fileResult
+}
+
+func (cfg *config) logf(format string, args ...any) {
+	if cfg.progress != nil {
+		fmt.Fprintf(cfg.progress, format+"\n", args...)
+	}
+}
+
+func (cfg *config) has(workload string) bool { return slices.Contains(cfg.workloads, workload) }
+
+// run runs every selected workload for every selected library.
+func (cfg *config) run(ctx context.Context) (*results, error) {
+	for _, name := range cfg.libs {
+		if _, err := libs.ByName(name); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range cfg.workloads {
+		if !slices.Contains(allWorkloads, w) {
+			return nil, fmt.Errorf("unknown workload %q", w)
+		}
+	}
+	res := &results{start: time.Now(), throughput: map[string][]tputResult{}, webhook: map[string][]tputResult{}}
+	for round := range cfg.rounds {
+		// Interleave: each round starts at a different library.
+		order := append(slices.Clone(cfg.libs[round%len(cfg.libs):]), cfg.libs[:round%len(cfg.libs)]...)
+		for _, mode := range []string{"poll", "webhook"} {
+			if !cfg.has(map[string]string{"poll": "throughput", "webhook": "webhook"}[mode]) {
+				continue
+			}
+			for _, lib := range order {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				r := cfg.runThroughput(lib, mode)
+				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update %6.1f allocs/update sent %d %s",
+					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.AllocsPerUpdate, r.Sent, r.Err)
+				if mode == "poll" {
+					res.throughput[lib] = append(res.throughput[lib], r)
+				} else {
+					res.webhook[lib] = append(res.webhook[lib], r)
+				}
+			}
+		}
+	}
+	if cfg.has("stop") {
+		for _, lib := range cfg.libs {
+			r := cfg.runStop(lib)
+			cfg.logf("stop %-16s %8.1f ms, goroutines left %d/%d, restart lost %d dup %d %s", lib, r.StopMS, r.GoReturn, r.GoAfter, r.Lost, r.Dup, r.Err)
+			res.stop = append(res.stop, r)
+		}
+	}
+	if cfg.has("faults") {
+		for _, lib := range cfg.libs {
+			r := cfg.runFaults(lib)
+			cfg.logf("faults %-16s %d cycles %d faults in %.1fs, goroutines %d→%d→%d, conns %d, lost %d %s",
+				lib, r.Cycles, r.Faults, r.Seconds, r.GoStart, r.GoMax, r.GoEnd, r.Conns, r.Lost, r.Err)
+			res.faults = append(res.faults, r)
+		}
+	}
+	if cfg.has("files") {
+		dir, err := os.MkdirTemp(cfg.tmpDir, "tidygram-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		size := int64(cfg.fileMiB) * mib
+		path, err := makeFile(dir, size)
+		if err != nil {
+			return nil, err
+		}
+		for _, lib := range cfg.libs {
+			r := cfg.runFiles(lib, path, size)
+			cfg.logf("files %-16s upload %.0f MiB peak RSS (%.1fs) download %.0f MiB (%.1fs) %s %s",
+				lib, r.UpRSS, r.UpSec, r.DownRSS, r.DownSec, r.UpErr, r.DownErr)
+			res.files = append(res.files, r)
+		}
+	}
+	res.duration = time.Since(res.start)
+	return res, nil
+}

@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tidygram/tidygram/tgtest"
+)
+
+// tputResult is one run of the throughput workload (polling or webhook).
+type tputResult struct {
+	Lib, Mode       string
+	UpdatesPerSec   float64
+	CPUPerUpdate    float64 // µs
+	AllocsPerUpdate float64
+	BytesPerUpdate  float64
+	PeakRSS         float64 // MiB
+	Conns           float64 // TCP connections the bot opened to the emulator
+	EmuCPUPerUpdate float64 // µs of the parent (the emulator) per update
+	Sent            int64   // replies the emulator recorded
+	// Webhook only.
+	BigStatus    int
+	BigRSS       float64 // MiB of peak RSS growth
+	BigErr       string
+	WrongStatus  int
+	WrongHandled bool
+	Err          string
+}
+
+func parentCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+const mib = 1 << 20
+
+// newEmulator starts an emulator with room for n pending updates.
+func newEmulator(n int, opts ...tgtest.Option) (*tgtest.Server, error) {
+	return tgtest.New(append([]tgtest.Option{tgtest.WithMaxPending(n + 10_000)}, opts...)...)
+}
+
+// chatID is the private chat of simulated user i.
+func chatID(i int) int64 { return 100_000 + int64(i) }
+
+// push enqueues one text message from user i%chats and returns its update_id.
+func push(srv *tgtest.Server, i, chats int, text string) (int64, error) {
+	pre, suf := updateJSON(0, chatID(i%chats), text)
+	return srv.PushRaw([]byte(pre + suf))
+}
+
+// preload enqueues n text messages spread round-robin over chats and
+// returns the first update_id (they are consecutive).
+func preload(srv *tgtest.Server, chats, n int) (first int64, err error) {
+	for i := range n {
+		id, err := push(srv, i, chats, "hello "+strconv.Itoa(i))
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	return first, nil
+}
+
+func sentTotal(c tgtest.Counters) int64 {
+	var n int64
+	for _, v := range c.MessagesPerChat {
+		n += v
+	}
+	return n
+}
+
+func (cfg *config) spec(lib, mode string, srv *tgtest.Server) childSpec {
+	return childSpec{Lib: lib, Mode: mode, URL: srv.URL(), Token: srv.Token(), PollTimeout: cfg.pollTimeout}
+}
+
+// runThroughput answers cfg.updates preloaded updates with lib in mode
+// (poll or webhook) and, for webhooks, then tries a huge body and a wrong
+// secret.
+func (cfg *config) runThroughput(lib, mode string) (r tputResult) {
+	r = tputResult{Lib: lib, Mode: mode}
+	fail := func(err error) tputResult { r.Err = err.Error(); return r }
+	srv, err := newEmulator(cfg.updates)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Close()
+	if _, err := preload(srv, cfg.chats, cfg.updates); err != nil {
+		return fail(err)
+	}
+	spec := cfg.spec(lib, mode, srv)
+	spec.Expect = int64(cfg.updates)
+	spec.Secret = "s3cr3t-" + strconv.Itoa(os.Getpid())
+	if cfg.profileLib == lib {
+		spec.CPUProfile = filepath.Join(cfg.profileDir, strings.ReplaceAll(lib, "/", "-")+"-"+mode+".pprof")
+	}
+	cpu0 := parentCPU()
+	c, err := startChild(spec)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.close()
+	var addr string
+	if mode == "webhook" {
+		ready, err := c.next("ready", 30*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		addr = ready.Addr
+	}
+	done, err := c.next("done", cfg.tputTimeout())
+	if err != nil {
+		r.Sent = sentTotal(srv.Counters())
+		return fail(err)
+	}
+	emu := parentCPU() - cpu0
+	n := float64(cfg.updates)
+	cs := srv.Counters()
+	r.UpdatesPerSec = n / time.Duration(done.ElapsedNS).Seconds()
+	r.CPUPerUpdate = float64(done.CPUNS) / 1e3 / n
+	r.AllocsPerUpdate = float64(done.Allocs) / n
+	r.BytesPerUpdate = float64(done.Bytes) / n
+	r.PeakRSS = float64(done.HWM) / mib
+	r.Conns = float64(cs.ConnsAccepted)
+	r.EmuCPUPerUpdate = float64(emu) / 1e3 / n
+	r.Sent = sentTotal(cs)
+	if mode == "webhook" {
+		cfg.webhookAbuse(c, addr, spec.Secret, &r)
+	}
+	return r
+}
+
+func (cfg *config) tputTimeout() time.Duration {
+	return max(120*time.Second, time.Duration(cfg.updates)*5*time.Millisecond)
+}
+
+// repeatReader yields n bytes of b repeated.
+type repeatReader struct {
+	b byte
+	n int64
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.n)]
+	for i := range p {
+		p[i] = r.b
+	}
+	r.n -= int64(len(p))
+	return len(p), nil
+}
+
+func postUpdate(url, secret string, body io.Reader, size int64) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return 0, err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, nil
+}
+
+func updateJSON(id, chatID int64, text string) (prefix, suffix string) {
+	prefix = fmt.Sprintf(`{"update_id":%d,"message":{"message_id":%d,"date":1700000000,"chat":{"id":%d,"type":"private","first_name":"x"},"from":{"id":%d,"is_bot":false,"first_name":"x"},"text":"%s`,
+		id, id, chatID, chatID, text)
+	return prefix, `"}}`
+}
+
+// webhookAbuse posts a cfg.bodyMiB body with the right secret, then a
+// small update with a wrong secret, and records what the bot did.
+func (cfg *config) webhookAbuse(c *child, addr, secret string, r *tputResult) {
+	url := "http://" + addr + "/hook"
+	before, err := c.ask("stats", "stats", 10*time.Second)
+	if err != nil {
+		r.BigErr = err.Error()
+		return
+	}
+	pre, suf := updateJSON(1<<40, chatID(0), "")
+	size := int64(cfg.bodyMiB) * mib
+	body := io.MultiReader(strings.NewReader(pre), &repeatReader{b: 'a', n: size - int64(len(pre)+len(suf))}, strings.NewReader(suf))
+	r.BigStatus, err = postUpdate(url, secret, body, size)
+	if err != nil {
+		r.BigErr = err.Error()
+	}
+	time.Sleep(500 * time.Millisecond)
+	after, err := c.ask("stats", "stats", 10*time.Second)
+	if err != nil {
+		r.BigErr = err.Error()
+		return
+	}
+	r.BigRSS = float64(after.HWM-before.HWM) / mib
+
+	pre, suf = updateJSON(1<<40+1, chatID(1), "hi")
+	r.WrongStatus, err = postUpdate(url, "wrong-secret", strings.NewReader(pre+suf), int64(len(pre+suf)))
+	if err != nil {
+		r.Err = "wrong secret: " + err.Error()
+	}
+	time.Sleep(500 * time.Millisecond)
+	last, err := c.ask("stats", "stats", 10*time.Second)
+	if err == nil {
+		r.WrongHandled = last.Handled > after.Handled
+	}
+}
+
+// stopResult is the stop workload of one library.
+type stopResult struct {
+	Lib       string
+	StopMS    float64 // -1: did not return
+	GoReturn  int     // goroutines left when stop returned
+	GoAfter   int     // … and after settle
+	Leftovers []string
+	// Restart: updates handled by neither instance, or more than once.
+	Total, Lost, Dup int
+	Err              string
+}
+
+// runStop measures the stop of an idle bot with a poll pending, then
+// stops a busy bot mid-stream, restarts it and counts losses and
+// duplicates.
+func (cfg *config) runStop(lib string) (r stopResult) {
+	r = stopResult{Lib: lib}
+	fail := func(err error) stopResult { r.Err = err.Error(); return r }
+	srv, err := newEmulator(1)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Close()
+
+	// Idle: one update handled, then a long poll pending.
+	spec := cfg.spec(lib, "poll", srv)
+	spec.Expect = 1
+	c, err := startChild(spec)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.close()
+	push(srv, 0, 1, "warm up")
+	if _, err := c.next("done", 30*time.Second); err != nil {
+		return fail(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the next poll is pending by now
+	st, err := c.ask("stop", "stopped", 120*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	r.StopMS = float64(st.StopNS) / 1e6
+	if st.StopNS < 0 {
+		r.StopMS = -1
+	}
+	r.GoReturn, r.GoAfter, r.Leftovers = st.GoReturn-st.GoBase, st.GoAfter-st.GoBase, st.Leftovers
+	c.kill()
+	srv.Close()
+
+	// Restart: the first instance stops itself after a quarter of the
+	// updates; the process ends as soon as its stop returned, as a
+	// restarting service would; a second instance takes over.
+	srv, err = newEmulator(cfg.restartUpdates)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Close()
+	first, err := preload(srv, cfg.restartChats, cfg.restartUpdates)
+	if err != nil {
+		return fail(err)
+	}
+	spec = cfg.spec(lib, "poll", srv)
+	spec.HandlerDelay, spec.StopAfter, spec.RecordIDs = cfg.restartDelay, int64(cfg.restartUpdates/4), true
+	c1, err := startChild(spec)
+	if err != nil {
+		return fail(err)
+	}
+	defer c1.close()
+	st1, err := c1.next("stopped", 3*time.Minute)
+	if err != nil {
+		return fail(err)
+	}
+	c1.kill()
+	spec.HandlerDelay, spec.StopAfter = 0, 0
+	c2, err := startChild(spec)
+	if err != nil {
+		return fail(err)
+	}
+	defer c2.close()
+	waitQuiet(srv, 60*time.Second)
+	st2, err := c2.ask("ids", "ids", 10*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	c2.kill()
+	seen := map[int64]int{}
+	for _, id := range append(st1.IDs, st2.IDs...) {
+		if id >= first && id < first+int64(cfg.restartUpdates) {
+			seen[id]++
+		}
+	}
+	r.Total = cfg.restartUpdates
+	for id := first; id < first+int64(cfg.restartUpdates); id++ {
+		switch n := seen[id]; {
+		case n == 0:
+			r.Lost++
+		case n > 1:
+			r.Dup += n - 1
+		}
+	}
+	return r
+}
+
+// waitQuiet waits until nothing is pending and no reply came for a second.
+func waitQuiet(srv *tgtest.Server, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	last, since := int64(-1), time.Now()
+	for time.Now().Before(deadline) {
+		n := sentTotal(srv.Counters())
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if srv.Pending() == 0 && time.Since(since) > time.Second {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// faultResult is the faults workload of one library.
+type faultResult struct {
+	Lib                   string
+	Cycles, Faults        int64
+	Seconds               float64
+	GoStart, GoMax, GoEnd int
+	Conns, MaxOpen        int64
+	Pushed, Handled, Lost int64
+	Err                   string
+}
+
+// runFaults lets lib poll through cfg.faultCycles getUpdates calls (or
+// cfg.faultTime) while 502s, hangs, 429s and cut connections are injected
+// into getUpdates and updates trickle in, sampling its goroutines.
+func (cfg *config) runFaults(lib string) (r faultResult) {
+	r = faultResult{Lib: lib}
+	fail := func(err error) faultResult { r.Err = err.Error(); return r }
+	const chats = 50
+	srv, err := newEmulator(10_000)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Close()
+	spec := cfg.spec(lib, "poll", srv)
+	spec.RecordIDs = true
+	c, err := startChild(spec)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.close()
+	// A first update handled before the faults: the baseline.
+	push(srv, 0, chats, "warm up")
+	var pushed int64 = 1
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		s, err := c.ask("stats", "stats", 10*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		if s.Handled >= 1 {
+			r.GoStart, r.GoMax = s.Goroutines, s.Goroutines
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cycles := func() int64 {
+		var n int64
+		for _, v := range srv.Counters().Requests["getUpdates"] {
+			n += v
+		}
+		return n
+	}
+	c0 := cycles()
+	for _, f := range []struct {
+		p float64
+		f tgtest.Fault
+	}{
+		{0.05, tgtest.Fault{Kind: tgtest.FaultBadGateway}},
+		{0.05, tgtest.Fault{Kind: tgtest.FaultCut}},
+		{0.03, tgtest.Fault{Kind: tgtest.FaultTooMany, RetryAfter: 1}},
+		{0.03, tgtest.Fault{Kind: tgtest.FaultHang, Duration: time.Second}},
+	} {
+		if err := srv.SetFaultRate("getUpdates", f.p, f.f); err != nil {
+			return fail(err)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Go(func() { // a trickle of updates keeps the polls short
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := push(srv, i, chats, "m"); err == nil {
+					pushed++
+				}
+			}
+		}
+	})
+	for cycles()-c0 < int64(cfg.faultCycles) && time.Since(start) < cfg.faultTime {
+		time.Sleep(250 * time.Millisecond)
+		if s, err := c.ask("stats", "stats", 10*time.Second); err == nil {
+			r.GoMax = max(r.GoMax, s.Goroutines)
+		}
+	}
+	cancel()
+	wg.Wait()
+	r.Seconds = time.Since(start).Seconds()
+	r.Cycles = cycles() - c0
+	srv.ClearFaults()
+	for _, n := range srv.Counters().Faults {
+		r.Faults += n
+	}
+	r.Pushed = pushed
+	waitQuiet(srv, 20*time.Second)
+	s, err := c.ask("ids", "ids", 10*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	r.GoEnd = s.Goroutines
+	r.GoMax = max(r.GoMax, s.Goroutines)
+	uniq := map[int64]bool{}
+	for _, id := range s.IDs {
+		uniq[id] = true
+	}
+	r.Handled = int64(len(uniq))
+	r.Lost = r.Pushed - r.Handled
+	cs := srv.Counters()
+	r.Conns, r.MaxOpen = cs.ConnsAccepted, cs.MaxOpenConns
+	return r
+}
+
+// fileResult is the files workload of one library.
+type fileResult struct {
+	Lib               string
+	UpRSS, DownRSS    float64 // MiB, peak
+	UpSec, DownSec    float64
+	UpErr, DownErr    string
+	DownloadedExactly bool
+}
+
+// makeFile writes a file of size bytes (a repeating pattern) in dir.
+func makeFile(dir string, size int64) (string, error) {
+	path := filepath.Join(dir, "payload.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	chunk := bytes.Repeat([]byte("tidygram-benchmark-payload-0123456789\n"), 1<<15)
+	for left := size; left > 0; {
+		n := min(left, int64(len(chunk)))
+		if _, err := f.Write(chunk[:n]); err != nil {
+			f.Close()
+			return "", err
+		}
+		left -= n
+	}
+	return path, f.Close()
+}
+
+// runFiles uploads path with lib, then downloads it, each in a fresh child.
+func (cfg *config) runFiles(lib, path string, size int64) (r fileResult) {
+	r = fileResult{Lib: lib}
+	srv, err := newEmulator(10, tgtest.WithUploadLimit(size+mib), tgtest.WithDownloadLimit(size+mib), tgtest.WithTempDir(filepath.Dir(path)))
+	if err != nil {
+		r.UpErr = err.Error()
+		return r
+	}
+	defer srv.Close()
+	spec := cfg.spec(lib, "upload", srv)
+	spec.Path, spec.ChatID = path, chatID(0)
+	if _, err := push(srv, 0, 1, "make the chat known"); err != nil {
+		r.UpErr = err.Error()
+		return r
+	}
+	up, err := runFileChild(spec)
+	r.UpRSS, r.UpSec = float64(up.HWM)/mib, time.Duration(up.ElapsedNS).Seconds()
+	if err != nil {
+		r.UpErr = err.Error()
+		return r
+	}
+	spec = cfg.spec(lib, "download", srv)
+	spec.FileID = up.FileID
+	down, err := runFileChild(spec)
+	r.DownRSS, r.DownSec = float64(down.HWM)/mib, time.Duration(down.ElapsedNS).Seconds()
+	if err != nil {
+		r.DownErr = err.Error()
+	}
+	r.DownloadedExactly = down.N == size
+	return r
+}
+
+func runFileChild(spec childSpec) (event, error) {
+	c, err := startChild(spec)
+	if err != nil {
+		return event{}, err
+	}
+	defer c.close()
+	e, err := c.next("done", 10*time.Minute)
+	if err != nil && e.Ev == "error" {
+		return e, err
+	}
+	return e, err
+}

@@ -1,0 +1,83 @@
+package libs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tg"
+)
+
+var tidygramLib = Lib{
+	Name:   "tidygram",
+	Module: "github.com/tidygram/tidygram",
+	Note: "tidygram.New + OnText + Run(ctx), defaults (16 workers, per-chat lanes, at-least-once); " +
+		"webhook through WebhookConfig{Addr, Listener, URL, Secret} (answers after the handler); files through tg.FilePath and Client.Download",
+	Run:      tidygramRun,
+	Upload:   tidygramUpload,
+	Download: tidygramDownload,
+}
+
+func tidygramLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func tidygramRun(ctx context.Context, env Env) error {
+	opts := []tidygram.Option{
+		tidygram.WithBaseURL(env.URL),
+		tidygram.WithPollTimeout(env.PollTimeout),
+		tidygram.WithLogger(tidygramLogger()),
+	}
+	if wh := env.Webhook; wh != nil {
+		opts = append(opts, tidygram.WithWebhook(tidygram.WebhookConfig{
+			Secret:   wh.Secret,
+			Addr:     wh.Listener.Addr().String(),
+			Listener: wh.Listener,
+			Path:     wh.Path,
+			URL:      wh.URL,
+		}))
+	}
+	bot, err := tidygram.New(env.Token, opts...)
+	if err != nil {
+		return err
+	}
+	bot.OnText(func(c *tidygram.Context) error {
+		delay(c, env.HandlerDelay)
+		_, err := c.Send(Reply)
+		env.Handled(c.Update.UpdateID, err)
+		return err
+	})
+	return bot.Run(ctx)
+}
+
+func tidygramClient(env Env) (*tg.Client, error) {
+	return tg.NewClient(env.Token, tg.WithBaseURL(env.URL), tg.WithMaxDownloadBytes(4<<30))
+}
+
+func tidygramUpload(ctx context.Context, env Env, chatID int64, path string) (string, error) {
+	c, err := tidygramClient(env)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	msg, err := c.SendDocument(ctx, &tg.SendDocumentParams{ChatID: tg.ID(chatID), Document: tg.FilePath(path)})
+	if err != nil {
+		return "", err
+	}
+	return msg.Document.FileID, nil
+}
+
+func tidygramDownload(ctx context.Context, env Env, fileID string, w io.Writer) (int64, error) {
+	c, err := tidygramClient(env)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	f, err := c.GetFile(ctx, &tg.GetFileParams{FileID: fileID})
+	if err != nil {
+		return 0, err
+	}
+	return c.Download(ctx, f.FilePath, w)
+}
