@@ -138,7 +138,8 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 // Transport dials within 15 s (TCP keep-alive 30 s), completes TLS handshakes
 // within 10 s, waits for response headers at most
 // DefaultResponseHeaderTimeout, keeps up to DefaultMaxIdleConnsPerHost idle
-// connections for 90 s, honours HTTPS_PROXY/NO_PROXY, and follows no
+// connections for 90 s, writes through a 64 KiB buffer per connection (fewer
+// system calls for uploads), honours HTTPS_PROXY/NO_PROXY, and follows no
 // redirects (a redirect would carry the token in a Referer). It sets no
 // whole-request timeout: the call's context bounds each call, so a long
 // transfer is not cut short.
@@ -203,6 +204,7 @@ func newTransport(maxIdle int, headerTimeout time.Duration) *http.Transport {
 		ResponseHeaderTimeout: headerTimeout,
 		MaxIdleConnsPerHost:   maxIdle,
 		IdleConnTimeout:       idleConnTimeout,
+		WriteBufferSize:       64 << 10,
 	}
 }
 
