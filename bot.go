@@ -154,6 +154,9 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	b.Router.Freeze()
 
 	me, err := b.client.GetMe(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil // cancelled before it started: nothing was started
+	}
 	if err != nil {
 		if fatal := classifyPollError(err); fatal != nil {
 			return fatal

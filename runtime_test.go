@@ -3,6 +3,9 @@ package tidygram_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,5 +245,53 @@ func TestRunTwiceAtOnce(t *testing.T) {
 	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCancelAtRandomMoments stops a busy bot at random moments, in polling
+// and webhook modes: every Run must return with nothing it started left
+// running (strict leak check), and no update may be confirmed unhandled.
+func TestCancelAtRandomMoments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 12 {
+		webhook := round%2 == 1
+		t.Run(fmt.Sprintf("round %d webhook=%v", round, webhook), func(t *testing.T) {
+			srv := emulator(t)
+			var handled sync.Map
+			opts := []tidygram.Option{tidygram.WithDrainTimeout(time.Duration(rng.IntN(50)) * time.Millisecond)}
+			if webhook {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, tidygram.WithWebhook(tidygram.WebhookConfig{
+					Secret: "x", Addr: ln.Addr().String(), Listener: ln, URL: "http://" + ln.Addr().String() + "/",
+				}))
+			}
+			b := newBot(t, srv, opts...)
+			b.OnText(func(c *tidygram.Context) error {
+				select { // some handlers outlive the drain period
+				case <-time.After(time.Duration(rand.IntN(20)) * time.Millisecond):
+				case <-c.Done():
+					return c.Err()
+				}
+				handled.Store(c.Update.UpdateID, true)
+				_, err := c.Send("ok")
+				return err
+			})
+			for i := range 60 {
+				pushText(t, srv, int64(1+i%6), "x")
+			}
+			r := start(t, b)
+			time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			n := 0
+			handled.Range(func(any, any) bool { n++; return true })
+			if confirmed := 60 - srv.Pending(); confirmed > n {
+				t.Fatalf("%d updates confirmed to the emulator but only %d handled", confirmed, n)
+			}
+		})
 	}
 }

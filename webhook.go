@@ -206,6 +206,9 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 		p := &tg.SetWebhookParams{URL: wh.URL, SecretToken: wh.Secret, MaxConnections: wh.MaxConnections, AllowedUpdates: b.cfg.allowedUpdates}
 		if err := b.client.SetWebhook(ctx, p); err != nil {
 			ln.Close()
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			if fatal := classifyPollError(err); fatal != nil {
 				return fatal
 			}
