@@ -33,6 +33,8 @@ func (c *Client) GetUpdates(ctx context.Context, p *GetUpdatesParams) ([]Update,
 // secret data in the parameter secret_token. If specified, the request will
 // contain a header "X-Telegram-Bot-Api-Secret-Token" with the secret token as
 // content.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetWebhook(ctx context.Context, p *SetWebhookParams) error {
 	return c.Call(ctx, "setWebhook", paramsOrNil(p), nil)
 }
@@ -42,6 +44,8 @@ func (c *Client) SetWebhook(ctx context.Context, p *SetWebhookParams) error {
 //
 // Use this method to remove webhook integration if you decide to switch back to
 // getUpdates. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteWebhook(ctx context.Context, p *DeleteWebhookParams) error {
 	return c.Call(ctx, "deleteWebhook", paramsOrNil(p), nil)
 }
@@ -82,6 +86,8 @@ func (c *Client) GetMe(ctx context.Context) (*User, error) {
 // call, you can immediately log in on a local server, but will not be able to
 // log in back to the cloud Bot API server for 10 minutes. Returns True on
 // success. Requires no parameters.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) LogOut(ctx context.Context) error {
 	return c.Call(ctx, "logOut", nil, nil)
 }
@@ -94,6 +100,8 @@ func (c *Client) LogOut(ctx context.Context) error {
 // to ensure that the bot isn't launched again after server restart. The method
 // will return error 429 in the first 10 minutes after the bot is launched.
 // Returns True on success. Requires no parameters.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) CloseInstance(ctx context.Context) error {
 	return c.Call(ctx, "close", nil, nil)
 }
@@ -407,6 +415,8 @@ func (c *Client) SendDice(ctx context.Context, p *SendDiceParams) (*Message, err
 // temporary 30-second preview - once the output is finalized, you must call
 // sendMessage with the complete message to persist it in the user's chat.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SendMessageDraft(ctx context.Context, p *SendMessageDraftParams) error {
 	return c.Call(ctx, "sendMessageDraft", paramsOrNil(p), nil)
 }
@@ -421,6 +431,8 @@ func (c *Client) SendMessageDraft(ctx context.Context, p *SendMessageDraftParams
 //
 // We only recommend using this method when a response from the bot will take a
 // noticeable amount of time to arrive.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SendChatAction(ctx context.Context, p *SendChatActionParams) error {
 	return c.Call(ctx, "sendChatAction", paramsOrNil(p), nil)
 }
@@ -432,6 +444,8 @@ func (c *Client) SendChatAction(ctx context.Context, p *SendChatActionParams) er
 // of some types can't be reacted to. Automatically forwarded messages from a
 // channel to its discussion group have the same available reactions as messages
 // in the channel. Bots can't use paid reactions. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMessageReaction(ctx context.Context, p *SetMessageReactionParams) error {
 	return c.Call(ctx, "setMessageReaction", paramsOrNil(p), nil)
 }
@@ -468,6 +482,8 @@ func (c *Client) GetUserProfileAudios(ctx context.Context, p *GetUserProfileAudi
 // Changes the emoji status for a given user that previously allowed the bot to
 // manage their emoji status via the Mini App method requestEmojiStatusAccess.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetUserEmojiStatus(ctx context.Context, p *SetUserEmojiStatusParams) error {
 	return c.Call(ctx, "setUserEmojiStatus", paramsOrNil(p), nil)
 }
@@ -502,6 +518,8 @@ func (c *Client) GetFile(ctx context.Context, p *GetFileParams) (*File, error) {
 // chat on their own using invite links, etc., unless unbanned first. The bot
 // must be an administrator in the chat for this to work and must have the
 // appropriate administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) BanChatMember(ctx context.Context, p *BanChatMemberParams) error {
 	return c.Call(ctx, "banChatMember", paramsOrNil(p), nil)
 }
@@ -516,6 +534,8 @@ func (c *Client) BanChatMember(ctx context.Context, p *BanChatMemberParams) erro
 // a member of the chat, but will be able to join it. So if the user is a member
 // of the chat they will also be removed from the chat. If you don't want this,
 // use the parameter only_if_banned. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnbanChatMember(ctx context.Context, p *UnbanChatMemberParams) error {
 	return c.Call(ctx, "unbanChatMember", paramsOrNil(p), nil)
 }
@@ -527,6 +547,8 @@ func (c *Client) UnbanChatMember(ctx context.Context, p *UnbanChatMemberParams) 
 // administrator in the supergroup for this to work and must have the
 // appropriate administrator rights. Pass True for all permissions to lift
 // restrictions from a user. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RestrictChatMember(ctx context.Context, p *RestrictChatMemberParams) error {
 	return c.Call(ctx, "restrictChatMember", paramsOrNil(p), nil)
 }
@@ -538,6 +560,8 @@ func (c *Client) RestrictChatMember(ctx context.Context, p *RestrictChatMemberPa
 // bot must be an administrator in the chat for this to work and must have the
 // appropriate administrator rights. Pass False for all boolean parameters to
 // demote a user. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) PromoteChatMember(ctx context.Context, p *PromoteChatMemberParams) error {
 	return c.Call(ctx, "promoteChatMember", paramsOrNil(p), nil)
 }
@@ -548,6 +572,8 @@ func (c *Client) PromoteChatMember(ctx context.Context, p *PromoteChatMemberPara
 //
 // Use this method to set a custom title for an administrator in a supergroup
 // promoted by the bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatAdministratorCustomTitle(ctx context.Context, p *SetChatAdministratorCustomTitleParams) error {
 	return c.Call(ctx, "setChatAdministratorCustomTitle", paramsOrNil(p), nil)
 }
@@ -558,6 +584,8 @@ func (c *Client) SetChatAdministratorCustomTitle(ctx context.Context, p *SetChat
 // Use this method to set a tag for a regular member in a group or a supergroup.
 // The bot must be an administrator in the chat for this to work and must have
 // the can_manage_tags administrator right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatMemberTag(ctx context.Context, p *SetChatMemberTagParams) error {
 	return c.Call(ctx, "setChatMemberTag", paramsOrNil(p), nil)
 }
@@ -570,6 +598,8 @@ func (c *Client) SetChatMemberTag(ctx context.Context, p *SetChatMemberTagParams
 // on behalf of any of their channels. The bot must be an administrator in the
 // supergroup or channel for this to work and must have the appropriate
 // administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) BanChatSenderChat(ctx context.Context, p *BanChatSenderChatParams) error {
 	return c.Call(ctx, "banChatSenderChat", paramsOrNil(p), nil)
 }
@@ -580,6 +610,8 @@ func (c *Client) BanChatSenderChat(ctx context.Context, p *BanChatSenderChatPara
 // Use this method to unban a previously banned channel chat in a supergroup or
 // channel. The bot must be an administrator for this to work and must have the
 // appropriate administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnbanChatSenderChat(ctx context.Context, p *UnbanChatSenderChatParams) error {
 	return c.Call(ctx, "unbanChatSenderChat", paramsOrNil(p), nil)
 }
@@ -590,6 +622,8 @@ func (c *Client) UnbanChatSenderChat(ctx context.Context, p *UnbanChatSenderChat
 // Use this method to set default chat permissions for all members. The bot must
 // be an administrator in the group or a supergroup for this to work and must
 // have the can_restrict_members administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatPermissions(ctx context.Context, p *SetChatPermissionsParams) error {
 	return c.Call(ctx, "setChatPermissions", paramsOrNil(p), nil)
 }
@@ -693,6 +727,8 @@ func (c *Client) RevokeChatInviteLink(ctx context.Context, p *RevokeChatInviteLi
 // Use this method to approve a chat join request. The bot must be an
 // administrator in the chat for this to work and must have the can_invite_users
 // administrator right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ApproveChatJoinRequest(ctx context.Context, p *ApproveChatJoinRequestParams) error {
 	return c.Call(ctx, "approveChatJoinRequest", paramsOrNil(p), nil)
 }
@@ -703,6 +739,8 @@ func (c *Client) ApproveChatJoinRequest(ctx context.Context, p *ApproveChatJoinR
 // Use this method to decline a chat join request. The bot must be an
 // administrator in the chat for this to work and must have the can_invite_users
 // administrator right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeclineChatJoinRequest(ctx context.Context, p *DeclineChatJoinRequestParams) error {
 	return c.Call(ctx, "declineChatJoinRequest", paramsOrNil(p), nil)
 }
@@ -713,6 +751,8 @@ func (c *Client) DeclineChatJoinRequest(ctx context.Context, p *DeclineChatJoinR
 //
 // Use this method to process a received chat join request query. Returns True
 // on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AnswerChatJoinRequestQuery(ctx context.Context, p *AnswerChatJoinRequestQueryParams) error {
 	return c.Call(ctx, "answerChatJoinRequestQuery", paramsOrNil(p), nil)
 }
@@ -724,6 +764,8 @@ func (c *Client) AnswerChatJoinRequestQuery(ctx context.Context, p *AnswerChatJo
 // Mini App to the user before deciding the outcome. Call
 // answerChatJoinRequestQuery to resolve the join request query based on the
 // user interaction with the Mini App. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SendChatJoinRequestWebApp(ctx context.Context, p *SendChatJoinRequestWebAppParams) error {
 	return c.Call(ctx, "sendChatJoinRequestWebApp", paramsOrNil(p), nil)
 }
@@ -735,6 +777,8 @@ func (c *Client) SendChatJoinRequestWebApp(ctx context.Context, p *SendChatJoinR
 // changed for private chats. The bot must be an administrator in the chat for
 // this to work and must have the appropriate administrator rights. Returns True
 // on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatPhoto(ctx context.Context, p *SetChatPhotoParams) error {
 	return c.Call(ctx, "setChatPhoto", paramsOrNil(p), nil)
 }
@@ -745,6 +789,8 @@ func (c *Client) SetChatPhoto(ctx context.Context, p *SetChatPhotoParams) error 
 // Use this method to delete a chat photo. Photos can't be changed for private
 // chats. The bot must be an administrator in the chat for this to work and must
 // have the appropriate administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteChatPhoto(ctx context.Context, p *DeleteChatPhotoParams) error {
 	return c.Call(ctx, "deleteChatPhoto", paramsOrNil(p), nil)
 }
@@ -755,6 +801,8 @@ func (c *Client) DeleteChatPhoto(ctx context.Context, p *DeleteChatPhotoParams) 
 // Use this method to change the title of a chat. Titles can't be changed for
 // private chats. The bot must be an administrator in the chat for this to work
 // and must have the appropriate administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatTitle(ctx context.Context, p *SetChatTitleParams) error {
 	return c.Call(ctx, "setChatTitle", paramsOrNil(p), nil)
 }
@@ -765,6 +813,8 @@ func (c *Client) SetChatTitle(ctx context.Context, p *SetChatTitleParams) error 
 // Use this method to change the description of a group, a supergroup or a
 // channel. The bot must be an administrator in the chat for this to work and
 // must have the appropriate administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatDescription(ctx context.Context, p *SetChatDescriptionParams) error {
 	return c.Call(ctx, "setChatDescription", paramsOrNil(p), nil)
 }
@@ -777,6 +827,8 @@ func (c *Client) SetChatDescription(ctx context.Context, p *SetChatDescriptionPa
 // be pinned. Conversely, the bot must be an administrator with the
 // 'can_pin_messages' right or the 'can_edit_messages' right to pin messages in
 // groups and channels respectively. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) PinChatMessage(ctx context.Context, p *PinChatMessageParams) error {
 	return c.Call(ctx, "pinChatMessage", paramsOrNil(p), nil)
 }
@@ -789,6 +841,8 @@ func (c *Client) PinChatMessage(ctx context.Context, p *PinChatMessageParams) er
 // unpinned. Conversely, the bot must be an administrator with the
 // 'can_pin_messages' right or the 'can_edit_messages' right to unpin messages
 // in groups and channels respectively. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnpinChatMessage(ctx context.Context, p *UnpinChatMessageParams) error {
 	return c.Call(ctx, "unpinChatMessage", paramsOrNil(p), nil)
 }
@@ -801,6 +855,8 @@ func (c *Client) UnpinChatMessage(ctx context.Context, p *UnpinChatMessageParams
 // unpin all pinned messages. Conversely, the bot must be an administrator with
 // the 'can_pin_messages' right or the 'can_edit_messages' right to unpin all
 // pinned messages in groups and channels respectively. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnpinAllChatMessages(ctx context.Context, p *UnpinAllChatMessagesParams) error {
 	return c.Call(ctx, "unpinAllChatMessages", paramsOrNil(p), nil)
 }
@@ -810,6 +866,8 @@ func (c *Client) UnpinAllChatMessages(ctx context.Context, p *UnpinAllChatMessag
 //
 // Use this method for your bot to leave a group, supergroup or channel. Returns
 // True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) LeaveChat(ctx context.Context, p *LeaveChatParams) error {
 	return c.Call(ctx, "leaveChat", paramsOrNil(p), nil)
 }
@@ -890,6 +948,8 @@ func (c *Client) GetUserPersonalChatMessages(ctx context.Context, p *GetUserPers
 // appropriate administrator rights. Use the field can_set_sticker_set
 // optionally returned in getChat requests to check if the bot can use this
 // method. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatStickerSet(ctx context.Context, p *SetChatStickerSetParams) error {
 	return c.Call(ctx, "setChatStickerSet", paramsOrNil(p), nil)
 }
@@ -902,6 +962,8 @@ func (c *Client) SetChatStickerSet(ctx context.Context, p *SetChatStickerSetPara
 // appropriate administrator rights. Use the field can_set_sticker_set
 // optionally returned in getChat requests to check if the bot can use this
 // method. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteChatStickerSet(ctx context.Context, p *DeleteChatStickerSetParams) error {
 	return c.Call(ctx, "deleteChatStickerSet", paramsOrNil(p), nil)
 }
@@ -944,6 +1006,8 @@ func (c *Client) CreateForumTopic(ctx context.Context, p *CreateForumTopicParams
 // be an administrator in the chat for this to work and must have the
 // can_manage_topics administrator rights, unless it is the creator of the
 // topic. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) EditForumTopic(ctx context.Context, p *EditForumTopicParams) error {
 	return c.Call(ctx, "editForumTopic", paramsOrNil(p), nil)
 }
@@ -955,6 +1019,8 @@ func (c *Client) EditForumTopic(ctx context.Context, p *EditForumTopicParams) er
 // must be an administrator in the chat for this to work and must have the
 // can_manage_topics administrator rights, unless it is the creator of the
 // topic. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) CloseForumTopic(ctx context.Context, p *CloseForumTopicParams) error {
 	return c.Call(ctx, "closeForumTopic", paramsOrNil(p), nil)
 }
@@ -966,6 +1032,8 @@ func (c *Client) CloseForumTopic(ctx context.Context, p *CloseForumTopicParams) 
 // must be an administrator in the chat for this to work and must have the
 // can_manage_topics administrator rights, unless it is the creator of the
 // topic. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ReopenForumTopic(ctx context.Context, p *ReopenForumTopicParams) error {
 	return c.Call(ctx, "reopenForumTopic", paramsOrNil(p), nil)
 }
@@ -978,6 +1046,8 @@ func (c *Client) ReopenForumTopic(ctx context.Context, p *ReopenForumTopicParams
 // supergroup chat the bot must be an administrator in the chat for this to work
 // and must have the can_delete_messages administrator rights. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteForumTopic(ctx context.Context, p *DeleteForumTopicParams) error {
 	return c.Call(ctx, "deleteForumTopic", paramsOrNil(p), nil)
 }
@@ -991,6 +1061,8 @@ func (c *Client) DeleteForumTopic(ctx context.Context, p *DeleteForumTopicParams
 // supergroup chat the bot must be an administrator in the chat for this to work
 // and must have the can_pin_messages administrator right in the supergroup.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnpinAllForumTopicMessages(ctx context.Context, p *UnpinAllForumTopicMessagesParams) error {
 	return c.Call(ctx, "unpinAllForumTopicMessages", paramsOrNil(p), nil)
 }
@@ -1001,6 +1073,8 @@ func (c *Client) UnpinAllForumTopicMessages(ctx context.Context, p *UnpinAllForu
 // Use this method to edit the name of the 'General' topic in a forum supergroup
 // chat. The bot must be an administrator in the chat for this to work and must
 // have the can_manage_topics administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) EditGeneralForumTopic(ctx context.Context, p *EditGeneralForumTopicParams) error {
 	return c.Call(ctx, "editGeneralForumTopic", paramsOrNil(p), nil)
 }
@@ -1011,6 +1085,8 @@ func (c *Client) EditGeneralForumTopic(ctx context.Context, p *EditGeneralForumT
 // Use this method to close an open 'General' topic in a forum supergroup chat.
 // The bot must be an administrator in the chat for this to work and must have
 // the can_manage_topics administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) CloseGeneralForumTopic(ctx context.Context, p *CloseGeneralForumTopicParams) error {
 	return c.Call(ctx, "closeGeneralForumTopic", paramsOrNil(p), nil)
 }
@@ -1022,6 +1098,8 @@ func (c *Client) CloseGeneralForumTopic(ctx context.Context, p *CloseGeneralForu
 // chat. The bot must be an administrator in the chat for this to work and must
 // have the can_manage_topics administrator rights. The topic will be
 // automatically unhidden if it was hidden. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ReopenGeneralForumTopic(ctx context.Context, p *ReopenGeneralForumTopicParams) error {
 	return c.Call(ctx, "reopenGeneralForumTopic", paramsOrNil(p), nil)
 }
@@ -1033,6 +1111,8 @@ func (c *Client) ReopenGeneralForumTopic(ctx context.Context, p *ReopenGeneralFo
 // bot must be an administrator in the chat for this to work and must have the
 // can_manage_topics administrator rights. The topic will be automatically
 // closed if it was open. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) HideGeneralForumTopic(ctx context.Context, p *HideGeneralForumTopicParams) error {
 	return c.Call(ctx, "hideGeneralForumTopic", paramsOrNil(p), nil)
 }
@@ -1043,6 +1123,8 @@ func (c *Client) HideGeneralForumTopic(ctx context.Context, p *HideGeneralForumT
 // Use this method to unhide the 'General' topic in a forum supergroup chat. The
 // bot must be an administrator in the chat for this to work and must have the
 // can_manage_topics administrator rights. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnhideGeneralForumTopic(ctx context.Context, p *UnhideGeneralForumTopicParams) error {
 	return c.Call(ctx, "unhideGeneralForumTopic", paramsOrNil(p), nil)
 }
@@ -1055,6 +1137,8 @@ func (c *Client) UnhideGeneralForumTopic(ctx context.Context, p *UnhideGeneralFo
 // topic. The bot must be an administrator in the chat for this to work and must
 // have the can_pin_messages administrator right in the supergroup. Returns True
 // on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UnpinAllGeneralForumTopicMessages(ctx context.Context, p *UnpinAllGeneralForumTopicMessagesParams) error {
 	return c.Call(ctx, "unpinAllGeneralForumTopicMessages", paramsOrNil(p), nil)
 }
@@ -1065,6 +1149,8 @@ func (c *Client) UnpinAllGeneralForumTopicMessages(ctx context.Context, p *Unpin
 // Use this method to send answers to callback queries sent from inline
 // keyboards. The answer will be displayed to the user as a notification at the
 // top of the chat screen or as an alert. On success, True is returned.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AnswerCallbackQuery(ctx context.Context, p *AnswerCallbackQueryParams) error {
 	return c.Call(ctx, "answerCallbackQuery", paramsOrNil(p), nil)
 }
@@ -1154,6 +1240,8 @@ func (c *Client) GetManagedBotAccessSettings(ctx context.Context, p *GetManagedB
 //
 // Use this method to change the access settings of a managed bot. Returns True
 // on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetManagedBotAccessSettings(ctx context.Context, p *SetManagedBotAccessSettingsParams) error {
 	return c.Call(ctx, "setManagedBotAccessSettings", paramsOrNil(p), nil)
 }
@@ -1163,6 +1251,8 @@ func (c *Client) SetManagedBotAccessSettings(ctx context.Context, p *SetManagedB
 //
 // Use this method to change the list of the bot's commands. See this manual for
 // more details about bot commands. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyCommands(ctx context.Context, p *SetMyCommandsParams) error {
 	return c.Call(ctx, "setMyCommands", paramsOrNil(p), nil)
 }
@@ -1173,6 +1263,8 @@ func (c *Client) SetMyCommands(ctx context.Context, p *SetMyCommandsParams) erro
 // Use this method to delete the list of the bot's commands for the given scope
 // and user language. After deletion, higher level commands will be shown to
 // affected users. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteMyCommands(ctx context.Context, p *DeleteMyCommandsParams) error {
 	return c.Call(ctx, "deleteMyCommands", paramsOrNil(p), nil)
 }
@@ -1195,6 +1287,8 @@ func (c *Client) GetMyCommands(ctx context.Context, p *GetMyCommandsParams) ([]B
 // https://core.telegram.org/bots/api#setmyname
 //
 // Use this method to change the bot's name. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyName(ctx context.Context, p *SetMyNameParams) error {
 	return c.Call(ctx, "setMyName", paramsOrNil(p), nil)
 }
@@ -1217,6 +1311,8 @@ func (c *Client) GetMyName(ctx context.Context, p *GetMyNameParams) (*BotName, e
 //
 // Use this method to change the bot's description, which is shown in the chat
 // with the bot if the chat is empty. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyDescription(ctx context.Context, p *SetMyDescriptionParams) error {
 	return c.Call(ctx, "setMyDescription", paramsOrNil(p), nil)
 }
@@ -1240,6 +1336,8 @@ func (c *Client) GetMyDescription(ctx context.Context, p *GetMyDescriptionParams
 // Use this method to change the bot's short description, which is shown on the
 // bot's profile page and is sent together with the link when users share the
 // bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyShortDescription(ctx context.Context, p *SetMyShortDescriptionParams) error {
 	return c.Call(ctx, "setMyShortDescription", paramsOrNil(p), nil)
 }
@@ -1261,6 +1359,8 @@ func (c *Client) GetMyShortDescription(ctx context.Context, p *GetMyShortDescrip
 // https://core.telegram.org/bots/api#setmyprofilephoto
 //
 // Changes the profile photo of the bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyProfilePhoto(ctx context.Context, p *SetMyProfilePhotoParams) error {
 	return c.Call(ctx, "setMyProfilePhoto", paramsOrNil(p), nil)
 }
@@ -1270,6 +1370,8 @@ func (c *Client) SetMyProfilePhoto(ctx context.Context, p *SetMyProfilePhotoPara
 //
 // Removes the profile photo of the bot. Requires no parameters. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RemoveMyProfilePhoto(ctx context.Context) error {
 	return c.Call(ctx, "removeMyProfilePhoto", nil, nil)
 }
@@ -1279,6 +1381,8 @@ func (c *Client) RemoveMyProfilePhoto(ctx context.Context) error {
 //
 // Use this method to change the bot's menu button in a private chat, or the
 // default menu button. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetChatMenuButton(ctx context.Context, p *SetChatMenuButtonParams) error {
 	return c.Call(ctx, "setChatMenuButton", paramsOrNil(p), nil)
 }
@@ -1304,6 +1408,8 @@ func (c *Client) GetChatMenuButton(ctx context.Context, p *GetChatMenuButtonPara
 // bot when it's added as an administrator to groups or channels. These rights
 // will be suggested to users, but they are free to modify the list before
 // adding the bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetMyDefaultAdministratorRights(ctx context.Context, p *SetMyDefaultAdministratorRightsParams) error {
 	return c.Call(ctx, "setMyDefaultAdministratorRights", paramsOrNil(p), nil)
 }
@@ -1340,6 +1446,8 @@ func (c *Client) GetAvailableGifts(ctx context.Context) (*Gifts, error) {
 //
 // Sends a gift to the given user or channel chat. The gift can't be converted
 // to Telegram Stars by the receiver. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SendGift(ctx context.Context, p *SendGiftParams) error {
 	return c.Call(ctx, "sendGift", paramsOrNil(p), nil)
 }
@@ -1349,6 +1457,8 @@ func (c *Client) SendGift(ctx context.Context, p *SendGiftParams) error {
 //
 // Gifts a Telegram Premium subscription to the given user. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) GiftPremiumSubscription(ctx context.Context, p *GiftPremiumSubscriptionParams) error {
 	return c.Call(ctx, "giftPremiumSubscription", paramsOrNil(p), nil)
 }
@@ -1358,6 +1468,8 @@ func (c *Client) GiftPremiumSubscription(ctx context.Context, p *GiftPremiumSubs
 //
 // Verifies a user on behalf of the organization which is represented by the
 // bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) VerifyUser(ctx context.Context, p *VerifyUserParams) error {
 	return c.Call(ctx, "verifyUser", paramsOrNil(p), nil)
 }
@@ -1367,6 +1479,8 @@ func (c *Client) VerifyUser(ctx context.Context, p *VerifyUserParams) error {
 //
 // Verifies a chat on behalf of the organization which is represented by the
 // bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) VerifyChat(ctx context.Context, p *VerifyChatParams) error {
 	return c.Call(ctx, "verifyChat", paramsOrNil(p), nil)
 }
@@ -1376,6 +1490,8 @@ func (c *Client) VerifyChat(ctx context.Context, p *VerifyChatParams) error {
 //
 // Removes verification from a user who is currently verified on behalf of the
 // organization represented by the bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RemoveUserVerification(ctx context.Context, p *RemoveUserVerificationParams) error {
 	return c.Call(ctx, "removeUserVerification", paramsOrNil(p), nil)
 }
@@ -1385,6 +1501,8 @@ func (c *Client) RemoveUserVerification(ctx context.Context, p *RemoveUserVerifi
 //
 // Removes verification from a chat that is currently verified on behalf of the
 // organization represented by the bot. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RemoveChatVerification(ctx context.Context, p *RemoveChatVerificationParams) error {
 	return c.Call(ctx, "removeChatVerification", paramsOrNil(p), nil)
 }
@@ -1394,6 +1512,8 @@ func (c *Client) RemoveChatVerification(ctx context.Context, p *RemoveChatVerifi
 //
 // Marks incoming message as read on behalf of a business account. Requires the
 // can_read_messages business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ReadBusinessMessage(ctx context.Context, p *ReadBusinessMessageParams) error {
 	return c.Call(ctx, "readBusinessMessage", paramsOrNil(p), nil)
 }
@@ -1405,6 +1525,8 @@ func (c *Client) ReadBusinessMessage(ctx context.Context, p *ReadBusinessMessage
 // can_delete_sent_messages business bot right to delete messages sent by the
 // bot itself, or the can_delete_all_messages business bot right to delete any
 // message. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteBusinessMessages(ctx context.Context, p *DeleteBusinessMessagesParams) error {
 	return c.Call(ctx, "deleteBusinessMessages", paramsOrNil(p), nil)
 }
@@ -1414,6 +1536,8 @@ func (c *Client) DeleteBusinessMessages(ctx context.Context, p *DeleteBusinessMe
 //
 // Changes the first and last name of a managed business account. Requires the
 // can_change_name business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetBusinessAccountName(ctx context.Context, p *SetBusinessAccountNameParams) error {
 	return c.Call(ctx, "setBusinessAccountName", paramsOrNil(p), nil)
 }
@@ -1424,6 +1548,8 @@ func (c *Client) SetBusinessAccountName(ctx context.Context, p *SetBusinessAccou
 //
 // Changes the username of a managed business account. Requires the
 // can_change_username business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetBusinessAccountUsername(ctx context.Context, p *SetBusinessAccountUsernameParams) error {
 	return c.Call(ctx, "setBusinessAccountUsername", paramsOrNil(p), nil)
 }
@@ -1433,6 +1559,8 @@ func (c *Client) SetBusinessAccountUsername(ctx context.Context, p *SetBusinessA
 //
 // Changes the bio of a managed business account. Requires the can_change_bio
 // business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetBusinessAccountBio(ctx context.Context, p *SetBusinessAccountBioParams) error {
 	return c.Call(ctx, "setBusinessAccountBio", paramsOrNil(p), nil)
 }
@@ -1443,6 +1571,8 @@ func (c *Client) SetBusinessAccountBio(ctx context.Context, p *SetBusinessAccoun
 //
 // Changes the profile photo of a managed business account. Requires the
 // can_edit_profile_photo business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetBusinessAccountProfilePhoto(ctx context.Context, p *SetBusinessAccountProfilePhotoParams) error {
 	return c.Call(ctx, "setBusinessAccountProfilePhoto", paramsOrNil(p), nil)
 }
@@ -1453,6 +1583,8 @@ func (c *Client) SetBusinessAccountProfilePhoto(ctx context.Context, p *SetBusin
 //
 // Removes the current profile photo of a managed business account. Requires the
 // can_edit_profile_photo business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RemoveBusinessAccountProfilePhoto(ctx context.Context, p *RemoveBusinessAccountProfilePhotoParams) error {
 	return c.Call(ctx, "removeBusinessAccountProfilePhoto", paramsOrNil(p), nil)
 }
@@ -1464,6 +1596,8 @@ func (c *Client) RemoveBusinessAccountProfilePhoto(ctx context.Context, p *Remov
 // Changes the privacy settings pertaining to incoming gifts in a managed
 // business account. Requires the can_change_gift_settings business bot right.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetBusinessAccountGiftSettings(ctx context.Context, p *SetBusinessAccountGiftSettingsParams) error {
 	return c.Call(ctx, "setBusinessAccountGiftSettings", paramsOrNil(p), nil)
 }
@@ -1490,6 +1624,8 @@ func (c *Client) GetBusinessAccountStarBalance(ctx context.Context, p *GetBusine
 // Transfers Telegram Stars from the business account balance to the bot's
 // balance. Requires the can_transfer_stars business bot right. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) TransferBusinessAccountStars(ctx context.Context, p *TransferBusinessAccountStarsParams) error {
 	return c.Call(ctx, "transferBusinessAccountStars", paramsOrNil(p), nil)
 }
@@ -1537,6 +1673,8 @@ func (c *Client) GetChatGifts(ctx context.Context, p *GetChatGiftsParams) (*Owne
 //
 // Converts a given regular gift to Telegram Stars. Requires the
 // can_convert_gifts_to_stars business bot right. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ConvertGiftToStars(ctx context.Context, p *ConvertGiftToStarsParams) error {
 	return c.Call(ctx, "convertGiftToStars", paramsOrNil(p), nil)
 }
@@ -1548,6 +1686,8 @@ func (c *Client) ConvertGiftToStars(ctx context.Context, p *ConvertGiftToStarsPa
 // can_transfer_and_upgrade_gifts business bot right. Additionally requires the
 // can_transfer_stars business bot right if the upgrade is paid. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) UpgradeGift(ctx context.Context, p *UpgradeGiftParams) error {
 	return c.Call(ctx, "upgradeGift", paramsOrNil(p), nil)
 }
@@ -1559,6 +1699,8 @@ func (c *Client) UpgradeGift(ctx context.Context, p *UpgradeGiftParams) error {
 // can_transfer_and_upgrade_gifts business bot right. Requires
 // can_transfer_stars business bot right if the transfer is paid. Returns True
 // on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) TransferGift(ctx context.Context, p *TransferGiftParams) error {
 	return c.Call(ctx, "transferGift", paramsOrNil(p), nil)
 }
@@ -1612,6 +1754,8 @@ func (c *Client) EditStory(ctx context.Context, p *EditStoryParams) (*Story, err
 // Deletes a story previously posted by the bot on behalf of a managed business
 // account. Requires the can_manage_stories business bot right. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteStory(ctx context.Context, p *DeleteStoryParams) error {
 	return c.Call(ctx, "deleteStory", paramsOrNil(p), nil)
 }
@@ -1665,6 +1809,8 @@ func (c *Client) SavePreparedKeyboardButton(ctx context.Context, p *SavePrepared
 // otherwise True is returned. Note that business messages that were not sent by
 // the bot and do not contain an inline keyboard can only be edited within 48
 // hours from the time they were sent.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) EditMessageText(ctx context.Context, p *EditMessageTextParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "editMessageText", paramsOrNil(p), &r); err != nil {
@@ -1681,6 +1827,8 @@ func (c *Client) EditMessageText(ctx context.Context, p *EditMessageTextParams) 
 // True is returned. Note that business messages that were not sent by the bot
 // and do not contain an inline keyboard can only be edited within 48 hours from
 // the time they were sent.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) EditMessageCaption(ctx context.Context, p *EditMessageCaptionParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "editMessageCaption", paramsOrNil(p), &r); err != nil {
@@ -1702,6 +1850,8 @@ func (c *Client) EditMessageCaption(ctx context.Context, p *EditMessageCaptionPa
 // the edited Message is returned, otherwise True is returned. Note that
 // business messages that were not sent by the bot and do not contain an inline
 // keyboard can only be edited within 48 hours from the time they were sent.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) EditMessageMedia(ctx context.Context, p *EditMessageMediaParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "editMessageMedia", paramsOrNil(p), &r); err != nil {
@@ -1717,6 +1867,8 @@ func (c *Client) EditMessageMedia(ctx context.Context, p *EditMessageMediaParams
 // until its live_period expires or editing is explicitly disabled by a call to
 // stopMessageLiveLocation. On success, if the edited message is not an inline
 // message, the edited Message is returned, otherwise True is returned.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) EditMessageLiveLocation(ctx context.Context, p *EditMessageLiveLocationParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "editMessageLiveLocation", paramsOrNil(p), &r); err != nil {
@@ -1731,6 +1883,8 @@ func (c *Client) EditMessageLiveLocation(ctx context.Context, p *EditMessageLive
 // Use this method to stop updating a live location message before live_period
 // expires. On success, if the message is not an inline message, the edited
 // Message is returned, otherwise True is returned.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) StopMessageLiveLocation(ctx context.Context, p *StopMessageLiveLocationParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "stopMessageLiveLocation", paramsOrNil(p), &r); err != nil {
@@ -1760,6 +1914,8 @@ func (c *Client) EditMessageChecklist(ctx context.Context, p *EditMessageCheckli
 // otherwise True is returned. Note that business messages that were not sent by
 // the bot and do not contain an inline keyboard can only be edited within 48
 // hours from the time they were sent.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) EditMessageReplyMarkup(ctx context.Context, p *EditMessageReplyMarkupParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "editMessageReplyMarkup", paramsOrNil(p), &r); err != nil {
@@ -1787,6 +1943,8 @@ func (c *Client) StopPoll(ctx context.Context, p *StopPollParams) (*Poll, error)
 // Use this method to approve a suggested post in a direct messages chat. The
 // bot must have the 'can_post_messages' administrator right in the
 // corresponding channel chat. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ApproveSuggestedPost(ctx context.Context, p *ApproveSuggestedPostParams) error {
 	return c.Call(ctx, "approveSuggestedPost", paramsOrNil(p), nil)
 }
@@ -1797,6 +1955,8 @@ func (c *Client) ApproveSuggestedPost(ctx context.Context, p *ApproveSuggestedPo
 // Use this method to decline a suggested post in a direct messages chat. The
 // bot must have the 'can_manage_direct_messages' administrator right in the
 // corresponding channel chat. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeclineSuggestedPost(ctx context.Context, p *DeclineSuggestedPostParams) error {
 	return c.Call(ctx, "declineSuggestedPost", paramsOrNil(p), nil)
 }
@@ -1824,6 +1984,8 @@ func (c *Client) DeclineSuggestedPost(ctx context.Context, p *DeclineSuggestedPo
 // it can delete any message in the corresponding direct messages chat.
 //
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteMessage(ctx context.Context, p *DeleteMessageParams) error {
 	return c.Call(ctx, "deleteMessage", paramsOrNil(p), nil)
 }
@@ -1833,6 +1995,8 @@ func (c *Client) DeleteMessage(ctx context.Context, p *DeleteMessageParams) erro
 //
 // Use this method to delete multiple messages simultaneously. If some of the
 // specified messages can't be found, they are skipped. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteMessages(ctx context.Context, p *DeleteMessagesParams) error {
 	return c.Call(ctx, "deleteMessages", paramsOrNil(p), nil)
 }
@@ -1843,6 +2007,8 @@ func (c *Client) DeleteMessages(ctx context.Context, p *DeleteMessagesParams) er
 // Use this method to remove a reaction from a message in a group or a
 // supergroup chat. The bot must have the 'can_delete_messages' administrator
 // right in the chat. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteMessageReaction(ctx context.Context, p *DeleteMessageReactionParams) error {
 	return c.Call(ctx, "deleteMessageReaction", paramsOrNil(p), nil)
 }
@@ -1854,6 +2020,8 @@ func (c *Client) DeleteMessageReaction(ctx context.Context, p *DeleteMessageReac
 // supergroup chat added by a given user or chat. The bot must have the
 // 'can_delete_messages' administrator right in the chat. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteAllMessageReactions(ctx context.Context, p *DeleteAllMessageReactionsParams) error {
 	return c.Call(ctx, "deleteAllMessageReactions", paramsOrNil(p), nil)
 }
@@ -1916,6 +2084,8 @@ func (c *Client) UploadStickerFile(ctx context.Context, p *UploadStickerFilePara
 //
 // Use this method to create a new sticker set owned by a user. The bot will be
 // able to edit the sticker set thus created. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) CreateNewStickerSet(ctx context.Context, p *CreateNewStickerSetParams) error {
 	return c.Call(ctx, "createNewStickerSet", paramsOrNil(p), nil)
 }
@@ -1926,6 +2096,8 @@ func (c *Client) CreateNewStickerSet(ctx context.Context, p *CreateNewStickerSet
 // Use this method to add a new sticker to a set created by the bot. Emoji
 // sticker sets can have up to 200 stickers. Other sticker sets can have up to
 // 120 stickers. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AddStickerToSet(ctx context.Context, p *AddStickerToSetParams) error {
 	return c.Call(ctx, "addStickerToSet", paramsOrNil(p), nil)
 }
@@ -1935,6 +2107,8 @@ func (c *Client) AddStickerToSet(ctx context.Context, p *AddStickerToSetParams) 
 //
 // Use this method to move a sticker in a set created by the bot to a specific
 // position. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerPositionInSet(ctx context.Context, p *SetStickerPositionInSetParams) error {
 	return c.Call(ctx, "setStickerPositionInSet", paramsOrNil(p), nil)
 }
@@ -1944,6 +2118,8 @@ func (c *Client) SetStickerPositionInSet(ctx context.Context, p *SetStickerPosit
 //
 // Use this method to delete a sticker from a set created by the bot. Returns
 // True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteStickerFromSet(ctx context.Context, p *DeleteStickerFromSetParams) error {
 	return c.Call(ctx, "deleteStickerFromSet", paramsOrNil(p), nil)
 }
@@ -1954,6 +2130,8 @@ func (c *Client) DeleteStickerFromSet(ctx context.Context, p *DeleteStickerFromS
 // Use this method to replace an existing sticker in a sticker set with a new
 // one. The method is equivalent to calling deleteStickerFromSet, then
 // addStickerToSet, then setStickerPositionInSet. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) ReplaceStickerInSet(ctx context.Context, p *ReplaceStickerInSetParams) error {
 	return c.Call(ctx, "replaceStickerInSet", paramsOrNil(p), nil)
 }
@@ -1964,6 +2142,8 @@ func (c *Client) ReplaceStickerInSet(ctx context.Context, p *ReplaceStickerInSet
 // Use this method to change the list of emoji assigned to a regular or custom
 // emoji sticker. The sticker must belong to a sticker set created by the bot.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerEmojiList(ctx context.Context, p *SetStickerEmojiListParams) error {
 	return c.Call(ctx, "setStickerEmojiList", paramsOrNil(p), nil)
 }
@@ -1974,6 +2154,8 @@ func (c *Client) SetStickerEmojiList(ctx context.Context, p *SetStickerEmojiList
 // Use this method to change search keywords assigned to a regular or custom
 // emoji sticker. The sticker must belong to a sticker set created by the bot.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerKeywords(ctx context.Context, p *SetStickerKeywordsParams) error {
 	return c.Call(ctx, "setStickerKeywords", paramsOrNil(p), nil)
 }
@@ -1984,6 +2166,8 @@ func (c *Client) SetStickerKeywords(ctx context.Context, p *SetStickerKeywordsPa
 // Use this method to change the mask position of a mask sticker. The sticker
 // must belong to a sticker set that was created by the bot. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerMaskPosition(ctx context.Context, p *SetStickerMaskPositionParams) error {
 	return c.Call(ctx, "setStickerMaskPosition", paramsOrNil(p), nil)
 }
@@ -1993,6 +2177,8 @@ func (c *Client) SetStickerMaskPosition(ctx context.Context, p *SetStickerMaskPo
 //
 // Use this method to set the title of a created sticker set. Returns True on
 // success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerSetTitle(ctx context.Context, p *SetStickerSetTitleParams) error {
 	return c.Call(ctx, "setStickerSetTitle", paramsOrNil(p), nil)
 }
@@ -2003,6 +2189,8 @@ func (c *Client) SetStickerSetTitle(ctx context.Context, p *SetStickerSetTitlePa
 // Use this method to set the thumbnail of a regular or mask sticker set. The
 // format of the thumbnail file must match the format of the stickers in the
 // set. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetStickerSetThumbnail(ctx context.Context, p *SetStickerSetThumbnailParams) error {
 	return c.Call(ctx, "setStickerSetThumbnail", paramsOrNil(p), nil)
 }
@@ -2013,6 +2201,8 @@ func (c *Client) SetStickerSetThumbnail(ctx context.Context, p *SetStickerSetThu
 //
 // Use this method to set the thumbnail of a custom emoji sticker set. Returns
 // True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetCustomEmojiStickerSetThumbnail(ctx context.Context, p *SetCustomEmojiStickerSetThumbnailParams) error {
 	return c.Call(ctx, "setCustomEmojiStickerSetThumbnail", paramsOrNil(p), nil)
 }
@@ -2022,6 +2212,8 @@ func (c *Client) SetCustomEmojiStickerSetThumbnail(ctx context.Context, p *SetCu
 //
 // Use this method to delete a sticker set that was created by the bot. Returns
 // True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) DeleteStickerSet(ctx context.Context, p *DeleteStickerSetParams) error {
 	return c.Call(ctx, "deleteStickerSet", paramsOrNil(p), nil)
 }
@@ -2048,6 +2240,8 @@ func (c *Client) SendRichMessage(ctx context.Context, p *SendRichMessageParams) 
 // temporary 30-second preview - once the output is finalized, you must call
 // sendRichMessage with the complete message to persist it in the user's chat.
 // Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SendRichMessageDraft(ctx context.Context, p *SendRichMessageDraftParams) error {
 	return c.Call(ctx, "sendRichMessageDraft", paramsOrNil(p), nil)
 }
@@ -2059,6 +2253,8 @@ func (c *Client) SendRichMessageDraft(ctx context.Context, p *SendRichMessageDra
 // returned.
 //
 // No more than 50 results per query are allowed.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AnswerInlineQuery(ctx context.Context, p *AnswerInlineQueryParams) error {
 	return c.Call(ctx, "answerInlineQuery", paramsOrNil(p), nil)
 }
@@ -2095,6 +2291,8 @@ func (c *Client) CreateInvoiceLink(ctx context.Context, p *CreateInvoiceLinkPara
 // is_flexible was specified, the Bot API will send an Update with a
 // shipping_query field to the bot. Use this method to reply to shipping
 // queries. On success, True is returned.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AnswerShippingQuery(ctx context.Context, p *AnswerShippingQueryParams) error {
 	return c.Call(ctx, "answerShippingQuery", paramsOrNil(p), nil)
 }
@@ -2107,6 +2305,8 @@ func (c *Client) AnswerShippingQuery(ctx context.Context, p *AnswerShippingQuery
 // pre_checkout_query. Use this method to respond to such pre-checkout queries.
 // On success, True is returned. Note: The Bot API must receive an answer within
 // 10 seconds after the pre-checkout query was sent.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) AnswerPreCheckoutQuery(ctx context.Context, p *AnswerPreCheckoutQueryParams) error {
 	return c.Call(ctx, "answerPreCheckoutQuery", paramsOrNil(p), nil)
 }
@@ -2141,6 +2341,8 @@ func (c *Client) GetStarTransactions(ctx context.Context, p *GetStarTransactions
 // https://core.telegram.org/bots/api#refundstarpayment
 //
 // Refunds a successful payment in Telegram Stars. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) RefundStarPayment(ctx context.Context, p *RefundStarPaymentParams) error {
 	return c.Call(ctx, "refundStarPayment", paramsOrNil(p), nil)
 }
@@ -2150,6 +2352,8 @@ func (c *Client) RefundStarPayment(ctx context.Context, p *RefundStarPaymentPara
 //
 // Allows the bot to cancel or re-enable extension of a subscription paid in
 // Telegram Stars. Returns True on success.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) EditUserStarSubscription(ctx context.Context, p *EditUserStarSubscriptionParams) error {
 	return c.Call(ctx, "editUserStarSubscription", paramsOrNil(p), nil)
 }
@@ -2167,6 +2371,8 @@ func (c *Client) EditUserStarSubscription(ctx context.Context, p *EditUserStarSu
 // invalid, a submitted document is blurry, a scan shows evidence of tampering,
 // etc. Supply some details in the error message to make sure the user knows how
 // to correct the issues.
+//
+// In Go, Telegram's True result is a nil error.
 func (c *Client) SetPassportDataErrors(ctx context.Context, p *SetPassportDataErrorsParams) error {
 	return c.Call(ctx, "setPassportDataErrors", paramsOrNil(p), nil)
 }
@@ -2190,6 +2396,8 @@ func (c *Client) SendGame(ctx context.Context, p *SendGameParams) (*Message, err
 // success, if the message is not an inline message, the Message is returned,
 // otherwise True is returned. Returns an error, if the new score is not greater
 // than the user's current score in the chat and force is False.
+//
+// In Go, the result is nil when Telegram answers True (an inline message).
 func (c *Client) SetGameScore(ctx context.Context, p *SetGameScoreParams) (*Message, error) {
 	r := result[*Message]{dec: orTrue[Message]}
 	if err := c.Call(ctx, "setGameScore", paramsOrNil(p), &r); err != nil {

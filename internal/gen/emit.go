@@ -530,7 +530,14 @@ func (m *model) methodsFile() *file {
 	for _, meth := range m.spec.Methods {
 		goName := methodName(meth.Name)
 		ret, body := m.methodResult(meth)
-		f.doc(append([]string{fmt.Sprintf("%s calls the Bot API method %s: %s", goName, meth.Name, meth.Href)}, meth.Description...)...)
+		paras := append([]string{fmt.Sprintf("%s calls the Bot API method %s: %s", goName, meth.Name, meth.Href)}, meth.Description...)
+		switch {
+		case slices.Equal(meth.Returns, []string{"Boolean"}):
+			paras = append(paras, "In Go, Telegram's True result is a nil error.")
+		case len(meth.Returns) == 2 && meth.Returns[1] == "Boolean":
+			paras = append(paras, "In Go, the result is nil when Telegram answers True (an inline message).")
+		}
+		f.doc(paras...)
 		params, arg := "", "nil"
 		if len(meth.Fields) > 0 {
 			params, arg = ", p *"+goName+"Params", "paramsOrNil(p)"
