@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -351,4 +352,18 @@ func (s *Server) ctlFaults(r *http.Request) (any, error) {
 // fields take the defaults of FloodLimits). Buckets start full.
 func (s *Server) SetFlood(on bool, l FloodLimits) {
 	s.flood.set(on, l)
+}
+
+// ControlAPIHelp returns the control API's endpoints as text, one per
+// line, for command help.
+func ControlAPIHelp() string {
+	var b strings.Builder
+	for _, e := range controlEndpoints {
+		fmt.Fprintf(&b, "  %s", e.Route)
+		if e.Body != "" {
+			fmt.Fprintf(&b, "  %s", e.Body)
+		}
+		fmt.Fprintf(&b, "  → %s\n", e.Result)
+	}
+	return b.String()
 }

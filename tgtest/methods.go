@@ -249,8 +249,7 @@ func (s *Server) prepare(b *sendBase, n int) (*chatState, *Message, error) {
 
 // storeBot stores a message the bot sends to c.
 func (s *Server) storeBot(c *chatState, m *Message) *Message {
-	bot := s.bot
-	m.From = &bot
+	m.From = s.botFrom
 	m.Chat = c.chat
 	if c.add(m, true) {
 		s.c.historyDropped.Add(1)

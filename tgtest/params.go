@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,8 +47,7 @@ func putRequest(rq *request) {
 // multipart body (files are streamed to disk) or the URL query.
 func (rq *request) parse(w http.ResponseWriter) error {
 	r := rq.r
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch ct {
+	switch mediaType(r.Header.Get("Content-Type")) {
 	case "multipart/form-data":
 		r.Body = http.MaxBytesReader(w, r.Body, rq.s.cfg.uploadLimit*11+rq.s.cfg.maxBody)
 		return rq.parseMultipart()
@@ -206,6 +204,21 @@ func isEmbeddableJSON(t string) bool {
 		return json.Valid([]byte(t))
 	}
 	return false
+}
+
+// mediaType returns the lower-case media type of a Content-Type value
+// without mime.ParseMediaType's allocations (it builds a params map).
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(ct)
+		}
+	}
+	return ct
 }
 
 // decode decodes the parameters into p, a pointer to a params struct.

@@ -119,6 +119,7 @@ type Server struct {
 	cfg      config
 	token    string
 	bot      User
+	botFrom  *User // the bot as the sender of messages (no getMe-only fields)
 	url      string
 	ln       net.Listener
 	hs       *http.Server
@@ -184,6 +185,7 @@ func New(opts ...Option) (*Server, error) {
 		done:     make(chan struct{}),
 		serveErr: make(chan error, 1),
 	}
+	s.botFrom = &User{ID: s.bot.ID, IsBot: true, FirstName: s.bot.FirstName, Username: s.bot.Username}
 	s.q.init()
 	s.chats.init(cfg.historyLimit)
 	s.files.init(dir)
