@@ -5,86 +5,83 @@ package tg
 // Update kinds: the names of Update's payload fields, as Update.Kind
 // returns them and as getUpdates and setWebhook take them in allowed_updates.
 const (
-	// Optional. New incoming message of any kind - text, photo, sticker, etc.
+	// New incoming message of any kind - text, photo, sticker, etc.
 	KindMessage = "message"
-	// Optional. New version of a message that is known to the bot and was
-	// edited. This update may at times be triggered by changes to message
-	// fields that are either unavailable or not actively used by your bot.
+	// New version of a message that is known to the bot and was edited. This
+	// update may at times be triggered by changes to message fields that are
+	// either unavailable or not actively used by your bot.
 	KindEditedMessage = "edited_message"
-	// Optional. New incoming channel post of any kind - text, photo, sticker,
-	// etc.
+	// New incoming channel post of any kind - text, photo, sticker, etc.
 	KindChannelPost = "channel_post"
-	// Optional. New version of a channel post that is known to the bot and was
-	// edited. This update may at times be triggered by changes to message
-	// fields that are either unavailable or not actively used by your bot.
+	// New version of a channel post that is known to the bot and was edited.
+	// This update may at times be triggered by changes to message fields that
+	// are either unavailable or not actively used by your bot.
 	KindEditedChannelPost = "edited_channel_post"
-	// Optional. The bot was connected to or disconnected from a business
-	// account, or a user edited an existing connection with the bot
+	// The bot was connected to or disconnected from a business account, or a
+	// user edited an existing connection with the bot
 	KindBusinessConnection = "business_connection"
-	// Optional. New message from a connected business account
+	// New message from a connected business account
 	KindBusinessMessage = "business_message"
-	// Optional. New version of a message from a connected business account
+	// New version of a message from a connected business account
 	KindEditedBusinessMessage = "edited_business_message"
-	// Optional. Messages were deleted from a connected business account
+	// Messages were deleted from a connected business account
 	KindDeletedBusinessMessages = "deleted_business_messages"
-	// Optional. New guest message. The bot can use the field
-	// Message.guest_query_id and the method answerGuestQuery to send a message
-	// in response.
+	// New guest message. The bot can use the field Message.guest_query_id and
+	// the method answerGuestQuery to send a message in response.
 	KindGuestMessage = "guest_message"
-	// Optional. A reaction to a message was changed by a user. The bot must be
-	// an administrator in the chat and must explicitly specify
-	// "message_reaction" in the list of allowed_updates to receive these
-	// updates. The update isn't received for reactions set by bots.
+	// A reaction to a message was changed by a user. The bot must be an
+	// administrator in the chat and must explicitly specify "message_reaction"
+	// in the list of allowed_updates to receive these updates. The update isn't
+	// received for reactions set by bots.
 	KindMessageReaction = "message_reaction"
-	// Optional. Reactions to a message with anonymous reactions were changed.
-	// The bot must be an administrator in the chat and must explicitly specify
+	// Reactions to a message with anonymous reactions were changed. The bot
+	// must be an administrator in the chat and must explicitly specify
 	// "message_reaction_count" in the list of allowed_updates to receive these
 	// updates. The updates are grouped and can be sent with delay up to a few
 	// minutes.
 	KindMessageReactionCount = "message_reaction_count"
-	// Optional. New incoming inline query
+	// New incoming inline query
 	KindInlineQuery = "inline_query"
-	// Optional. The result of an inline query that was chosen by a user and
-	// sent to their chat partner. Please see our documentation on the feedback
-	// collecting for details on how to enable these updates for your bot.
+	// The result of an inline query that was chosen by a user and sent to their
+	// chat partner. Please see our documentation on the feedback collecting for
+	// details on how to enable these updates for your bot.
 	KindChosenInlineResult = "chosen_inline_result"
-	// Optional. New incoming callback query
+	// New incoming callback query
 	KindCallbackQuery = "callback_query"
-	// Optional. New incoming shipping query. Only for invoices with flexible
-	// price.
+	// New incoming shipping query. Only for invoices with flexible price.
 	KindShippingQuery = "shipping_query"
-	// Optional. New incoming pre-checkout query. Contains full information
-	// about checkout.
+	// New incoming pre-checkout query. Contains full information about
+	// checkout.
 	KindPreCheckoutQuery = "pre_checkout_query"
-	// Optional. A user purchased paid media with a non-empty payload sent by
-	// the bot in a non-channel chat
+	// A user purchased paid media with a non-empty payload sent by the bot in a
+	// non-channel chat
 	KindPurchasedPaidMedia = "purchased_paid_media"
-	// Optional. New poll state. Bots receive only updates about manually
-	// stopped polls and polls, which are sent by the bot.
+	// New poll state. Bots receive only updates about manually stopped polls
+	// and polls, which are sent by the bot.
 	KindPoll = "poll"
-	// Optional. A user changed their answer in a non-anonymous poll. Bots
-	// receive new votes only in polls that were sent by the bot itself.
+	// A user changed their answer in a non-anonymous poll. Bots receive new
+	// votes only in polls that were sent by the bot itself.
 	KindPollAnswer = "poll_answer"
-	// Optional. The bot's chat member status was updated in a chat. For private
-	// chats, this update is received only when the bot is blocked or unblocked
-	// by the user.
+	// The bot's chat member status was updated in a chat. For private chats,
+	// this update is received only when the bot is blocked or unblocked by the
+	// user.
 	KindMyChatMember = "my_chat_member"
-	// Optional. A chat member's status was updated in a chat. The bot must be
-	// an administrator in the chat and must explicitly specify "chat_member" in
+	// A chat member's status was updated in a chat. The bot must be an
+	// administrator in the chat and must explicitly specify "chat_member" in
 	// the list of allowed_updates to receive these updates.
 	KindChatMember = "chat_member"
-	// Optional. A request to join the chat has been sent. The bot must have the
+	// A request to join the chat has been sent. The bot must have the
 	// can_invite_users administrator right in the chat to receive these
 	// updates.
 	KindChatJoinRequest = "chat_join_request"
-	// Optional. A chat boost was added or changed. The bot must be an
-	// administrator in the chat to receive these updates.
+	// A chat boost was added or changed. The bot must be an administrator in
+	// the chat to receive these updates.
 	KindChatBoost = "chat_boost"
-	// Optional. A boost was removed from a chat. The bot must be an
-	// administrator in the chat to receive these updates.
+	// A boost was removed from a chat. The bot must be an administrator in the
+	// chat to receive these updates.
 	KindRemovedChatBoost = "removed_chat_boost"
-	// Optional. A new bot was created to be managed by the bot, or token or
-	// owner of a managed bot was changed
+	// A new bot was created to be managed by the bot, or token or owner of a
+	// managed bot was changed
 	KindManagedBot = "managed_bot"
 )
 

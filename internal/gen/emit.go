@@ -597,7 +597,7 @@ func (m *model) updateFile() *file {
 	f.p("// returns them and as getUpdates and setWebhook take them in allowed_updates.")
 	f.p("const (")
 	for _, k := range kinds {
-		f.p("%s\tKind%s = %q", comment("\t", k.Description), exportName(k.Name), k.Name)
+		f.p("%s\tKind%s = %q", comment("\t", strings.TrimPrefix(k.Description, "Optional. ")), exportName(k.Name), k.Name)
 	}
 	f.p(")\n")
 	f.p("// UpdateKinds returns every update kind of %s, in the spec's order.", m.spec.Version)
