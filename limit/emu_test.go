@@ -2,7 +2,10 @@ package limit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -126,4 +129,28 @@ func closedURL(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr
+}
+
+// floodLog is middleware that notes each 429 a call gets (time, chat,
+// retry_after), to explain a failed load test.
+type floodLog struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (f *floodLog) mw(next tg.Invoker) tg.Invoker {
+	return func(ctx context.Context, method string, params, result any) error {
+		err := next(ctx, method, params, result)
+		var ae *tg.APIError
+		if errors.As(err, &ae) && ae.ErrorCode == http.StatusTooManyRequests {
+			var chat tg.ChatID
+			if ct, ok := params.(tg.ChatTargeter); ok {
+				chat = ct.TargetChat()
+			}
+			f.mu.Lock()
+			f.log = append(f.log, fmt.Sprintf("%s %s chat %v retry after %v", time.Now().Format("15:04:05.000"), method, chat, ae.RetryAfter))
+			f.mu.Unlock()
+		}
+		return err
+	}
 }

@@ -3,6 +3,7 @@ package limit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +28,12 @@ func TestSustainedLoadNo429(t *testing.T) {
 	}
 	rec := newRecorder(t, tgtest.WithFlood(tgtest.FloodLimits{}))
 	ctl := New()
-	client := rec.client(t, ctl)
+	fl := &floodLog{}
+	client, err := tg.NewClient(rec.emu.Token(), tg.WithBaseURL(rec.srv.URL), tg.WithMiddleware(ctl.Middleware(), fl.mw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
 
 	type plan struct {
 		chat  int64
@@ -69,6 +75,7 @@ func TestSustainedLoadNo429(t *testing.T) {
 
 	c := rec.emu.Counters()
 	if c.FloodRejections != 0 || c.Requests429() != 0 || ctl.Stats().Floods != 0 {
+		t.Logf("429s:\n%s", strings.Join(fl.log, "\n"))
 		t.Fatalf("429s: emulator flood control %d, all %d, seen by the client %d; want none",
 			c.FloodRejections, c.Requests429(), ctl.Stats().Floods)
 	}

@@ -94,6 +94,8 @@ type Local struct {
 	global, chat, group Rule
 	maxChats            int
 
+	turns lanes // the queue for the global bucket (one lane)
+
 	mu     sync.Mutex
 	gtat   time.Time // the global bucket's theoretical arrival time
 	paused time.Time // every message held until then
@@ -166,19 +168,14 @@ func NewLocal(opts ...LocalOption) *Local {
 // isGroup is the group heuristic documented on Local.
 func isGroup(c tg.ChatID) bool { return c.Username != "" || c.ID < 0 }
 
-// reservation is what Wait took from the buckets, to give back on cancel.
-type reservation struct {
-	cs                     *chatState
-	tat0, tat1             time.Time
-	gtat0, gtat1           time.Time
-	globalTat0, globalTat1 time.Time
-}
-
 // Wait implements Limiter. It first waits until chat's own buckets and
-// pauses allow a call, then takes a turn in the global bucket; turns are
-// handed out in the order chats become ready, so one slow chat never holds
-// back another beyond the global limit. A cancelled wait gives its turn
-// back when no later call has taken one after it.
+// the pauses allow a call, without holding anything; then it queues for
+// the global bucket, first in, first out, behind the chats that became
+// ready before it. Only the head of that queue waits for the bucket, so
+// one slow chat never holds back another beyond the global limit. Every
+// bucket is charged at the moment the call is let through, not at a
+// planned moment: when the process stalls (CPU starvation, a long GC),
+// the calls that waited meanwhile still leave at most a burst at a time.
 func (l *Local) Wait(ctx context.Context, chat tg.ChatID) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -210,39 +207,55 @@ func (l *Local) Wait(ctx context.Context, chat tg.ChatID) error {
 		}
 	}
 	for {
+		// The chat's own buckets and the pauses.
 		l.mu.Lock()
 		now := time.Now()
-		cs := l.state(chat, now)
-		if at := l.readyAt(cs, now); at.After(now) {
-			l.mu.Unlock()
+		at := l.readyAt(l.state(chat, now), now)
+		l.mu.Unlock()
+		if at.After(now) {
 			if err := sleep(at); err != nil {
 				return err
 			}
 			continue
 		}
+		// The global bucket, one waiter at a time.
+		release, err := l.turns.acquire(ctx, tg.ChatID{})
+		if err != nil {
+			return err
+		}
+		passed, err := l.takeTurn(chat, sleep)
+		release()
+		if passed || err != nil {
+			return err
+		}
+	}
+}
+
+// takeTurn waits, at the head of the global queue, until the global bucket
+// allows a call, and charges every bucket. It returns false when the chat
+// was paused meanwhile (the caller queues again once it is ready).
+func (l *Local) takeTurn(chat tg.ChatID, sleep func(time.Time) error) (bool, error) {
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		cs := l.state(chat, now)
+		if l.readyAt(cs, now).After(now) {
+			l.mu.Unlock()
+			return false, nil
+		}
 		at := now
 		if l.global.on() {
 			at = later(now, l.gtat.Add(-l.global.tolerance()))
 		}
-		r := l.reserve(cs, at)
-		l.mu.Unlock()
 		if !at.After(now) {
-			return nil
-		}
-		if err := sleep(at); err != nil {
-			l.cancel(r)
-			return err
-		}
-		// A Pause may have come while waiting for the global turn.
-		l.mu.Lock()
-		now = time.Now()
-		if l.readyAt(cs, now).After(now) {
-			l.cancelLocked(r)
+			l.charge(cs, now)
 			l.mu.Unlock()
-			continue
+			return true, nil
 		}
 		l.mu.Unlock()
-		return nil
+		if err := sleep(at); err != nil {
+			return false, err
+		}
 	}
 }
 
@@ -312,44 +325,20 @@ func (l *Local) readyAt(cs *chatState, now time.Time) time.Time {
 	return at
 }
 
-// reserve takes a call at time at from every bucket. l.mu is held.
-func (l *Local) reserve(cs *chatState, at time.Time) reservation {
-	r := reservation{cs: cs}
-	take := func(tat *time.Time, rule Rule, before, after *time.Time) {
+// charge takes one call at now from every bucket that applies. l.mu is
+// held.
+func (l *Local) charge(cs *chatState, now time.Time) {
+	take := func(tat *time.Time, rule Rule) {
 		if rule.on() {
-			*before = *tat
-			*tat = later(*tat, at).Add(rule.Every)
-			*after = *tat
+			*tat = later(*tat, now).Add(rule.Every)
 		}
 	}
-	take(&l.gtat, l.global, &r.globalTat0, &r.globalTat1)
+	take(&l.gtat, l.global)
 	if cs != nil {
-		take(&cs.tat, l.chat, &r.tat0, &r.tat1)
+		take(&cs.tat, l.chat)
 		if isGroup(cs.id) {
-			take(&cs.gtat, l.group, &r.gtat0, &r.gtat1)
+			take(&cs.gtat, l.group)
 		}
-	}
-	return r
-}
-
-func (l *Local) cancel(r reservation) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cancelLocked(r)
-}
-
-// cancelLocked gives back what r took from each bucket that nobody took
-// from since. l.mu is held.
-func (l *Local) cancelLocked(r reservation) {
-	giveBack := func(tat *time.Time, before, after time.Time) {
-		if !after.IsZero() && tat.Equal(after) {
-			*tat = before
-		}
-	}
-	giveBack(&l.gtat, r.globalTat0, r.globalTat1)
-	if r.cs != nil {
-		giveBack(&r.cs.tat, r.tat0, r.tat1)
-		giveBack(&r.cs.gtat, r.gtat0, r.gtat1)
 	}
 }
 

@@ -233,8 +233,8 @@ func TestLocalContext(t *testing.T) {
 	}
 }
 
-// TestLocalCancelGivesTurnBack: a cancelled wait for the global turn lets
-// the next caller have it.
+// TestLocalCancelGivesTurnBack: a cancelled wait leaves the global queue;
+// the next caller gets the turn it would have had.
 func TestLocalCancelGivesTurnBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := NewLocal(WithGlobal(Per(1, time.Second, 1)))
