@@ -235,9 +235,9 @@ func (m *model) field(owner string, f *Field) (goType, error) {
 		// InputMedia*.media and friends: a file_id, a URL or an upload.
 		g.expr, g.kind, g.base = "*InputFile", kFile, "InputFile"
 	case g.kind == kObject && (!f.Required || m.valueCycle(g.base, owner)):
-		g.expr, g.isPtr = "*"+g.expr, true
+		g.expr = "*" + g.expr
 	case g.kind == kScalar && !f.Required && m.needsPointer(owner, f):
-		g.expr, g.isPtr = "*"+g.expr, true
+		g.expr = "*" + g.expr
 	}
 	return g, nil
 }
