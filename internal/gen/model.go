@@ -176,7 +176,6 @@ type goType struct {
 	depth int    // slice levels
 	base  string // innermost spec name: a type, a union, "InputFile", or a scalar
 	kind  kind   // what the innermost element is
-	isPtr bool   // the whole field is a pointer (optional object, *bool, …)
 }
 
 type kind int
