@@ -255,7 +255,9 @@ func (c *Client) Close() error {
 //
 // Params that carry uploads (an InputFile from FileReader or FilePath) are
 // sent as multipart/form-data and streamed in constant memory; everything
-// else as a JSON body. Call blocks until the answer is decoded or the call
+// else as a JSON body. Uploads are found only in the generated params types
+// (the *Params of each method); an upload inside a map or a struct of your
+// own fails to encode. Call blocks until the answer is decoded or the call
 // fails; when it returns, the upload goroutine (if any) has ended, every file
 // it opened is closed, and the response body is closed. Cancelling ctx ends
 // the call at once, except that a FileReader's Read in progress is waited
