@@ -264,11 +264,42 @@ func TestRoundTripSamples(t *testing.T) {
 			if diffs := s.lossless("update", []string{"Update"}, in, tree(t, out)); len(diffs) > 0 {
 				t.Errorf("round trip lost or changed:\n%s\nencoded: %s", strings.Join(diffs, "\n"), out)
 			}
+			if unknown := unknownValues("update", reflect.ValueOf(u)); len(unknown) > 0 {
+				t.Errorf("union values not recognised: %s", strings.Join(unknown, ", "))
+			}
 			if dropped := s.notInSpec("update", []string{"Update"}, in); len(dropped) > 0 {
 				t.Logf("dropped, not in %s: %s", "the spec", strings.Join(dropped, ", "))
 			}
 		})
 	}
+}
+
+// unknownValues lists the paths of Unknown<Union> values in v: a sample of
+// Bot API 10.1 must decode every union to a concrete member.
+func unknownValues(path string, v reflect.Value) []string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		if v.Kind() == reflect.Interface && strings.HasPrefix(v.Elem().Type().String(), "*tg.Unknown") {
+			return []string{path}
+		}
+		return unknownValues(path, v.Elem())
+	case reflect.Struct:
+		var out []string
+		for i := range v.NumField() {
+			out = append(out, unknownValues(path+"."+v.Type().Field(i).Name, v.Field(i))...)
+		}
+		return out
+	case reflect.Slice:
+		var out []string
+		for i := range v.Len() {
+			out = append(out, unknownValues(fmt.Sprintf("%s[%d]", path, i), v.Index(i))...)
+		}
+		return out
+	}
+	return nil
 }
 
 // TestLosslessDetects checks that the comparison itself fails on a lost

@@ -214,6 +214,9 @@ func TestUpdateUnknownFields(t *testing.T) {
 	if o, ok := u.Message.ForwardOrigin.(*UnknownMessageOrigin); !ok || o.Type != "zz_new_origin" {
 		t.Errorf("forward_origin = %#v, want *UnknownMessageOrigin", u.Message.ForwardOrigin)
 	}
+	if got := unknownValues("update", reflect.ValueOf(u)); !slices.Equal(got, []string{"update.Message.ForwardOrigin"}) {
+		t.Errorf("unknownValues = %q", got)
+	}
 	if u.Message.Chat.Type != "zz_new_chat_type" || u.Kind() != KindMessage {
 		t.Errorf("chat type %q, kind %q", u.Message.Chat.Type, u.Kind())
 	}
