@@ -29,6 +29,7 @@ import (
 
 	"github.com/tidygram/tidygram/dispatch"
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/tg"
 )
@@ -98,10 +99,18 @@ func New(token string, opts ...Option) (*Bot, error) {
 	b.id = hex.EncodeToString(idb[:])
 	if cfg.client != nil {
 		b.client = cfg.client
+		b.cfg.flood = nil // the caller's client has its own middleware
 	} else {
 		// One idle connection per worker plus the poller: replies reuse
 		// connections instead of dialling a new one each time.
-		copts := append([]tg.Option{tg.WithMaxIdleConnsPerHost(cfg.workers + 2)}, cfg.clientOpts...)
+		copts := []tg.Option{tg.WithMaxIdleConnsPerHost(cfg.workers + 2)}
+		if !b.cfg.noFlood {
+			if b.cfg.flood == nil {
+				b.cfg.flood = limit.New()
+			}
+			copts = append(copts, tg.WithMiddleware(b.cfg.flood.Middleware()))
+		}
+		copts = append(copts, cfg.clientOpts...)
 		c, err := tg.NewClient(token, copts...)
 		if err != nil {
 			return nil, err
@@ -110,6 +119,10 @@ func New(token string, opts ...Option) (*Bot, error) {
 	}
 	return b, nil
 }
+
+// FloodControl returns the flood limiter and retry middleware installed on
+// the bot's client (for its Stats), nil when there is none.
+func (b *Bot) FloodControl() *limit.Control { return b.cfg.flood }
 
 // Client returns the Bot API client the bot uses.
 func (b *Bot) Client() *tg.Client { return b.client }

@@ -26,6 +26,8 @@ func newBot(t testing.TB, srv *tgtest.Server, opts ...tidygram.Option) *tidygram
 		tidygram.WithPollTimeout(2 * time.Second),
 		tidygram.WithBackoff(5*time.Millisecond, 50*time.Millisecond),
 		tidygram.WithDrainTimeout(5 * time.Second),
+		// The emulator enforces no flood limits unless a test asks.
+		tidygram.WithoutFloodControl(),
 		// Every test's Run fails if a goroutine it started outlives it.
 		tidygram.WithStrictLeaks(),
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -48,6 +49,8 @@ type config struct {
 	labels         bool
 	hooks          Hooks
 	services       []Service
+	flood          *limit.Control
+	noFlood        bool
 }
 
 func defaults() config {
@@ -142,6 +145,19 @@ func WithStrictLeaks() Option { return func(c *config) { c.strictLeaks = true } 
 // WithLeftoverWait sets how long Run waits for its goroutines to end before
 // it reports the survivors (default 2 s).
 func WithLeftoverWait(d time.Duration) Option { return func(c *config) { c.leftoverWait = d } }
+
+// WithFloodControl sets the flood limiter and retry middleware the bot
+// installs on its client. Default: limit.New() — Telegram's limits (about
+// 30 messages/s per bot, 1/s per chat with bursts of 3, 20/min per group),
+// 429 retry_after honoured, safe retries only; see package limit.
+func WithFloodControl(ctl *limit.Control) Option {
+	return func(c *config) { c.flood, c.noFlood = ctl, false }
+}
+
+// WithoutFloodControl sends every call at once, with no limiter and no
+// retry (benchmarks against a server without limits, or a limiter of your
+// own installed with WithClientOptions(tg.WithMiddleware(...))).
+func WithoutFloodControl() Option { return func(c *config) { c.flood, c.noFlood = nil, true } }
 
 // WithHooks sets observation hooks (metrics, tests).
 func WithHooks(h Hooks) Option { return func(c *config) { c.hooks = h } }

@@ -1,0 +1,59 @@
+package tidygram_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/tgtest"
+)
+
+// TestDefaultFloodControlAvoids429 runs a bot with its default flood
+// control against the emulator enforcing Telegram's limits: bursts of
+// replies to many chats must cause zero 429s and lose no reply.
+func TestDefaultFloodControlAvoids429(t *testing.T) {
+	srv := emulator(t, tgtest.WithFlood(tgtest.FloodLimits{}))
+	b := newBot(t, srv, tidygram.WithFloodControl(limit.New()))
+	b.OnText(func(c *tidygram.Context) error {
+		_, err := c.Send("re: " + c.Text())
+		return err
+	})
+	r := start(t, b)
+	const users, each = 40, 5 // 200 replies: above 30/s overall, 5 per chat (burst 3)
+	sims := make([]*tgtest.SimUser, users)
+	for i := range sims {
+		sims[i] = srv.NewUser("f" + strconv.Itoa(i))
+	}
+	for j := range each {
+		for _, u := range sims {
+			if _, err := u.Send(strconv.Itoa(j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	for i, u := range sims {
+		for j := range each {
+			m, err := u.WaitReply(ctx)
+			if err != nil {
+				t.Fatalf("user %d reply %d: %v", i, j, err)
+			}
+			if want := "re: " + strconv.Itoa(j); m.Text != want {
+				t.Fatalf("user %d reply %d = %q, want %q", i, j, m.Text, want)
+			}
+		}
+	}
+	d := time.Since(t0)
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Counters().FloodRejections; n != 0 {
+		t.Fatalf("the emulator answered %d calls with 429: the limiter let them through", n)
+	}
+	t.Logf("%d replies under flood control in %v (%.1f msg/s), 0 × 429", users*each, d.Round(time.Millisecond), float64(users*each)/d.Seconds())
+}
