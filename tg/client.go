@@ -311,7 +311,8 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 		body, contentType, length = up.pr, []string{up.contentType}, -1
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.callPrefix+method, body)
+	tr := &connTrace{}
+	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodPost, c.callPrefix+method, body)
 	if err != nil {
 		return fmt.Errorf("tg: %s: %w", method, c.red.err(err))
 	}
@@ -319,8 +320,7 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 		req.Header["Content-Type"] = contentType
 		req.ContentLength = length
 	}
-	tr := traceConn(req)
-	resp, err := c.hc.Do(tr.req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		if up != nil {
 			if serr := up.stop(); serr != nil { // the upload source failed, not the network
@@ -412,17 +412,13 @@ func (c *Client) networkError(ctx context.Context, method string, err error, tr 
 type connTrace struct {
 	gotConn atomic.Bool
 	trace   httptrace.ClientTrace
-	req     *http.Request
 }
 
-func traceConn(req *http.Request) *connTrace {
-	t := &connTrace{}
-	t.trace.GotConn = t.onGotConn
-	t.req = req.WithContext(httptrace.WithClientTrace(req.Context(), &t.trace))
-	return t
+// context returns ctx carrying the trace, for the request's context.
+func (t *connTrace) context(ctx context.Context) context.Context {
+	t.trace.GotConn = func(httptrace.GotConnInfo) { t.gotConn.Store(true) }
+	return httptrace.WithClientTrace(ctx, &t.trace)
 }
-
-func (t *connTrace) onGotConn(httptrace.GotConnInfo) { t.gotConn.Store(true) }
 
 // checkMethod refuses method names that are not a Bot API method's shape, so
 // that a name can never change the request path.

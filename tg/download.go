@@ -32,12 +32,12 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 	if filePath == "" {
 		return 0, errors.New("tg: download: empty file path")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.filePrefix+escapePath(filePath), nil)
+	tr := &connTrace{}
+	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodGet, c.filePrefix+escapePath(filePath), nil)
 	if err != nil {
 		return 0, fmt.Errorf("tg: download: %w", c.red.err(err))
 	}
-	tr := traceConn(req)
-	resp, err := c.hc.Do(tr.req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, c.networkError(ctx, downloadMethod, err, tr)
 	}
