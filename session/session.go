@@ -38,25 +38,19 @@ func (s *Session[T]) Key(chatID, userID int64) string {
 // there is none (or it expired). A value that does not decode is an error
 // wrapping the codec's error; the stored bytes are left as they are.
 func (s *Session[T]) Load(ctx context.Context, key string) (T, error) {
-	v, _, err := s.load(ctx, key)
-	return v, err
-}
-
-// load returns the value and its encoding (nil when absent).
-func (s *Session[T]) load(ctx context.Context, key string) (T, []byte, error) {
 	var v T
 	raw, err := s.store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
-		return v, nil, nil
+		return v, nil
 	}
 	if err != nil {
-		return v, nil, fmt.Errorf("session: load %q: %w", key, err)
+		return v, fmt.Errorf("session: load %q: %w", key, err)
 	}
 	if err := s.cfg.codec.Unmarshal(raw, &v); err != nil {
 		var zero T
-		return zero, nil, fmt.Errorf("session: decode %q: %w", key, err)
+		return zero, fmt.Errorf("session: decode %q: %w", key, err)
 	}
-	return v, raw, nil
+	return v, nil
 }
 
 // Save stores v under key with the Session's TTL.
@@ -90,18 +84,19 @@ func (s *Session[T]) Open(ctx context.Context, key string) (*Scope[T], error) {
 	if key == "" {
 		return nil, ErrNoKey
 	}
-	v, raw, err := s.load(ctx, key)
+	v, err := s.Load(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
-		// Absent: remember the zero value's encoding so that an untouched
-		// session is not written (no entry per passing chat).
-		if raw, err = s.cfg.codec.Marshal(v); err != nil {
-			return nil, fmt.Errorf("session: encode zero value: %w", err)
-		}
+	// Remember the value's encoding as loaded (or the zero value's when
+	// absent), so that Commit writes only a changed value: an untouched
+	// session is not rewritten (fields the type does not know survive) and
+	// a passing chat leaves no entry.
+	orig, err := s.cfg.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode %q: %w", key, err)
 	}
-	return &Scope[T]{s: s, key: key, orig: raw, v: v}, nil
+	return &Scope[T]{s: s, key: key, orig: orig, v: v}, nil
 }
 
 // Do opens the session under key, calls fn with a context that carries it
@@ -126,7 +121,7 @@ func (s *Session[T]) Do(ctx context.Context, key string, fn func(ctx context.Con
 type Scope[T any] struct {
 	s       *Session[T]
 	key     string
-	orig    []byte // encoding as loaded (or of the zero value)
+	orig    []byte // encoding of the value as loaded (or of the zero value)
 	v       T
 	cleared bool
 }
