@@ -163,7 +163,8 @@ func callSite(skip int) Frame {
 			last = fr
 		}
 		if !strings.HasPrefix(f.Function, "runtime.") && !strings.HasPrefix(f.Function, "net/http.") &&
-			!strings.HasPrefix(f.Function, "github.com/tidygram/tidygram/leak.") &&
+			!strings.HasPrefix(f.Function, "github.com/tidygram/tidygram/leak.(*Tracker)") &&
+			!strings.HasPrefix(f.Function, "github.com/tidygram/tidygram/leak.(*trackingTransport)") &&
 			!strings.HasPrefix(f.Function, "github.com/tidygram/tidygram/tg.") {
 			return fr
 		}
@@ -202,14 +203,19 @@ type trackingTransport struct {
 
 func (tt *trackingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := tt.base.RoundTrip(req)
-	if resp != nil && resp.Body != nil {
-		u := ""
-		if req.URL != nil {
-			u = req.URL.Scheme + "://" + req.URL.Host + redactPath(req.URL.Path)
-		}
-		resp.Body = tt.t.body(req.Context(), resp.Body, u, 2)
+	if resp == nil || resp.Body == nil {
+		return resp, err
 	}
-	return resp, err
+	u := ""
+	if req.URL != nil {
+		u = req.URL.Scheme + "://" + req.URL.Host + redactPath(req.URL.Path)
+	}
+	// A copy: the transport's read loop keeps the original Response
+	// reachable until the body is closed, which would keep the wrapper
+	// alive too.
+	r := *resp
+	r.Body = tt.t.body(req.Context(), resp.Body, u, 2)
+	return &r, err
 }
 
 // CloseIdleConnections passes on to the base transport.

@@ -304,8 +304,7 @@ type point struct {
 	v float64
 }
 
-// sustained reports whether pts, which must cover at least window (within
-// one sample's spacing), grow at limit per minute or more: least-squares
+// sustained reports whether pts, which must cover at least window, grow at limit per minute or more: least-squares
 // slope ≥ limit and each of five equal time segments higher on average
 // than the one before by a quarter of limit × segment length.
 func sustained(pts []point, limit float64, window time.Duration) (float64, bool) {
@@ -313,8 +312,7 @@ func sustained(pts []point, limit float64, window time.Duration) (float64, bool)
 		return 0, false
 	}
 	span := pts[len(pts)-1].t.Sub(pts[0].t)
-	step := span / time.Duration(len(pts)-1)
-	if span+step < window {
+	if span < window {
 		return 0, false
 	}
 	rate := slope(pts) * float64(time.Minute)

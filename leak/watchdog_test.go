@@ -1,0 +1,159 @@
+package leak
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// feed gives w one sample per interval for d, with value(i) goroutines,
+// and returns the alarms raised and the minute of the first one (-1: none).
+func feed(w *Watchdog, start time.Time, interval, d time.Duration, value func(i int) float64) ([]Alarm, float64) {
+	var all []Alarm
+	first := -1.0
+	for i := 0; time.Duration(i)*interval <= d; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		as := w.Observe(Sample{Time: at, Goroutines: value(i), HeapLive: -1, FDs: -1})
+		if len(as) > 0 && first < 0 {
+			first = at.Sub(start).Minutes()
+		}
+		all = append(all, as...)
+	}
+	return all, first
+}
+
+func TestWatchdog(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const iv = 30 * time.Second
+	noise := func(seed uint64) func() float64 {
+		r := rand.New(rand.NewPCG(seed, 1))
+		return func() float64 { return float64(r.IntN(41) - 20) } // ±20 goroutines: handlers coming and going
+	}
+	tests := []struct {
+		name      string
+		value     func(i int) float64 // i: sample number, 2 per minute
+		wantFire  bool
+		fireAfter float64 // minutes, at least
+	}{
+		{"leak 10/min", func(i int) float64 { return 100 + 5*float64(i) }, true, 10},
+		{"leak 6/min under noise", func() func(int) float64 {
+			n := noise(1)
+			return func(i int) float64 { return 200 + 3*float64(i) + n() }
+		}(), true, 10},
+		{"steady under noise", func() func(int) float64 {
+			n := noise(2)
+			return func(i int) float64 { return 200 + n() }
+		}(), false, 0},
+		{"slow growth 2/min", func(i int) float64 { return 100 + float64(i) }, false, 0},
+		{"burst that stays", func(i int) float64 {
+			if i < 30 {
+				return 100
+			}
+			return 400
+		}, false, 0},
+		{"sawtooth of a periodic job", func(i int) float64 { return 100 + float64(i%8)*25 }, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hooked []Alarm
+			w := NewWatchdog(WithOwners(nil), WithAlarm(func(a Alarm) { hooked = append(hooked, a) }))
+			alarms, first := feed(w, start, iv, 2*time.Hour, tt.value)
+			if !tt.wantFire {
+				if len(alarms) != 0 {
+					t.Fatalf("fired %d times, first at minute %.1f: %v", len(alarms), first, alarms[0])
+				}
+				return
+			}
+			if len(alarms) == 0 {
+				t.Fatal("did not fire")
+			}
+			if first < tt.fireAfter {
+				t.Errorf("fired at minute %.1f, before a whole window", first)
+			}
+			a := alarms[0]
+			if a.Resource != "goroutines" || a.Rate < DefaultGoroutineLimit || a.To <= a.From || a.Window != DefaultWindow {
+				t.Errorf("alarm %+v", a)
+			}
+			// Re-armed only after a new window: at most one per 10 min.
+			if len(alarms) > 12 || len(hooked) != len(alarms) {
+				t.Errorf("%d alarms in 2 h (%d hooked)", len(alarms), len(hooked))
+			}
+		})
+	}
+}
+
+func TestWatchdogHeapAndFDs(t *testing.T) {
+	start := time.Unix(0, 0)
+	w := NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {}))
+	var got []string
+	for i := 0; i <= 40; i++ {
+		s := Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 50,
+			HeapLive: 64<<20 + float64(i)*(4<<20), // 8 MiB/min
+			FDs:      20 + float64(i)*3}           // 6/min
+		for _, a := range w.Observe(s) {
+			got = append(got, a.Resource)
+		}
+	}
+	if len(got) != 2 || got[0] != "heap_live_bytes" || got[1] != "fds" {
+		t.Errorf("alarms %v, want heap_live_bytes and fds once each", got)
+	}
+}
+
+func TestWatchdogNamesGrowingOwners(t *testing.T) {
+	start := time.Unix(0, 0)
+	i := 0
+	owners := func() ([]Group, error) {
+		return []Group{
+			{Count: 16, Labels: map[string]string{LabelBot: "b", LabelComponent: "worker"}, Stack: []Frame{{Func: "dispatch.loop"}}},
+			{Count: 1 + i, Labels: map[string]string{LabelBot: "b", LabelComponent: "handler", LabelHandler: "/remind", LabelUpdateID: "9"}, Stack: []Frame{{Func: "main.remind.func1"}}},
+		}, nil
+	}
+	var alarm Alarm
+	w := NewWatchdog(WithOwners(owners), WithAlarm(func(a Alarm) { alarm = a }))
+	for ; i <= 40; i++ {
+		w.Observe(Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 17 + float64(i)*4, HeapLive: -1, FDs: -1})
+	}
+	if len(alarm.Owners) == 0 || alarm.Owners[0].Key != "handler /remind" || alarm.Owners[0].Growth() <= 0 {
+		t.Fatalf("alarm owners %+v", alarm.Owners)
+	}
+	if w.Alarms() != 1 {
+		t.Errorf("%d alarms", w.Alarms())
+	}
+}
+
+func TestWatchdogProven(t *testing.T) {
+	start := time.Unix(0, 0)
+	calls := 0
+	proven := func() ([]Group, error) {
+		calls++
+		return []Group{{Count: 3, Leaked: 3, State: "chan send", Stack: []Frame{{Func: "main.f"}}}}, nil
+	}
+	w := NewWatchdog(WithOwners(nil), WithProvenEvery(time.Second), WithProvenSource(proven), WithAlarm(func(Alarm) {}))
+	var got []Alarm
+	for i := 0; i < 10; i++ { // 5 minutes
+		got = append(got, w.Observe(Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 10, HeapLive: -1, FDs: -1})...)
+	}
+	if calls != 5 || len(got) != 5 || got[0].Resource != "proven_leaks" || Count(got[0].Proven) != 3 {
+		t.Errorf("%d profile reads and %d alarms in 5 min, want 5 (at most one a minute): %+v", calls, len(got), got)
+	}
+}
+
+func TestWatchdogRunSamplesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	w := NewWatchdog(WithSampleInterval(time.Millisecond), WithOwners(nil), WithSampler(func(now time.Time) Sample {
+		n++
+		if n == 5 {
+			cancel()
+		}
+		return ReadSample(now)
+	}))
+	if err := w.Run(ctx); err != context.Canceled || n != 5 {
+		t.Errorf("Run: %v after %d samples", err, n)
+	}
+	s := ReadSample(time.Now())
+	if s.Goroutines < 1 || s.HeapLive <= 0 || s.FDs < 0 {
+		t.Errorf("ReadSample %+v", s)
+	}
+}
