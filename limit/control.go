@@ -48,11 +48,12 @@ const (
 //
 // Retry, at most WithRetries times (default DefaultRetries):
 //
-//   - 429 Too Many Requests: Telegram did not perform the call. The
-//     Limiter pauses the chat for retry_after (all chats when the call has
-//     no chat, or when two different chats got a 429 within a second: a
-//     flood of the whole bot), and the call waits retry_after (at most
-//     WithMaxRetryAfter) and is repeated.
+//   - 429 Too Many Requests: Telegram did not perform the call. For a
+//     counted method the Limiter pauses the chat for retry_after (all
+//     chats when the call has no chat, or when two different chats got a
+//     429 within a second: a flood of the whole bot). The call waits
+//     retry_after (a second if absent; at most WithMaxRetryAfter, else the
+//     429 is returned) and is repeated.
 //   - *tg.NetworkError with NotSent (dial, DNS or TLS failure): the request
 //     never left, so it is repeated after a backoff with jitter.
 //   - Outcomes that may have been performed, a *tg.NetworkError without
@@ -63,10 +64,12 @@ const (
 //     delivered twice.
 //   - Other errors (400, 401, 403, 404, 409, bad params) are returned.
 //   - A call that uploads a file (a tg.InputFile with IsUpload) is never
-//     repeated after it was sent: a FileReader can be read only once.
+//     repeated nor re-sent: a FileReader is read once, and may have been
+//     partly read even when the connection failed.
 //   - 400 with migrate_to_chat_id (a group became a supergroup): the
-//     *tg.APIError carries MigrateToChatID; with WithMigrate the call is
-//     sent again, once, to the new chat (see Retarget).
+//     *tg.APIError carries MigrateToChatID; with WithMigrate the call
+//     (unless it uploads) is sent again, once, to the new chat (see
+//     Retarget).
 //
 // A call's ctx bounds all of it: queueing, waiting for a turn, backoffs
 // and retry_after. When ctx ends during a wait, the call returns at once
@@ -227,7 +230,7 @@ func (c *Control) call(ctx context.Context, next tg.Invoker, method string, para
 			return nil
 		}
 		var apiErr *tg.APIError
-		if errors.As(err, &apiErr) && apiErr.MigrateToChatID != 0 && c.migrate && !migrated {
+		if errors.As(err, &apiErr) && apiErr.MigrateToChatID != 0 && c.migrate && !migrated && !hasUpload(params) {
 			to := tg.ID(apiErr.MigrateToChatID)
 			if p, ok := Retarget(params, to); ok {
 				c.stats.migrations.Add(1)
