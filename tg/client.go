@@ -139,8 +139,8 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 // within 10 s, waits for response headers at most
 // DefaultResponseHeaderTimeout, keeps up to DefaultMaxIdleConnsPerHost idle
 // connections for 90 s, writes through a 64 KiB buffer per connection (fewer
-// system calls for uploads), honours HTTPS_PROXY/NO_PROXY, and follows no
-// redirects (a redirect would carry the token in a Referer). It sets no
+// system calls for uploads), speaks HTTP/1.1, honours HTTPS_PROXY/NO_PROXY,
+// and follows no redirects (a redirect would carry the token in a Referer). It sets no
 // whole-request timeout: the call's context bounds each call, so a long
 // transfer is not cut short.
 func NewClient(token string, opts ...Option) (*Client, error) {
@@ -335,7 +335,7 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 // readAnswer reads, closes and decodes resp.
 func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Response, result any) error {
 	bp := c.getBuf()
-	defer c.bufs.Put(bp)
+	defer c.putBuf(bp)
 	data, err := c.readBody(resp, *bp, c.maxResponse)
 	*bp = data[:0]
 	switch {
@@ -388,12 +388,24 @@ func readCapped(r io.Reader, buf []byte, max int64) ([]byte, error) {
 
 func (c *Client) getBuf() *[]byte {
 	if bp, ok := c.bufs.Get().(*[]byte); ok {
-		if cap(*bp) <= maxPooledBuf {
-			return bp
-		}
+		return bp
 	}
 	b := make([]byte, 0, 4<<10)
 	return &b
+}
+
+// putBuf keeps a response buffer for reuse unless it grew past maxPooledBuf.
+func (c *Client) putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuf {
+		c.bufs.Put(bp)
+	}
+}
+
+// drainClose reads at most maxDrainBytes of an abandoned body, so that a
+// short rest does not cost the connection, and closes it.
+func drainClose(body io.ReadCloser) {
+	io.CopyN(io.Discard, body, maxDrainBytes)
+	body.Close()
 }
 
 // networkError wraps a transport error. tr is nil when a connection was

@@ -77,6 +77,7 @@ func (c *Client) copyCapped(ctx context.Context, w io.Writer, resp *http.Respons
 				werr = io.ErrShortWrite
 			}
 			if werr != nil {
+				drainClose(resp.Body)
 				return n, fmt.Errorf("tg: download: writing: %w", werr)
 			}
 		}

@@ -149,6 +149,14 @@ func TestDownloadFailures(t *testing.T) {
 			}
 		})
 	}
+	// The failed writer's download drained the short rest of its body, so
+	// the connection stayed reusable.
+	if _, err := c.Download(context.Background(), "a.bin", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.newConns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
 }
 
 // TestDownloadFile: the destination appears only complete; on failure
