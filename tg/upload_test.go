@@ -485,3 +485,35 @@ func openFDsTo(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// TestGeneratedParamsUpload: generated params find their uploads, nested in
+// union values, and the Client streams them (one part for a file used twice).
+func TestGeneratedParamsUpload(t *testing.T) {
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ string) { summarizeForm(w, r) })
+	c := f.client(t)
+	thumb := FileReader("thumb.jpg", strings.NewReader("thumbnail"))
+	p := &SendMediaGroupParams{ChatID: ID(-100), Media: []InputMedia{
+		&InputMediaPhoto{Media: FileReader("p.jpg", strings.NewReader("photo"))},
+		&InputMediaVideo{Media: FileReader("v.mp4", strings.NewReader("video")), Thumbnail: thumb, Cover: thumb},
+		&InputMediaPhoto{Media: FileID("AgAC")},
+	}}
+	var got formSummary
+	if err := c.Call(context.Background(), "sendMediaGroup", p, &got); err != nil {
+		t.Fatal(err)
+	}
+	var media []map[string]any
+	if err := json.Unmarshal([]byte(got.Fields["media"]), &media); err != nil || len(media) != 3 {
+		t.Fatalf("media field %q: %v", got.Fields["media"], err)
+	}
+	refs := []string{media[0]["media"].(string), media[1]["media"].(string), media[1]["thumbnail"].(string), media[1]["cover"].(string), media[2]["media"].(string)}
+	if want := "attach://file0 attach://file1 attach://file2 attach://file2 AgAC"; strings.Join(refs, " ") != want {
+		t.Fatalf("references %v, want %s", refs, want)
+	}
+	var heads []string
+	for _, p := range got.Files {
+		heads = append(heads, p.Name+"="+p.Head)
+	}
+	if want := "file0=photo file1=video file2=thumbnail"; strings.Join(heads, " ") != want || got.Fields["chat_id"] != "-100" {
+		t.Fatalf("parts %v, chat_id %q; want %s, -100", heads, got.Fields["chat_id"], want)
+	}
+}
