@@ -94,10 +94,9 @@ func WithBaseURL(baseURL string) Option { return func(o *options) { o.baseURL = 
 
 // WithHTTPClient makes the Client send through hc instead of an http.Client
 // of its own. The caller owns hc: Close leaves its connections alone and
-// WithMaxIdleConnsPerHost and WithResponseHeaderTimeout do not apply. The
-// Client never follows redirects it is given by its own http.Client; with
-// hc, hc's redirect policy applies. hc's RoundTripper sees request URLs,
-// which contain the token.
+// WithMaxIdleConnsPerHost and WithResponseHeaderTimeout do not apply. hc's
+// redirect policy applies (the Client's own http.Client follows none), and
+// hc's RoundTripper sees request URLs, which contain the token.
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
 
 // WithMiddleware adds middleware around every Call, outermost first:
