@@ -1,0 +1,99 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tgtest"
+)
+
+// runBot runs the demo bot against srv until the test ends.
+func runBot(t *testing.T, srv *tgtest.Server, rec *Recorder, opts ...tidygram.Option) {
+	t.Helper()
+	base := []tidygram.Option{
+		tidygram.WithBaseURL(srv.URL()),
+		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithPollTimeout(2 * time.Second),
+		tidygram.WithBackoff(10*time.Millisecond, 200*time.Millisecond),
+		tidygram.WithStrictLeaks(),
+		tidygram.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	}
+	bot, err := NewBot(srv.Token(), append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bot.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return within 30 s")
+		}
+	})
+}
+
+// Every scenario's users get every reply right from the demo bot, with and
+// without faults, and every update they sent is handled exactly once.
+func TestLoadAgainstDemoBot(t *testing.T) {
+	tests := []struct {
+		name     string
+		scenario Scenario
+		faults   string
+	}{
+		{"demo", ScenarioDemo, "off"},
+		{"demo with faults", ScenarioDemo, "default"},
+		{"echo", ScenarioEcho, "off"},
+		{"any", ScenarioAny, "getUpdates:502:0.2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := tgtest.NewServer(tgtest.WithTB(t), tgtest.WithSeed(7))
+			rules, err := ParseFaults(tt.faults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ApplyFaults(srv, rules); err != nil {
+				t.Fatal(err)
+			}
+			rec := &Recorder{}
+			runBot(t, srv, rec)
+			load := NewLoad(srv, LoadConfig{Users: 8, Scenario: tt.scenario, Think: 20 * time.Millisecond, Seed: 1})
+			stop := make(chan struct{})
+			time.AfterFunc(1500*time.Millisecond, func() { close(stop) })
+			load.Run(context.Background(), stop)
+
+			ls := load.Stats()
+			if ls.Wrong != 0 || ls.Missing != 0 || ls.Refused != 0 {
+				t.Fatalf("wrong %d, missing %d, refused %d: %v", ls.Wrong, ls.Missing, ls.Refused, ls.Notes)
+			}
+			if ls.Checked < 10 || ls.Correct != ls.Checked {
+				t.Fatalf("checked %d, correct %d: want at least 10, all correct", ls.Checked, ls.Correct)
+			}
+			// The Handled hook runs after the reply was sent: give it time.
+			deadline := time.Now().Add(10 * time.Second)
+			for rec.Stats().Handled < ls.Updates && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			bs := rec.Stats()
+			if bs.Handled != ls.Updates || bs.HandledTwice != 0 {
+				t.Fatalf("handled %d (twice %d), users sent %d", bs.Handled, bs.HandledTwice, ls.Updates)
+			}
+			if bs.Errors != 0 {
+				t.Fatalf("handler errors: %v", bs.ErrorNotes)
+			}
+			if tt.faults != "off" && srv.Counters().Faults == nil {
+				t.Fatal("no fault was injected")
+			}
+		})
+	}
+}

@@ -1,0 +1,193 @@
+package demo
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tg"
+)
+
+// Histogram counts durations in logarithmic buckets (10 per decade from
+// 1 µs to 1000 s, 2% relative error at most). Its memory is fixed; it is
+// safe for concurrent use.
+type Histogram struct {
+	buckets [histBuckets]atomic.Uint64
+}
+
+const (
+	histPerDecade = 10
+	histBuckets   = 9*histPerDecade + 1 // 1 µs … 1000 s, plus everything above
+)
+
+func histIndex(d time.Duration) int {
+	us := float64(d) / float64(time.Microsecond)
+	if us <= 1 {
+		return 0
+	}
+	i := int(math.Ceil(math.Log10(us) * histPerDecade))
+	return min(i, histBuckets-1)
+}
+
+func histValue(i int) time.Duration {
+	return time.Duration(math.Pow(10, float64(i)/histPerDecade) * float64(time.Microsecond))
+}
+
+// Observe counts d.
+func (h *Histogram) Observe(d time.Duration) { h.buckets[histIndex(d)].Add(1) }
+
+// Snapshot returns the current counts.
+func (h *Histogram) Snapshot() HistSnapshot {
+	var s HistSnapshot
+	for i := range h.buckets {
+		s[i] = h.buckets[i].Load()
+	}
+	return s
+}
+
+// HistSnapshot is a Histogram's counts at one moment.
+type HistSnapshot [histBuckets]uint64
+
+// Sub returns the counts observed since old.
+func (s HistSnapshot) Sub(old HistSnapshot) HistSnapshot {
+	for i := range s {
+		s[i] -= old[i]
+	}
+	return s
+}
+
+// Count returns the number of observations.
+func (s HistSnapshot) Count() uint64 {
+	var n uint64
+	for _, c := range s {
+		n += c
+	}
+	return n
+}
+
+// Quantile returns the q-quantile (0 < q ≤ 1) as the upper bound of its
+// bucket, 0 without observations.
+func (s HistSnapshot) Quantile(q float64) time.Duration {
+	n := s.Count()
+	if n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(n)))
+	var seen uint64
+	for i, c := range s {
+		seen += c
+		if seen >= rank && c > 0 {
+			return histValue(i)
+		}
+	}
+	return histValue(histBuckets - 1)
+}
+
+// Recorder observes a bot through tidygram.Hooks: which updates were
+// handled and how often, how long handlers ran, handler errors and poll
+// errors. Its memory grows by one bit per update id (update ids are
+// consecutive), so a long soak does not mistake it for a leak.
+type Recorder struct {
+	Latency Histogram
+
+	received   atomic.Int64 // updates taken from the source, duplicates included
+	redelivers atomic.Int64 // recognised as duplicates by the runtime
+	handled    atomic.Int64 // distinct update ids handled
+	twice      atomic.Int64 // handler runs for an id already handled
+	errors     atomic.Int64
+	pollErrors atomic.Int64
+
+	mu   sync.Mutex
+	base int64    // first update id seen
+	bits []uint64 // handled ids, relative to base
+	errs []string // first handler errors
+}
+
+// Hooks returns the hooks to give the bot (tidygram.WithHooks).
+func (r *Recorder) Hooks() tidygram.Hooks {
+	return tidygram.Hooks{
+		Received: func(_ *tg.Update, dup bool) {
+			r.received.Add(1)
+			if dup {
+				r.redelivers.Add(1)
+			}
+		},
+		Handled: func(u *tg.Update, route string, d time.Duration, err error) {
+			r.Latency.Observe(d)
+			if err != nil {
+				r.errors.Add(1)
+				r.noteError(route + ": " + err.Error())
+			}
+			if r.mark(u.UpdateID) {
+				r.handled.Add(1)
+			} else {
+				r.twice.Add(1)
+			}
+		},
+		PollError: func(error, time.Duration) { r.pollErrors.Add(1) },
+	}
+}
+
+const maxNotes = 10
+
+func (r *Recorder) noteError(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) < maxNotes {
+		r.errs = append(r.errs, s)
+	}
+}
+
+// mark records id as handled and reports whether it was new.
+func (r *Recorder) mark(id int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bits == nil {
+		r.base = id
+	}
+	if id < r.base { // ids below the first one seen: shift the window down
+		shift := (r.base - id + 63) / 64
+		r.bits = append(make([]uint64, shift), r.bits...)
+		r.base -= shift * 64
+	}
+	off := id - r.base
+	w := int(off / 64)
+	for len(r.bits) <= w {
+		r.bits = append(r.bits, 0)
+	}
+	bit := uint64(1) << (off % 64)
+	if r.bits[w]&bit != 0 {
+		return false
+	}
+	r.bits[w] |= bit
+	return true
+}
+
+// BotStats is a snapshot of what a Recorder saw.
+type BotStats struct {
+	Received     int64    // updates taken from the source, redeliveries included
+	Redelivered  int64    // of which recognised as already queued or handled
+	Handled      int64    // distinct updates whose handler ended
+	HandledTwice int64    // handler runs for an update already handled (must be 0)
+	Errors       int64    // handler errors and panics
+	PollErrors   int64    // failed getUpdates calls
+	ErrorNotes   []string // the first handler errors
+}
+
+// Stats returns what r saw so far.
+func (r *Recorder) Stats() BotStats {
+	r.mu.Lock()
+	notes := append([]string(nil), r.errs...)
+	r.mu.Unlock()
+	return BotStats{
+		Received:     r.received.Load(),
+		Redelivered:  r.redelivers.Load(),
+		Handled:      r.handled.Load(),
+		HandledTwice: r.twice.Load(),
+		Errors:       r.errors.Load(),
+		PollErrors:   r.pollErrors.Load(),
+		ErrorNotes:   notes,
+	}
+}
