@@ -130,22 +130,27 @@ func ParseProfile(r io.Reader) ([]Group, error) {
 	return groups, nil
 }
 
-// parseFrame parses "0x4728e4\tpkg.fn+0x84\t/path/file.go:351".
+// parseFrame parses "0x4728e4\tpkg.fn+0x84\t/path/file.go:351" (the
+// runtime pads with extra tabs to align columns).
 func parseFrame(s string) (Frame, bool) {
-	parts := strings.Split(s, "\t")
-	if len(parts) < 3 {
+	var parts []string
+	for _, p := range strings.Split(s, "\t") {
+		if p = strings.TrimSpace(p); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) < 2 {
 		return Frame{}, false
 	}
 	fn := parts[1]
 	if i := strings.LastIndex(fn, "+0x"); i >= 0 {
 		fn = fn[:i]
 	}
-	file, line := strings.TrimSpace(parts[2]), 0
-	if i := strings.LastIndexByte(file, ':'); i >= 0 {
-		line, _ = strconv.Atoi(file[i+1:])
-		file = file[:i]
+	f := Frame{Func: fn}
+	if len(parts) >= 3 {
+		f.File, f.Line = parseFileLine(parts[2])
 	}
-	return Frame{Func: fn, File: file, Line: line}, true
+	return f, true
 }
 
 // Filter keeps the groups for which keep returns true.

@@ -1,0 +1,249 @@
+// Package ops is tidygram's operations HTTP server: Prometheus metrics,
+// health and readiness, token-gated pprof profiles and a goroutine view
+// grouped by owner, on a listener of its own (loopback by default), never
+// on the webhook's.
+//
+// Routes:
+//
+//	/metrics              Prometheus exposition (Go, process and tidygram metrics)
+//	/healthz              200 while the server runs
+//	/readyz               200 when the readiness function returns nil, else 503 with its error
+//	/debug/pprof/…        runtime profiles (bearer token required)
+//	/debug/goroutines     goroutines by owner and stack, ages, diff since start, leak findings (token required)
+//
+// The /debug/ routes answer 404 unless a token is configured, and 401
+// without it. They run one at a time (429 while one runs); CPU profiles and
+// traces last at most MaxProfile (default 30 s). ops never serves the
+// command line, never reads request bodies and never registers anything on
+// http.DefaultServeMux.
+package ops
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tidygram/tidygram/leak"
+)
+
+// Defaults of a Server.
+const (
+	DefaultAddr            = "127.0.0.1:9464"
+	DefaultMaxProfile      = 30 * time.Second // longest CPU profile or trace
+	DefaultReadyTimeout    = 5 * time.Second  // how long /readyz waits for the readiness function
+	DefaultShutdownTimeout = 5 * time.Second  // how long Run waits for requests after its context ends
+)
+
+// Server is the ops HTTP server. Create it with New; Run serves it.
+type Server struct {
+	addr            string
+	token           [sha256.Size]byte
+	hasToken        bool
+	metrics         *Metrics
+	ready           func(context.Context) error
+	readyTimeout    time.Duration
+	maxProfile      time.Duration
+	shutdownTimeout time.Duration
+	log             *slog.Logger
+	diag            []leak.DiagnoseOption
+
+	busy chan struct{} // one /debug request at a time
+
+	mu       sync.Mutex
+	baseline []leak.Group
+	since    time.Time
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAddr sets the listen address (default 127.0.0.1:9464). Listening on
+// a non-loopback address exposes metrics to the network: put /debug/
+// behind a token (always) and the listener behind a firewall.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
+// WithToken enables the /debug/ routes for requests with
+// "Authorization: Bearer <token>" (compared in constant time). Without it
+// they answer 404.
+func WithToken(token string) Option {
+	return func(s *Server) {
+		s.hasToken = token != ""
+		s.token = sha256.Sum256([]byte(token))
+	}
+}
+
+// WithMetrics serves m on /metrics (default: a NewMetrics of the server's
+// own, with only the Go and process collectors fed).
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
+
+// WithReady sets the readiness function /readyz calls, with a context that
+// ends after DefaultReadyTimeout (default: always ready). For tidygram:
+// the Bot API answered, and for webhooks getWebhookInfo shows no recent
+// delivery error.
+func WithReady(f func(context.Context) error) Option { return func(s *Server) { s.ready = f } }
+
+// WithMaxProfile caps CPU profiles and traces (default 30 s).
+func WithMaxProfile(d time.Duration) Option { return func(s *Server) { s.maxProfile = d } }
+
+// WithShutdownTimeout sets how long Run waits for requests in progress
+// after its context ends before it closes their connections (default 5 s).
+func WithShutdownTimeout(d time.Duration) Option { return func(s *Server) { s.shutdownTimeout = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithDiagnose passes options to the leak catalogue /debug/goroutines
+// explains with (e.g. leak.WithPoolSize(workers+2)).
+func WithDiagnose(opts ...leak.DiagnoseOption) Option {
+	return func(s *Server) { s.diag = append(s.diag, opts...) }
+}
+
+// New returns a Server; it listens only when Run or Serve is called. It
+// takes the goroutine snapshot /debug/goroutines diffs against (taken
+// again when Serve starts).
+func New(opts ...Option) *Server {
+	s := &Server{addr: DefaultAddr, readyTimeout: DefaultReadyTimeout, maxProfile: DefaultMaxProfile,
+		shutdownTimeout: DefaultShutdownTimeout, busy: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	s.takeBaseline()
+	return s
+}
+
+// Metrics returns the metrics the server exposes.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) takeBaseline() {
+	gs, err := leak.Snapshot()
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.baseline, s.since = gs, time.Now()
+	s.mu.Unlock()
+}
+
+// Handler returns the server's routes, for mounting elsewhere (tests, a
+// unix-socket listener). Run and Serve use it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{
+		MaxRequestsInFlight: 4, Timeout: 10 * time.Second, ErrorLog: slogPrinter{s.log},
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /debug/pprof/{$}", s.guard(http.HandlerFunc(s.pprofIndex), false))
+	mux.Handle("GET /debug/pprof/{name}", s.guard(http.HandlerFunc(s.pprofProfile), true))
+	mux.Handle("GET /debug/goroutines", s.guard(http.HandlerFunc(s.goroutines), true))
+	return mux
+}
+
+// guard lets through requests with the token; heavy ones one at a time.
+func (s *Server) guard(h http.Handler, heavy bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hasToken {
+			http.NotFound(w, r)
+			return
+		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tidygram ops"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if heavy {
+			select {
+			case s.busy <- struct{}{}:
+				defer func() { <-s.busy }()
+			default:
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "another profile is being taken; retry later", http.StatusTooManyRequests)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready == nil {
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Run listens on the configured address and serves until ctx ends, then
+// shuts down: requests in progress see their context cancelled and get
+// the shutdown timeout to finish. It returns nil after a clean shutdown,
+// or the error that stopped it (e.g. the address in use). It returns only
+// when every goroutine it started has ended.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("ops: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.takeBaseline()
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      s.maxProfile + 30*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slogLogger(s.log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ops: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("ops: serve: %w", err)
+	}
+	return nil
+}
