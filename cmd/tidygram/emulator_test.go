@@ -86,7 +86,9 @@ func TestEmulatorInProcess(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuf
 	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--flood", "--seed", "7"}, &out, &errOut) }()
+	go func() {
+		code <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--flood", "--seed", "7"}, &out, &errOut)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for field(out.String(), "token") == "" {
 		if time.Now().After(deadline) {
