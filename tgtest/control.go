@@ -158,30 +158,25 @@ func waitCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), d)
 }
 
-func (s *Server) ctlNewUser(r *http.Request) (any, error) {
-	var p struct {
-		Name string `json:"name"`
-	}
+// ctlNamed serves a call whose body is {"<field>":"<non-empty>"}.
+func ctlNamed(r *http.Request, field string, create func(string) any) (any, error) {
+	var p map[string]string
 	if err := decodeBody(r, &p); err != nil {
 		return nil, err
 	}
-	if p.Name == "" {
-		return nil, ctlErr(http.StatusBadRequest, "tgtest: name is empty")
+	v, ok := p[field]
+	if len(p) != 1 || !ok || v == "" {
+		return nil, ctlErr(http.StatusBadRequest, "tgtest: want {%q:\"…\"}", field)
 	}
-	return s.NewUser(p.Name).User(), nil
+	return create(v), nil
+}
+
+func (s *Server) ctlNewUser(r *http.Request) (any, error) {
+	return ctlNamed(r, "name", func(v string) any { return s.NewUser(v).User() })
 }
 
 func (s *Server) ctlNewGroup(r *http.Request) (any, error) {
-	var p struct {
-		Title string `json:"title"`
-	}
-	if err := decodeBody(r, &p); err != nil {
-		return nil, err
-	}
-	if p.Title == "" {
-		return nil, ctlErr(http.StatusBadRequest, "tgtest: title is empty")
-	}
-	return s.NewGroup(p.Title).Chat(), nil
+	return ctlNamed(r, "title", func(v string) any { return s.NewGroup(v).Chat() })
 }
 
 // simUser returns the simulated user with id.

@@ -110,15 +110,9 @@ type markupParam struct {
 }
 
 func (p *markupParam) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		b = []byte(s)
-	}
-	if string(b) == "null" || len(b) == 0 {
-		return nil
+	b, err := unwrapString(b)
+	if err != nil || b == nil {
+		return err
 	}
 	var rm ReplyMarkup
 	if err := json.Unmarshal(b, &rm); err != nil {

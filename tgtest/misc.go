@@ -227,28 +227,30 @@ func (s *Server) setMyCommands(rq *request) (any, error) {
 }
 
 func (s *Server) getMyCommands(rq *request) (any, error) {
-	var p commandScope
-	if err := rq.decode(&p); err != nil {
-		return nil, err
-	}
-	s.misc.mu.Lock()
-	cmds := s.misc.commands[p.key()]
-	s.misc.mu.Unlock()
-	if cmds == nil {
-		cmds = []BotCommand{}
-	}
-	return cmds, nil
+	return s.withCommands(rq, func(m map[string][]BotCommand, key string) any {
+		if cmds := m[key]; cmds != nil {
+			return cmds
+		}
+		return []BotCommand{}
+	})
 }
 
 func (s *Server) deleteMyCommands(rq *request) (any, error) {
+	return s.withCommands(rq, func(m map[string][]BotCommand, key string) any {
+		delete(m, key)
+		return true
+	})
+}
+
+// withCommands decodes a command scope and runs fn on the menus under lock.
+func (s *Server) withCommands(rq *request, fn func(m map[string][]BotCommand, key string) any) (any, error) {
 	var p commandScope
 	if err := rq.decode(&p); err != nil {
 		return nil, err
 	}
 	s.misc.mu.Lock()
-	delete(s.misc.commands, p.key())
-	s.misc.mu.Unlock()
-	return true, nil
+	defer s.misc.mu.Unlock()
+	return fn(s.misc.commands, p.key()), nil
 }
 
 // Commands returns the bot's default command menu (scope default, no

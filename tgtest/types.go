@@ -237,15 +237,9 @@ func (c *chatRef) UnmarshalJSON(b []byte) error {
 type intParam int64
 
 func (p *intParam) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		b = []byte(s)
-	}
-	if string(b) == "null" || len(b) == 0 {
-		return nil
+	b, err := unwrapString(b)
+	if err != nil || b == nil {
+		return err
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
@@ -253,6 +247,22 @@ func (p *intParam) UnmarshalJSON(b []byte) error {
 	}
 	*p = intParam(n)
 	return nil
+}
+
+// unwrapString returns the text of b if it is a JSON string, else b; nil
+// (and no error) for null or nothing.
+func unwrapString(b []byte) ([]byte, error) {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, err
+		}
+		b = []byte(s)
+	}
+	if string(b) == "null" || len(b) == 0 {
+		return nil, nil
+	}
+	return b, nil
 }
 
 // strParam is a string parameter that also accepts a bare JSON scalar (a

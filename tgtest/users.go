@@ -343,25 +343,23 @@ func (u *SimUser) WaitReply(ctx context.Context) (Message, error) {
 // still holds, oldest first, in their current (edited) version; deleted
 // ones are left out.
 func (s *Server) Messages(chatID int64) []Message {
-	c := s.chats.get(chatID)
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.collectLocked(func(r *msgRec) bool { return r.seq > 0 })
+	return s.chatMessages(chatID, func(r *msgRec) bool { return r.seq > 0 })
 }
 
 // History returns every message of chatID the history holds (the users'
 // and the bot's), oldest first.
 func (s *Server) History(chatID int64) []Message {
+	return s.chatMessages(chatID, func(*msgRec) bool { return true })
+}
+
+func (s *Server) chatMessages(chatID int64, keep func(*msgRec) bool) []Message {
 	c := s.chats.get(chatID)
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.collectLocked(func(*msgRec) bool { return true })
+	return c.collectLocked(keep)
 }
 
 // WaitMessages blocks until the bot has sent at least n messages to chatID

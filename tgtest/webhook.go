@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -268,29 +269,13 @@ func (s *Server) deliver(wh *webhook, l *lane, u *pendingUpdate) {
 	l.busy = false
 	ok := errMsg == ""
 	if ok {
-		l.attempts = 0
-		l.q[0] = nil
-		l.q = l.q[1:]
-		if !u.done && s.wh == wh {
-			u.done = true
-			s.q.pending--
-			s.c.updConfirmed.Add(1)
-			s.q.popDone()
-		}
+		s.popLane(wh, l, u, &s.c.updConfirmed)
 	} else {
 		s.c.whFailures.Add(1)
 		wh.errDate, wh.errMsg = time.Now().Unix(), errMsg
 		l.attempts++
 		if s.cfg.retryAttempts > 0 && l.attempts >= s.cfg.retryAttempts {
-			l.attempts = 0
-			l.q[0] = nil
-			l.q = l.q[1:]
-			if !u.done && s.wh == wh {
-				u.done = true
-				s.q.pending--
-				s.c.updDropped.Add(1)
-				s.q.popDone()
-			}
+			s.popLane(wh, l, u, &s.c.updDropped) // given up
 		} else {
 			l.notBefore = time.Now().Add(backoff(s.cfg.retryMin, s.cfg.retryMax, l.attempts))
 		}
@@ -309,6 +294,20 @@ func (s *Server) deliver(wh *webhook, l *lane, u *pendingUpdate) {
 	s.mu.Unlock()
 	if ok && len(answer) > 0 {
 		s.callFromWebhook(answer)
+	}
+}
+
+// popLane removes u, the head of lane l, as finished (confirmed or given
+// up: outcome counts it). Mu held.
+func (s *Server) popLane(wh *webhook, l *lane, u *pendingUpdate, outcome *atomic.Int64) {
+	l.attempts = 0
+	l.q[0] = nil
+	l.q = l.q[1:]
+	if !u.done && s.wh == wh {
+		u.done = true
+		s.q.pending--
+		outcome.Add(1)
+		s.q.popDone()
 	}
 }
 

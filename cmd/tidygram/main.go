@@ -31,6 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"emulator", "run the Telegram Bot API emulator with simulated users and faults", runEmulator},
+		{"leaks", "explain a goroutine dump, diff two, or watch a bot for growth", runLeaks},
 	}
 }
 
