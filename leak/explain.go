@@ -312,14 +312,17 @@ func Diagnose(groups []Group, opts ...DiagnoseOption) []Finding {
 		}
 	}
 	out := make([]Finding, 0, len(order))
+	byScore := func(a, b Group) int { return cmp.Compare(b.Score(), a.Score()) }
 	for _, id := range order {
 		f := found[id]
-		slices.SortStableFunc(f.Groups, func(a, b Group) int { return cmp.Compare(b.Score(), a.Score()) })
-		if len(f.Groups) > 1 && f.Groups[0].Score() > 0 {
-			// Explain by the worst group.
-			for _, r := range rs {
-				if r.ID == f.ID {
-					f.Why, _ = r.match(d, f.Groups[0])
+		// Show the goroutines of one place over many updates as one
+		// group, and explain by the worst.
+		f.Groups = MergeUpdates(f.Groups)
+		slices.SortStableFunc(f.Groups, byScore)
+		for _, r := range rs {
+			if r.ID == f.ID {
+				if why, ok := r.match(d, f.Groups[0]); ok {
+					f.Why = why
 				}
 			}
 		}
@@ -339,17 +342,18 @@ type Analysis struct {
 	Leaked   int          `json:"leaked"`
 	Owners   []OwnerCount `json:"owners"`
 	Pool     PoolStats    `json:"pool"`
-	Groups   []Group      `json:"groups"` // by score, highest first
+	Groups   []Group      `json:"groups"` // merged over updates, by score, highest first
 	Findings []Finding    `json:"findings"`
 }
 
-// Analyze explains a dump. Pool goroutines are counted in Pool and also
-// kept in Groups (ranked like the rest).
+// Analyze explains a dump. Groups are merged over updates (MergeUpdates)
+// and ranked by score; pool goroutines are counted in Pool and ranked with
+// the rest.
 func Analyze(d *Dump, opts ...DiagnoseOption) Analysis {
 	a := Analysis{Kind: d.Kind, Debug: d.Debug, Total: d.Total(), Owners: ByOwner(d.Groups)}
 	_, a.Pool = SplitPool(d.Groups)
 	a.Pool.Groups = nil
-	a.Groups = slices.Clone(d.Groups)
+	a.Groups = MergeUpdates(d.Groups)
 	slices.SortStableFunc(a.Groups, func(x, y Group) int { return cmp.Compare(y.Score(), x.Score()) })
 	for _, g := range d.Groups {
 		a.Leaked += g.Leaked

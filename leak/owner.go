@@ -3,6 +3,7 @@ package leak
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -230,4 +231,80 @@ func ByOwner(groups []Group) []OwnerCount {
 	}
 	slices.SortStableFunc(out, func(a, b OwnerCount) int { return b.Count - a.Count })
 	return out
+}
+
+// MergeUpdates merges groups that differ only in their update_id and
+// chat_id labels (the goroutines of one handler at one place, over many
+// updates), for display. A merged group's update_id and chat_id labels
+// list the values, at most three and a count of the rest.
+func MergeUpdates(groups []Group) []Group {
+	type acc struct {
+		g             Group
+		updates, chat []string
+	}
+	idx := map[string]int{}
+	var out []acc
+	for _, g := range groups {
+		base := map[string]string{}
+		for k, v := range g.Labels {
+			if k != LabelUpdateID && k != LabelChatID {
+				base[k] = v
+			}
+		}
+		var sb strings.Builder
+		sb.WriteString(labelString(base) + "\x00" + g.State + "\x00")
+		if g.Leaked > 0 {
+			sb.WriteString("L")
+		}
+		writeStack(&sb, g.Stack)
+		sb.WriteString("\x00" + g.CreatedBy.String())
+		k := sb.String()
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			m := g
+			m.Labels, m.Count, m.Leaked, m.Wait, m.IDs, m.CreatorIDs = base, 0, 0, 0, nil, nil
+			out = append(out, acc{g: m})
+		}
+		a := &out[i]
+		a.g.Count += g.Count
+		a.g.Leaked += g.Leaked
+		a.g.Wait = max(a.g.Wait, g.Wait)
+		for _, id := range g.IDs {
+			if len(a.g.IDs) < maxIDs {
+				a.g.IDs = append(a.g.IDs, id)
+			}
+		}
+		for _, id := range g.CreatorIDs {
+			if len(a.g.CreatorIDs) < maxIDs && !slices.Contains(a.g.CreatorIDs, id) {
+				a.g.CreatorIDs = append(a.g.CreatorIDs, id)
+			}
+		}
+		if u, ok := g.Labels[LabelUpdateID]; ok && !slices.Contains(a.updates, u) {
+			a.updates = append(a.updates, u)
+		}
+		if c, ok := g.Labels[LabelChatID]; ok && !slices.Contains(a.chat, c) {
+			a.chat = append(a.chat, c)
+		}
+	}
+	res := make([]Group, len(out))
+	for i, a := range out {
+		if len(a.updates) > 0 {
+			a.g.Labels[LabelUpdateID] = listValues(a.updates)
+		}
+		if len(a.chat) > 0 {
+			a.g.Labels[LabelChatID] = listValues(a.chat)
+		}
+		res[i] = a.g
+	}
+	return res
+}
+
+// listValues renders "a", "a, b, c" or "a, b, c and 4 more".
+func listValues(vs []string) string {
+	if len(vs) <= 3 {
+		return strings.Join(vs, ", ")
+	}
+	return strings.Join(vs[:3], ", ") + " and " + strconv.Itoa(len(vs)-3) + " more"
 }
