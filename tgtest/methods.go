@@ -262,7 +262,7 @@ func (s *Server) sendMessage(rq *request) (any, error) {
 	if err := rq.decode(&p); err != nil {
 		return nil, err
 	}
-	if p.Text == "" {
+	if strings.TrimSpace(string(p.Text)) == "" {
 		return nil, errTextEmpty
 	}
 	if utf16Len(string(p.Text)) > 4096 {
@@ -458,7 +458,7 @@ func (s *Server) editMessageText(rq *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Text == "" {
+	if strings.TrimSpace(string(t.Text)) == "" {
 		return nil, errTextEmpty
 	}
 	if err := checkParseMode(t.ParseMode); err != nil {

@@ -78,7 +78,6 @@ func (s *Server) setWebhook(rq *request) (any, error) {
 		maxConn = 40
 	}
 	maxConn = int(clamp(int64(maxConn), 1, 100))
-	s.stopWebhook()
 	wh := &webhook{
 		url: string(p.URL), secret: string(p.SecretToken), maxConn: maxConn, ipAddr: string(p.IPAddress),
 		lanes: make(map[int64]*lane), signal: make(chan struct{}, 1),
@@ -108,6 +107,7 @@ func (s *Server) setWebhook(rq *request) (any, error) {
 			wh.add(u)
 		}
 	}
+	old := s.wh
 	s.wh = wh
 	if s.poller != nil {
 		s.poller.wake()
@@ -115,6 +115,9 @@ func (s *Server) setWebhook(rq *request) (any, error) {
 	wh.wg.Add(1)
 	s.mu.Unlock()
 	go s.dispatch(wh)
+	if old != nil {
+		old.stop()
+	}
 	return true, nil
 }
 
@@ -145,9 +148,14 @@ func (s *Server) stopWebhook() {
 	wh := s.wh
 	s.wh = nil
 	s.mu.Unlock()
-	if wh == nil {
-		return
+	if wh != nil {
+		wh.stop()
 	}
+}
+
+// stop cancels a detached webhook's deliveries and waits for them and its
+// dispatcher to end.
+func (wh *webhook) stop() {
 	wh.cancel()
 	wh.wg.Wait()
 	wh.client.CloseIdleConnections()
@@ -208,6 +216,10 @@ func (s *Server) dispatch(wh *webhook) {
 	for {
 		start = start[:0]
 		s.mu.Lock()
+		if s.wh != wh { // replaced or deleted: the new owner delivers
+			s.mu.Unlock()
+			return
+		}
 		now := time.Now()
 		var next time.Time
 		kept := wh.delayed[:0]

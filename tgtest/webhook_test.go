@@ -245,3 +245,32 @@ func TestWebhookAnswerWithMethodAndDelete(t *testing.T) {
 		t.Fatalf("after drop: %v", updateIDs(got))
 	}
 }
+
+func TestWebhookReplacedConcurrently(t *testing.T) {
+	s := newTestServer(t)
+	hooks := []*hook{newHook(t), newHook(t), newHook(t)}
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mustOK(t, call(t, s, "setWebhook", map[string]any{"url": hooks[i%3].srv.URL}))
+		}()
+	}
+	wg.Wait()
+	info := decodeResult[WebhookInfo](t, call(t, s, "getWebhookInfo", nil))
+	sendN(t, s.NewUser("xavier"), 5)
+	waitFor(t, func() bool { return s.Pending() == 0 })
+	// Exactly one webhook is active and got all five updates.
+	got := 0
+	for _, h := range hooks {
+		if h.srv.URL == info.URL {
+			got = len(h.received())
+		} else if n := len(h.received()); n != 0 {
+			t.Fatalf("replaced webhook got %d updates", n)
+		}
+	}
+	if got != 5 {
+		t.Fatalf("active webhook got %d updates, want 5", got)
+	}
+}
