@@ -54,6 +54,7 @@ func get(t *testing.T, url, tok string) (int, http.Header, string) {
 }
 
 func TestDebugNeedsToken(t *testing.T) {
+	leak.Check(t) // the server and its connections end with the test
 	base := serve(t, New(WithToken(token)))
 	tests := []struct {
 		path, tok string
@@ -160,6 +161,7 @@ func TestProfilesOneAtATimeAndCapped(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	leak.Check(t)
 	var mu sync.Mutex
 	readyErr := errors.New("Bot API unreachable")
 	s := New(WithReady(func(ctx context.Context) error {
