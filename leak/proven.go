@@ -19,28 +19,33 @@ import (
 // makes it standard, in every later binary: ProvenLeaks looks it up at run
 // time and returns ErrNoLeakProfile where it is missing.
 func ProvenLeaks() ([]Group, error) {
-	p := pprof.Lookup("goroutineleak")
-	if p == nil {
-		return nil, ErrNoLeakProfile
+	buf, err := leakProfile(1)
+	if err != nil {
+		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := p.WriteTo(&buf, 1); err != nil {
-		return nil, fmt.Errorf("leak: goroutineleak profile: %w", err)
-	}
-	return ParseProfile(&buf)
+	return ParseProfile(buf)
 }
 
 // ProvenGoroutines is ProvenLeaks as a debug=2 dump: every goroutine,
 // those proven leaked marked Leaked, with creation sites (and labels when
 // GODEBUG has tracebacklabels=1). It stops the world for the traceback.
 func ProvenGoroutines() ([]Goroutine, error) {
+	buf, err := leakProfile(2)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDump(buf)
+}
+
+// leakProfile writes the goroutineleak profile at debug level debug.
+func leakProfile(debug int) (*bytes.Buffer, error) {
 	p := pprof.Lookup("goroutineleak")
 	if p == nil {
 		return nil, ErrNoLeakProfile
 	}
 	var buf bytes.Buffer
-	if err := p.WriteTo(&buf, 2); err != nil {
+	if err := p.WriteTo(&buf, debug); err != nil {
 		return nil, fmt.Errorf("leak: goroutineleak profile: %w", err)
 	}
-	return ParseDump(&buf)
+	return &buf, nil
 }
