@@ -197,3 +197,36 @@ func TestManyUsersCheap(t *testing.T) {
 		t.Fatalf("drained %d, pending %d", total, s.Pending())
 	}
 }
+
+func TestPushReplyAndPhoto(t *testing.T) {
+	s := newTestServer(t)
+	u := s.NewUser("yara")
+	id, err := s.Push(Update{UpdateID: 777, InlineQuery: &InlineQuery{ID: "q1", From: u.User(), Query: "go"}})
+	if err != nil || id != 1 {
+		t.Fatalf("push: %d %v", id, err)
+	}
+	if _, err := s.Push(Update{}); err == nil {
+		t.Fatal("empty update accepted")
+	}
+	bot := decodeResult[Message](t, call(t, s, "sendMessage", map[string]any{"chat_id": u.ChatID(), "text": "question?"}))
+	r, err := u.Reply(bot, "answer")
+	if err != nil || r.ReplyToMessage == nil || r.ReplyToMessage.MessageID != bot.MessageID {
+		t.Fatalf("reply %+v %v", r, err)
+	}
+	p, err := u.SendPhoto(tinyPNG(t, 4, 3), "look")
+	if err != nil || len(p.Photo) != 1 || p.Photo[0].Width != 4 || p.Caption != "look" {
+		t.Fatalf("photo %+v %v", p, err)
+	}
+	ups := getUpdates(t, s, nil)
+	if len(ups) != 3 || ups[0].InlineQuery.Query != "go" || ups[1].Message.ReplyToMessage == nil || ups[2].Message.Photo == nil {
+		t.Fatalf("updates %+v", ups)
+	}
+	// The bot can fetch the user's photo.
+	f := decodeResult[File](t, call(t, s, "getFile", map[string]any{"file_id": p.Photo[0].FileID}))
+	if code, body := download(t, s, f.FilePath); code != 200 || len(body) != int(p.Photo[0].FileSize) {
+		t.Fatalf("download %d %d", code, len(body))
+	}
+	if h := s.History(u.ChatID()); len(h) != 3 || h[0].From.ID != s.Bot().ID || h[1].From.ID != u.ID() {
+		t.Fatalf("history %+v", h)
+	}
+}
