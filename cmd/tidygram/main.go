@@ -32,6 +32,7 @@ func commands() []command {
 	return []command{
 		{"emulator", "run the Telegram Bot API emulator with simulated users and faults", runEmulator},
 		{"leaks", "explain a goroutine dump, diff two, or watch a bot for growth", runLeaks},
+		{"demo", "run a demo bot against the emulator with simulated users and faults, then report", runDemo},
 	}
 }
 

@@ -1,0 +1,47 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A short demo run with a fault phase keeps every promise and says so.
+func TestRun(t *testing.T) {
+	rules, err := ParseFaults("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{
+		Duration: 3 * time.Second,
+		Load:     LoadConfig{Users: 10, Think: 100 * time.Millisecond},
+		Faults:   rules,
+		Seed:     3,
+		Out:      &out,
+		Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems())
+	}
+	if rep.Load.Updates < 20 || rep.Bot.Handled != rep.Load.Updates {
+		t.Fatalf("users sent %d updates, bot handled %d", rep.Load.Updates, rep.Bot.Handled)
+	}
+	if len(rep.Emulator.Faults) == 0 {
+		t.Fatal("the fault phase injected nothing")
+	}
+	for _, want := range []string{"lost                      0", "OK: nothing lost", rep.OpsURL + "/metrics"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if lines := strings.Count(progress.String(), "upd/s"); lines < 2 {
+		t.Errorf("%d progress lines in 3 s, want at least 2:\n%s", lines, progress.String())
+	}
+}
