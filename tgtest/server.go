@@ -114,7 +114,14 @@ func WithWebhookRetry(min, max time.Duration, attempts int) Option {
 func WithTempDir(dir string) Option { return func(c *config) { c.tempDir = dir } }
 
 // Server is a Telegram Bot API emulator for one bot, serving HTTP on
-// 127.0.0.1. All its methods are safe for concurrent use.
+// 127.0.0.1 (see the package doc for what it serves). All its methods are
+// safe for concurrent use.
+//
+// From Go, a test drives it with NewUser and NewGroup (simulated users),
+// Push and PushRaw (any update), inspects it with Messages, History,
+// WaitMessages, FileContent, Commands and Counters, and misbehaves with
+// SetFaultRate, ScriptFaults and SetFlood. Reset returns it to its initial
+// state; Close stops it.
 type Server struct {
 	cfg      config
 	token    string
