@@ -104,8 +104,8 @@ type msgRec struct {
 	deleted bool
 }
 
-// chatState is a chat and its bounded history. Message ids are sequential
-// per chat, so the record of id n sits at offset n - (oldest id).
+// chatState is a chat and its bounded history, a ring of records in
+// message id order.
 type chatState struct {
 	mu      sync.Mutex
 	chat    Chat
@@ -128,8 +128,18 @@ type chatState struct {
 // add stores m (its MessageID and Date are set here) and reports whether
 // an old message had to be dropped. fromBot numbers it among the bot's.
 func (c *chatState) add(m *Message, fromBot bool) (dropped bool) {
+	return c.addWithID(m, fromBot, 0)
+}
+
+// addWithID is add that keeps wantID as the message id when it is above
+// every id of the chat (a pushed message keeps its own id); otherwise the
+// next id is used.
+func (c *chatState) addWithID(m *Message, fromBot bool, wantID int64) (dropped bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if wantID > c.nextID {
+		c.nextID = wantID - 1
+	}
 	c.nextID++
 	m.MessageID = c.nextID
 	if m.Date == 0 {
@@ -167,18 +177,24 @@ func (c *chatState) notifyLocked() {
 	}
 }
 
-// recLocked returns the record of message id, or nil. Mu held.
+// recLocked returns the record of message id, or nil. Ids increase along
+// the ring (with gaps where pushed messages brought their own), so this is
+// a binary search. Mu held.
 func (c *chatState) recLocked(id int64) *msgRec {
-	if c.count == 0 || id <= 0 {
+	lo, hi := 0, c.count
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if c.recs[(c.start+mid)%len(c.recs)].m.MessageID < id {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == c.count {
 		return nil
 	}
-	first := c.recs[c.start].m.MessageID
-	i := id - first
-	if i < 0 || i >= int64(c.count) {
-		return nil
-	}
-	r := &c.recs[(c.start+int(i))%len(c.recs)]
-	if r.deleted {
+	r := &c.recs[(c.start+lo)%len(c.recs)]
+	if r.m.MessageID != id || r.deleted {
 		return nil
 	}
 	return r

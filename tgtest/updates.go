@@ -178,19 +178,50 @@ func (s *Server) PushRaw(raw []byte) (int64, error) {
 		if k < 0 {
 			return 0, fmt.Errorf("tgtest: unknown update field %q", name)
 		}
-		var c compactBuf
-		if err := json.Compact(&c.b, val); err != nil {
+		var c bytes.Buffer
+		if err := json.Compact(&c, val); err != nil {
 			return 0, fmt.Errorf("tgtest: update field %q: %w", name, err)
 		}
 		key := s.chats.learn(val)
+		b := c.Bytes()
+		if name == "message" || name == "channel_post" {
+			var err error
+			if b, err = s.storePushed(key, b); err != nil {
+				return 0, fmt.Errorf("tgtest: update field %q: %w", name, err)
+			}
+		}
 		frag := strconv.AppendQuote(nil, name)
 		frag = append(frag, ':')
-		return s.enqueue(k, key, append(frag, c.b.Bytes()...))
+		return s.enqueue(k, key, append(frag, b...))
 	}
 	return 0, nil
 }
 
-type compactBuf struct{ b bytes.Buffer }
+// storePushed stores a pushed new message in its chat's history, so the
+// bot can reply to, forward or copy it. The message keeps its message_id
+// if that is above the chat's last one; otherwise it gets the next id and
+// the returned JSON carries it.
+func (s *Server) storePushed(chatID int64, raw []byte) ([]byte, error) {
+	c := s.chats.get(chatID)
+	if c == nil {
+		return raw, nil
+	}
+	var m Message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	want := m.MessageID
+	c.addWithID(&m, false, want)
+	if m.MessageID == want {
+		return raw, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, err
+	}
+	obj["message_id"] = strconv.AppendInt(nil, m.MessageID, 10)
+	return json.Marshal(obj)
+}
 
 // poller is the getUpdates call currently waiting.
 type poller struct {

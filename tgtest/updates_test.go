@@ -2,6 +2,7 @@ package tgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -270,4 +271,26 @@ func TestQueueFull(t *testing.T) {
 	if c := s.Counters(); c.UpdatesRejected != 1 || c.UpdatesPending != 3 {
 		t.Fatalf("counters %+v", c)
 	}
+}
+
+func TestPushRawMessagesCanBeRepliedTo(t *testing.T) {
+	s := newTestServer(t)
+	raw := `{"message":{"message_id":%d,"date":1,"chat":{"id":-5,"type":"group","title":"g"},"from":{"id":9,"is_bot":false,"first_name":"u"},"text":"t%d"}}`
+	for i, id := range []int64{40, 1, 1} { // kept, then renumbered twice
+		if _, err := s.PushRaw([]byte(fmt.Sprintf(raw, id, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := getUpdates(t, s, nil)
+	if ids := []int64{got[0].Message.MessageID, got[1].Message.MessageID, got[2].Message.MessageID}; !slices.Equal(ids, []int64{40, 41, 42}) {
+		t.Fatalf("message ids %v", ids)
+	}
+	for _, id := range []int64{40, 42} {
+		m := decodeResult[Message](t, call(t, s, "sendMessage", map[string]any{"chat_id": -5, "text": "re", "reply_parameters": map[string]any{"message_id": id}}))
+		if m.ReplyToMessage == nil || m.ReplyToMessage.MessageID != id || m.MessageID <= 42 {
+			t.Fatalf("reply to %d: %+v", id, m)
+		}
+	}
+	mustOK(t, call(t, s, "forwardMessage", map[string]any{"chat_id": -5, "from_chat_id": -5, "message_id": 41}))
+	wantError(t, call(t, s, "sendMessage", map[string]any{"chat_id": -5, "text": "re", "reply_parameters": map[string]any{"message_id": 39}}), 400, "Bad Request: message to be replied not found")
 }
