@@ -184,3 +184,23 @@ func FuzzParse(f *testing.F) {
 		Diff(d.Groups, d.Groups)
 	})
 }
+
+func TestParseProfileWanted(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "outlived-update-debug1.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gs, err := parseProfile(f, `"handler":"/remind"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Count(gs) != 5 {
+		t.Errorf("kept %d goroutines, want the 5 of /remind:\n%s", Count(gs), Format(gs))
+	}
+	for _, g := range gs {
+		if g.Labels[LabelHandler] != "/remind" || len(g.Stack) == 0 {
+			t.Errorf("kept %+v", g)
+		}
+	}
+}

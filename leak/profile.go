@@ -70,6 +70,18 @@ type Frame struct {
 
 func (f Frame) String() string { return fmt.Sprintf("%s (%s:%d)", f.Func, f.File, f.Line) }
 
+// snapshotLabelled is Snapshot keeping only goroutines whose labels hold
+// key=value, decoding no other labels (cheaper when most are others').
+func snapshotLabelled(key, value string) ([]Group, error) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return nil, fmt.Errorf("leak: goroutine profile: %w", err)
+	}
+	k, _ := json.Marshal(key)
+	v, _ := json.Marshal(value)
+	return parseProfile(&buf, string(k)+":"+string(v))
+}
+
 // Snapshot returns the live goroutines grouped by labels and stack, read
 // from the runtime's goroutine profile in its debug=1 form (cheap: no
 // stop-the-world traceback).
@@ -85,7 +97,11 @@ func Snapshot() ([]Group, error) {
 // debug=1. Every goroutine of a goroutineleak profile counts as leaked.
 // Lines it does not know are skipped; a malformed record header or label
 // set is an error. A line may be at most 1 MiB long.
-func ParseProfile(r io.Reader) ([]Group, error) {
+func ParseProfile(r io.Reader) ([]Group, error) { return parseProfile(r, "") }
+
+// parseProfile is ParseProfile keeping only the records whose labels line
+// contains want ("" keeps all), without decoding the others' labels.
+func parseProfile(r io.Reader, want string) ([]Group, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var groups []Group
@@ -99,6 +115,9 @@ func ParseProfile(r io.Reader) ([]Group, error) {
 		case line == "":
 			cur = nil
 		case strings.HasPrefix(line, "# labels: "):
+			if cur != nil && want != "" && !strings.Contains(line, want) {
+				cur.Labels, cur = nil, nil // not wanted: dropped below, labels never decoded
+			}
 			if cur != nil {
 				labels := map[string]string{}
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "# labels: ")), &labels); err != nil {
@@ -126,6 +145,9 @@ func ParseProfile(r io.Reader) ([]Group, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("leak: reading profile: %w", err)
+	}
+	if want != "" {
+		groups = slices.DeleteFunc(groups, func(g Group) bool { return g.Labels == nil })
 	}
 	return groups, nil
 }

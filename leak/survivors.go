@@ -97,11 +97,18 @@ func WithReport(f func(Report)) SurvivorOption { return func(s *Survivors) { s.r
 // WithClock sets the clock (default time.Now); for tests.
 func WithClock(now func() time.Time) SurvivorOption { return func(s *Survivors) { s.now = now } }
 
-// WithSnapshot sets where goroutines are read from (default Snapshot,
-// and Goroutines for creation sites when tracebacklabels is on); for tests
-// and for reading another process's dumps. detail may be nil.
+// WithSnapshot sets where goroutines are read from (default: Snapshot,
+// decoding only this bot's goroutines, and Goroutines for creation sites
+// when tracebacklabels is on); for tests
+// and for reading another process's dumps. A nil snapshot keeps the
+// default; a nil detail reads Goroutines when tracebacklabels is on.
 func WithSnapshot(snapshot func() ([]Group, error), detail func() ([]Goroutine, error)) SurvivorOption {
-	return func(s *Survivors) { s.snapshot, s.detail = snapshot, detail }
+	return func(s *Survivors) {
+		if snapshot != nil {
+			s.snapshot = snapshot
+		}
+		s.detail = detail
+	}
 }
 
 // NewSurvivors returns a checker for the goroutines labelled with bot (the
@@ -110,7 +117,8 @@ func WithSnapshot(snapshot func() ([]Group, error), detail func() ([]Goroutine, 
 func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 	s := &Survivors{
 		bot: bot, grace: DefaultGrace, interval: DefaultInterval, maxPending: DefaultMaxPending,
-		now: time.Now, snapshot: Snapshot, pending: map[int64]ended{},
+		now: time.Now, pending: map[int64]ended{},
+		snapshot: func() ([]Group, error) { return snapshotLabelled(LabelBot, bot) },
 		report: func(r Report) {
 			slog.Warn("leak: goroutines outlived their update", "handler", r.Handler, "update_id", r.UpdateID,
 				"count", r.Count, "report", Format(r.Groups))
@@ -119,7 +127,7 @@ func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.detail == nil && s.snapshot != nil {
+	if s.detail == nil {
 		s.detail = func() ([]Goroutine, error) {
 			if !TracebackLabels() {
 				return nil, nil
