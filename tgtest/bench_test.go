@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // pollIDs calls getUpdates(offset, limit 100, timeout 0) and returns the
@@ -174,4 +176,39 @@ func BenchmarkSendMessage(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkWebhook measures updates delivered per second to a webhook
+// (max_connections 40, 100 chats, receiver answering 200 at once).
+func BenchmarkWebhook(b *testing.B) {
+	s := NewServer(WithMaxPending(1 << 30))
+	defer s.Close()
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer recv.Close()
+	users := make([]*SimUser, 100)
+	for i := range users {
+		users[i] = s.NewUser("bench")
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := users[i%len(users)].Send("hello there, this is a typical short message"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	rq := getRequest(s, nil, mSetWebhook)
+	rq.body = []byte(`{"url":"` + recv.URL + `"}`)
+	_, err := s.setWebhook(rq)
+	putRequest(rq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for s.Pending() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	s.stopWebhook()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 }
