@@ -233,7 +233,11 @@ func (p *getUpdatesParams) setField(key string, raw []byte) error {
 	case "timeout":
 		return setInt(&p.Timeout, raw)
 	case "allowed_updates":
-		return setJSON(&p.AllowedUpdates, raw)
+		if string(raw) == "null" {
+			return nil
+		}
+		p.AllowedUpdates = new(listParam)
+		return p.AllowedUpdates.UnmarshalJSON(raw)
 	}
 	return checkRaw(raw)
 }

@@ -284,3 +284,20 @@ func (p *strParam) UnmarshalJSON(b []byte) error {
 	*p = strParam(b)
 	return nil
 }
+
+// listParam is a list of strings, also accepted as a string holding the
+// JSON list (as form values and some clients send it).
+type listParam []string
+
+func (p *listParam) UnmarshalJSON(b []byte) error {
+	b, err := unwrapString(b)
+	if err != nil || b == nil {
+		return err
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return badRequest("can't parse allowed_updates JSON array")
+	}
+	*p = l
+	return nil
+}

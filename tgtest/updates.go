@@ -240,7 +240,7 @@ type getUpdatesParams struct {
 	Offset         intParam  `json:"offset"`
 	Limit          *intParam `json:"limit"`
 	Timeout        intParam  `json:"timeout"`
-	AllowedUpdates *[]string `json:"allowed_updates"`
+	AllowedUpdates *listParam `json:"allowed_updates"`
 }
 
 func clamp(v, lo, hi int64) int64 { return max(lo, min(hi, v)) }

@@ -294,3 +294,18 @@ func TestPushRawMessagesCanBeRepliedTo(t *testing.T) {
 	mustOK(t, call(t, s, "forwardMessage", map[string]any{"chat_id": -5, "from_chat_id": -5, "message_id": 41}))
 	wantError(t, call(t, s, "sendMessage", map[string]any{"chat_id": -5, "text": "re", "reply_parameters": map[string]any{"message_id": 39}}), 400, "Bad Request: message to be replied not found")
 }
+
+func TestAllowedUpdatesAsString(t *testing.T) {
+	s := newTestServer(t)
+	u := s.NewUser("zed")
+	getUpdates(t, s, map[string]any{"allowed_updates": `["callback_query"]`})
+	sendN(t, u, 1)
+	if got := getUpdates(t, s, nil); len(got) != 0 {
+		t.Fatalf("message passed a callback_query-only filter: %+v", got)
+	}
+	wantError(t, call(t, s, "getUpdates", map[string]any{"allowed_updates": `[1`}), 400, "Bad Request: can't parse allowed_updates")
+	info := decodeResult[WebhookInfo](t, call(t, s, "getWebhookInfo", nil))
+	if len(info.AllowedUpdates) != 1 || info.AllowedUpdates[0] != "callback_query" {
+		t.Fatalf("info %+v", info)
+	}
+}
