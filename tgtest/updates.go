@@ -237,9 +237,9 @@ func (p *poller) wake() {
 }
 
 type getUpdatesParams struct {
-	Offset         intParam  `json:"offset"`
-	Limit          *intParam `json:"limit"`
-	Timeout        intParam  `json:"timeout"`
+	Offset         intParam   `json:"offset"`
+	Limit          *intParam  `json:"limit"`
+	Timeout        intParam   `json:"timeout"`
 	AllowedUpdates *listParam `json:"allowed_updates"`
 }
 
