@@ -266,6 +266,9 @@ func TestQueueFull(t *testing.T) {
 	if _, err := u.Send("one too many"); !errorsIs(err, ErrQueueFull) {
 		t.Fatalf("want ErrQueueFull, got %v", err)
 	}
+	if h := s.History(u.ChatID()); len(h) != 3 {
+		t.Fatalf("a message that was not enqueued is in the history: %d messages", len(h))
+	}
 	getUpdates(t, s, map[string]any{"offset": 3})
 	sendN(t, u, 2)
 	if c := s.Counters(); c.UpdatesRejected != 1 || c.UpdatesPending != 3 {

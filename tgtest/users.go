@@ -114,6 +114,7 @@ func (u *SimUser) post(c *chatState, m *Message) (Message, error) {
 		u.s.c.historyDropped.Add(1)
 	}
 	if _, err := u.s.enqueueValue("message", c.chat.ID, m); err != nil {
+		c.remove(m.MessageID) // never delivered: not part of the chat either
 		return Message{}, err
 	}
 	return *m, nil
