@@ -49,11 +49,11 @@ type Filter = router.Filter
 // Label keys tidygram puts on its goroutines (pprof labels). Goroutines a
 // handler starts inherit them.
 const (
-	LabelBot       = "tidygram.bot"
-	LabelComponent = "component"
-	LabelHandler   = "handler"
-	LabelUpdateID  = "update_id"
-	LabelChatID    = "chat_id"
+	LabelBot       = leak.LabelBot
+	LabelComponent = leak.LabelComponent
+	LabelHandler   = leak.LabelHandler
+	LabelUpdateID  = leak.LabelUpdateID
+	LabelChatID    = leak.LabelChatID
 )
 
 // Bot is a Telegram bot: a router of handlers plus the runtime that feeds
@@ -68,8 +68,10 @@ type Bot struct {
 	id        string
 	me        atomic.Pointer[tg.User]
 
-	running atomic.Bool
-	state   atomic.Pointer[runState] // set while Run runs (webhook handler uses it)
+	running   atomic.Bool
+	state     atomic.Pointer[runState] // set while Run runs (webhook handler uses it)
+	handling  atomic.Int64             // handlers running now
+	survivors *leak.Survivors          // per-update leak check; nil when off
 }
 
 // New returns a Bot for token with opts applied. It makes no network call
@@ -97,6 +99,8 @@ func New(token string, opts ...Option) (*Bot, error) {
 	var idb [6]byte
 	_, _ = rand.Read(idb[:])
 	b.id = hex.EncodeToString(idb[:])
+	b.observe()
+	cfg = b.cfg
 	if cfg.client != nil {
 		b.client = cfg.client
 		b.cfg.flood = nil // the caller's client has its own middleware
@@ -316,34 +320,47 @@ func (b *Bot) submit(ctx context.Context, st *runState, u *tg.Update, done func(
 }
 
 // handle routes u and runs its handler with its timeout, labels, panic
-// recovery and error reporting.
+// recovery and error reporting. Updates no route takes (and commands
+// addressed to other bots) count as handled with route "".
 func (b *Bot) handle(ctx context.Context, st *runState, u *tg.Update) {
 	start := time.Now()
+	b.handling.Add(1)
+	defer b.handling.Add(-1)
+	var name string
+	var err error
+	if h, ok := b.route(u, &name); ok {
+		err = b.run(ctx, st, u, name, h)
+	}
+	d := time.Since(start)
+	b.cfg.metrics.UpdateHandled(u.Kind(), name, d, err)
+	if hk := b.cfg.hooks.Handled; hk != nil {
+		hk(u, name, d, err)
+	}
+}
+
+// route returns the handler for u and its route name.
+func (b *Bot) route(u *tg.Update, name *string) (Handler, bool) {
 	if b.forOtherBot(u) {
-		if h := b.cfg.hooks.Handled; h != nil {
-			h(u, "", 0, nil)
-		}
-		return
+		return nil, false
 	}
-	name, h, ok := b.Router.Match(u)
-	if !ok {
-		if h := b.cfg.hooks.Handled; h != nil {
-			h(u, "", 0, nil)
-		}
-		return
-	}
+	n, h, ok := b.Router.Match(u)
+	*name = n
+	return h, ok
+}
+
+// run runs h for u under the handler's labels and timeout; it reports the
+// error (or recovered panic) and hands the update to the leak check.
+func (b *Bot) run(ctx context.Context, st *runState, u *tg.Update, name string, h Handler) (err error) {
 	hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
 	defer cancel()
 	chat := ""
 	if c := u.Chat(); c != nil {
 		chat = strconv.FormatInt(c.ID, 10)
 	}
-	var err error
 	pprof.Do(hctx, pprof.Labels(LabelBot, b.id, LabelComponent, "handler", LabelHandler, name,
 		LabelUpdateID, strconv.FormatInt(u.UpdateID, 10), LabelChatID, chat), func(lctx context.Context) {
 		c := router.NewContext(lctx, u, b.client, name, st.bg.spawner(lctx))
-		err = b.call(c, h)
-		if err != nil {
+		if err = b.call(c, h); err != nil {
 			if b.cfg.errorHandler != nil {
 				b.cfg.errorHandler(c, err)
 			} else {
@@ -351,8 +368,19 @@ func (b *Bot) handle(ctx context.Context, st *runState, u *tg.Update) {
 			}
 		}
 	})
-	if hk := b.cfg.hooks.Handled; hk != nil {
-		hk(u, name, time.Since(start), err)
+	if b.survivors != nil {
+		b.survivors.Ended(u.UpdateID, name)
+	}
+	return err
+}
+
+// received records an update taken from a source.
+func (b *Bot) received(u *tg.Update, dup bool) {
+	if !dup {
+		b.cfg.metrics.UpdateReceived(u.Kind())
+	}
+	if h := b.cfg.hooks.Received; h != nil {
+		h(u, dup)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/ops"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -51,6 +53,15 @@ type config struct {
 	services       []Service
 	flood          *limit.Control
 	noFlood        bool
+	leakGrace      time.Duration
+	noLeakCheck    bool
+	leakReport     func(leak.Report)
+	metrics        *ops.Metrics
+	ops            bool
+	opsOpts        []ops.Option
+	watchdog       bool
+	watchdogOpts   []leak.WatchdogOption
+	onAlarm        func(leak.Alarm)
 }
 
 func defaults() config {

@@ -68,9 +68,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 		for i := range ups {
 			u := &ups[i]
 			dup := !tr.take(u.UpdateID)
-			if h := b.cfg.hooks.Received; h != nil {
-				h(u, dup)
-			}
+			b.received(u, dup)
 			if dup {
 				continue
 			}

@@ -133,9 +133,7 @@ func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, fresh := st.seen.take(u.UpdateID)
-	if h := b.cfg.hooks.Received; h != nil {
-		h(&u, !fresh)
-	}
+	b.received(&u, !fresh)
 	if !fresh {
 		// A redelivery: answer when the first delivery is done.
 		select {
