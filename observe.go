@@ -71,6 +71,10 @@ func (b *Bot) observe() {
 			return 0
 		})
 		m.InFlight(func() int { return int(b.handling.Load()) })
+		m.OpenConns(func() int {
+			open, _ := b.client.ConnStats()
+			return int(open)
+		})
 	}
 	if !cfg.noLeakCheck {
 		opts := []leak.SurvivorOption{leak.WithReport(b.reportLeak)}

@@ -113,6 +113,7 @@ func TestOpsServer(t *testing.T) {
 		{"/healthz", "", 200, ""},
 		{"/readyz", "", 200, ""},
 		{"/metrics", "", 200, `tidygram_api_calls_total{method="sendMessage",result="ok"} 5`},
+		{"/metrics", "", 200, "tidygram_api_open_connections "},
 		{"/debug/pprof/goroutine?debug=1", "", 401, ""},
 		{"/debug/pprof/goroutine?debug=1", "wrong", 401, ""},
 		{"/debug/pprof/goroutine?debug=1", "tok", 200, "tidygram.bot"},

@@ -59,6 +59,7 @@ const (
 type Client struct {
 	hc        *http.Client
 	transport *http.Transport // created by NewClient, nil when the caller supplied the http.Client
+	conns     *connCounter    // counts the connections of transport; nil with it
 	invoke    Invoker         // middleware chain around c.do
 
 	callPrefix string // base + "/bot" + token + "/"
@@ -181,7 +182,8 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 		jsonType:    []string{"application/json"},
 	}
 	if c.hc == nil {
-		c.transport = newTransport(o.maxIdle, o.headerTimeout)
+		c.conns = &connCounter{}
+		c.transport = newTransport(o.maxIdle, o.headerTimeout, c.conns)
 		c.hc = &http.Client{
 			Transport:     c.transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -194,11 +196,12 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-func newTransport(maxIdle int, headerTimeout time.Duration) *http.Transport {
+func newTransport(maxIdle int, headerTimeout time.Duration, cc *connCounter) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
+	cc.dial = d.DialContext
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
+		DialContext:           cc.DialContext,
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ResponseHeaderTimeout: headerTimeout,
 		MaxIdleConnsPerHost:   maxIdle,

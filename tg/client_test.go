@@ -80,7 +80,7 @@ func (f *fakeAPI) client(t testing.TB, opts ...Option) *Client {
 // response bodies not yet closed.
 func (f *fakeAPI) countingClient(t testing.TB, opts ...Option) (*Client, *bodyCounter) {
 	t.Helper()
-	tr := newTransport(4, time.Minute)
+	tr := newTransport(4, time.Minute, &connCounter{})
 	t.Cleanup(tr.CloseIdleConnections)
 	bc := &bodyCounter{next: tr}
 	return f.client(t, append([]Option{WithHTTPClient(&http.Client{Transport: bc})}, opts...)...), bc
@@ -354,6 +354,13 @@ func TestConnectionReuse(t *testing.T) {
 	}
 	if got := f.newConns.Load(); got != 2 {
 		t.Fatalf("after an oversized body: %d connections, want 2 (the oversized one is not reused)", got)
+	}
+	if open, dialed := c.ConnStats(); open != 1 || dialed != 2 {
+		t.Fatalf("ConnStats = %d open, %d dialled; want 1 and 2 (the oversized answer's connection closed)", open, dialed)
+	}
+	c.Close()
+	if open, _ := c.ConnStats(); open != 0 {
+		t.Fatalf("ConnStats after Close = %d open, want 0", open)
 	}
 }
 
@@ -726,7 +733,7 @@ func BenchmarkRawHTTP(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true,"result":{"message_id":12345,"text":"hello, world"}}`)
 	})
-	hc := &http.Client{Transport: newTransport(4, time.Minute)}
+	hc := &http.Client{Transport: newTransport(4, time.Minute, &connCounter{})}
 	defer hc.Transport.(*http.Transport).CloseIdleConnections()
 	u := f.srv.URL + "/bot" + testToken + "/sendMessage"
 	p := &testSendMessage{ChatID: ID(-1001234567890), Text: "hello, world"}
