@@ -110,7 +110,7 @@ func New(token string, opts ...Option) (*Bot, error) {
 		copts := []tg.Option{tg.WithMaxIdleConnsPerHost(cfg.workers + 2)}
 		if !b.cfg.noFlood {
 			if b.cfg.flood == nil {
-				b.cfg.flood = limit.New()
+				b.cfg.flood = limit.New(limit.WithObserver(b.cfg.metrics.LimiterObserver()))
 			}
 			copts = append(copts, tg.WithMiddleware(b.cfg.flood.Middleware()))
 		}

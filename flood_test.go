@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
-	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/ops"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -16,7 +16,8 @@ import (
 // replies to many chats must cause zero 429s and lose no reply.
 func TestDefaultFloodControlAvoids429(t *testing.T) {
 	srv := emulator(t, tgtest.WithFlood(tgtest.FloodLimits{}))
-	b := newBot(t, srv, tidygram.WithFloodControl(limit.New()))
+	m := ops.NewMetrics()
+	b := newBot(t, srv, tidygram.WithFloodControl(nil), tidygram.WithMetrics(m))
 	b.OnText(func(c *tidygram.Context) error {
 		_, err := c.Send("re: " + c.Text())
 		return err
@@ -54,6 +55,23 @@ func TestDefaultFloodControlAvoids429(t *testing.T) {
 	}
 	if n := srv.Counters().FloodRejections; n != 0 {
 		t.Fatalf("the emulator answered %d calls with 429: the limiter let them through", n)
+	}
+	st := b.FloodControl().Stats()
+	if st.Waits == 0 {
+		t.Fatal("the limiter never made a call wait: it cannot have kept the limits")
+	}
+	var waits uint64
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "tidygram_limiter_wait_seconds" {
+			waits = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if waits == 0 {
+		t.Fatal("limiter waits not recorded in tidygram_limiter_wait_seconds")
 	}
 	t.Logf("%d replies under flood control in %v (%.1f msg/s), 0 × 429", users*each, d.Round(time.Millisecond), float64(users*each)/d.Seconds())
 }

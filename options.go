@@ -158,9 +158,10 @@ func WithStrictLeaks() Option { return func(c *config) { c.strictLeaks = true } 
 func WithLeftoverWait(d time.Duration) Option { return func(c *config) { c.leftoverWait = d } }
 
 // WithFloodControl sets the flood limiter and retry middleware the bot
-// installs on its client. Default: limit.New() — Telegram's limits (about
-// 30 messages/s per bot, 1/s per chat with bursts of 3, 20/min per group),
-// 429 retry_after honoured, safe retries only; see package limit.
+// installs on its client; nil selects the default, limit.New() with the
+// bot's metrics observer — Telegram's limits (about 30 messages/s per bot,
+// 1/s per chat with bursts of 3, 20/min per group), 429 retry_after
+// honoured, safe retries only; see package limit.
 func WithFloodControl(ctl *limit.Control) Option {
 	return func(c *config) { c.flood, c.noFlood = ctl, false }
 }

@@ -93,6 +93,8 @@ type Control struct {
 	lanes lanes
 	stats counters
 
+	observer Observer
+
 	floodMu   sync.Mutex
 	floodChat tg.ChatID
 	floodAt   time.Time
@@ -100,6 +102,27 @@ type Control struct {
 
 // Option configures a Control.
 type Option func(*Control)
+
+// Observer receives a Control's events as they happen, for metrics that
+// need each one (histograms, per-method counts); Stats has the totals.
+// Its functions may be nil, must be quick and safe for concurrent use.
+type Observer struct {
+	// Waited: a call of method waited d for its chat's queue or its turn.
+	Waited func(method string, d time.Duration)
+	// Retrying: a call of method failed with err and is repeated after wait.
+	Retrying func(method string, wait time.Duration, err error)
+}
+
+// WithObserver sets the Observer (default none).
+func WithObserver(o Observer) Option { return func(c *Control) { c.observer = o } }
+
+// waited counts a wait and tells the observer.
+func (c *Control) waited(method string, d time.Duration) {
+	c.stats.waited(d)
+	if f := c.observer.Waited; f != nil && d > 0 {
+		f(method, d)
+	}
+}
 
 // WithLimiter sets the Limiter (default NewLocal()). nil disables flood
 // control; per-chat order and retries remain.
@@ -205,7 +228,7 @@ func (c *Control) call(ctx context.Context, next tg.Invoker, method string, para
 	if counted && !chat.IsZero() {
 		start := time.Now()
 		release, err := c.lanes.acquire(ctx, chat)
-		c.stats.waited(time.Since(start))
+		c.waited(method, time.Since(start))
 		if err != nil {
 			return fmt.Errorf("limit: %s: waiting for chat %v: %w", method, chat, err)
 		}
@@ -216,7 +239,7 @@ func (c *Control) call(ctx context.Context, next tg.Invoker, method string, para
 		if counted && c.lim != nil {
 			start := time.Now()
 			err := c.lim.Wait(ctx, chat)
-			c.stats.waited(time.Since(start))
+			c.waited(method, time.Since(start))
 			if err != nil {
 				return fmt.Errorf("limit: %s: waiting for a turn: %w", method, err)
 			}
@@ -247,6 +270,9 @@ func (c *Control) call(ctx context.Context, next tg.Invoker, method string, para
 			return err
 		}
 		c.stats.retries.Add(1)
+		if f := c.observer.Retrying; f != nil {
+			f(method, wait, err)
+		}
 		if werr := sleep(ctx, wait); werr != nil {
 			return fmt.Errorf("limit: %s: %w while waiting to retry after: %w", method, werr, err)
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tidygram/tidygram/limit"
 )
 
 // Results of a Bot API call, for Metrics.APICall. Keep to these (or a few
@@ -252,5 +254,19 @@ func (m *Metrics) BodyUnclosed() {
 func (m *Metrics) GrowthAlarm(resource string) {
 	if m != nil {
 		m.alarms.WithLabelValues(resource).Inc()
+	}
+}
+
+// LimiterObserver returns a limit.Observer that records flood-control
+// waits in limiter_wait_seconds and retries in api_retries_total and
+// api_retry_wait_seconds_total. Install it with limit.WithObserver (the
+// bot does so for its default flood control when it has metrics).
+func (m *Metrics) LimiterObserver() limit.Observer {
+	if m == nil {
+		return limit.Observer{}
+	}
+	return limit.Observer{
+		Waited:   func(_ string, d time.Duration) { m.LimiterWait(d) },
+		Retrying: func(method string, wait time.Duration, _ error) { m.RetryWait(method, wait) },
 	}
 }
