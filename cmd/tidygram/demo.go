@@ -46,14 +46,8 @@ Flags:
 `, demo.DefaultFaultSpec)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlags(fs, args, ""); err != nil {
+		return err
 	}
 	rules, err := demo.ParseFaults(*faults)
 	if err != nil {
@@ -95,4 +89,19 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// parseFlags parses args into fs: flag.ErrHelp for -h, errUsage for a bad
+// flag or an argument left over (hint, if any, follows the message).
+func parseFlags(fs *flag.FlagSet, args []string, hint string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q%s", errUsage, fs.Args(), hint)
+	}
+	return nil
 }

@@ -100,7 +100,7 @@ func NewBot(token string, opts ...tidygram.Option) (*tidygram.Bot, error) {
 		limit.WithBackoff(50*time.Millisecond, time.Second),
 	)
 	base := []tidygram.Option{
-		tidygram.WithClientOptions(tg.WithMiddleware(ctl.Middleware())),
+		tidygram.WithFloodControl(ctl),
 		tidygram.WithJanitor(store, time.Minute),
 	}
 	bot, err := tidygram.New(token, append(base, opts...)...)

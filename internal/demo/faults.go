@@ -54,12 +54,15 @@ var faultKinds = []tgtest.FaultKind{
 // duration ("2s") for hang and trickle. Example:
 //
 //	getUpdates:502:0.2,sendMessage:429:0.05:1,getUpdates:hang:0.05:2s
-func ParseFaults(spec string) ([]FaultRule, error) {
+func ParseFaults(spec string) ([]FaultRule, error) { return ParseFaultsWith(spec, DefaultFaultSpec) }
+
+// ParseFaultsWith is ParseFaults with another spec for "on" and "default".
+func ParseFaultsWith(spec, defaultSpec string) ([]FaultRule, error) {
 	switch strings.ToLower(strings.TrimSpace(spec)) {
 	case "", "off", "none", "false", "0":
 		return nil, nil
 	case "on", "default", "true", "1":
-		spec = DefaultFaultSpec
+		spec = defaultSpec
 	}
 	var rules []FaultRule
 	for part := range strings.SplitSeq(spec, ",") {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/ops"
-	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -171,8 +170,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rec := &Recorder{}
 	bot, err := NewBot(srv.Token(),
 		tidygram.WithBaseURL(srv.URL()),
-		tidygram.WithHooks(rec.Hooks(m)),
-		tidygram.WithClientOptions(tg.WithMiddleware(APIMetrics(m))),
+		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithMetrics(m),
 		tidygram.WithPollTimeout(10*time.Second),
 		tidygram.WithBackoff(50*time.Millisecond, 2*time.Second),
 		tidygram.WithLogger(logger),
@@ -379,7 +378,7 @@ func (m *monitor) print() {
 	m.mu.Unlock()
 	line := fmt.Sprintf("%3.0fs/%v %-8s %5.0f upd/s  handler p50 %-7s p99 %-7s  goroutines %4d  heap %5.1f MiB  429s %4d  replies ok %d wrong %d missing %d",
 		now.Sub(m.start).Seconds(), m.cfg.Duration, m.phase.Load(), rate,
-		fmtDur(win.Quantile(0.5)), fmtDur(win.Quantile(0.99)),
+		FormatDuration(win.Quantile(0.5)), FormatDuration(win.Quantile(0.99)),
 		runtime.NumGoroutine(), float64(HeapBytes())/(1<<20), m.srv.Counters().Requests429(),
 		ls.Correct, ls.Wrong, ls.Missing)
 	if m.cfg.ProgressTTY {
@@ -398,7 +397,8 @@ func (m *monitor) finish() {
 	}
 }
 
-func fmtDur(d time.Duration) string {
+// FormatDuration prints d with about three significant digits ("-" for 0).
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "-"
@@ -434,11 +434,11 @@ func (r *Report) write(w io.Writer, stopped bool) {
 	p("  handled twice             %d", r.Bot.HandledTwice)
 	p("  fetched again, skipped    %d (updates a poll returned again while in flight or after a spoiled answer; skipped by update_id)", r.Bot.Redelivered)
 	p("  replies checked correct   %d of %d (wrong %d, missing %d)", r.Load.Correct, r.Load.Checked, r.Load.Wrong, r.Load.Missing)
-	p("  reply latency (users)     p50 %s  p99 %s", fmtDur(r.Load.Latency.Quantile(0.5)), fmtDur(r.Load.Latency.Quantile(0.99)))
-	p("  handler time              p50 %s  p99 %s  (includes waits for the per-chat flood limit)", fmtDur(r.Bot.Latency.Quantile(0.5)), fmtDur(r.Bot.Latency.Quantile(0.99)))
+	p("  reply latency (users)     p50 %s  p99 %s", FormatDuration(r.Load.Latency.Quantile(0.5)), FormatDuration(r.Load.Latency.Quantile(0.99)))
+	p("  handler time              p50 %s  p99 %s  (includes waits for the per-chat flood limit)", FormatDuration(r.Bot.Latency.Quantile(0.5)), FormatDuration(r.Bot.Latency.Quantile(0.99)))
 	p("  handler errors            %d", r.Bot.Errors)
 	p("  failed polls              %d", r.Bot.PollErrors)
-	p("  faults injected           %s", fmtFaults(r.Emulator.Faults))
+	p("  faults injected           %s", FormatFaultCounts(r.Emulator.Faults))
 	p("  429 answers               %d", r.Emulator.Requests429())
 	if stopped {
 		p("  updates unconfirmed       %d (after the bot stopped)", r.Pending)
@@ -468,7 +468,8 @@ func (r *Report) verdict(w io.Writer) {
 	fmt.Fprintln(w, "\nOK: nothing lost, nothing handled twice, every reply right, no goroutine left.")
 }
 
-func fmtFaults(f map[tgtest.FaultKind]int64) string {
+// FormatFaultCounts lists injected faults by kind ("502 ×3, cut ×1").
+func FormatFaultCounts(f map[tgtest.FaultKind]int64) string {
 	if len(f) == 0 {
 		return "none"
 	}

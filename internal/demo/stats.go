@@ -1,15 +1,12 @@
 package demo
 
 import (
-	"context"
-	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tidygram/tidygram"
-	"github.com/tidygram/tidygram/ops"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -108,19 +105,16 @@ type Recorder struct {
 	errs []string // first handler errors
 }
 
-// Hooks returns the hooks to give the bot (tidygram.WithHooks). They also
-// feed m, when not nil.
-func (r *Recorder) Hooks(m *ops.Metrics) tidygram.Hooks {
+// Hooks returns the hooks to give the bot (tidygram.WithHooks).
+func (r *Recorder) Hooks() tidygram.Hooks {
 	return tidygram.Hooks{
-		Received: func(u *tg.Update, dup bool) {
-			m.UpdateReceived(u.Kind())
+		Received: func(_ *tg.Update, dup bool) {
 			r.received.Add(1)
 			if dup {
 				r.redelivers.Add(1)
 			}
 		},
 		Handled: func(u *tg.Update, route string, d time.Duration, err error) {
-			m.UpdateHandled(u.Kind(), route, d, err)
 			r.Latency.Observe(d)
 			if err != nil {
 				r.errors.Add(1)
@@ -198,39 +192,4 @@ func (r *Recorder) Stats() BotStats {
 		ErrorNotes:   notes,
 		Latency:      r.Latency.Snapshot(),
 	}
-}
-
-// APIMetrics returns client middleware that counts every Bot API call in m
-// by method and result.
-func APIMetrics(m *ops.Metrics) tg.Middleware {
-	return func(next tg.Invoker) tg.Invoker {
-		return func(ctx context.Context, method string, params, result any) error {
-			err := next(ctx, method, params, result)
-			m.APICall(method, apiResult(ctx, err))
-			return err
-		}
-	}
-}
-
-func apiResult(ctx context.Context, err error) string {
-	var (
-		ae *tg.APIError
-		ne *tg.NetworkError
-		re *tg.ResponseError
-	)
-	switch {
-	case err == nil:
-		return ops.ResultOK
-	case errors.As(err, &ae) && ae.ErrorCode == 429:
-		return ops.ResultRateLimited
-	case errors.As(err, &ae):
-		return ops.ResultError
-	case ctx.Err() != nil:
-		return ops.ResultCancelled
-	case errors.As(err, &re):
-		return ops.ResultBadResponse
-	case errors.As(err, &ne):
-		return ops.ResultNetwork
-	}
-	return ops.ResultError
 }

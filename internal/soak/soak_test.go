@@ -1,0 +1,147 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram/internal/demo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// buildLeakyBot builds testdata/leakybot with the go command.
+func buildLeakyBot(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "leakybot")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/leakybot")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The soak fails an echo bot that never closes its reply bodies: its open
+// files, threads or RSS grow. Its replies all arrive, so only the trends
+// can catch it.
+func TestSoakFailsLeakyBot(t *testing.T) {
+	bin := buildLeakyBot(t)
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Config{
+		Command:  bin,
+		Duration: 6 * time.Second,
+		Load:     demo.LoadConfig{Users: 20, Think: 20 * time.Millisecond, Scenario: demo.ScenarioEcho},
+		OutDir:   dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Summary())
+	if res.OK() {
+		t.Fatalf("the leaky bot passed:\n%s", res.Summary())
+	}
+	if res.Load.Missing != 0 || res.Load.Wrong != 0 || res.Load.Correct < 100 {
+		t.Fatalf("replies: %d correct, %d wrong, %d missing; want ≥100 correct and no other", res.Load.Correct, res.Load.Wrong, res.Load.Missing)
+	}
+	failed := map[string]bool{}
+	for _, tr := range res.Trends {
+		failed[tr.Resource] = tr.Failed
+		if (tr.Resource == "goroutines" || tr.Resource == "heap") && tr.Known {
+			t.Errorf("%s measured without an ops endpoint", tr.Resource)
+		}
+	}
+	if !failed["fds"] {
+		t.Errorf("open files did not fail: %+v", res.Trends)
+	}
+	checkOutputs(t, res, "**FAIL**", "fds")
+	if !strings.HasPrefix(res.Exit, "stopped by SIGTERM") {
+		t.Errorf("bot end: %q", res.Exit)
+	}
+}
+
+// The demo bot, in process, with the default faults, passes: every reply
+// right, nothing lost, no trend over its limit.
+func TestSoakPassesDemoBot(t *testing.T) {
+	rules, err := demo.ParseFaultsWith("default", DefaultFaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Config{
+		InProcess: true,
+		Duration:  6 * time.Second,
+		Load:      demo.LoadConfig{Users: 20, Think: 100 * time.Millisecond},
+		Faults:    rules,
+		OutDir:    dir,
+		// The race detector's shadow memory grows the RSS of a process
+		// it instruments; RSS is then no signal.
+		Thresholds: Thresholds{RSSMiB: map[bool]float64{true: 1e6, false: 0}[raceEnabled]},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Summary())
+	if !res.OK() {
+		t.Fatalf("the demo bot failed:\n%s", res.Summary())
+	}
+	if res.Load.Correct < 50 || res.BotStats == nil || res.BotStats.Handled != res.Load.Updates {
+		t.Fatalf("replies %d correct; handled %+v of %d updates", res.Load.Correct, res.BotStats, res.Load.Updates)
+	}
+	for _, tr := range res.Trends {
+		if !tr.Known {
+			t.Errorf("%s not measured in process", tr.Resource)
+		}
+	}
+	checkOutputs(t, res, "**PASS**", "goroutines")
+}
+
+func checkOutputs(t *testing.T, res *Result, wants ...string) {
+	t.Helper()
+	md, err := os.ReadFile(res.ReportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range wants {
+		if !strings.Contains(string(md), w) {
+			t.Errorf("report.md lacks %q:\n%s", w, md)
+		}
+	}
+	svg, err := os.ReadFile(res.ChartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), "<polyline") < 2 || !strings.HasSuffix(string(svg), "</svg>\n") {
+		t.Errorf("chart.svg is not a chart with at least two series:\n%.500s", svg)
+	}
+}
+
+func TestSoakRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"neither command nor in-process", Config{}, "either a bot command or in-process"},
+		{"both", Config{Command: "true", InProcess: true}, "either a bot command or in-process"},
+		{"bot exits at once", Config{Command: "exit 3", Duration: time.Second}, "exited before its first Bot API call"},
+		{"bot never calls", Config{Command: "sleep 30", Duration: time.Second, StartTimeout: 300 * time.Millisecond, StopTimeout: time.Second}, "no Bot API call"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.OutDir = t.TempDir()
+			_, err := Run(context.Background(), tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(tt.want, "either") && !errors.Is(err, ErrConfig) {
+				t.Fatalf("%v does not wrap ErrConfig", err)
+			}
+		})
+	}
+}
