@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -72,6 +73,8 @@ type Bot struct {
 	state     atomic.Pointer[runState] // set while Run runs (webhook handler uses it)
 	handling  atomic.Int64             // handlers running now
 	survivors *leak.Survivors          // per-update leak check; nil when off
+	http      *http.Client             // tracked client for handlers' own HTTP calls
+	httpTr    *http.Transport
 }
 
 // New returns a Bot for token with opts applied. It makes no network call
@@ -101,6 +104,8 @@ func New(token string, opts ...Option) (*Bot, error) {
 	b.id = hex.EncodeToString(idb[:])
 	b.observe()
 	cfg = b.cfg
+	b.httpTr = http.DefaultTransport.(*http.Transport).Clone()
+	b.http = leak.NewTracker(leak.WithUnclosed(b.unclosedBody)).Client(&http.Client{Transport: b.httpTr})
 	if cfg.client != nil {
 		b.client = cfg.client
 		b.cfg.flood = nil // the caller's client has its own middleware
@@ -127,6 +132,19 @@ func New(token string, opts ...Option) (*Bot, error) {
 // FloodControl returns the flood limiter and retry middleware installed on
 // the bot's client (for its Stats), nil when there is none.
 func (b *Bot) FloodControl() *limit.Control { return b.cfg.flood }
+
+// HTTPClient returns an http.Client for handlers' own outbound HTTP calls.
+// Every response body it returns is tracked: one dropped without Close is
+// reported (logged, and counted in tidygram_response_bodies_unclosed_total)
+// with the handler and update that opened it, once the garbage collector
+// finds it, and then closed. Its idle connections are closed when Run
+// returns. It has no timeout of its own: pass the handler's context.
+func (b *Bot) HTTPClient() *http.Client { return b.http }
+
+func (b *Bot) unclosedBody(u leak.Unclosed) {
+	b.cfg.metrics.BodyUnclosed()
+	b.log.Warn("tidygram: response body dropped without Close", "body", u.String())
+}
 
 // Client returns the Bot API client the bot uses.
 func (b *Bot) Client() *tg.Client { return b.client }
@@ -274,6 +292,7 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	if b.ownClient {
 		b.client.Close()
 	}
+	b.httpTr.CloseIdleConnections()
 	if lerr := b.checkLeftovers(); lerr != nil && b.cfg.strictLeaks && srcErr == nil {
 		return lerr
 	}

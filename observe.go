@@ -71,6 +71,9 @@ func (b *Bot) observe() {
 			return 0
 		})
 		m.InFlight(func() int { return int(b.handling.Load()) })
+		if cfg.sessionLen != nil {
+			m.SessionSize(cfg.sessionLen)
+		}
 		m.OpenConns(func() int {
 			open, _ := b.client.ConnStats()
 			return int(open)

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,5 +132,45 @@ func TestOpsServer(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("ops server still listening after Run returned")
+	}
+}
+
+// TestHTTPClientReportsDroppedBody: a handler's own HTTP call whose body is
+// never closed is reported once the garbage collector finds it.
+func TestHTTPClientReportsDroppedBody(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer site.Close()
+	srv := emulator(t)
+	m := ops.NewMetrics()
+	b := newBot(t, srv, tidygram.WithMetrics(m))
+	fetched := make(chan struct{})
+	b.OnText(func(c *tidygram.Context) error {
+		defer close(fetched)
+		req, _ := http.NewRequestWithContext(c, http.MethodGet, site.URL, nil)
+		resp, err := b.HTTPClient().Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.StatusCode // the body is never closed: a leak
+		return nil
+	})
+	r := start(t, b)
+	pushText(t, srv, 41, "fetch")
+	<-fetched
+	unclosed := func() float64 {
+		families, _ := m.Registry().Gather()
+		for _, f := range families {
+			if f.GetName() == "tidygram_response_bodies_unclosed_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	eventually(t, 10*time.Second, "the dropped body reported", func() bool {
+		runtime.GC()
+		return unclosed() == 1
+	})
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -62,6 +62,7 @@ type config struct {
 	watchdog       bool
 	watchdogOpts   []leak.WatchdogOption
 	onAlarm        func(leak.Alarm)
+	sessionLen     func() int
 }
 
 func defaults() config {

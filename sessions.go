@@ -30,10 +30,7 @@ func Sessions[T any](s *session.Session[T]) Middleware {
 				return next(c)
 			}
 			return s.Do(c, key, func(ctx context.Context, _ *T) error {
-				parent := c.Context
-				c.Context = ctx
-				defer func() { c.Context = parent }()
-				return next(c)
+				return next(c.WithContext(ctx))
 			})
 		}
 	}
@@ -60,7 +57,14 @@ type Janitor interface {
 }
 
 // WithJanitor makes Run own the purge loop of a session store: it runs
-// every interval (0: the store's default) while the bot runs.
+// every interval (0: the store's default) while the bot runs. When the
+// store has a Len method (session.Memory, session.Bolt), its size is
+// exported as tidygram_session_entries.
 func WithJanitor(store Janitor, every time.Duration) Option {
-	return WithService("session-janitor", func(ctx context.Context) error { return store.Janitor(ctx, every) })
+	return func(c *config) {
+		WithService("session-janitor", func(ctx context.Context) error { return store.Janitor(ctx, every) })(c)
+		if l, ok := store.(interface{ Len() int }); ok {
+			c.sessionLen = l.Len
+		}
+	}
 }

@@ -33,10 +33,20 @@ func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route stri
 	return &Context{Context: ctx, Update: u, Client: client, Route: route, spawn: spawn}
 }
 
-// WithValue stores a value in c's context, for middleware handing data to
-// handlers (sessions, a user record, a trace span).
-func (c *Context) WithValue(key, val any) {
-	c.Context = context.WithValue(c.Context, key, val)
+// WithContext returns a shallow copy of c whose context is ctx, like
+// http.Request.WithContext: middleware derives a context (a value, a
+// deadline, a span) and passes the copy to next. c itself never changes,
+// so contexts already derived from it stay valid.
+func (c *Context) WithContext(ctx context.Context) *Context {
+	c2 := *c
+	c2.Context = ctx
+	return &c2
+}
+
+// WithValue returns a copy of c whose context carries val under key, for
+// middleware handing data to handlers (a user record, a trace span).
+func (c *Context) WithValue(key, val any) *Context {
+	return c.WithContext(context.WithValue(c.Context, key, val))
 }
 
 // Go starts fn as background work owned by the bot, not by this handler:
