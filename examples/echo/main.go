@@ -1,0 +1,58 @@
+// Command echo is the smallest tidygram bot: it answers every text message
+// with the same text.
+//
+//	TELEGRAM_TOKEN=123:abc go run ./examples/echo
+//
+// TELEGRAM_API_URL sets the Bot API's base URL (default the real one; the
+// emulator's with `tidygram emulator`). Ctrl-C (SIGINT) or SIGTERM stops it
+// gracefully: the pending poll is aborted, running handlers finish, the
+// handled updates are confirmed, and it exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tidygram/tidygram"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves until ctx ends; it returns nil after a clean stop.
+func run(ctx context.Context, getenv func(string) string) error {
+	token := getenv("TELEGRAM_TOKEN")
+	if token == "" {
+		return errors.New("set TELEGRAM_TOKEN to the bot's token")
+	}
+	var opts []tidygram.Option
+	if api := getenv("TELEGRAM_API_URL"); api != "" {
+		opts = append(opts, tidygram.WithBaseURL(api))
+	}
+	bot, err := tidygram.New(token, opts...)
+	if err != nil {
+		return err
+	}
+	bot.OnText(func(c *tidygram.Context) error {
+		_, err := c.Reply(c.Text())
+		return err
+	})
+	// Everything else (photos, stickers, …) gets a hint.
+	bot.Fallback(func(c *tidygram.Context) error {
+		if c.Chat() == nil {
+			return nil // not a message: nothing to answer
+		}
+		_, err := c.Send("Send me some text and I will send it back.")
+		return err
+	})
+	return bot.Run(ctx) // returns after everything it started has ended
+}

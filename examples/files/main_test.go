@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tidygram/tidygram/examples/internal/extest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestUpperCase(t *testing.T) {
+	const n = 40_000 // ~1.9 MB: many chunks, UTF-8 split between some
+	tests := []struct {
+		name, content, want string
+	}{
+		{"notes.txt", "hello\nworld\n", "HELLO\nWORLD\n"},
+		{"utf8.txt", "grüße, ça va? 日本", "GRüßE, çA VA? 日本"},
+		{"big.txt", strings.Repeat("the quick brown fox — jumps över the lazy dog\n", n),
+			strings.Repeat("THE QUICK BROWN FOX — JUMPS öVER THE LAZY DOG\n", n)},
+	}
+	srv := extest.Start(t, run, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := srv.NewUser("Alice")
+			if _, err := u.SendDocument(tt.name, []byte(tt.content)); err != nil {
+				t.Fatal(err)
+			}
+			doc := extest.Reply(t, u)
+			if doc.Document == nil || doc.Document.FileName != "UPPER-"+tt.name {
+				t.Fatalf("first reply %+v, want the document UPPER-%s", doc, tt.name)
+			}
+			if got := extest.FileContent(t, srv, doc.Document.FileID); !bytes.Equal(got, []byte(tt.want)) {
+				t.Fatalf("content %.80q…, want %.80q…", got, tt.want)
+			}
+			want := fmt.Sprintf("%s: %d bytes, sha256 %x", tt.name, len(tt.content), sha256.Sum256([]byte(tt.content)))
+			if m := extest.Reply(t, u); m.Text != want {
+				t.Fatalf("second reply %q, want %q", m.Text, want)
+			}
+		})
+	}
+}
+
+func TestSample(t *testing.T) {
+	srv := extest.Start(t, run, nil)
+	u := srv.NewUser("Bob")
+	extest.Expect(t, u, "hi", "Send me a text file, or /sample.")
+	if _, err := u.Command("sample", ""); err != nil {
+		t.Fatal(err)
+	}
+	m := extest.Reply(t, u)
+	if m.Document == nil || m.Document.FileName != "sample.csv" || m.Caption != "A file made in memory." {
+		t.Fatalf("got %+v", m)
+	}
+	if got := string(extest.FileContent(t, srv, m.Document.FileID)); !strings.HasPrefix(got, "drink,price\n") {
+		t.Fatalf("sample.csv: %q", got)
+	}
+}
