@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/extest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// The emulator delivers updates to the bot's own server at the URL Run
+// registered; the other routes of that server keep working, and requests
+// without the secret are refused.
+func TestWebhook(t *testing.T) {
+	addr := freeAddr(t)
+	srv := extest.Start(t, run, map[string]string{
+		"WEBHOOK_ADDR":   addr,
+		"WEBHOOK_URL":    "http://" + addr + "/telegram",
+		"WEBHOOK_SECRET": "s3cret-Token_1",
+	})
+	alice, bob := srv.NewUser("Alice"), srv.NewUser("Bob")
+	extest.Expect(t, alice, "hello", "You said: hello")
+	extest.Expect(t, bob, "hi there", "You said: hi there")
+	extest.Expect(t, alice, "again", "You said: again")
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	tests := []struct {
+		name, method, path, secret string
+		status                     int
+	}{
+		{"health", http.MethodGet, "/healthz", "", http.StatusOK},
+		{"no secret", http.MethodPost, "/telegram", "", http.StatusUnauthorized},
+		{"wrong secret", http.MethodPost, "/telegram", "guess", http.StatusUnauthorized},
+		{"not the webhook", http.MethodGet, "/telegram", "", http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, "http://"+addr+tt.path, strings.NewReader(`{"update_id":1}`))
+			if tt.secret != "" {
+				req.Header.Set(tidygram.SecretHeader, tt.secret)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%s %s: %d, want %d", tt.method, tt.path, resp.StatusCode, tt.status)
+			}
+		})
+	}
+	if c := srv.Counters(); c.WebhookDeliveries < 3 {
+		t.Fatalf("%d webhook deliveries, want at least 3", c.WebhookDeliveries)
+	}
+}
+
+func TestWebhookConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"no secret", map[string]string{"TELEGRAM_TOKEN": "1:a"}},
+		{"no token", map[string]string{"WEBHOOK_SECRET": "x"}},
+		{"bad listen address", map[string]string{"TELEGRAM_TOKEN": "1:a", "WEBHOOK_SECRET": "x", "WEBHOOK_ADDR": "256.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := run(ctx, func(k string) string { return tt.env[k] }); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
