@@ -35,7 +35,8 @@ type childSpec struct {
 	Token        string        `json:"token"`
 	PollTimeout  time.Duration `json:"poll_timeout"`
 	HandlerDelay time.Duration `json:"handler_delay,omitempty"`
-	Expect       int64         `json:"expect,omitempty"`     // emit "done" after this many replies
+	Warmup       int64         `json:"warmup,omitempty"`     // replies before the measured window starts
+	Expect       int64         `json:"expect,omitempty"`     // emit "done" after this many replies after the warm-up
 	StopAfter    int64         `json:"stop_after,omitempty"` // stop by itself after this many replies
 	RecordIDs    bool          `json:"record_ids,omitempty"`
 	Secret       string        `json:"secret,omitempty"`
@@ -52,6 +53,7 @@ type event struct {
 	Handled    int64    `json:"handled"`
 	Errors     int64    `json:"errors,omitempty"`
 	ElapsedNS  int64    `json:"elapsed_ns,omitempty"`
+	WarmNS     int64    `json:"warm_ns,omitempty"` // from start to the end of the warm-up
 	CPUNS      int64    `json:"cpu_ns,omitempty"`
 	Allocs     uint64   `json:"allocs,omitempty"`
 	Bytes      uint64   `json:"bytes,omitempty"`
@@ -204,6 +206,8 @@ func childBot(lib libs.Lib, spec childSpec) int {
 		doneOnce    sync.Once
 		stopOnce    sync.Once
 		done        = make(chan sample, 1)
+		warmed      = make(chan struct{})
+		warm        atomic.Pointer[sample]
 		stopNow     = make(chan struct{})
 	)
 	env := libs.Env{
@@ -219,7 +223,12 @@ func childBot(lib libs.Lib, spec childSpec) int {
 				mu.Unlock()
 			}
 			n := count.Add(1)
-			if spec.Expect > 0 && n >= spec.Expect {
+			if n == spec.Warmup {
+				s := takeSample()
+				warm.Store(&s)
+				close(warmed)
+			}
+			if spec.Expect > 0 && n >= spec.Warmup+spec.Expect {
 				doneOnce.Do(func() { done <- takeSample() })
 			}
 			if spec.StopAfter > 0 && n >= spec.StopAfter {
@@ -258,6 +267,9 @@ func childBot(lib libs.Lib, spec childSpec) int {
 		}
 	}
 	start := takeSample()
+	if spec.Warmup == 0 {
+		warm.Store(&start)
+	}
 	ranErr := make(chan error, 1)
 	go func() { ranErr <- lib.Run(ctx, env) }()
 	if env.Webhook != nil {
@@ -293,15 +305,19 @@ func childBot(lib libs.Lib, spec childSpec) int {
 
 	for {
 		select {
+		case <-warmed:
+			emit(event{Ev: "warm", Handled: count.Load(), WarmNS: int64(warm.Load().t.Sub(start.t))})
+			warmed = nil
 		case s := <-done:
 			if spec.CPUProfile != "" {
 				pprof.StopCPUProfile()
 			}
 			_, hwm := procStatus()
+			w := warm.Load()
 			emit(event{
 				Ev: "done", Handled: count.Load(), Errors: errs.Load(), HWM: hwm,
-				ElapsedNS: int64(s.t.Sub(start.t)), CPUNS: int64(s.cpu - start.cpu),
-				Allocs: s.allocs - start.allocs, Bytes: s.bytes - start.bytes,
+				ElapsedNS: int64(s.t.Sub(w.t)), CPUNS: int64(s.cpu - w.cpu), WarmNS: int64(w.t.Sub(start.t)),
+				Allocs: s.allocs - w.allocs, Bytes: s.bytes - w.bytes,
 			})
 		case <-stopNow:
 			return stop()

@@ -2,7 +2,8 @@
 // popular Go Telegram bot libraries against the same Bot API emulator
 // (tgtest) with the same workloads, and prints Markdown tables.
 //
-//	cd benchmarks && go run ./cmd/compare            # full run, about 10 minutes on 2 cores
+//	cd benchmarks && go run ./cmd/compare                      # about 10 minutes on 2 cores
+//	cd benchmarks && go run ./cmd/compare -updates 50000       # the count, about 20 minutes
 //	cd benchmarks && go run ./cmd/compare -quick     # smoke run, about a minute
 //
 // The emulator runs in this process; each library's bot runs in a child
@@ -31,6 +32,7 @@ import (
 // config holds the flags of one comparison.
 type config struct {
 	updates        int
+	warmup         int
 	rounds         int
 	chats          int
 	libs           []string
@@ -44,6 +46,7 @@ type config struct {
 	fileMiB        int
 	bodyMiB        int
 	tmpDir         string
+	tputLimit      time.Duration
 	profileLib     string
 	profileDir     string
 	progress       io.Writer
@@ -53,13 +56,14 @@ var allWorkloads = []string{"throughput", "webhook", "stop", "faults", "files"}
 
 func defaultConfig() config {
 	return config{
-		updates: 50_000, rounds: 3, chats: 1000,
+		updates: 20_000, warmup: 20, rounds: 3, chats: 1000,
 		workloads:      allWorkloads,
 		pollTimeout:    30 * time.Second,
 		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond,
-		faultCycles: 300, faultTime: 20 * time.Second,
+		faultCycles: 300, faultTime: 15 * time.Second,
 		fileMiB: 512, bodyMiB: 256,
-		progress: os.Stderr,
+		tputLimit: 2 * time.Minute,
+		progress:  os.Stderr,
 	}
 }
 
@@ -89,11 +93,12 @@ func main() {
 	quick := flag.Bool("quick", false, "smoke run: small counts, one round (about a minute)")
 	only := flag.String("only", "", "comma-separated libraries (default all: "+strings.Join(libNames(), ",")+")")
 	work := flag.String("workloads", "", "comma-separated workloads (default all: "+strings.Join(allWorkloads, ",")+")")
-	updates := flag.Int("updates", 0, "updates per throughput run (default 50000; -quick 3000)")
+	updates := flag.Int("updates", 0, "updates per throughput run (default 20000 to keep the run near 10 minutes on 2 cores; -quick 3000)")
 	rounds := flag.Int("rounds", 0, "rounds of the throughput workloads (default 3; -quick 1)")
 	poll := flag.Duration("poll-timeout", 0, "long-poll timeout of every bot (default 30s)")
 	fileMiB := flag.Int("file-mib", 0, "size of the file uploaded and downloaded (default 512; -quick 64)")
 	flag.StringVar(&cfg.profileLib, "profile", "", "write a CPU profile of this library's throughput child to -profile-dir")
+	flag.DurationVar(&cfg.tputLimit, "timeout", cfg.tputLimit, "give up on a throughput run after this long (at least 5 ms per update)")
 	flag.StringVar(&cfg.profileDir, "profile-dir", os.TempDir(), "directory for -profile")
 	flag.Parse()
 	if *quick {

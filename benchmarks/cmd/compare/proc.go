@@ -105,8 +105,8 @@ func (c *child) next(ev string, timeout time.Duration) (event, error) {
 			if e.Ev == ev {
 				return e, nil
 			}
-			if e.Ev == "error" {
-				return e, fmt.Errorf("%s %s: %s", c.spec.Lib, c.spec.Mode, e.Err)
+			if e.Ev == "error" || (e.Ev == "ended" && ev != "ended") {
+				return e, fmt.Errorf("%s %s: %s: %s; stderr: %s", c.spec.Lib, c.spec.Mode, e.Ev, e.Err, c.stderr)
 			}
 		case <-t.C:
 			return event{}, fmt.Errorf("%s %s: no %q within %v; stderr: %s", c.spec.Lib, c.spec.Mode, ev, timeout, c.stderr)

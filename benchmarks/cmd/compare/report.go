@@ -47,6 +47,7 @@ func summarize(lib string, rs []tputResult) tputSummary {
 	s.Conns = median(rs, func(r tputResult) float64 { return r.Conns })
 	s.EmuCPUPerUpdate = median(rs, func(r tputResult) float64 { return r.EmuCPUPerUpdate })
 	s.BigRSS = median(rs, func(r tputResult) float64 { return r.BigRSS })
+	s.WarmSec = median(rs, func(r tputResult) float64 { return r.WarmSec })
 	for _, r := range rs {
 		if r.Err != "" {
 			s.failed++
@@ -102,27 +103,27 @@ func (res *results) print(w io.Writer, cfg *config) {
 
 	floorPoll := summarize("floor", res.throughput["floor"])
 	if cfg.has("throughput") {
-		fmt.Fprintf(w, "## Polling throughput: %d updates over %d chats, each answered with sendMessage (median of %d rounds)\n\n", cfg.updates, cfg.chats, cfg.rounds)
-		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | allocs/update | bytes/update | peak RSS MiB | TCP conns opened | emulator CPU µs/update | replies |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "## Polling throughput: %d updates over %d chats, each answered with sendMessage, measured after %d warm-up updates (median of %d rounds)\n\n", cfg.updates, cfg.chats, cfg.warmup, cfg.rounds)
+		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | allocs/update | bytes/update | peak RSS MiB | TCP conns opened | emulator CPU µs/update | warm-up s | replies |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, name := range cfg.libs {
 			s := summarize(name, res.throughput[name])
-			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f | %d%s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorPoll.UpdatesPerSec),
-				s.CPUPerUpdate, s.AllocsPerUpdate, s.BytesPerUpdate, s.PeakRSS, s.Conns, s.EmuCPUPerUpdate, s.Sent, errNote(s))
+			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f | %.2f | %d%s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorPoll.UpdatesPerSec),
+				s.CPUPerUpdate, s.AllocsPerUpdate, s.BytesPerUpdate, s.PeakRSS, s.Conns, s.EmuCPUPerUpdate, s.WarmSec, s.Sent, errNote(s))
 		}
 		fmt.Fprintln(w)
 	}
 	floorHook := summarize("floor", res.webhook["floor"])
 	if cfg.has("webhook") {
-		fmt.Fprintf(w, "## Webhook: %d updates delivered by the emulator (40 connections, one update in flight per chat), then a %d MiB body and a wrong secret (median of %d rounds)\n\n", cfg.updates, cfg.bodyMiB, cfg.rounds)
-		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | allocs/update | bytes/update | peak RSS MiB | %d MiB body: status, RSS growth MiB | wrong secret: status, handled |\n|---|---|---|---|---|---|---|---|---|\n", cfg.bodyMiB)
+		fmt.Fprintf(w, "## Webhook: %d updates delivered by the emulator (40 connections, one update in flight per chat) after %d warm-up updates, then a %d MiB body and a wrong secret (median of %d rounds)\n\n", cfg.updates, cfg.warmup, cfg.bodyMiB, cfg.rounds)
+		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | allocs/update | bytes/update | peak RSS MiB | warm-up s | %d MiB body: status, RSS growth MiB | wrong secret: status, handled |\n|---|---|---|---|---|---|---|---|---|---|\n", cfg.bodyMiB)
 		for _, name := range cfg.libs {
 			s := summarize(name, res.webhook[name])
 			big := fmt.Sprintf("%d, %.0f", s.BigStatus, s.BigRSS)
 			if s.BigErr != "" {
 				big += " (" + short(s.BigErr) + ")"
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %s | %d, %s%s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorHook.UpdatesPerSec),
-				s.CPUPerUpdate, s.AllocsPerUpdate, s.BytesPerUpdate, s.PeakRSS, big, s.WrongStatus, yesNo(s.WrongHandled), errNote(s))
+			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %.2f | %s | %d, %s%s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorHook.UpdatesPerSec),
+				s.CPUPerUpdate, s.AllocsPerUpdate, s.BytesPerUpdate, s.PeakRSS, s.WarmSec, big, s.WrongStatus, yesNo(s.WrongHandled), errNote(s))
 		}
 		fmt.Fprintln(w)
 	}

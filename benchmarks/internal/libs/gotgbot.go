@@ -24,7 +24,7 @@ var gotgbLib = Lib{
 
 func gotgbNew(env Env, opts ...bot.Option) (*bot.Bot, error) {
 	t := env.PollTimeout + 1e9
-	opts = append(opts, bot.WithServerURL(env.URL), bot.WithHTTPClient(t, &http.Client{Timeout: t}))
+	opts = append(opts, bot.WithServerURL(env.URL), bot.WithHTTPClient(t, &http.Client{Timeout: t, Transport: withShim(nil)}))
 	return bot.New(env.Token, opts...)
 }
 

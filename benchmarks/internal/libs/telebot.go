@@ -3,8 +3,10 @@ package libs
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	tele "gopkg.in/telebot.v3"
 )
@@ -26,7 +28,9 @@ func telebotNew(env Env) (*tele.Bot, error) {
 		wh.Listener.Close() // telebot listens by address itself
 		poller = &tele.Webhook{Listen: addr, SecretToken: wh.Secret, Endpoint: &tele.WebhookEndpoint{PublicURL: wh.URL}}
 	}
-	return tele.NewBot(tele.Settings{URL: env.URL, Token: env.Token, Poller: poller})
+	// The default client (1 min timeout) with the shim.
+	client := &http.Client{Timeout: time.Minute, Transport: withShim(nil)}
+	return tele.NewBot(tele.Settings{URL: env.URL, Token: env.Token, Poller: poller, Client: client})
 }
 
 func telebotRun(ctx context.Context, env Env) error {

@@ -23,7 +23,8 @@ var tgbotapiLib = Lib{
 }
 
 func tgbotapiNew(env Env) (*tgbotapi.BotAPI, error) {
-	return tgbotapi.NewBotAPIWithAPIEndpoint(env.Token, env.URL+"/bot%s/%s")
+	// NewBotAPIWithAPIEndpoint with the shim: the same &http.Client{} otherwise.
+	return tgbotapi.NewBotAPIWithClient(env.Token, env.URL+"/bot%s/%s", &http.Client{Transport: withShim(nil)})
 }
 
 func tgbotapiHandle(ctx context.Context, env Env, bot *tgbotapi.BotAPI, update tgbotapi.Update) {

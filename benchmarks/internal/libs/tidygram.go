@@ -13,7 +13,8 @@ import (
 var tidygramLib = Lib{
 	Name:   "tidygram",
 	Module: "github.com/tidygram/tidygram",
-	Note: "tidygram.New + OnText + Run(ctx), defaults (16 workers, per-chat lanes, at-least-once); " +
+	Note: "tidygram.New + OnText + Run(ctx), defaults (16 workers, per-chat lanes, at-least-once) except WithoutFloodControl " +
+		"(its default limiter holds a bot to Telegram's 30 messages/s; the emulator enforces no limit and no peer has one); " +
 		"webhook through WebhookConfig{Addr, Listener, URL, Secret} (answers after the handler); files through tg.FilePath and Client.Download",
 	Run:      tidygramRun,
 	Upload:   tidygramUpload,
@@ -29,6 +30,7 @@ func tidygramRun(ctx context.Context, env Env) error {
 		tidygram.WithBaseURL(env.URL),
 		tidygram.WithPollTimeout(env.PollTimeout),
 		tidygram.WithLogger(tidygramLogger()),
+		tidygram.WithoutFloodControl(), // the emulator and the peers have none
 	}
 	if wh := env.Webhook; wh != nil {
 		opts = append(opts, tidygram.WithWebhook(tidygram.WebhookConfig{

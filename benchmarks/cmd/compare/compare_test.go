@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(childEnv); raw != "" { // a library's bot, started by a test below
+		childMain(raw)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+// tinyConfig is -quick shrunk to a few seconds per library.
+func tinyConfig(t *testing.T) config {
+	cfg := defaultConfig()
+	cfg.quick()
+	cfg.updates, cfg.warmup, cfg.chats = 150, 5, 15
+	cfg.pollTimeout = 2 * time.Second
+	cfg.restartUpdates, cfg.restartChats = 80, 8
+	cfg.faultCycles, cfg.faultTime = 20, 2*time.Second
+	cfg.fileMiB, cfg.bodyMiB = 4, 2
+	cfg.tputLimit = time.Minute
+	cfg.progress = testWriter{t}
+	return cfg
+}
+
+// TestEveryLibraryAnswersEveryUpdate runs every workload for every library
+// with tiny counts and checks counts only: every update of the throughput
+// and webhook runs was answered, every file came back whole, tidygram lost
+// nothing and left no goroutine.
+func TestEveryLibraryAnswersEveryUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 40-odd processes")
+	}
+	cfg := tinyConfig(t)
+	res, err := cfg.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	res.print(&table, &cfg)
+	t.Log("\n" + table.String())
+
+	want := int64(cfg.updates + cfg.warmup)
+	for _, lib := range cfg.libs {
+		t.Run(lib, func(t *testing.T) {
+			for _, tc := range []struct {
+				workload string
+				runs     []tputResult
+			}{
+				{"throughput", res.throughput[lib]},
+				{"webhook", res.webhook[lib]},
+			} {
+				if len(tc.runs) != cfg.rounds {
+					t.Fatalf("%s: %d runs, want %d", tc.workload, len(tc.runs), cfg.rounds)
+				}
+				for _, r := range tc.runs {
+					if r.Err != "" || r.Sent != want || r.UpdatesPerSec <= 0 {
+						t.Errorf("%s: %d replies, want %d (err %q)", tc.workload, r.Sent, want, r.Err)
+					}
+				}
+			}
+		})
+	}
+	for _, r := range res.stop {
+		if r.Err != "" {
+			t.Errorf("stop %s: %s", r.Lib, r.Err)
+		}
+		if r.Lost+r.Dup > r.Total {
+			t.Errorf("stop %s: %d lost + %d duplicates of %d", r.Lib, r.Lost, r.Dup, r.Total)
+		}
+		if r.Lib == "tidygram" && (r.Lost != 0 || r.GoReturn != 0 || r.GoAfter != 0) {
+			t.Errorf("tidygram stop: %d lost, %d/%d goroutines left (%v)", r.Lost, r.GoReturn, r.GoAfter, r.Leftovers)
+		}
+	}
+	for _, r := range res.faults {
+		if r.Err != "" || r.Cycles == 0 || r.Pushed == 0 {
+			t.Errorf("faults %s: %d cycles, %d pushed (err %q)", r.Lib, r.Cycles, r.Pushed, r.Err)
+		}
+		if r.Lib == "tidygram" && r.Lost != 0 {
+			t.Errorf("tidygram lost %d of %d updates under poll faults", r.Lost, r.Pushed)
+		}
+	}
+	for _, r := range res.files {
+		if r.UpErr != "" || r.DownErr != "" || !r.DownloadedExactly {
+			t.Errorf("files %s: upload %q, download %q, whole %v", r.Lib, r.UpErr, r.DownErr, r.DownloadedExactly)
+		}
+	}
+	if len(res.stop) != len(cfg.libs) || len(res.faults) != len(cfg.libs) || len(res.files) != len(cfg.libs) {
+		t.Errorf("results for %d/%d/%d libraries, want %d", len(res.stop), len(res.faults), len(res.files), len(cfg.libs))
+	}
+}
+
+// TestUnknownNamesAreRefused checks the flag validation.
+func TestUnknownNamesAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		libs      []string
+		workloads []string
+	}{
+		{"library", []string{"nosuchlib"}, allWorkloads},
+		{"workload", []string{"floor"}, []string{"nosuchworkload"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tinyConfig(t)
+			cfg.libs, cfg.workloads = tc.libs, tc.workloads
+			if _, err := cfg.run(context.Background()); err == nil {
+				t.Fatal("run accepted an unknown name")
+			}
+		})
+	}
+}
