@@ -12,6 +12,12 @@ import (
 // pollMargin is added to the long-poll timeout for the request's deadline.
 const pollMargin = 10 * time.Second
 
+// stallRecheck bounds how long a new update waits to be fetched while
+// updates are in flight (at-least-once mode): Telegram answers at once
+// while unconfirmed updates exist, so the poller cannot long-poll for new
+// ones then, and polls at most this often instead.
+const stallRecheck = 200 * time.Millisecond
+
 // poll runs the long-polling source until ctx is done or Telegram refuses
 // the bot. One getUpdates is in flight at a time, with ctx: cancelling it
 // aborts a pending poll at once. Every update is taken by the tracker
@@ -31,9 +37,10 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 	timeout := int64(b.cfg.pollTimeout / time.Second)
 	params := &tg.GetUpdatesParams{Limit: int64(b.cfg.pollLimit), Timeout: timeout, AllowedUpdates: b.cfg.allowedUpdates}
 	delay := time.Duration(0)
+	var stall *time.Timer
 	for ctx.Err() == nil {
 		if !b.cfg.atMostOnce {
-			if ch := tr.waitRoom(b.cfg.pollLimit / 2); ch != nil {
+			if ch := tr.waitRoom(b.cfg.pollLimit / 4); ch != nil {
 				select {
 				case <-ch:
 					continue
@@ -84,14 +91,27 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 				return nil
 			}
 		}
-		if fresh == 0 && len(ups) > 0 && !b.cfg.atMostOnce {
-			// Everything returned is already in flight: polling again
-			// would return the same updates. Wait for progress.
-			select {
-			case <-tr.waitPast(off):
-			case <-ctx.Done():
-				return nil
-			}
+		if b.cfg.atMostOnce || len(ups) == 0 || len(ups) == b.cfg.pollLimit {
+			// Nothing in flight comes again (at-most-once), the long poll
+			// ended empty, or a backlog waits (waitRoom paces it).
+			continue
+		}
+		// Everything the server holds is now in hand, and while some of it
+		// is unconfirmed the server answers at once instead of long-polling:
+		// polling now would only fetch it again. Wait until nothing is in
+		// flight (then the next poll long-polls) or, so that new updates are
+		// not held back by slow handlers, at most stallRecheck.
+		if stall == nil {
+			stall = time.NewTimer(stallRecheck)
+			defer stall.Stop()
+		} else {
+			stall.Reset(stallRecheck)
+		}
+		select {
+		case <-tr.waitIdle():
+		case <-stall.C:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	return nil

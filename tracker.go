@@ -21,7 +21,8 @@ type tracker struct {
 	lowOK    bool
 	progress chan struct{} // closed and replaced when an update finishes
 	waiting  bool          // someone holds progress
-	moved    chan struct{} // always closed: "the watermark already moved"
+	moved    chan struct{} // always closed: "already there"
+	idle     chan struct{} // closed when the last id in flight finishes; nil when nobody waits
 }
 
 func newTracker() *tracker {
@@ -77,6 +78,10 @@ func (t *tracker) finish(id int64) {
 			}
 		}
 	}
+	if t.idle != nil && len(t.inflight) == 0 {
+		close(t.idle)
+		t.idle = nil
+	}
 	if t.waiting {
 		close(t.progress)
 		t.progress = make(chan struct{})
@@ -123,23 +128,11 @@ func (t *tracker) next() int64 {
 	return t.maxSeen + 1
 }
 
-// waitPast returns a channel closed once the watermark is no longer off:
-// at once if it already moved, else when an update next finishes.
-func (t *tracker) waitPast(off int64) <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.watermarkLocked() != off {
-		return t.moved
-	}
-	t.waiting = true
-	return t.progress
-}
-
 // waitRoom returns nil when at most n ids are in flight or done above the
 // watermark, else a channel closed when an update next finishes. A poll
 // returns at most limit updates from the watermark on, all of them again
-// while they are unconfirmed: polling only when the window is at most half
-// full keeps the share of updates fetched twice low.
+// while they are unconfirmed: polling only when at most a quarter of the
+// window is taken keeps the share of updates fetched twice low.
 func (t *tracker) waitRoom(n int) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -148,6 +141,20 @@ func (t *tracker) waitRoom(n int) <-chan struct{} {
 	}
 	t.waiting = true
 	return t.progress
+}
+
+// waitIdle returns a channel closed once no id is in flight (at once if
+// none is).
+func (t *tracker) waitIdle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.inflight) == 0 {
+		return t.moved
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	return t.idle
 }
 
 // inFlight returns the number of ids in flight.

@@ -74,29 +74,42 @@ func TestTrackerUnhandledHoldsWatermark(t *testing.T) {
 	}
 }
 
-func TestTrackerWaitWakesOnFinish(t *testing.T) {
-	tr := newTracker()
-	tr.take(1)
-	if ch := tr.waitPast(0); ch == nil {
-		t.Fatal("nil channel")
-	} else {
+func TestTrackerWaits(t *testing.T) {
+	fired := func(ch <-chan struct{}) bool {
 		select {
 		case <-ch:
+			return true
 		default:
-			t.Fatal("waitPast did not fire for a watermark that already moved")
+			return false
 		}
 	}
-	ch := tr.waitPast(1)
-	select {
-	case <-ch:
-		t.Fatal("wait fired before any progress")
-	default:
+	tr := newTracker()
+	if !fired(tr.waitIdle()) {
+		t.Fatal("waitIdle did not fire with nothing in flight")
+	}
+	tr.take(1)
+	tr.take(2)
+	idle := tr.waitIdle()
+	room := tr.waitRoom(1)
+	if room == nil || fired(idle) || fired(room) {
+		t.Fatal("waits fired with two updates in flight")
+	}
+	tr.finish(2)
+	if fired(idle) {
+		t.Fatal("waitIdle fired with an update still in flight")
+	}
+	if !fired(room) {
+		t.Fatal("waitRoom's progress did not fire on finish")
+	}
+	if tr.waitRoom(1) == nil { // 1 in flight + 1 done above the watermark
+		t.Fatal("waitRoom(1) reported room with two ids in the window")
 	}
 	tr.finish(1)
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("wait did not fire on finish")
+	if !fired(idle) {
+		t.Fatal("waitIdle did not fire when the last update finished")
+	}
+	if tr.waitRoom(0) != nil {
+		t.Fatal("waitRoom(0) reported no room with an empty window")
 	}
 }
 
