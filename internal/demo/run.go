@@ -437,7 +437,11 @@ func (r *Report) write(w io.Writer, stopped bool) {
 	p("  reply latency (users)     p50 %s  p99 %s", FormatDuration(r.Load.Latency.Quantile(0.5)), FormatDuration(r.Load.Latency.Quantile(0.99)))
 	p("  handler time              p50 %s  p99 %s  (includes waits for the per-chat flood limit)", FormatDuration(r.Bot.Latency.Quantile(0.5)), FormatDuration(r.Bot.Latency.Quantile(0.99)))
 	p("  handler errors            %d", r.Bot.Errors)
-	p("  failed polls              %d", r.Bot.PollErrors)
+	var polls int64
+	for _, n := range r.Emulator.Requests["getUpdates"] {
+		polls += n
+	}
+	p("  polls                     %d getUpdates calls, %d failed", polls, r.Bot.PollErrors)
 	p("  faults injected           %s", FormatFaultCounts(r.Emulator.Faults))
 	p("  429 answers               %d", r.Emulator.Requests429())
 	if stopped {

@@ -10,7 +10,9 @@ import (
 
 // A short demo run with a fault phase keeps every promise and says so.
 func TestRun(t *testing.T) {
-	rules, err := ParseFaults("default")
+	// Every poll fails during the fault phase: faults are certain, and the
+	// bot must catch up afterwards.
+	rules, err := ParseFaults("getUpdates:502:1,getFile:502:0.5")
 	if err != nil {
 		t.Fatal(err)
 	}

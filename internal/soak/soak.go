@@ -47,8 +47,8 @@ const (
 // DefaultFaults is the fault spec of --faults default: the kinds of
 // demo.DefaultFaultSpec at a tenth of its rates, since a soak injects them
 // for the whole run rather than in a short phase.
-const DefaultFaults = "getUpdates:502:0.015,getUpdates:hang:0.005:2s,getUpdates:429:0.005:1," +
-	"getUpdates:cut:0.01,sendMessage:429:0.001:1,getFile:502:0.01"
+const DefaultFaults = "getUpdates:502:0.02,getUpdates:hang:0.01:2s,getUpdates:429:0.01:1," +
+	"getUpdates:cut:0.015,sendMessage:429:0.001:1,getFile:502:0.01"
 
 // Environment variables the bot reads.
 const (
