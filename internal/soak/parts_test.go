@@ -2,12 +2,16 @@ package soak
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/ops"
 )
 
 func TestParseMetrics(t *testing.T) {
@@ -169,5 +173,23 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// scrape reads what tidygram's ops server exports.
+func TestScrapeOps(t *testing.T) {
+	hs := httptest.NewServer(ops.New().Handler())
+	defer hs.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	g, h, err := scrape(t.Context(), client, hs.URL+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g < 1 || h <= 0 {
+		t.Fatalf("goroutines %v, heap %v", g, h)
+	}
+	if _, _, err := scrape(t.Context(), client, hs.URL+"/nothing"); err == nil {
+		t.Fatal("no error for a 404")
 	}
 }

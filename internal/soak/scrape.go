@@ -77,7 +77,7 @@ func scrape(ctx context.Context, client *http.Client, url string) (goroutines, h
 		return 0, 0, fmt.Errorf("soak: %s has no %s", url, MetricGoroutines)
 	}
 	h, ok := m[MetricHeapLive]
-	if !ok {
+	if !ok || h == 0 { // not exported, or no GC has run yet
 		h = m[MetricHeapAlloc]
 	}
 	return g, h, nil
