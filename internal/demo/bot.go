@@ -11,7 +11,6 @@
 package demo
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -113,7 +112,7 @@ func NewBot(token string, opts ...tidygram.Option) (*tidygram.Bot, error) {
 
 // register adds the demo's routes to r with sessions kept by sess.
 func register(r *router.Router, sess *session.Session[state]) {
-	r.Use(sessions(sess))
+	r.Use(tidygram.Sessions(sess))
 	r.OnCommand("start", func(c *tidygram.Context) error {
 		name := "there"
 		if u := c.Sender(); u != nil {
@@ -200,33 +199,4 @@ func document(c *tidygram.Context) error {
 		Document: tg.FileReader(ReportName, io.Reader(report)),
 	})
 	return err
-}
-
-// sessions is tidygram.Sessions with two fixes (reported; switch back once
-// the root package has them): Sessions hands the *Context itself to
-// Session.Do and then makes the result its own context, a cycle that
-// overflows the stack on the first c.Err; and it restores c.Context after
-// the handler, a write that races with the HTTP transport's goroutines
-// still holding contexts derived from c. Here the inner context is the
-// parent and c.Context is set once, before anything used c.
-func sessions[T any](s *session.Session[T]) tidygram.Middleware {
-	return func(next tidygram.Handler) tidygram.Handler {
-		return func(c *tidygram.Context) error {
-			var chatID, userID int64
-			if ch := c.Chat(); ch != nil {
-				chatID = ch.ID
-			}
-			if u := c.Sender(); u != nil {
-				userID = u.ID
-			}
-			key := s.Key(chatID, userID)
-			if key == "" {
-				return next(c)
-			}
-			return s.Do(c.Context, key, func(ctx context.Context, _ *T) error {
-				c.Context = ctx
-				return next(c)
-			})
-		}
-	}
 }

@@ -68,16 +68,32 @@ func TestLoadAgainstDemoBot(t *testing.T) {
 			rec := &Recorder{}
 			runBot(t, srv, rec)
 			load := NewLoad(srv, LoadConfig{Users: 8, Scenario: tt.scenario, Think: 20 * time.Millisecond, Seed: 1})
+			// Users act until 20 replies were checked (a count, not a time);
+			// the deadline only bounds a broken run.
 			stop := make(chan struct{})
-			time.AfterFunc(1500*time.Millisecond, func() { close(stop) })
+			done := make(chan struct{})
+			go func() {
+				defer close(stop)
+				deadline := time.After(60 * time.Second)
+				for load.Stats().Checked < 20 {
+					select {
+					case <-deadline:
+						return
+					case <-done:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}()
 			load.Run(context.Background(), stop)
+			close(done)
 
 			ls := load.Stats()
 			if ls.Wrong != 0 || ls.Missing != 0 || ls.Refused != 0 {
 				t.Fatalf("wrong %d, missing %d, refused %d: %v", ls.Wrong, ls.Missing, ls.Refused, ls.Notes)
 			}
-			if ls.Checked < 10 || ls.Correct != ls.Checked {
-				t.Fatalf("checked %d, correct %d: want at least 10, all correct", ls.Checked, ls.Correct)
+			if ls.Checked < 20 || ls.Correct != ls.Checked {
+				t.Fatalf("checked %d, correct %d: want at least 20, all correct", ls.Checked, ls.Correct)
 			}
 			// The Handled hook runs after the reply was sent: give it time.
 			deadline := time.Now().Add(10 * time.Second)

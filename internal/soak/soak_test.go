@@ -90,7 +90,7 @@ func TestSoakPassesDemoBot(t *testing.T) {
 	if !res.OK() {
 		t.Fatalf("the demo bot failed:\n%s", res.Summary())
 	}
-	if res.Load.Correct < 50 || res.BotStats == nil || res.BotStats.Handled != res.Load.Updates {
+	if res.Load.Correct < 10 || res.BotStats == nil || res.BotStats.Handled != res.Load.Updates {
 		t.Fatalf("replies %d correct; handled %+v of %d updates", res.Load.Correct, res.BotStats, res.Load.Updates)
 	}
 	for _, tr := range res.Trends {
