@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/tidygram/tidygram/tg"
 )

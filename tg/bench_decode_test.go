@@ -1,10 +1,11 @@
 package tg
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Benchmarks of the generated types with encoding/json:

@@ -2,9 +2,10 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // ChatID is the Bot API's "Integer or String" chat identifier: a numeric id

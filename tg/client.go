@@ -3,7 +3,6 @@ package tg
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Defaults of the Client's options.

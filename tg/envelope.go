@@ -1,10 +1,11 @@
 package tg
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // envelope is the Bot API's answer. Result holds the caller's result pointer

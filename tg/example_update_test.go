@@ -1,9 +1,9 @@
 package tg_test
 
 import (
-	"encoding/json"
 	"fmt"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/tidygram/tidygram/tg"
 )
 

@@ -1,10 +1,11 @@
 package tg
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // FuzzEnvelope: decoding any body with any status never panics, yields nil

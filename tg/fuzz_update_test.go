@@ -2,8 +2,9 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // FuzzUpdateDecode: decoding any input must not panic, and a decoded

@@ -1,11 +1,12 @@
 package tg
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // InputFile is the Bot API's "InputFile or String": a file to upload

@@ -2,12 +2,13 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"strconv"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // copyBufSize is the one buffer an upload copies through, whatever its size.

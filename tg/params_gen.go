@@ -3,8 +3,9 @@
 package tg
 
 import (
-	"encoding/json"
 	"fmt"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // GetUpdatesParams holds the parameters of GetUpdates (getUpdates):

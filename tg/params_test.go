@@ -2,7 +2,6 @@ package tg
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // TestParamsEncoding checks the JSON of params: chat ids as numbers or

@@ -2,7 +2,6 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // schema is botapi/api.json as the tests read it, independently of the

@@ -3,8 +3,9 @@
 package tg
 
 import (
-	"encoding/json"
 	"fmt"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Update is the Bot API type Update: https://core.telegram.org/bots/api#update

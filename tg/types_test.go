@@ -2,11 +2,12 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // specUnions returns the spec's abstract types (name → subtypes) plus the

@@ -6,9 +6,10 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // jsonKind returns the first byte of the JSON value in data ('n' for null,

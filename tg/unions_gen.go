@@ -4,8 +4,9 @@ package tg
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 func (*Message) isMaybeInaccessibleMessage() {}

@@ -3,7 +3,6 @@ package tg
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"hash"
 	"hash/crc32"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // testMedia and testSendMediaGroup stand in for generated params that carry
