@@ -141,3 +141,34 @@ func TestDemoKeep(t *testing.T) {
 		t.Errorf("no final verdict after stop:\n%s", out.String())
 	}
 }
+
+// Ctrl-C during the run stops it early: the report is marked interrupted,
+// with no verdict, and the exit status is 0.
+func TestDemoInterrupted(t *testing.T) {
+	var out, errb syncBuf
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"demo", "--duration", "10m", "--users", "5"}, &out, &errb) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(errb.String(), "upd/s") { // the run is under way
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress line within 60 s:\n%s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the demo did not stop within 60 s of Ctrl-C")
+	}
+	for _, want := range []string{"(interrupted)", "Interrupted: no verdict."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
