@@ -145,3 +145,18 @@ func TestSoakRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A cancelled run stops at once and still writes its report, marked
+// interrupted.
+func TestSoakInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel)
+	res, err := Run(ctx, Config{InProcess: true, Duration: time.Hour, Load: demo.LoadConfig{Users: 3}, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted {
+		t.Fatal("not marked interrupted")
+	}
+	checkOutputs(t, res, "INTERRUPTED")
+}
