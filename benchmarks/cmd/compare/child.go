@@ -146,32 +146,38 @@ func takeSample() sample {
 	return sample{t: time.Now(), cpu: cpuTime(), allocs: ms[0].Value.Uint64(), bytes: ms[1].Value.Uint64()}
 }
 
-// goroutineGroups counts live goroutines by the first function of their
-// stack that is not in package runtime (their owner, roughly).
+// goroutineGroups counts live goroutines by their entry function (the
+// outermost frame outside the runtime and sync), which names their owner
+// well enough (net/http.(*persistConn).readLoop, a library's poller, …).
 func goroutineGroups() map[string]int {
 	var buf bytes.Buffer
 	pprof.Lookup("goroutine").WriteTo(&buf, 1)
 	groups := map[string]int{}
-	var count int
-	var named bool
-	for line := range strings.SplitSeq(buf.String(), "\n") {
-		switch {
-		case strings.HasPrefix(line, "goroutine profile:"):
-		case line == "":
-			count, named = 0, false
-		case !strings.HasPrefix(line, "#"):
-			count, _ = strconv.Atoi(strings.Fields(line)[0])
-		case !named:
-			f := strings.Fields(line) // "#", pc, func+off, file:line
-			if len(f) < 3 {
+	for rec := range strings.SplitSeq(buf.String(), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(rec), "\n")
+		if len(lines) < 2 || strings.HasPrefix(lines[0], "goroutine profile:") && len(lines) < 3 {
+			continue
+		}
+		if strings.HasPrefix(lines[0], "goroutine profile:") {
+			lines = lines[1:]
+		}
+		count, err := strconv.Atoi(strings.Fields(lines[0])[0])
+		if err != nil {
+			continue
+		}
+		entry := ""
+		for _, l := range lines[1:] {
+			f := strings.Fields(l) // "#", pc, func+off, file:line
+			if len(f) < 3 || f[0] != "#" {
 				continue
 			}
 			fn, _, _ := strings.Cut(f[2], "+")
-			if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "sync.") {
-				continue
+			if !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") && !strings.HasPrefix(fn, "sync.") {
+				entry = fn
 			}
-			groups[fn] += count
-			named = true
+		}
+		if entry != "" {
+			groups[entry] += count
 		}
 	}
 	return groups

@@ -57,6 +57,7 @@ var allWorkloads = []string{"throughput", "webhook", "stop", "faults", "files"}
 func defaultConfig() config {
 	return config{
 		updates: 20_000, warmup: 20, rounds: 3, chats: 1000,
+		libs:           libNames(),
 		workloads:      allWorkloads,
 		pollTimeout:    30 * time.Second,
 		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond,
@@ -110,7 +111,6 @@ func main() {
 	if *poll > 0 {
 		cfg.pollTimeout = *poll
 	}
-	cfg.libs = libNames()
 	if *only != "" {
 		cfg.libs = strings.Split(*only, ",")
 	}
