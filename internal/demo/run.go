@@ -27,6 +27,10 @@ const (
 	DefaultFaultFrom = 0.35 // the fault phase starts at 35% of the duration…
 	DefaultFaultTo   = 0.65 // …and ends at 65%
 	DefaultSettle    = 30 * time.Second
+	// LeakGrace is how long the demo bot's per-update leak check lets an
+	// update's goroutines outlive its handler (the runtime's default is
+	// 30 s, longer than a demo).
+	LeakGrace = 2 * time.Second
 )
 
 // Config configures Run. Zero fields take the defaults.
@@ -125,6 +129,7 @@ func (r *Report) Problems() []string {
 	}
 	add(r.Lost == 0, "%d updates lost", r.Lost)
 	add(r.Bot.HandledTwice == 0, "%d updates handled twice", r.Bot.HandledTwice)
+	add(r.Bot.Leaked == 0, "%d goroutines outlived their update", r.Bot.Leaked)
 	add(r.Load.Wrong == 0, "%d wrong replies", r.Load.Wrong)
 	add(r.Load.Missing == 0, "%d missing replies", r.Load.Missing)
 	add(r.Load.Refused == 0, "%d updates refused by the emulator", r.Load.Refused)
@@ -171,6 +176,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	bot, err := NewBot(srv.Token(),
 		tidygram.WithBaseURL(srv.URL()),
 		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithLeakCheck(LeakGrace),
+		tidygram.WithLeakReport(rec.LeakReport),
 		tidygram.WithMetrics(m),
 		tidygram.WithPollTimeout(10*time.Second),
 		tidygram.WithBackoff(50*time.Millisecond, 2*time.Second),
@@ -437,6 +444,7 @@ func (r *Report) write(w io.Writer, stopped bool) {
 	p("  reply latency (users)     p50 %s  p99 %s", FormatDuration(r.Load.Latency.Quantile(0.5)), FormatDuration(r.Load.Latency.Quantile(0.99)))
 	p("  handler time              p50 %s  p99 %s  (includes waits for the per-chat flood limit)", FormatDuration(r.Bot.Latency.Quantile(0.5)), FormatDuration(r.Bot.Latency.Quantile(0.99)))
 	p("  handler errors            %d", r.Bot.Errors)
+	p("  leaked by handlers        %d goroutines (per-update leak check, %v grace)", r.Bot.Leaked, LeakGrace)
 	var polls int64
 	for _, n := range r.Emulator.Requests["getUpdates"] {
 		polls += n

@@ -1,12 +1,14 @@
 package demo
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -98,6 +100,7 @@ type Recorder struct {
 	twice      atomic.Int64 // handler runs for an id already handled
 	errors     atomic.Int64
 	pollErrors atomic.Int64
+	leaked     atomic.Int64 // goroutines reported outliving their update
 
 	mu   sync.Mutex
 	base int64    // first update id seen
@@ -165,6 +168,13 @@ func (r *Recorder) mark(id int64) bool {
 	return true
 }
 
+// LeakReport counts a per-update leak report (give it to
+// tidygram.WithLeakReport).
+func (r *Recorder) LeakReport(rep leak.Report) {
+	r.leaked.Add(int64(rep.Count))
+	r.noteError(fmt.Sprintf("%d goroutines of %s outlived update %d", rep.Count, rep.Handler, rep.UpdateID))
+}
+
 // BotStats is a snapshot of what a Recorder saw.
 type BotStats struct {
 	Received     int64    // updates taken from the source, redeliveries included
@@ -173,6 +183,7 @@ type BotStats struct {
 	HandledTwice int64    // handler runs for an update already handled (must be 0)
 	Errors       int64    // handler errors and panics
 	PollErrors   int64    // failed getUpdates calls
+	Leaked       int64    // goroutines that outlived their update (must be 0)
 	ErrorNotes   []string // the first handler errors
 	Latency      HistSnapshot
 }
@@ -189,6 +200,7 @@ func (r *Recorder) Stats() BotStats {
 		HandledTwice: r.twice.Load(),
 		Errors:       r.errors.Load(),
 		PollErrors:   r.pollErrors.Load(),
+		Leaked:       r.leaked.Load(),
 		ErrorNotes:   notes,
 		Latency:      r.Latency.Snapshot(),
 	}

@@ -45,7 +45,8 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	p("")
 	p("Reply latency seen by the users: p50 %s, p99 %s.", demo.FormatDuration(r.Load.Latency.Quantile(0.5)), demo.FormatDuration(r.Load.Latency.Quantile(0.99)))
 	if bs := r.BotStats; bs != nil {
-		p("Bot: %d updates handled, %d handled twice, %d handler errors, %d failed polls.", bs.Handled, bs.HandledTwice, bs.Errors, bs.PollErrors)
+		p("Bot: %d updates handled, %d handled twice, %d handler errors, %d failed polls, %d goroutines outlived their update.",
+			bs.Handled, bs.HandledTwice, bs.Errors, bs.PollErrors, bs.Leaked)
 	}
 	for _, n := range r.Load.Notes {
 		p("- %s", n)

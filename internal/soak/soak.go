@@ -384,6 +384,8 @@ func startInProcess(srv *tgtest.Server, rec *demo.Recorder) (*inProcessBot, erro
 	bot, err := demo.NewBot(srv.Token(),
 		tidygram.WithBaseURL(srv.URL()),
 		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithLeakCheck(demo.LeakGrace),
+		tidygram.WithLeakReport(rec.LeakReport),
 		tidygram.WithPollTimeout(10*time.Second),
 		tidygram.WithBackoff(50*time.Millisecond, 2*time.Second),
 		tidygram.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
@@ -527,6 +529,9 @@ func problems(r *Result, early string) []string {
 		}
 		if b.HandledTwice > 0 {
 			p = append(p, fmt.Sprintf("%d updates handled twice", b.HandledTwice))
+		}
+		if b.Leaked > 0 {
+			p = append(p, fmt.Sprintf("%d goroutines outlived their update", b.Leaked))
 		}
 	}
 	return p
