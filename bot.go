@@ -157,10 +157,9 @@ func (b *Bot) Me() *tg.User { return b.me.Load() }
 
 // runState is the state of one Run.
 type runState struct {
-	pool    *dispatch.Pool
-	taskCtx context.Context // handlers' parent: cancelled when the drain period ends
-	bg      scope           // background work started with Context.Go
-	seen    *recent         // webhook: recently handled update_ids
+	pool *dispatch.Pool
+	bg   scope   // background work started with Context.Go
+	seen *recent // webhook: recently handled update_ids
 }
 
 // Run receives and handles updates until ctx is cancelled, then stops in
@@ -208,8 +207,8 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	cancelled, cancelNow := context.WithCancel(context.Background())
 	cancelNow()
 
-	st := &runState{taskCtx: taskCtx, seen: newRecent(DefaultDedupeWindow, DefaultDedupeCapacity)}
-	st.bg.init(context.WithoutCancel(ctx), b.labels("background"))
+	st := &runState{seen: newRecent(DefaultDedupeWindow, DefaultDedupeCapacity)}
+	st.bg.init(context.WithoutCancel(ctx))
 	st.pool = dispatch.New(dispatch.Config{
 		Workers:   b.cfg.workers,
 		QueueSize: b.cfg.queueSize,
@@ -225,7 +224,7 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	poolDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(poolDone)
-		st.pool.Run(runCtx, taskCtx, drain)
+		b.labelled(runCtx, "dispatch", func(context.Context) { st.pool.Run(runCtx, taskCtx, drain) })
 	})
 	// Drain timer: after the stop, handlers get DrainTimeout, then their
 	// contexts are cancelled and what is still queued is dropped.
@@ -280,7 +279,7 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	b.state.Store(nil)
 	// Handlers are done: background work gets the rest of the drain
 	// period, then is cancelled and awaited.
-	st.bg.close(b.cfg.drainTimeout)
+	b.labelled(ctx, "background", func(context.Context) { st.bg.close(b.cfg.drainTimeout) })
 	stopServices()
 	svcWG.Wait()
 	wg.Wait()

@@ -17,7 +17,7 @@ type scope struct {
 	closed bool
 }
 
-func (s *scope) init(parent context.Context, _ pprof.LabelSet) {
+func (s *scope) init(parent context.Context) {
 	s.ctx, s.cancel = context.WithCancel(parent)
 }
 
