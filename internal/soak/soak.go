@@ -64,7 +64,10 @@ type Config struct {
 	// InProcess must be set.
 	Command string
 	// InProcess runs tidygram's demo bot in this process instead; the
-	// process figures then include the emulator and the users.
+	// process figures then include the emulator and the users. The
+	// emulator's bounded caches (100 messages per chat, 10,000 remembered
+	// callback queries) fill during the first minutes: give a run of a few
+	// hundred users at least 10 minutes so they are full by the second half.
 	InProcess bool
 	// OpsURL is the bot's ops server (base URL or its /metrics URL):
 	// goroutines and live heap are read from its Prometheus metrics. Without
