@@ -208,7 +208,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := waitReady(ctx, srv, b, cfg.StartTimeout); err != nil {
 		res.Exit, _ = b.stop(cfg.StopTimeout)
 		stopped = true
-		return nil, fmt.Errorf("%w (bot: %s; see %s)", err, res.Exit, res.LogPath)
+		if res.LogPath != "" {
+			return nil, fmt.Errorf("%w (bot %s; its output is in %s)", err, res.Exit, res.LogPath)
+		}
+		return nil, fmt.Errorf("%w (bot %s)", err, res.Exit)
 	}
 	if err := demo.ApplyFaults(srv, cfg.Faults); err != nil {
 		return nil, err
@@ -221,10 +224,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	start := time.Now()
 	smp.start = start
 	sctx, stopSampler := context.WithCancel(context.Background())
+	lctx, abandonWaits := context.WithCancel(ctx) // when the bot is gone, replies will not come
+	defer abandonWaits()
 	stopUsers := make(chan struct{})
 	var smpWG, loadWG sync.WaitGroup
 	smpWG.Go(func() { smp.run(sctx, cfg.Interval) })
-	loadWG.Go(func() { load.Run(ctx, stopUsers) })
+	loadWG.Go(func() { load.Run(lctx, stopUsers) })
 
 	timer := time.NewTimer(cfg.Duration)
 	status := time.NewTicker(min(max(cfg.Duration/20, time.Second), 30*time.Second))
@@ -239,6 +244,7 @@ wait:
 			break wait
 		case <-b.exited():
 			early = "the bot exited before the end of the run"
+			abandonWaits()
 			break wait
 		case <-status.C:
 			fmt.Fprintln(cfg.Progress, statusLine(time.Since(start), cfg.Duration, load.Stats(), smp.last()))

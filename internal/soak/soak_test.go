@@ -160,3 +160,20 @@ func TestSoakInterrupted(t *testing.T) {
 	}
 	checkOutputs(t, res, "INTERRUPTED")
 }
+
+// A bot that dies during the run fails it at once, whatever its trends.
+func TestSoakBotDies(t *testing.T) {
+	bin := buildLeakyBot(t)
+	res, err := Run(context.Background(), Config{
+		Command:  "(sleep 2; kill $$) & exec " + bin, // the shell becomes the bot; it is killed after 2 s
+		Duration: time.Minute,
+		Load:     demo.LoadConfig{Users: 3, Scenario: demo.ScenarioEcho},
+		OutDir:   t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || !strings.Contains(strings.Join(res.Problems, ";"), "exited before the end") {
+		t.Fatalf("problems %q, want the early exit", res.Problems)
+	}
+}
