@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -59,15 +58,15 @@ Flags:
 	fmt.Fprintf(stderr, "tidygram demo: %d simulated users for %v, faults %s (Ctrl-C stops early)\n",
 		*users, *duration, map[bool]string{true: "on", false: "off"}[len(rules) > 0])
 	rep, err := demo.Run(ctx, demo.Config{
-		Duration:    *duration,
-		Load:        demo.LoadConfig{Users: *users, Think: *think},
-		Faults:      rules,
-		Seed:        *seed,
-		OpsAddr:     *opsAddr,
-		Keep:        *keep,
-		Out:         stdout,
-		Progress:    stderr,
-		ProgressTTY: isTerminal(stderr),
+		Duration:      *duration,
+		Load:          demo.LoadConfig{Users: *users, Think: *think},
+		Faults:        rules,
+		Seed:          *seed,
+		OpsAddr:       *opsAddr,
+		Keep:          *keep,
+		Out:           stdout,
+		Progress:      stderr,
+		ProgressWidth: terminalWidth(stderr),
 	})
 	if err != nil {
 		return err
@@ -79,16 +78,6 @@ Flags:
 		return errors.New(strings.Join(probs, "; "))
 	}
 	return nil
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // parseFlags parses args into fs: flag.ErrHelp for -h, errUsage for a bad

@@ -46,11 +46,11 @@ type Config struct {
 	// Keep leaves the emulator, the bot and the ops server running after
 	// the report until ctx ends.
 	Keep bool
-	// Out receives the report; Progress (if not nil) the live line, which
-	// rewrites itself when ProgressTTY is set and is one line per second
-	// otherwise.
+	// Out receives the report; Progress (if not nil) the live line. When
+	// ProgressWidth (the terminal's columns) is set, the line rewrites
+	// itself, cut to that width; otherwise it is printed once a second.
 	Out, Progress io.Writer
-	ProgressTTY   bool
+	ProgressWidth int
 	// Log receives the bot's and ops server's log at Error level (failed
 	// polls are Warnings, counted in the report instead); default
 	// Progress, io.Discard when both are nil.
@@ -383,12 +383,15 @@ func (m *monitor) print() {
 	m.lastHist, m.lastHandle, m.lastTick = hist, bs.Handled, now
 	m.printed = true
 	m.mu.Unlock()
-	line := fmt.Sprintf("%3.0fs/%v %-8s %5.0f upd/s  handler p50 %-7s p99 %-7s  goroutines %4d  heap %5.1f MiB  429s %4d  replies ok %d wrong %d missing %d",
+	line := fmt.Sprintf("%3.0fs/%v %-8s %4.0f upd/s  handler p50/p99 %s/%s  goroutines %d  heap %.1f MiB  429s %d  replies %d ok %d bad",
 		now.Sub(m.start).Seconds(), m.cfg.Duration, m.phase.Load(), rate,
 		FormatDuration(win.Quantile(0.5)), FormatDuration(win.Quantile(0.99)),
 		runtime.NumGoroutine(), float64(HeapBytes())/(1<<20), m.srv.Counters().Requests429(),
-		ls.Correct, ls.Wrong, ls.Missing)
-	if m.cfg.ProgressTTY {
+		ls.Correct, ls.Wrong+ls.Missing)
+	if w := m.cfg.ProgressWidth; w > 0 {
+		if r := []rune(line); len(r) >= w {
+			line = string(r[:w-1])
+		}
 		fmt.Fprintf(m.cfg.Progress, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(m.cfg.Progress, line)
@@ -399,7 +402,7 @@ func (m *monitor) print() {
 func (m *monitor) finish() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.printed && m.cfg.ProgressTTY {
+	if m.printed && m.cfg.ProgressWidth > 0 {
 		fmt.Fprintln(m.cfg.Progress)
 	}
 }
