@@ -267,7 +267,10 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	case b.cfg.webhook != nil && b.cfg.webhook.Addr != "":
 		srcErr = b.serveWebhook(runCtx)
 	case b.cfg.webhook != nil:
-		<-runCtx.Done() // the user's server feeds WebhookHandler
+		// The user's server feeds WebhookHandler.
+		if srcErr = b.setWebhook(runCtx); srcErr == nil {
+			<-runCtx.Done()
+		}
 	default:
 		srcErr = b.poll(runCtx, st, poolDone)
 	}

@@ -51,8 +51,9 @@ type WebhookConfig struct {
 	// or its own certificates).
 	TLSConfig *tls.Config
 	// URL, when set, is registered with setWebhook when Run starts (with
-	// Secret, MaxConnections and the bot's allowed updates). Run never
-	// deletes the webhook.
+	// Secret, MaxConnections and the bot's allowed updates): after the
+	// owned server listens, or — with your own server — when Run starts
+	// (start your server first). Run never deletes the webhook.
 	URL string
 	// MaxConnections for setWebhook (1–100; 0: Telegram's default 40).
 	MaxConnections int64
@@ -175,6 +176,24 @@ func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// setWebhook registers WebhookConfig.URL with Telegram, when set. It
+// returns nil when ctx ended while it ran (the bot is stopping).
+func (b *Bot) setWebhook(ctx context.Context) error {
+	wh := b.cfg.webhook
+	if wh.URL == "" {
+		return nil
+	}
+	p := &tg.SetWebhookParams{URL: wh.URL, SecretToken: wh.Secret, MaxConnections: wh.MaxConnections, AllowedUpdates: b.cfg.allowedUpdates}
+	err := b.client.SetWebhook(ctx, p)
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case classifyPollError(err) != nil:
+		return classifyPollError(err)
+	}
+	return fmt.Errorf("tidygram: setWebhook: %w", err)
+}
+
 // serveWebhook runs the owned webhook server until ctx is done, then shuts
 // it down: no new requests; requests waiting for handlers get the drain
 // period.
@@ -201,18 +220,9 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 			return fmt.Errorf("tidygram: webhook listener: %w", err)
 		}
 	}
-	if wh.URL != "" {
-		p := &tg.SetWebhookParams{URL: wh.URL, SecretToken: wh.Secret, MaxConnections: wh.MaxConnections, AllowedUpdates: b.cfg.allowedUpdates}
-		if err := b.client.SetWebhook(ctx, p); err != nil {
-			ln.Close()
-			if ctx.Err() != nil {
-				return nil // stopped while starting
-			}
-			if fatal := classifyPollError(err); fatal != nil {
-				return fatal
-			}
-			return fmt.Errorf("tidygram: setWebhook: %w", err)
-		}
+	if err := b.setWebhook(ctx); err != nil {
+		ln.Close()
+		return err
 	}
 	serveErr := make(chan error, 1)
 	go b.labelled(ctx, "webhook", func(context.Context) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"sync"
@@ -236,4 +237,33 @@ func TestWebhookEndToEnd(t *testing.T) {
 		t.Errorf("%d webhook deliveries failed", c.WebhookFailures)
 	}
 	t.Logf("webhook: %d deliveries, %d failures, %d redelivered", c.WebhookDeliveries, c.WebhookFailures, c.UpdatesRedelivered)
+}
+
+// TestWebhookOwnServerRegistersURL: with your own server (no Addr), Run
+// registers WebhookConfig.URL and the emulator delivers to the handler.
+func TestWebhookOwnServerRegistersURL(t *testing.T) {
+	srv := emulator(t)
+	mux := http.NewServeMux()
+	hook := httptest.NewServer(mux)
+	defer hook.Close()
+	b := newBot(t, srv, tidygram.WithWebhook(tidygram.WebhookConfig{Secret: "own", URL: hook.URL + "/tg"}))
+	mux.Handle("POST /tg", b.WebhookHandler())
+	b.OnText(func(c *tidygram.Context) error {
+		_, err := c.Reply("got " + c.Text())
+		return err
+	})
+	r := start(t, b)
+	u := srv.NewUser("own")
+	if _, err := u.Send("hi"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := u.WaitReply(ctx)
+	if err != nil || m.Text != "got hi" {
+		t.Fatalf("reply %q, %v; want \"got hi\"", m.Text, err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
 }

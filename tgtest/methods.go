@@ -331,6 +331,7 @@ func (s *Server) sendFile(rq *request, field string, photo bool) (any, error) {
 		return nil, err
 	}
 	m.ReplyToMessage = reply
+	rq.commitUsed()
 	return s.storeBot(c, m), nil
 }
 
@@ -392,6 +393,7 @@ func (s *Server) sendMediaGroup(rq *request) (any, error) {
 		return nil, err
 	}
 	group := strconv.FormatInt(s.misc.nextID(), 10) + "0000"
+	rq.commitUsed()
 	for _, m := range msgs {
 		m.MediaGroupID, m.ReplyToMessage = group, reply
 		s.storeBot(c, m)

@@ -286,6 +286,17 @@ func (rq *request) use(f *storedFile) {
 }
 
 // finish keeps the uploads a successful call used and deletes the others.
+// commitUsed makes the files the call used downloadable now, before the
+// message that carries them is stored (waiters wake on the message and may
+// fetch the file at once). Committing again in finish is harmless.
+func (rq *request) commitUsed() {
+	for _, f := range rq.files {
+		if rq.used[f] {
+			rq.s.files.commit(f)
+		}
+	}
+}
+
 func (rq *request) finish(ok bool) {
 	for _, f := range rq.files {
 		if ok && rq.used[f] {
