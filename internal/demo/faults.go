@@ -35,7 +35,7 @@ func (r FaultRule) String() string {
 // sendMessage gets no 502 or cut: those leave it unknown whether the
 // message was sent, and a reply sent twice or never is then the correct
 // outcome rather than a fault of the bot.
-const DefaultFaultSpec = "getUpdates:502:0.2,getUpdates:hang:0.1:2s,getUpdates:429:0.1:1," +
+const DefaultFaultSpec = "getUpdates:502:0.2,getUpdates:hang:0.05:1s,getUpdates:429:0.1:1," +
 	"getUpdates:cut:0.15,sendMessage:429:0.01:1,getFile:502:0.1"
 
 // ErrFaultSpec is wrapped by every error of ParseFaults.
