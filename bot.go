@@ -166,7 +166,7 @@ type runState struct {
 // this order: the pending poll is aborted at once (or the webhook server
 // stops accepting), queued and running handlers get DrainTimeout to finish,
 // then their contexts are cancelled; background work started with
-// Context.Go is cancelled and awaited; the final watermark is confirmed to
+// Context.Go is cancelled and awaited (at most DrainTimeout); the final watermark is confirmed to
 // Telegram; idle connections are closed; and the goroutines the bot started
 // are checked: survivors are logged by owner (returned as *LeakError with
 // WithStrictLeaks).
@@ -280,8 +280,8 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	stop(nil)
 	<-poolDone
 	b.state.Store(nil)
-	// Handlers are done: background work gets the rest of the drain
-	// period, then is cancelled and awaited.
+	// Handlers are done: background work is cancelled and awaited (for
+	// at most the drain period).
 	b.labelled(ctx, "background", func(context.Context) { st.bg.close(b.cfg.drainTimeout) })
 	stopServices()
 	svcWG.Wait()

@@ -50,25 +50,18 @@ func (s *scope) spawner(handlerCtx context.Context) func(string, func(context.Co
 	}
 }
 
-// close refuses new work, lets running work finish for up to grace, then
-// cancels it and waits for it up to grace again. Work that ignores its
-// context is left running (and reported by the leftover check).
+// close refuses new work, cancels the running work's context and waits
+// for it up to grace. Work that ignores its context is left running (and
+// reported by the leftover check).
 func (s *scope) close(grace time.Duration) {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	t := time.NewTimer(grace)
 	defer t.Stop()
-	select {
-	case <-done:
-		s.cancel()
-		return
-	case <-t.C:
-	}
-	s.cancel()
-	t.Reset(grace)
 	select {
 	case <-done:
 	case <-t.C:

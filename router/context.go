@@ -49,11 +49,12 @@ func (c *Context) WithValue(key, val any) *Context {
 	return c.WithContext(context.WithValue(c.Context, key, val))
 }
 
-// Go starts fn as background work owned by the bot, not by this handler:
-// fn runs after the handler returns, its ctx is cancelled when the bot stops
-// and the bot's Run waits for it. Its goroutine carries this handler's
-// labels. Use it instead of a plain go statement for work that outlives the
-// handler.
+// Go starts fn on a goroutine owned by the bot, not by this handler: fn may
+// outlive the handler; its ctx is cancelled when the bot stops (once the
+// handlers have drained) and the bot's Run waits for it (at most the drain
+// period). Its goroutine carries this handler's labels. Use it instead of
+// a plain go statement for work that outlives the handler. After the bot
+// stopped, Go does nothing.
 func (c *Context) Go(fn func(ctx context.Context)) {
 	if c.spawn != nil {
 		c.spawn(c.Route, fn)
