@@ -30,9 +30,8 @@ func tinyConfig(t *testing.T) config {
 	cfg := defaultConfig()
 	cfg.quick()
 	cfg.updates, cfg.warmup, cfg.chats = 150, 5, 15
-	cfg.pollTimeout = 2 * time.Second
 	cfg.restartUpdates, cfg.restartChats = 80, 8
-	cfg.faultCycles, cfg.faultTime = 20, 2*time.Second
+	cfg.faultCycles = 20
 	cfg.fileMiB, cfg.bodyMiB = 4, 2
 	cfg.tputLimit = time.Minute
 	cfg.progress = testWriter{t}

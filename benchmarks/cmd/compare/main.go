@@ -4,7 +4,7 @@
 //
 //	cd benchmarks && go run ./cmd/compare                      # about 10 minutes on 2 cores
 //	cd benchmarks && go run ./cmd/compare -updates 50000       # the count, about 20 minutes
-//	cd benchmarks && go run ./cmd/compare -quick     # smoke run, about a minute
+//	cd benchmarks && go run ./cmd/compare -quick               # smoke run, about 2 minutes
 //
 // The emulator runs in this process; each library's bot runs in a child
 // process (this binary re-executed), so CPU time, peak RSS and goroutines
@@ -61,7 +61,7 @@ func defaultConfig() config {
 		workloads:      allWorkloads,
 		pollTimeout:    30 * time.Second,
 		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond,
-		faultCycles: 300, faultTime: 15 * time.Second,
+		faultCycles: 300, faultTime: 20 * time.Second,
 		fileMiB: 512, bodyMiB: 256,
 		tputLimit: 2 * time.Minute,
 		progress:  os.Stderr,
@@ -70,11 +70,11 @@ func defaultConfig() config {
 
 // quick shrinks the run to a smoke test of about a minute.
 func (cfg *config) quick() {
-	cfg.updates, cfg.rounds, cfg.chats = 3000, 1, 200
-	cfg.pollTimeout = 5 * time.Second
-	cfg.restartUpdates, cfg.restartChats = 400, 40
-	cfg.faultCycles, cfg.faultTime = 40, 4*time.Second
-	cfg.fileMiB, cfg.bodyMiB = 64, 32
+	cfg.updates, cfg.rounds, cfg.chats = 2000, 1, 200
+	cfg.pollTimeout = 2 * time.Second
+	cfg.restartUpdates, cfg.restartChats = 200, 20
+	cfg.faultCycles, cfg.faultTime = 30, 2*time.Second
+	cfg.fileMiB, cfg.bodyMiB = 16, 8
 }
 
 func libNames() []string {
@@ -91,13 +91,13 @@ func main() {
 		return
 	}
 	cfg := defaultConfig()
-	quick := flag.Bool("quick", false, "smoke run: small counts, one round (about a minute)")
+	quick := flag.Bool("quick", false, "smoke run: small counts, one round (about 2 minutes)")
 	only := flag.String("only", "", "comma-separated libraries (default all: "+strings.Join(libNames(), ",")+")")
 	work := flag.String("workloads", "", "comma-separated workloads (default all: "+strings.Join(allWorkloads, ",")+")")
-	updates := flag.Int("updates", 0, "updates per throughput run (default 20000 to keep the run near 10 minutes on 2 cores; -quick 3000)")
+	updates := flag.Int("updates", 0, "updates per throughput run (default 20000 to keep the run near 10 minutes on 2 cores; -quick 2000)")
 	rounds := flag.Int("rounds", 0, "rounds of the throughput workloads (default 3; -quick 1)")
 	poll := flag.Duration("poll-timeout", 0, "long-poll timeout of every bot (default 30s)")
-	fileMiB := flag.Int("file-mib", 0, "size of the file uploaded and downloaded (default 512; -quick 64)")
+	fileMiB := flag.Int("file-mib", 0, "size of the file uploaded and downloaded (default 512; -quick 16)")
 	flag.StringVar(&cfg.profileLib, "profile", "", "write a CPU profile of this library's throughput child to -profile-dir")
 	flag.DurationVar(&cfg.tputLimit, "timeout", cfg.tputLimit, "give up on a throughput run after this long (at least 5 ms per update)")
 	flag.StringVar(&cfg.profileDir, "profile-dir", os.TempDir(), "directory for -profile")
@@ -135,6 +135,8 @@ func setIf(dst *int, v int) {
 type results struct {
 	start      time.Time
 	duration   time.Duration
+	loadStart  string                  // /proc/loadavg when the run started and ended: other
+	loadEnd    string                  // processes on the machine skew every figure
 	throughput map[string][]tputResult // by library, one per round
 	webhook    map[string][]tputResult
 	stop       []stopResult
@@ -162,7 +164,7 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 			return nil, fmt.Errorf("unknown workload %q", w)
 		}
 	}
-	res := &results{start: time.Now(), throughput: map[string][]tputResult{}, webhook: map[string][]tputResult{}}
+	res := &results{start: time.Now(), loadStart: loadavg(), throughput: map[string][]tputResult{}, webhook: map[string][]tputResult{}}
 	for round := range cfg.rounds {
 		// Interleave: each round starts at a different library.
 		order := append(slices.Clone(cfg.libs[round%len(cfg.libs):]), cfg.libs[:round%len(cfg.libs)]...)
@@ -174,9 +176,9 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				r := cfg.runThroughput(lib, mode)
+				r := cfg.runThroughput(lib, mode, round == 0) // the huge body and wrong secret once
 				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update %6.1f allocs/update sent %d %s",
-					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.AllocsPerUpdate, r.Sent, r.Err)
+					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.AllocsPerUpdate, r.Sent, short(r.Err))
 				if mode == "poll" {
 					res.throughput[lib] = append(res.throughput[lib], r)
 				} else {
@@ -188,7 +190,7 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 	if cfg.has("stop") {
 		for _, lib := range cfg.libs {
 			r := cfg.runStop(lib)
-			cfg.logf("stop %-16s %8.1f ms, goroutines left %d/%d, restart lost %d dup %d %s", lib, r.StopMS, r.GoReturn, r.GoAfter, r.Lost, r.Dup, r.Err)
+			cfg.logf("stop %-16s %8.1f ms, goroutines left %d/%d, restart lost %d dup %d %s", lib, r.StopMS, r.GoReturn, r.GoAfter, r.Lost, r.Dup, short(r.Err))
 			res.stop = append(res.stop, r)
 		}
 	}
@@ -196,7 +198,7 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 		for _, lib := range cfg.libs {
 			r := cfg.runFaults(lib)
 			cfg.logf("faults %-16s %d cycles %d faults in %.1fs, goroutines %d→%d→%d, conns %d, lost %d %s",
-				lib, r.Cycles, r.Faults, r.Seconds, r.GoStart, r.GoMax, r.GoEnd, r.Conns, r.Lost, r.Err)
+				lib, r.Cycles, r.Faults, r.Seconds, r.GoStart, r.GoMax, r.GoEnd, r.Conns, r.Lost, short(r.Err))
 			res.faults = append(res.faults, r)
 		}
 	}
@@ -214,10 +216,11 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 		for _, lib := range cfg.libs {
 			r := cfg.runFiles(lib, path, size)
 			cfg.logf("files %-16s upload %.0f MiB peak RSS (%.1fs) download %.0f MiB (%.1fs) %s %s",
-				lib, r.UpRSS, r.UpSec, r.DownRSS, r.DownSec, r.UpErr, r.DownErr)
+				lib, r.UpRSS, r.UpSec, r.DownRSS, r.DownSec, short(r.UpErr), short(r.DownErr))
 			res.files = append(res.files, r)
 		}
 	}
 	res.duration = time.Since(res.start)
+	res.loadEnd = loadavg()
 	return res, nil
 }

@@ -30,7 +30,8 @@ type tputResult struct {
 	Sent            int64   // replies the emulator recorded (warm-up included)
 	WarmSec         float64 // seconds from start until the warm-up updates were answered
 	PushSec         float64 // seconds the emulator took to enqueue the measured updates
-	// Webhook only.
+	// Webhook only, first round only.
+	Abused       bool // the huge body and the wrong secret were tried
 	BigStatus    int
 	BigRSS       float64 // MiB of peak RSS growth
 	BigErr       string
@@ -95,7 +96,7 @@ func (cfg *config) spec(lib, mode string, srv *tgtest.Server) childSpec {
 // runThroughput answers cfg.updates preloaded updates with lib in mode
 // (poll or webhook) and, for webhooks, then tries a huge body and a wrong
 // secret.
-func (cfg *config) runThroughput(lib, mode string) (r tputResult) {
+func (cfg *config) runThroughput(lib, mode string, abuse bool) (r tputResult) {
 	r = tputResult{Lib: lib, Mode: mode}
 	fail := func(err error) tputResult { r.Err = err.Error(); return r }
 	srv, err := newEmulator(cfg.warmup + cfg.updates)
@@ -156,7 +157,8 @@ func (cfg *config) runThroughput(lib, mode string) (r tputResult) {
 	r.EmuCPUPerUpdate = float64(emu) / 1e3 / n
 	r.Sent = sentTotal(cs)
 	r.WarmSec = time.Duration(done.WarmNS).Seconds()
-	if mode == "webhook" {
+	if mode == "webhook" && abuse {
+		r.Abused = true
 		cfg.webhookAbuse(c, addr, spec.Secret, &r)
 	}
 	return r
@@ -323,8 +325,8 @@ func (cfg *config) runStop(lib string) (r stopResult) {
 		return fail(err)
 	}
 	defer c2.close()
-	waitQuiet(srv, 60*time.Second)
-	st2, err := c2.ask("ids", "ids", 10*time.Second)
+	waitQuiet(srv, 30*time.Second)
+	st2, err := c2.ask("ids", "ids", 60*time.Second)
 	if err != nil {
 		return fail(err)
 	}
@@ -420,10 +422,10 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 		p float64
 		f tgtest.Fault
 	}{
-		{0.05, tgtest.Fault{Kind: tgtest.FaultBadGateway}},
-		{0.05, tgtest.Fault{Kind: tgtest.FaultCut}},
-		{0.03, tgtest.Fault{Kind: tgtest.FaultTooMany, RetryAfter: 1}},
-		{0.03, tgtest.Fault{Kind: tgtest.FaultHang, Duration: time.Second}},
+		{0.04, tgtest.Fault{Kind: tgtest.FaultBadGateway}},
+		{0.04, tgtest.Fault{Kind: tgtest.FaultCut}},
+		{0.02, tgtest.Fault{Kind: tgtest.FaultTooMany, RetryAfter: 1}},
+		{0.02, tgtest.Fault{Kind: tgtest.FaultHang, Duration: time.Second}},
 	} {
 		if err := srv.SetFaultRate("getUpdates", f.p, f.f); err != nil {
 			return fail(err)
