@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -46,15 +45,7 @@ const (
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	token := getenv("TELEGRAM_TOKEN")
-	if token == "" {
-		return errors.New("set TELEGRAM_TOKEN to the bot's token")
-	}
-	var opts []tidygram.Option
-	if api := getenv("TELEGRAM_API_URL"); api != "" {
-		opts = append(opts, tidygram.WithBaseURL(api))
-	}
-	bot, err := tidygram.New(token, opts...)
+	bot, err := tidygram.NewFromEnv(getenv)
 	if err != nil {
 		return err
 	}

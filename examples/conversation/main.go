@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -89,16 +88,8 @@ func newConversation(store session.Store) *session.Conversation[order, *tidygram
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	token := getenv("TELEGRAM_TOKEN")
-	if token == "" {
-		return errors.New("set TELEGRAM_TOKEN to the bot's token")
-	}
-	store := session.NewMemory(session.WithMaxEntries(100_000))         // bounded: LRU beyond
-	opts := []tidygram.Option{tidygram.WithJanitor(store, time.Minute)} // Run owns the purge loop
-	if api := getenv("TELEGRAM_API_URL"); api != "" {
-		opts = append(opts, tidygram.WithBaseURL(api))
-	}
-	bot, err := tidygram.New(token, opts...)
+	store := session.NewMemory(session.WithMaxEntries(100_000))                       // bounded: LRU beyond
+	bot, err := tidygram.NewFromEnv(getenv, tidygram.WithJanitor(store, time.Minute)) // Run owns the purge loop
 	if err != nil {
 		return err
 	}

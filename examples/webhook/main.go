@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
-	"github.com/tidygram/tidygram/tg"
 )
 
 func main() {
@@ -41,20 +40,17 @@ func main() {
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	token, secret := getenv("TELEGRAM_TOKEN"), getenv("WEBHOOK_SECRET")
-	if token == "" || secret == "" {
-		return errors.New("set TELEGRAM_TOKEN and WEBHOOK_SECRET")
+	secret := getenv("WEBHOOK_SECRET")
+	if secret == "" {
+		return errors.New("set WEBHOOK_SECRET")
 	}
 	addr := getenv("WEBHOOK_ADDR")
 	if addr == "" {
 		addr = ":8080"
 	}
-	// Addr is empty: the server below is ours, Run only runs handlers.
-	opts := []tidygram.Option{tidygram.WithWebhook(tidygram.WebhookConfig{Secret: secret})}
-	if api := getenv("TELEGRAM_API_URL"); api != "" {
-		opts = append(opts, tidygram.WithBaseURL(api))
-	}
-	bot, err := tidygram.New(token, opts...)
+	// Addr is empty: the server below is ours, Run only runs handlers and
+	// registers URL (when set) with setWebhook as it starts.
+	bot, err := tidygram.NewFromEnv(getenv, tidygram.WithWebhook(tidygram.WebhookConfig{Secret: secret, URL: getenv("WEBHOOK_URL")}))
 	if err != nil {
 		return err
 	}
@@ -71,15 +67,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	// Register the webhook once the server listens. Updates arriving
-	// before Run has started are answered 503 and Telegram sends them again.
-	if url := getenv("WEBHOOK_URL"); url != "" {
-		if err := bot.Client().SetWebhook(ctx, &tg.SetWebhookParams{URL: url, SecretToken: secret}); err != nil {
-			ln.Close()
-			return fmt.Errorf("setWebhook: %w", err)
-		}
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
@@ -88,7 +75,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		cancel() // the server failed: stop the bot too
 		served <- err
 	}()
-	runErr := bot.Run(ctx) // until ctx ends (or the server fails)
+	runErr := bot.Run(ctx) // the server listens: Run registers the webhook, then serves until ctx ends
 	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	shutErr := server.Shutdown(shutdown)
