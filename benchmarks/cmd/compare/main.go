@@ -2,7 +2,7 @@
 // popular Go Telegram bot libraries against the same Bot API emulator
 // (tgtest) with the same workloads, and prints Markdown tables.
 //
-//	cd benchmarks && go run ./cmd/compare                      # about 10 minutes on 2 cores
+//	cd benchmarks && go run ./cmd/compare                      # about 11 minutes on 2 cores
 //	cd benchmarks && go run ./cmd/compare -updates 50000       # the count, about 20 minutes
 //	cd benchmarks && go run ./cmd/compare -quick               # smoke run, about 2 minutes
 //
