@@ -296,7 +296,7 @@ func childBot(lib libs.Lib, spec childSpec) int {
 			e.StopNS = -1
 			e.Err = "Run did not return within 90 s of cancel"
 		}
-		e.GoBase, e.GoReturn = base, runtime.NumGoroutine()
+		e.GoBase, e.GoReturn = base, goroutinesNow(base)
 		time.Sleep(settle)
 		e.GoAfter = runtime.NumGoroutine()
 		e.Leftovers = leftovers(baseGroups, goroutineGroups())
@@ -349,6 +349,18 @@ func childBot(lib libs.Lib, spec childSpec) int {
 			}
 		}
 	}
+}
+
+// goroutinesNow counts the goroutines, letting those that are already
+// returning (after their last wg.Done, say) finish first: up to 100
+// yields while the count is above base.
+func goroutinesNow(base int) int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 100 && n > base; i++ {
+		runtime.Gosched()
+		n = min(n, runtime.NumGoroutine())
+	}
+	return n
 }
 
 // countingWriter discards what it is given and counts it.

@@ -14,6 +14,13 @@
 // with a poll pending, goroutines left, losses and duplicates across a
 // restart), faults (goroutines and connections through getUpdates
 // failures) and files (peak RSS of a large upload and download).
+//
+// The parent owns every emulator and child process it starts: each
+// workload closes its emulator and ends its children (exit command, then
+// SIGKILL) before it returns, so a run leaves no process or goroutine
+// behind. Nothing is contacted beyond 127.0.0.1. A child is a short-lived
+// process: when told to exit it exits without stopping its library, which
+// is how a library's leftovers are measured only where asked (stop).
 package main
 
 import (

@@ -261,83 +261,94 @@ type stopResult struct {
 // runStop measures the stop of an idle bot with a poll pending, then
 // stops a busy bot mid-stream, restarts it and counts losses and
 // duplicates.
-func (cfg *config) runStop(lib string) (r stopResult) {
-	r = stopResult{Lib: lib}
-	fail := func(err error) stopResult { r.Err = err.Error(); return r }
+func (cfg *config) runStop(lib string) stopResult {
+	r := stopResult{Lib: lib, Total: cfg.restartUpdates}
+	err := cfg.stopIdle(lib, &r)
+	if err == nil {
+		err = cfg.restart(lib, &r)
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+// stopIdle answers one update, waits until the next long poll is pending
+// and stops the bot.
+func (cfg *config) stopIdle(lib string, r *stopResult) error {
 	srv, err := newEmulator(1)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer srv.Close()
-
-	// Idle: one update handled, then a long poll pending.
 	spec := cfg.spec(lib, "poll", srv)
 	spec.Expect = 1
 	c, err := startChild(spec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer c.close()
-	push(srv, 0, 1, "warm up")
+	if _, err := push(srv, 0, 1, "warm up"); err != nil {
+		return err
+	}
 	if _, err := c.next("done", 30*time.Second); err != nil {
-		return fail(err)
+		return err
 	}
 	time.Sleep(500 * time.Millisecond) // the next poll is pending by now
 	st, err := c.ask("stop", "stopped", 120*time.Second)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	r.StopMS = float64(st.StopNS) / 1e6
 	if st.StopNS < 0 {
 		r.StopMS = -1
 	}
 	r.GoReturn, r.GoAfter, r.Leftovers = st.GoReturn-st.GoBase, st.GoAfter-st.GoBase, st.Leftovers
-	c.kill()
-	srv.Close()
+	return nil
+}
 
-	// Restart: the first instance stops itself after a quarter of the
-	// updates; the process ends as soon as its stop returned, as a
-	// restarting service would; a second instance takes over.
-	srv, err = newEmulator(cfg.restartUpdates)
+// restart lets a first process stop its bot after a quarter of the
+// updates and exit as soon as the stop returned, as a restarting service
+// would; a second process takes over until nothing is pending. It counts
+// the updates answered by neither and those answered twice.
+func (cfg *config) restart(lib string, r *stopResult) error {
+	srv, err := newEmulator(cfg.restartUpdates)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer srv.Close()
 	first, err := preload(srv, cfg.restartChats, cfg.restartUpdates)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	spec = cfg.spec(lib, "poll", srv)
+	spec := cfg.spec(lib, "poll", srv)
 	spec.HandlerDelay, spec.StopAfter, spec.RecordIDs = cfg.restartDelay, int64(cfg.restartUpdates/4), true
 	c1, err := startChild(spec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer c1.close()
 	st1, err := c1.next("stopped", 3*time.Minute)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	c1.kill()
 	spec.HandlerDelay, spec.StopAfter = 0, 0
 	c2, err := startChild(spec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer c2.close()
 	waitQuiet(srv, 30*time.Second)
 	st2, err := c2.ask("ids", "ids", 60*time.Second)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	c2.kill()
 	seen := map[int64]int{}
 	for _, id := range append(st1.IDs, st2.IDs...) {
-		if id >= first && id < first+int64(cfg.restartUpdates) {
-			seen[id]++
-		}
+		seen[id]++
 	}
-	r.Total = cfg.restartUpdates
 	for id := first; id < first+int64(cfg.restartUpdates); id++ {
 		switch n := seen[id]; {
 		case n == 0:
@@ -346,7 +357,7 @@ func (cfg *config) runStop(lib string) (r stopResult) {
 			r.Dup += n - 1
 		}
 	}
-	return r
+	return nil
 }
 
 // waitQuiet waits until nothing is pending and no reply came for a second.
@@ -547,9 +558,5 @@ func runFileChild(spec childSpec) (event, error) {
 		return event{}, err
 	}
 	defer c.close()
-	e, err := c.next("done", 10*time.Minute)
-	if err != nil && e.Ev == "error" {
-		return e, err
-	}
-	return e, err
+	return c.next("done", 10*time.Minute)
 }
