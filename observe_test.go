@@ -63,16 +63,6 @@ func TestPerUpdateLeakReport(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func get(t *testing.T, url, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -91,8 +81,12 @@ func get(t *testing.T, url, token string) (int, string) {
 // TestOpsServer runs the ops server with the bot and reads its endpoints.
 func TestOpsServer(t *testing.T) {
 	srv := emulator(t)
-	addr := freeAddr(t)
-	b := newBot(t, srv, tidygram.WithOps(ops.WithAddr(addr), ops.WithToken("tok")))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	b := newBot(t, srv, tidygram.WithOps(ops.WithListener(ln), ops.WithToken("tok")))
 	b.OnText(func(c *tidygram.Context) error {
 		_, err := c.Send("ok")
 		return err

@@ -46,6 +46,7 @@ const (
 // Server is the ops HTTP server. Create it with New; Run serves it.
 type Server struct {
 	addr            string
+	ln              net.Listener // WithListener; nil: listen on addr
 	token           [sha256.Size]byte
 	hasToken        bool
 	metrics         *Metrics
@@ -70,6 +71,11 @@ type Option func(*Server)
 // a non-loopback address exposes metrics to the network: put /debug/
 // behind a token (always) and the listener behind a firewall.
 func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
+// WithListener makes Run serve on ln (one the caller opened, e.g. on
+// 127.0.0.1:0 to learn the port) instead of listening on the address; Run
+// closes it.
+func WithListener(ln net.Listener) Option { return func(s *Server) { s.ln = ln } }
 
 // WithToken enables the /debug/ routes for requests with
 // "Authorization: Bearer <token>" (compared in constant time). Without it
@@ -209,6 +215,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // or the error that stopped it (e.g. the address in use). It returns only
 // when every goroutine it started has ended.
 func (s *Server) Run(ctx context.Context) error {
+	if s.ln != nil {
+		return s.Serve(ctx, s.ln)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
