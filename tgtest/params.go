@@ -49,6 +49,9 @@ func (rq *request) parse(w http.ResponseWriter) error {
 	r := rq.r
 	switch mediaType(r.Header.Get("Content-Type")) {
 	case "multipart/form-data":
+		if r.ContentLength == 0 {
+			return nil // an empty form: no parameters (go-telegram/bot sends getMe so)
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, rq.s.cfg.uploadLimit*11+rq.s.cfg.maxBody)
 		return rq.parseMultipart()
 	case "application/x-www-form-urlencoded":

@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultToken is the bot token a Server accepts unless WithToken is given.
-const DefaultToken = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+const DefaultToken = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew110" // 35 characters after the colon, as Telegram's
 
 // Defaults of the options.
 const (
