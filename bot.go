@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,26 +425,7 @@ func (b *Bot) forOtherBot(u *tg.Update) bool {
 	}
 	_, to, _, ok := router.ParseCommand(m.Text)
 	me := b.me.Load()
-	return ok && to != "" && me != nil && !equalFold(to, me.Username)
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
+	return ok && to != "" && me != nil && !strings.EqualFold(to, me.Username)
 }
 
 // checkLeftovers waits up to LeftoverWait for the goroutines labelled with

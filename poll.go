@@ -71,7 +71,6 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			continue
 		}
 		delay = 0
-		fresh := 0
 		for i := range ups {
 			u := &ups[i]
 			dup := !tr.take(u.UpdateID)
@@ -79,7 +78,6 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			if dup {
 				continue
 			}
-			fresh++
 			id := u.UpdateID
 			if err := b.submit(ctx, st, u, func(handled bool) {
 				if handled {

@@ -24,8 +24,8 @@ func (s *scope) init(parent context.Context) {
 // spawner returns the function Context.Go uses for a handler running with
 // handlerCtx: the goroutine keeps the handler's labels (handler, update_id,
 // chat_id) with component "background", and runs with the scope's context.
-func (s *scope) spawner(handlerCtx context.Context) func(string, func(context.Context)) {
-	return func(_ string, fn func(context.Context)) {
+func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) {
+	return func(fn func(context.Context)) {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()

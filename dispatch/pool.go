@@ -193,10 +193,7 @@ func (p *Pool) finish(l *lane) {
 	if l.n > 0 {
 		p.ready <- l // to the back: fair between keys
 	} else {
-		l.active = false
-		if !l.unordered {
-			delete(p.lanes, l.key)
-		}
+		p.forget(l)
 		*l = lane{}
 		if len(p.freeLn) < 256 {
 			p.freeLn = append(p.freeLn, l)
@@ -204,6 +201,15 @@ func (p *Pool) finish(l *lane) {
 	}
 	p.release()
 	p.mu.Unlock()
+}
+
+// forget drops l's entry in the key map (unordered lanes have none, and
+// must not remove the ordered lane of their key); p.mu is held.
+func (p *Pool) forget(l *lane) {
+	l.active = false
+	if !l.unordered && p.lanes[l.key] == l {
+		delete(p.lanes, l.key)
+	}
 }
 
 // release frees one queue slot; p.mu is held.
@@ -289,7 +295,7 @@ func (p *Pool) dropQueued() {
 				p.mu.Unlock()
 			}
 			p.mu.Lock()
-			delete(p.lanes, l.key)
+			p.forget(l)
 			p.mu.Unlock()
 		default:
 			return

@@ -23,13 +23,13 @@ type Context struct {
 	// Route is the name of the route that matched.
 	Route string
 
-	spawn func(name string, fn func(ctx context.Context))
+	spawn func(fn func(ctx context.Context))
 }
 
 // NewContext returns the Context for one handler run. spawn starts owned
 // background work for Go; the runtime passes one that labels, tracks and
 // awaits it (nil: Go runs fn on a plain goroutine — for tests only).
-func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(name string, fn func(ctx context.Context))) *Context {
+func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(fn func(ctx context.Context))) *Context {
 	return &Context{Context: ctx, Update: u, Client: client, Route: route, spawn: spawn}
 }
 
@@ -57,7 +57,7 @@ func (c *Context) WithValue(key, val any) *Context {
 // stopped, Go does nothing.
 func (c *Context) Go(fn func(ctx context.Context)) {
 	if c.spawn != nil {
-		c.spawn(c.Route, fn)
+		c.spawn(fn)
 		return
 	}
 	go fn(context.WithoutCancel(c.Context))
