@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"sync"
@@ -65,11 +66,13 @@ const (
 	DefaultGroupBurst = 3
 )
 
-// DefaultMaxChats is how many chats' states a Local keeps at most.
+// DefaultMaxChats is the number of chat states over which a Local drops
+// every idle state at once (below it, sweepPerCall per call). It is not a
+// hard cap: a constrained chat's state is never dropped.
 const DefaultMaxChats = 10_000
 
-// sweepPerCall is how many least recently used chat states a Local
-// inspects, and drops when idle, on each call.
+// sweepPerCall is how many idle chat states (the ones idle longest first)
+// a Local drops on each call while it holds fewer than WithMaxChats.
 const sweepPerCall = 2
 
 // Local is the in-process Limiter: token buckets (GCRA) for the bot, for
@@ -83,13 +86,22 @@ const sweepPerCall = 2
 // groups, which is conservative. One chat addressed by id and by username
 // gets two buckets.
 //
-// Memory: a chat's state is needed only while its buckets are not full or
-// it is paused; idle states are dropped as later calls pass by (no
-// goroutine, no janitor), and at most WithMaxChats are kept: over that,
-// the least recently used chat's state is dropped even if not idle (that
-// chat could then exceed its own limit once; the global limit still
-// holds). Local is safe for concurrent use. Calls for one chat are not
-// queued in order by Local itself; Control keeps per-chat order.
+// Memory: a chat has a state only while it is constrained, that is while
+// one of its buckets is not full again or a pause is in force; a state
+// that is idle (equivalent to a fresh one) is dropped as later calls pass
+// by (no goroutine, no janitor): up to sweepPerCall per call, all of them
+// once WithMaxChats states are held. A constrained chat's state is never
+// dropped, so a throttled chat never gets a fresh burst early, however
+// many other chats are active. The states held are therefore bounded by
+// the chats constrained at once: the chats with a call let through or
+// answered within the last Burst×Every of their rules (3 s for a private
+// chat, 9 s for a group with the defaults; with the default global rule
+// that is at most about 30×9 = 270 chats), plus the chats paused by a
+// 429, each until its retry_after ends. Over WithMaxChats constrained
+// chats, all are kept and Len exceeds it. Waiting for a turn creates no
+// state. Each state costs about 100 bytes, and O(log n) time when charged.
+// Local is safe for concurrent use. Calls for one chat are not queued in
+// order by Local itself; Control keeps per-chat order.
 type Local struct {
 	global, chat, group Rule
 	maxChats            int
@@ -100,15 +112,15 @@ type Local struct {
 	gtat   time.Time // the global bucket's theoretical arrival time
 	paused time.Time // every message held until then
 	chats  map[tg.ChatID]*chatState
-	lru    chatState // sentinel: lru.next is the most recently used
+	idle   idleHeap // every state in chats, the first to become idle on top
 }
 
 type chatState struct {
-	id         tg.ChatID
-	tat        time.Time // chat bucket
-	gtat       time.Time // group bucket (groups only)
-	paused     time.Time
-	prev, next *chatState
+	id     tg.ChatID
+	tat    time.Time // chat bucket
+	gtat   time.Time // group bucket (groups only)
+	paused time.Time
+	index  int // in Local.idle
 }
 
 var (
@@ -139,8 +151,11 @@ func WithChat(r Rule) LocalOption { return func(l *Local) { l.chat = r } }
 // (default DefaultGroupEvery, DefaultGroupBurst).
 func WithGroup(r Rule) LocalOption { return func(l *Local) { l.group = r } }
 
-// WithMaxChats caps the chat states a Local keeps (default
-// DefaultMaxChats). Values < 1 keep the default.
+// WithMaxChats sets the number of chat states over which a Local drops
+// every idle state at once rather than a few per call (default
+// DefaultMaxChats). It bounds how many idle states linger, not how many
+// constrained ones are kept: those are never dropped (see Local).
+// Values < 1 keep the default.
 func WithMaxChats(n int) LocalOption {
 	return func(l *Local) {
 		if n > 0 {
@@ -161,7 +176,6 @@ func NewLocal(opts ...LocalOption) *Local {
 		o(l)
 	}
 	l.chats = make(map[tg.ChatID]*chatState)
-	l.lru.next, l.lru.prev = &l.lru, &l.lru
 	return l
 }
 
@@ -210,7 +224,7 @@ func (l *Local) Wait(ctx context.Context, chat tg.ChatID) error {
 		// The chat's own buckets and the pauses.
 		l.mu.Lock()
 		now := time.Now()
-		at := l.readyAt(l.state(chat, now), now)
+		at := l.readyAt(l.lookup(chat, now), now)
 		l.mu.Unlock()
 		if at.After(now) {
 			if err := sleep(at); err != nil {
@@ -238,7 +252,7 @@ func (l *Local) takeTurn(chat tg.ChatID, sleep func(time.Time) error) (bool, err
 	for {
 		l.mu.Lock()
 		now := time.Now()
-		cs := l.state(chat, now)
+		cs := l.lookup(chat, now)
 		if l.readyAt(cs, now).After(now) {
 			l.mu.Unlock()
 			return false, nil
@@ -248,7 +262,7 @@ func (l *Local) takeTurn(chat tg.ChatID, sleep func(time.Time) error) (bool, err
 			at = later(now, l.gtat.Add(-l.global.tolerance()))
 		}
 		if !at.After(now) {
-			l.charge(cs, now)
+			l.charge(chat, cs, now)
 			l.mu.Unlock()
 			return true, nil
 		}
@@ -269,8 +283,12 @@ func (l *Local) Pause(chat tg.ChatID, d time.Duration) {
 		l.paused = later(l.paused, until)
 		return
 	}
+	if !until.After(now) {
+		return
+	}
 	cs := l.state(chat, now)
 	cs.paused = later(cs.paused, until)
+	l.changed(cs)
 }
 
 // Settled implements Settler: the call Wait let through for chat counts
@@ -279,29 +297,30 @@ func (l *Local) Pause(chat tg.ChatID, d time.Duration) {
 // answer keeps calls to one chat at least the chat rule's interval apart
 // on arrival too, however the network delays them. (Control sends one
 // call per chat at a time, which this relies on; the global rule's burst
-// absorbs the network's jitter instead.)
+// absorbs the network's jitter instead.) A chat whose state was dropped
+// while its call was in flight (the call took longer than its buckets
+// need to refill) gets a state again, constrained for one interval.
 func (l *Local) Settled(chat tg.ChatID) {
-	if chat.IsZero() {
+	group := l.group.on() && isGroup(chat)
+	if chat.IsZero() || !l.chat.on() && !group {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cs, ok := l.chats[chat]
-	if !ok {
-		return
-	}
 	now := time.Now()
+	cs := l.state(chat, now)
 	if l.chat.on() {
 		cs.tat = later(cs.tat, now.Add(l.chat.Every))
 	}
-	if l.group.on() && isGroup(chat) {
+	if group {
 		cs.gtat = later(cs.gtat, now.Add(l.group.Every))
 	}
+	l.changed(cs)
 }
 
-// Len returns the number of chat states held: at most WithMaxChats, and
-// in practice the chats sent to within the last few seconds (a minute for
-// busy groups).
+// Len returns the number of chat states held: the chats constrained now
+// (see Local for the bound) plus idle states not yet dropped, which are
+// fewer than WithMaxChats.
 func (l *Local) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -325,65 +344,99 @@ func (l *Local) readyAt(cs *chatState, now time.Time) time.Time {
 	return at
 }
 
-// charge takes one call at now from every bucket that applies. l.mu is
-// held.
-func (l *Local) charge(cs *chatState, now time.Time) {
+// charge takes one call at now from every bucket that applies: the
+// global one and, for a non-zero chat, the chat's (cs, created if nil).
+// l.mu is held.
+func (l *Local) charge(chat tg.ChatID, cs *chatState, now time.Time) {
 	take := func(tat *time.Time, rule Rule) {
 		if rule.on() {
 			*tat = later(*tat, now).Add(rule.Every)
 		}
 	}
 	take(&l.gtat, l.global)
-	if cs != nil {
-		take(&cs.tat, l.chat)
-		if isGroup(cs.id) {
-			take(&cs.gtat, l.group)
-		}
+	group := l.group.on() && isGroup(chat)
+	if chat.IsZero() || !l.chat.on() && !group {
+		return // no chat bucket applies: nothing to keep
 	}
+	if cs == nil {
+		cs = l.state(chat, now)
+	}
+	take(&cs.tat, l.chat)
+	if group {
+		take(&cs.gtat, l.group)
+	}
+	l.changed(cs)
 }
 
-// state returns chat's state, creating it and marking it most recently
-// used, and drops idle states from the LRU end; nil for a zero chat.
-// l.mu is held.
-func (l *Local) state(chat tg.ChatID, now time.Time) *chatState {
-	for range sweepPerCall {
-		if tail := l.lru.prev; tail != &l.lru && tail.id != chat && tail.idle(now) {
-			l.drop(tail)
-		}
-	}
+// lookup drops idle states (see sweep) and returns chat's state, or nil
+// if it has none (a fresh state would be idle) or chat is zero. l.mu is
+// held.
+func (l *Local) lookup(chat tg.ChatID, now time.Time) *chatState {
+	l.sweep(now)
 	if chat.IsZero() {
 		return nil
 	}
-	cs, ok := l.chats[chat]
-	if ok {
-		cs.unlink()
-	} else {
-		for len(l.chats) >= l.maxChats {
-			l.drop(l.lru.prev)
-		}
-		cs = &chatState{id: chat}
-		l.chats[chat] = cs
+	return l.chats[chat]
+}
+
+// state returns chat's state, creating it (idle) if it has none; chat is
+// not zero. The caller makes it constrained and calls changed. l.mu is
+// held.
+func (l *Local) state(chat tg.ChatID, now time.Time) *chatState {
+	if cs := l.lookup(chat, now); cs != nil {
+		return cs
 	}
-	cs.prev, cs.next = &l.lru, l.lru.next
-	l.lru.next.prev = cs
-	l.lru.next = cs
+	cs := &chatState{id: chat}
+	l.chats[chat] = cs
+	heap.Push(&l.idle, cs)
 	return cs
 }
 
-func (l *Local) drop(cs *chatState) {
-	cs.unlink()
-	delete(l.chats, cs.id)
+// changed restores the heap order after cs's times moved. l.mu is held.
+func (l *Local) changed(cs *chatState) { heap.Fix(&l.idle, cs.index) }
+
+// sweep drops idle states, the ones idle longest first: at most
+// sweepPerCall, or all of them when WithMaxChats states are held. A
+// constrained state is never dropped. Each state is dropped once, so the
+// cost is O(log n) per state created. l.mu is held.
+func (l *Local) sweep(now time.Time) {
+	all := len(l.chats) >= l.maxChats
+	for n := 0; len(l.idle) > 0 && (all || n < sweepPerCall); n++ {
+		cs := l.idle[0]
+		if cs.idleAt().After(now) {
+			return
+		}
+		heap.Pop(&l.idle)
+		delete(l.chats, cs.id)
+	}
 }
 
-func (cs *chatState) unlink() {
-	cs.prev.next, cs.next.prev = cs.next, cs.prev
-	cs.prev, cs.next = nil, nil
-}
-
-// idle reports whether the state holds nothing a fresh one would not:
+// idleAt returns when the state holds nothing a fresh one would not:
 // every bucket full and no pause.
-func (cs *chatState) idle(now time.Time) bool {
-	return !cs.tat.After(now) && !cs.gtat.After(now) && !cs.paused.After(now)
+func (cs *chatState) idleAt() time.Time {
+	return later(later(cs.tat, cs.gtat), cs.paused)
+}
+
+// idleHeap is a container/heap of chat states by idleAt, earliest first.
+type idleHeap []*chatState
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].idleAt().Before(h[j].idleAt()) }
+func (h idleHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *idleHeap) Push(x any) {
+	cs := x.(*chatState)
+	cs.index = len(*h)
+	*h = append(*h, cs)
+}
+func (h *idleHeap) Pop() any {
+	old := *h
+	cs := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return cs
 }
 
 func later(a, b time.Time) time.Time {

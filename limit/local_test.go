@@ -298,16 +298,27 @@ func TestLocalIdleStatesDropped(t *testing.T) {
 	})
 }
 
+// TestLocalMaxChats: WithMaxChats is not a hard cap. Constrained states
+// over it are all kept (dropping one would give that chat a fresh burst);
+// once they are idle, the next call over the cap drops every one of them.
 func TestLocalMaxChats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
 		l := NewLocal(WithGlobal(Rule{}), WithMaxChats(10))
 		for i := range 1000 {
-			if err := l.Wait(context.Background(), tg.ID(int64(i+1))); err != nil {
+			if err := l.Wait(ctx, tg.ID(int64(i+1))); err != nil {
 				t.Fatal(err)
 			}
-			if n := l.Len(); n > 10 {
-				t.Fatalf("after %d chats Len = %d > 10", i+1, n)
-			}
+		}
+		if n := l.Len(); n != 1000 {
+			t.Fatalf("Len = %d, want 1000: every chat is constrained for a second", n)
+		}
+		time.Sleep(DefaultChatEvery) // every bucket is full again
+		if err := l.Wait(ctx, user); err != nil {
+			t.Fatal(err)
+		}
+		if n := l.Len(); n != 1 {
+			t.Fatalf("Len = %d, want 1: over the cap every idle state goes at once", n)
 		}
 	})
 }
@@ -326,9 +337,85 @@ func TestLocalSettled(t *testing.T) {
 			t.Fatalf("second call at %v, want 1.3s (1s after the first answer)", got)
 		}
 		l.Settled(tg.ChatID{}) // no chat: nothing to do
-		l.Settled(user2)       // unknown chat: nothing to do
 		if l.Len() != 1 {
 			t.Fatalf("Settled created states: Len = %d", l.Len())
 		}
+	})
+}
+
+// TestLocalSettledAfterDrop: a call slower than the chat's refill leaves
+// an idle state, which other calls may drop while the call is in flight;
+// its answer still counts, so the next call waits an interval from it.
+func TestLocalSettledAfterDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l := NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1)))
+		start := time.Now()
+		_ = l.Wait(ctx, user)
+		time.Sleep(1500 * ms) // the call takes 1.5 s; meanwhile other chats send
+		for i := range 10 {
+			_ = l.Wait(ctx, tg.ID(int64(1000+i)))
+		}
+		l.Settled(user)
+		_ = l.Wait(ctx, user)
+		if got := time.Since(start); got != 2500*ms {
+			t.Fatalf("second call at %v, want 2.5s (1s after the first answer)", got)
+		}
+	})
+}
+
+// TestLocalThrottledChatKeptAmongManyActive: 10,001 other chats get a
+// message every second (each a new chat, so each state is constrained
+// for a second: more constrained chats than DefaultMaxChats), while one
+// chat sends as fast as Wait lets it. Its state is never dropped while it
+// is constrained, so after its burst of 3 it gets exactly one message per
+// second, not a fresh burst whenever the crowd pushed its state out.
+func TestLocalThrottledChatKeptAmongManyActive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			crowd   = DefaultMaxChats + 1
+			seconds = 8
+		)
+		// No global rule: it would hold 10,001 messages a second back.
+		l := NewLocal(WithGlobal(Rule{}))
+		ctx := context.Background()
+		start := time.Now()
+		end := start.Add(seconds*time.Second - 500*ms) // between two turns: no tie with the deadline
+		var wg sync.WaitGroup
+		wg.Go(func() { // the crowd, half a second out of step with the hot chat
+			next := int64(1)
+			for s := range seconds {
+				time.Sleep(time.Until(start.Add(time.Duration(s)*time.Second + 500*ms)))
+				for range crowd {
+					if err := l.Wait(ctx, tg.ID(next)); err != nil {
+						t.Error(err)
+						return
+					}
+					next++
+				}
+			}
+		})
+		var got []time.Duration
+		wg.Go(func() {
+			wctx, cancel := context.WithDeadline(ctx, end)
+			defer cancel()
+			for l.Wait(wctx, user) == nil {
+				got = append(got, time.Since(start))
+			}
+		})
+		wg.Wait()
+		// Burst of 3 at 0, then one a second: 3 + (seconds-1) in all.
+		if want := DefaultChatBurst + seconds - 1; len(got) != want {
+			t.Errorf("hot chat got %d messages in %d s, want %d: %v", len(got), seconds, want, got)
+		}
+		for i := DefaultChatBurst; i < len(got); i++ {
+			if gap := got[i] - got[i-1]; gap < DefaultChatEvery {
+				t.Fatalf("messages %d and %d to the hot chat %v apart, want at least %v: %v", i-1, i, gap, DefaultChatEvery, got)
+			}
+		}
+		if n := maxInWindow(got[DefaultChatBurst-1:], time.Second); n > 1 {
+			t.Fatalf("%d messages within one second after the burst, want 1: %v", n, got)
+		}
+		t.Logf("hot chat: %d messages in %d s among %d other chats a second; %d states held", len(got), seconds, crowd, l.Len())
 	})
 }
