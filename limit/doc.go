@@ -19,9 +19,10 @@
 // limit starts no goroutine and keeps no state per idle chat: a chat's
 // state exists while its buckets refill or it is paused, and is never
 // dropped before, so a throttled chat cannot get a fresh burst early
-// however many chats are active; Local documents the bound. It never retries a call that may have
-// been performed unless the method is idempotent or WithRetryUnsure says
-// so, never repeats an upload, and never sleeps past a call's context.
+// however many chats are active; Local documents the bound. It never
+// retries a call that may have been performed unless the method is
+// idempotent or WithRetryUnsure says so, never repeats an upload, and
+// never sleeps past a call's context.
 // It has no metrics dependency: Control.Stats returns counters to export.
 //
 // # Several processes
