@@ -91,6 +91,10 @@ func New(token string, opts ...Option) (*Bot, error) {
 	if cfg.pollTimeout < time.Second {
 		cfg.pollTimeout = time.Second
 	}
+	if cfg.handlerTimeout <= 0 || cfg.abandonGrace < 0 || cfg.drainTimeout < 0 || cfg.leftoverWait < 0 {
+		return nil, fmt.Errorf("tidygram: invalid options: handler timeout %s (> 0), abandon grace %s, drain timeout %s, leftover wait %s (≥ 0)",
+			cfg.handlerTimeout, cfg.abandonGrace, cfg.drainTimeout, cfg.leftoverWait)
+	}
 	if cfg.webhook != nil {
 		if err := cfg.webhook.check(); err != nil {
 			return nil, err
@@ -165,22 +169,32 @@ type runState struct {
 
 // Run receives and handles updates until ctx is cancelled, then stops in
 // this order: the pending poll is aborted at once (or the webhook server
-// stops accepting), queued and running handlers get DrainTimeout to finish,
-// then their contexts are cancelled; background work started with
-// Context.Go is cancelled and awaited (at most DrainTimeout); the final watermark is confirmed to
-// Telegram; idle connections are closed; and the goroutines the bot started
-// are checked: survivors are logged by owner (returned as *LeakError with
-// WithStrictLeaks).
+// stops accepting); queued and running handlers get DrainTimeout to finish;
+// then their contexts are cancelled, and handlers that still have not
+// returned StopGrace later are abandoned; background work started with
+// Context.Go is cancelled and awaited until the drain period is over; the
+// final watermark is confirmed to Telegram; idle connections are closed;
+// and the goroutines the bot started are checked: survivors are logged by
+// owner (returned as *LeakError with WithStrictLeaks).
+//
+// Run returns at most DrainTimeout + LeftoverWait + about 4 s (StopGrace,
+// the final confirmation's deadline) after ctx is cancelled, whatever
+// handlers do.
 //
 // Delivery is at-least-once: an update is confirmed only after its handler
 // returned (an error or panic counts as handled: it is reported, not
-// redelivered forever). Updates queued but not started when the drain
-// period ends stay unconfirmed and come again on the next start. At most
+// redelivered forever). A handler still running HandlerTimeout +
+// AbandonGrace after it started is abandoned: reported (log, error handler
+// with *AbandonedError, leak metric), its update counted as failed and
+// confirmed, its worker replaced; the chat's next update goes on. Updates
+// queued but not started when the drain period ends, and handlers cut off
+// at stop, stay unconfirmed and come again on the next start. At most
 // PollLimit updates are in flight beyond the lowest unhandled one.
 //
 // Run returns nil after a cancel, ErrUnauthorized, ErrWebhookActive or
 // ErrOtherPoller when Telegram refuses the bot, or the error that stopped
-// it. It blocks until everything it started has ended.
+// it. It blocks until everything it started has ended or was abandoned and
+// reported.
 func (b *Bot) Run(ctx context.Context) (err error) {
 	if !b.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -202,51 +216,25 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelTasks()
-	drain := make(chan struct{})
-	cancelled, cancelNow := context.WithCancel(context.Background())
-	cancelNow()
-
 	st := &runState{seen: newRecent(DefaultDedupeWindow, DefaultDedupeCapacity)}
 	st.bg.init(context.WithoutCancel(ctx))
 	st.pool = dispatch.New(dispatch.Config{
 		Workers:   b.cfg.workers,
 		QueueSize: b.cfg.queueSize,
+		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
+		Drain:     b.cfg.drainTimeout,
+		StopGrace: StopGrace,
 		Wrap: func(ctx context.Context, loop func(context.Context)) {
 			b.labelled(ctx, "worker", loop)
 		},
-		// A dropped task runs with a cancelled context: it reports
-		// itself unhandled, so its update stays unconfirmed.
-		Dropped: func(_ int64, t dispatch.Task) { t(cancelled) },
 	})
-
-	var wg sync.WaitGroup
+	var stopped atomic.Int64 // when the stop began (unix nanos): the drain period starts
+	context.AfterFunc(runCtx, func() { stopped.Store(time.Now().UnixNano()) })
 	poolDone := make(chan struct{})
-	wg.Go(func() {
+	go func() {
 		defer close(poolDone)
-		b.labelled(runCtx, "dispatch", func(context.Context) { st.pool.Run(runCtx, taskCtx, drain) })
-	})
-	// Drain timer: after the stop, handlers get DrainTimeout, then their
-	// contexts are cancelled and what is still queued is dropped.
-	wg.Go(func() {
-		b.labelled(context.Background(), "drain", func(context.Context) {
-			select {
-			case <-poolDone:
-				return
-			case <-runCtx.Done():
-			}
-			t := time.NewTimer(b.cfg.drainTimeout)
-			defer t.Stop()
-			select {
-			case <-poolDone:
-			case <-t.C:
-				b.log.Warn("tidygram: drain period over, cancelling running handlers", "drain_timeout", b.cfg.drainTimeout, "in_flight", st.pool.Len())
-				close(drain)
-				cancelTasks()
-			}
-		})
-	})
+		b.labelled(runCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
+	}()
 	b.state.Store(st)
 
 	// Owned services run until the handlers have drained.
@@ -281,12 +269,16 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	stop(nil)
 	<-poolDone
 	b.state.Store(nil)
-	// Handlers are done: background work is cancelled and awaited (for
-	// at most the drain period).
-	b.labelled(ctx, "background", func(context.Context) { st.bg.close(b.cfg.drainTimeout) })
+	if n := st.pool.Dropped(); n > 0 {
+		b.log.Warn("tidygram: drain period over; updates not started stay unconfirmed and come again", "count", n, "drain_timeout", b.cfg.drainTimeout)
+	}
+	// Handlers are done: background work is cancelled and awaited until
+	// the drain period is over.
+	b.labelled(ctx, "background", func(context.Context) {
+		st.bg.close(time.Unix(0, stopped.Load()).Add(b.cfg.drainTimeout))
+	})
 	stopServices()
 	svcWG.Wait()
-	wg.Wait()
 	if srcErr == nil {
 		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
 			srcErr = cause // a service failed
@@ -325,38 +317,100 @@ func laneKey(u *tg.Update) (key int64, unordered bool) {
 	return 0, true
 }
 
-// submit queues u; done runs after its handler (or when it is dropped: then
-// handled is false). It blocks while the queue is full.
+// submit queues u; done runs once: after its handler returned (handled
+// true; false when the drain period cut it off), when it was abandoned
+// (true: confirmed as failed; false at stop), or when it was dropped at
+// stop without running (false). It blocks while the queue is full.
 func (b *Bot) submit(ctx context.Context, st *runState, u *tg.Update, done func(handled bool)) error {
 	key, unordered := laneKey(u)
-	return st.pool.Submit(ctx, key, unordered, func(taskCtx context.Context) {
-		if taskCtx.Err() != nil {
-			done(false) // dropped at stop: never ran
-			return
-		}
-		b.handle(taskCtx, st, u)
-		// Cancelled by the end of the drain period: it did not finish,
-		// so it is not confirmed and comes again after a restart.
-		done(taskCtx.Err() == nil)
-	})
+	return st.pool.Submit(ctx, key, unordered, &updateTask{b: b, st: st, u: u, done: done})
 }
 
-// handle routes u and runs its handler with its timeout, labels, panic
-// recovery and error reporting. Updates no route takes (and commands
+// updateTask is one update on its way through the pool.
+type updateTask struct {
+	b       *Bot
+	st      *runState
+	u       *tg.Update
+	done    func(handled bool)
+	started time.Time
+	settled atomic.Bool // done was called (or is being called)
+}
+
+// settle reports whether the caller is the one to finish the update.
+func (t *updateTask) settle() bool { return t.settled.CompareAndSwap(false, true) }
+
+// Run routes the update and runs its handler with its timeout, labels,
+// panic recovery and error reporting. Updates no route takes (and commands
 // addressed to other bots) count as handled with route "".
-func (b *Bot) handle(ctx context.Context, st *runState, u *tg.Update) {
-	start := time.Now()
+func (t *updateTask) Run(ctx context.Context) {
+	b := t.b
+	t.started = time.Now()
 	b.handling.Add(1)
 	defer b.handling.Add(-1)
 	var name string
 	var err error
-	if h, ok := b.route(u, &name); ok {
-		err = b.run(ctx, st, u, name, h)
+	if h, ok := b.route(t.u, &name); ok {
+		if err = b.run(ctx, t, name, h); errors.Is(err, errAbandoned) {
+			return // reported by Abandon
+		}
+	} else if !t.settle() {
+		return
 	}
-	d := time.Since(start)
-	b.cfg.metrics.UpdateHandled(u.Kind(), name, d, err)
+	b.handled(t.u, name, time.Since(t.started), err)
+	t.done(ctx.Err() == nil)
+}
+
+// Abandon is called when the handler ran past HandlerTimeout +
+// AbandonGrace, or ignored its cancelled context at stop.
+func (t *updateTask) Abandon(ctx context.Context, stopping bool) {
+	if !t.settle() {
+		return // it returned just now
+	}
+	b := t.b
+	var name string
+	b.route(t.u, &name)
+	if stopping {
+		b.log.Warn("tidygram: handler did not return after its context was cancelled at stop; update stays unconfirmed",
+			"handler", name, "update_id", t.u.UpdateID)
+		t.done(false)
+		return
+	}
+	ran := time.Since(t.started)
+	rep, rerr := leak.UpdateReport(b.id, t.u.UpdateID, name)
+	if c := t.u.Chat(); c != nil && rep.ChatID == "" {
+		rep.ChatID = strconv.FormatInt(c.ID, 10)
+	}
+	aerr := &AbandonedError{Route: name, UpdateID: t.u.UpdateID, Ran: ran, Timeout: b.cfg.handlerTimeout, Report: rep}
+	b.cfg.metrics.Leaked(name, max(rep.Count, 1))
+	b.log.Error("tidygram: handler abandoned: still running past its timeout; update confirmed as failed, worker replaced",
+		"handler", name, "update_id", t.u.UpdateID, "chat_id", rep.ChatID, "ran", ran.Round(time.Millisecond),
+		"goroutines", rep.Count, "report", leak.Format(rep.Groups), "report_error", rerr)
+	b.handled(t.u, name, ran, aerr)
+	if b.cfg.errorHandler != nil {
+		hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
+		b.reportError(hctx, t, name, aerr)
+		cancel()
+	}
+	t.done(true)
+}
+
+// Drop is called for an update still queued when the drain period ended:
+// it stays unconfirmed.
+func (t *updateTask) Drop() {
+	if t.settle() {
+		t.done(false)
+	}
+}
+
+// errAbandoned is what run returns when its update was abandoned while the
+// handler ran.
+var errAbandoned = errors.New("tidygram: abandoned")
+
+// handled records the end of an update's handling.
+func (b *Bot) handled(u *tg.Update, route string, d time.Duration, err error) {
+	b.cfg.metrics.UpdateHandled(u.Kind(), route, d, err)
 	if hk := b.cfg.hooks.Handled; hk != nil {
-		hk(u, name, d, err)
+		hk(u, route, d, err)
 	}
 }
 
@@ -370,30 +424,55 @@ func (b *Bot) route(u *tg.Update, name *string) (Handler, bool) {
 	return h, ok
 }
 
-// run runs h for u under the handler's labels and timeout; it reports the
-// error (or recovered panic) and hands the update to the leak check.
-func (b *Bot) run(ctx context.Context, st *runState, u *tg.Update, name string, h Handler) (err error) {
-	hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
-	defer cancel()
+// handlerLabels returns the pprof labels of a handler run.
+func (b *Bot) handlerLabels(u *tg.Update, name string) pprof.LabelSet {
 	chat := ""
 	if c := u.Chat(); c != nil {
 		chat = strconv.FormatInt(c.ID, 10)
 	}
-	pprof.Do(hctx, pprof.Labels(LabelBot, b.id, LabelComponent, "handler", LabelHandler, name,
-		LabelUpdateID, strconv.FormatInt(u.UpdateID, 10), LabelChatID, chat), func(lctx context.Context) {
-		c := router.NewContext(lctx, u, b.client, name, st.bg.spawner(lctx))
-		if err = b.call(c, h); err != nil {
-			if b.cfg.errorHandler != nil {
-				b.cfg.errorHandler(c, err)
-			} else {
-				b.log.Error("tidygram: handler failed", "handler", name, "update_id", u.UpdateID, "error", err)
-			}
+	return pprof.Labels(LabelBot, b.id, LabelComponent, "handler", LabelHandler, name,
+		LabelUpdateID, strconv.FormatInt(u.UpdateID, 10), LabelChatID, chat)
+}
+
+// run runs h for t's update under the handler's labels and timeout; it
+// reports the error (or recovered panic) and hands the update to the leak
+// check. It returns errAbandoned when the update was abandoned meanwhile
+// (then it reports nothing).
+func (b *Bot) run(ctx context.Context, t *updateTask, name string, h Handler) (err error) {
+	hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
+	defer cancel()
+	pprof.Do(hctx, b.handlerLabels(t.u, name), func(lctx context.Context) {
+		c := router.NewContext(lctx, t.u, b.client, name, t.st.bg.spawner(lctx))
+		err = b.call(c, h)
+		if !t.settle() {
+			err = errAbandoned
+			return
+		}
+		if err != nil {
+			b.reportErrorTo(c, err)
 		}
 	})
-	if b.survivors != nil {
-		b.survivors.Ended(u.UpdateID, name)
+	if b.survivors != nil && err != errAbandoned {
+		b.survivors.Ended(t.u.UpdateID, name)
 	}
 	return err
+}
+
+// reportError hands err about t's update to the error handler, with a
+// Context for the update under the handler's labels.
+func (b *Bot) reportError(ctx context.Context, t *updateTask, name string, err error) {
+	pprof.Do(ctx, b.handlerLabels(t.u, name), func(lctx context.Context) {
+		b.reportErrorTo(router.NewContext(lctx, t.u, b.client, name, t.st.bg.spawner(lctx)), err)
+	})
+}
+
+// reportErrorTo passes err to the error handler, or logs it.
+func (b *Bot) reportErrorTo(c *Context, err error) {
+	if b.cfg.errorHandler != nil {
+		b.cfg.errorHandler(c, err)
+		return
+	}
+	b.log.Error("tidygram: handler failed", "handler", c.Route, "update_id", c.Update.UpdateID, "error", err)
 }
 
 // received records an update taken from a source.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -65,4 +67,22 @@ type LeakError struct {
 
 func (e *LeakError) Error() string {
 	return fmt.Sprintf("tidygram: %d goroutines outlived Run:\n%s", e.Count, e.Report)
+}
+
+// AbandonedError is what the error handler receives for a handler that was
+// still running HandlerTimeout + AbandonGrace after it started (it ignores
+// its context). Its update is confirmed as failed; the goroutine is left
+// to end by itself. Report holds the update's goroutines at that moment
+// (handler, chat, creation sites and where they are blocked).
+type AbandonedError struct {
+	Route    string
+	UpdateID int64
+	Ran      time.Duration // how long it had run when abandoned
+	Timeout  time.Duration // the handler timeout it ignored
+	Report   leak.Report
+}
+
+func (e *AbandonedError) Error() string {
+	return fmt.Sprintf("tidygram: handler %q abandoned on update %d: still running %s after it started (timeout %s); %d goroutine(s) left behind:\n%s",
+		e.Route, e.UpdateID, e.Ran.Round(time.Millisecond), e.Timeout, e.Report.Count, leak.Format(e.Report.Groups))
 }

@@ -5,7 +5,13 @@ import (
 	"runtime/pprof"
 	"sync"
 	"time"
+
+	"github.com/tidygram/tidygram/router"
 )
+
+// minBackgroundWait is how long background work gets after its context is
+// cancelled when the drain period is already over.
+const minBackgroundWait = 100 * time.Millisecond
 
 // scope owns background work started with Context.Go: it labels it, hands
 // it a context cancelled at stop, and waits for it.
@@ -24,12 +30,12 @@ func (s *scope) init(parent context.Context) {
 // spawner returns the function Context.Go uses for a handler running with
 // handlerCtx: the goroutine keeps the handler's labels (handler, update_id,
 // chat_id) with component "background", and runs with the scope's context.
-func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) {
-	return func(fn func(context.Context)) {
+func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) error {
+	return func(fn func(context.Context)) error {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return // the bot has stopped: nothing may start
+			return router.ErrNotRunning // the bot has stopped: nothing may start
 		}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -47,20 +53,21 @@ func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) 
 			pprof.SetGoroutineLabels(ctx)
 			fn(ctx)
 		}()
+		return nil
 	}
 }
 
 // close refuses new work, cancels the running work's context and waits
-// for it up to grace. Work that ignores its context is left running (and
-// reported by the leftover check).
-func (s *scope) close(grace time.Duration) {
+// for it until deadline (at least minBackgroundWait from now). Work that
+// ignores its context is left running (and reported by the leftover check).
+func (s *scope) close(deadline time.Time) {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	t := time.NewTimer(grace)
+	t := time.NewTimer(max(time.Until(deadline), minBackgroundWait))
 	defer t.Stop()
 	select {
 	case <-done:

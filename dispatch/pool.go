@@ -1,50 +1,98 @@
 // Package dispatch runs work on a fixed pool of workers fed by a bounded
-// queue, keeping the order of work that shares a key.
+// queue, keeping the order of work that shares a key, and supervises it.
 //
-// dispatch owns its workers and nothing else: it starts exactly Workers
-// goroutines in Run and no goroutine per key or per task, and Run returns
-// only after every worker has ended. Work with the same key (a chat) runs one
-// at a time in submission order; work with different keys runs in parallel.
-// The queue is bounded: Submit blocks (backpressure) while it is full. Idle
-// per-key state is freed as soon as a key has no queued work.
+// dispatch owns its workers and nothing else: it keeps exactly Workers
+// goroutines running tasks plus, when Deadline is set, one supervisor; it
+// starts no goroutine per key or per task. Work with the same key (a chat)
+// runs one at a time in submission order; work with different keys runs in
+// parallel. The queue is bounded: Submit blocks (backpressure) while it is
+// full. Idle per-key state is freed as soon as a key has no queued work.
+//
+// Supervision: a task still running Deadline after it started is
+// abandoned — the pool stops waiting for it (its key's next task may
+// start, its queue slot is freed), replaces its worker so the pool keeps
+// its size, and tells the task (Task.Abandon). A goroutine cannot be
+// killed: the abandoned one runs on until it returns by itself, and then
+// ends without touching the pool.
 //
 // dispatch never drops work silently: work still queued when Run stops is
-// handed to the Dropped callback, so its owner can leave it unconfirmed for
-// redelivery.
+// handed to Task.Drop, so its owner can leave it unconfirmed for
+// redelivery; work still running after the stop grace is abandoned.
 package dispatch
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// Task is one unit of work. It runs on a worker with the context the pool
-// was started with (cancelled when the drain period ends).
-type Task func(ctx context.Context)
+// Task is one unit of work.
+type Task interface {
+	// Run does the work. ctx is the pool's task context: it is cancelled
+	// when the drain period after a stop ends.
+	Run(ctx context.Context)
+	// Abandon is called at most once, instead of waiting for Run, when
+	// Run has not returned Deadline after it started (stopping false), or
+	// StopGrace after ctx was cancelled at the end of the drain period
+	// (stopping true). Run may still return later; its return is then
+	// ignored by the pool. When stopping is false Abandon runs on the
+	// worker that replaces Run's, under the same Deadline, before the
+	// key's next task starts. ctx is the task context (already cancelled
+	// when stopping).
+	Abandon(ctx context.Context, stopping bool)
+	// Drop is called instead of Run when the pool stopped with the task
+	// still queued (the drain period ran out first).
+	Drop()
+}
+
+// Func adapts a function to a Task that ignores Abandon and Drop.
+type Func func(ctx context.Context)
+
+// Run calls f(ctx).
+func (f Func) Run(ctx context.Context) { f(ctx) }
+
+// Abandon does nothing.
+func (Func) Abandon(context.Context, bool) {}
+
+// Drop does nothing.
+func (Func) Drop() {}
 
 // ErrClosed is returned by Submit once the pool no longer accepts work.
 var ErrClosed = errors.New("dispatch: pool closed")
 
 // Defaults of a Pool.
 const (
-	DefaultWorkers   = 16   // workers when Workers is 0
-	DefaultQueueSize = 1024 // queued plus running tasks when QueueSize is 0
+	DefaultWorkers   = 16                     // workers when Workers is 0
+	DefaultQueueSize = 1024                   // queued plus running tasks when QueueSize is 0
+	DefaultStopGrace = 500 * time.Millisecond // when StopGrace is 0
 )
 
-// Config configures a Pool. The zero value is usable.
+// Config configures a Pool. The zero value is usable: 16 workers, 1024
+// tasks, no deadline, no drain period (Run returns as soon as running tasks
+// ended their cancelled contexts or were abandoned).
 type Config struct {
 	// Workers is the number of goroutines that run tasks. Default 16.
 	Workers int
 	// QueueSize bounds the number of tasks queued or running at once;
 	// Submit blocks while it is reached. Default 1024; at least Workers.
 	QueueSize int
-	// Wrap, if set, runs each worker's loop (a Task that returns when the
-	// worker ends); tidygram uses it to attach pprof labels to workers.
+	// Deadline, if positive, is how long a task may run before it is
+	// abandoned (see Task.Abandon). Supervision costs one goroutine that
+	// wakes when the earliest running task reaches it.
+	Deadline time.Duration
+	// Drain is how long queued and running tasks may go on after Run's
+	// context is done; then the task context is cancelled and what is
+	// still queued is dropped.
+	Drain time.Duration
+	// StopGrace is how long tasks get to return after the task context is
+	// cancelled at the end of the drain period before they are abandoned.
+	// Default 500 ms.
+	StopGrace time.Duration
+	// Wrap, if set, runs each worker's loop (a function that returns when
+	// the worker ends); tidygram uses it to attach pprof labels.
 	Wrap func(ctx context.Context, loop func(ctx context.Context))
-	// Dropped, if set, receives every task still queued when the pool
-	// stops without running it (after the drain period ran out).
-	Dropped func(key int64, task Task)
 }
 
 type item struct {
@@ -62,6 +110,15 @@ type lane struct {
 	unordered  bool
 }
 
+// worker is the state of one worker goroutine, read by the supervisor.
+type worker struct {
+	mu      sync.Mutex
+	lane    *lane
+	task    Task
+	started time.Time // when task started; zero while idle
+	gone    bool      // abandoned: the goroutine no longer belongs to the pool
+}
+
 // Pool is a fixed pool of workers with per-key ordered lanes.
 // Create it with New, start it with Run, feed it with Submit.
 type Pool struct {
@@ -69,13 +126,26 @@ type Pool struct {
 	slots chan struct{} // one token per queued or running task
 	ready chan *lane    // lanes with work and no worker; capacity QueueSize
 
-	mu      sync.Mutex
-	lanes   map[int64]*lane
-	closed  bool
-	stopped chan struct{} // closed when Run stops accepting work
-	empty   chan struct{} // closed when the last task ends after stop
-	freeLn  []*lane
-	itemPl  sync.Pool
+	mu       sync.Mutex
+	lanes    map[int64]*lane
+	closed   bool
+	stopped  chan struct{} // closed when Run stops accepting work
+	empty    chan struct{} // closed when the last task ends after stop
+	freeLn   []*lane
+	itemPl   sync.Pool
+	workers  map[*worker]struct{}
+	quitting bool
+	none     chan struct{} // closed when the last worker ends after quit
+
+	// set by Run
+	ctx    context.Context // labels and values for replacement workers
+	tctx   context.Context // task context
+	quit   chan struct{}
+	wg     sync.WaitGroup // the supervisor
+	drainC chan struct{}  // closed when the drain period is over
+
+	abandoned atomic.Int64
+	dropped   atomic.Int64
 }
 
 // New returns a Pool with cfg's defaults filled in. It starts no goroutine.
@@ -89,23 +159,35 @@ func New(cfg Config) *Pool {
 	if cfg.QueueSize < cfg.Workers {
 		cfg.QueueSize = cfg.Workers
 	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = DefaultStopGrace
+	}
 	return &Pool{
 		cfg:     cfg,
 		slots:   make(chan struct{}, cfg.QueueSize),
 		ready:   make(chan *lane, cfg.QueueSize),
 		lanes:   make(map[int64]*lane),
 		stopped: make(chan struct{}),
+		workers: make(map[*worker]struct{}),
+		drainC:  make(chan struct{}),
 	}
 }
 
 // Workers returns the number of workers.
 func (p *Pool) Workers() int { return p.cfg.Workers }
 
-// Len returns the number of tasks queued or running.
+// Len returns the number of tasks queued or running (abandoned tasks are
+// not counted).
 func (p *Pool) Len() int { return len(p.slots) }
 
 // Cap returns the queue bound (queued plus running tasks).
 func (p *Pool) Cap() int { return cap(p.slots) }
+
+// Abandoned returns the number of tasks abandoned so far.
+func (p *Pool) Abandoned() int64 { return p.abandoned.Load() }
+
+// Dropped returns the number of queued tasks dropped at stop.
+func (p *Pool) Dropped() int64 { return p.dropped.Load() }
 
 // Keys returns the number of keys with queued or running work (lane state
 // held in memory).
@@ -187,7 +269,8 @@ func (p *Pool) pop(l *lane) Task {
 	return t
 }
 
-// finish re-queues l if it has more work, or frees its state.
+// finish re-queues l if it has more work, or frees its state, and frees
+// the finished task's queue slot.
 func (p *Pool) finish(l *lane) {
 	p.mu.Lock()
 	if l.n > 0 {
@@ -221,26 +304,30 @@ func (p *Pool) release() {
 	}
 }
 
-// Run starts the workers and blocks until ctx is done and the queue is
-// drained: once ctx is done Submit returns ErrClosed and the workers keep
-// running queued tasks until none is left or drain is closed, whichever
-// comes first. Tasks run with taskCtx, which the caller cancels to end
-// running tasks (tidygram cancels it when its DrainTimeout runs out, and
-// closes drain at the same moment). Tasks still queued then are not run:
-// each goes to Config.Dropped. Run returns after every worker has ended.
-func (p *Pool) Run(ctx, taskCtx context.Context, drain <-chan struct{}) {
-	var wg sync.WaitGroup
-	quit := make(chan struct{})
+// Run starts the workers (and the supervisor when Deadline is set) and
+// blocks until ctx is done and the pool has stopped. Once ctx is done,
+// Submit returns ErrClosed and the workers go on with queued tasks until
+// none is left or Drain has passed, whichever comes first. Then the task
+// context is cancelled, running tasks get StopGrace to return and are
+// abandoned if they do not (Task.Abandon(true)), and tasks still queued are
+// dropped (Task.Drop). Run returns after every worker that was not
+// abandoned has ended: at most Drain + StopGrace after ctx is done,
+// whatever the tasks do. Tasks run with a context that carries ctx's values
+// but is cancelled only at the end of the drain period.
+func (p *Pool) Run(ctx context.Context) {
+	tctx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTasks()
+	p.ctx, p.tctx, p.quit = ctx, tctx, make(chan struct{})
 	for range p.cfg.Workers {
-		wg.Go(func() {
-			loop := func(c context.Context) { p.work(c, quit, drain) }
-			if p.cfg.Wrap != nil {
-				p.cfg.Wrap(taskCtx, loop)
-			} else {
-				loop(taskCtx)
-			}
-		})
+		p.startWorker(nil)
 	}
+	superDone := make(chan struct{})
+	if p.cfg.Deadline > 0 {
+		p.wg.Go(func() { p.supervise(superDone) })
+	}
+	defer p.wg.Wait()
+	defer close(superDone)
+
 	<-ctx.Done()
 	p.mu.Lock()
 	p.closed = true
@@ -252,44 +339,240 @@ func (p *Pool) Run(ctx, taskCtx context.Context, drain <-chan struct{}) {
 	}
 	p.mu.Unlock()
 	if empty != nil {
+		t := time.NewTimer(p.cfg.Drain)
 		select {
 		case <-empty:
-		case <-drain:
+		case <-t.C:
+			close(p.drainC) // workers leave lanes queued from now on
+			cancelTasks()
 		}
+		t.Stop()
 	}
-	close(quit)
-	wg.Wait()
+	p.mu.Lock()
+	p.quitting = true
+	close(p.quit)
+	none := make(chan struct{})
+	if len(p.workers) == 0 {
+		close(none)
+	} else {
+		p.none = none
+	}
+	p.mu.Unlock()
+	grace := time.NewTimer(p.cfg.StopGrace)
+	defer grace.Stop()
+	select {
+	case <-none:
+	case <-grace.C:
+		cancelTasks()
+		p.abandonAll()
+	}
 	p.dropQueued()
 }
 
-func (p *Pool) work(taskCtx context.Context, quit, drain <-chan struct{}) {
+// startWorker starts a worker; first, if not nil, runs on it before its
+// loop, under supervision.
+func (p *Pool) startWorker(first Task) {
+	w := &worker{}
+	p.mu.Lock()
+	p.workers[w] = struct{}{}
+	p.mu.Unlock()
+	p.goWorker(w, first)
+}
+
+// goWorker runs w's goroutine; w is already among p.workers.
+func (p *Pool) goWorker(w *worker, first Task) {
+	go func() {
+		loop := func(context.Context) { p.work(w, first) }
+		if p.cfg.Wrap != nil {
+			p.cfg.Wrap(p.ctx, loop)
+		} else {
+			loop(p.ctx)
+		}
+		p.exit(w)
+	}()
+}
+
+// exit removes w from the pool when its goroutine ends, unless it was
+// abandoned (then the pool removed it already).
+func (p *Pool) exit(w *worker) {
+	w.mu.Lock()
+	gone := w.gone
+	w.mu.Unlock()
+	if !gone {
+		p.remove(w)
+	}
+}
+
+// remove forgets w; the last worker to go after quit closes p.none.
+func (p *Pool) remove(w *worker) {
+	p.mu.Lock()
+	delete(p.workers, w)
+	if p.none != nil && len(p.workers) == 0 {
+		close(p.none)
+		p.none = nil
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pool) work(w *worker, first Task) {
+	if first != nil && !p.runTask(w, nil, first) {
+		return
+	}
 	for {
 		select {
 		case l := <-p.ready:
 			select {
-			case <-drain: // drain period over: leave the lane queued
+			case <-p.drainC: // drain period over: leave the lane queued
 				p.ready <- l
 				return
 			default:
 			}
-			p.pop(l)(taskCtx)
-			p.finish(l)
-		case <-quit:
+			if !p.runTask(w, l, p.pop(l)) {
+				return
+			}
+		case <-p.quit:
 			return
 		}
 	}
 }
 
-// dropQueued hands every task left in the queue to Config.Dropped.
+// runTask runs t for lane l (nil: an abandonment report) under
+// supervision; false if it was abandoned meanwhile (the goroutine must
+// end).
+func (p *Pool) runTask(w *worker, l *lane, t Task) bool {
+	w.mu.Lock()
+	w.lane, w.task, w.started = l, t, time.Now()
+	w.mu.Unlock()
+	t.Run(p.tctx)
+	w.mu.Lock()
+	gone := w.gone
+	w.lane, w.task, w.started = nil, nil, time.Time{}
+	w.mu.Unlock()
+	if gone {
+		return false
+	}
+	if l != nil {
+		p.finish(l)
+	}
+	return true
+}
+
+// supervise abandons tasks that run past the deadline. It sleeps until the
+// earliest running task reaches it (a full Deadline when none runs).
+func (p *Pool) supervise(done <-chan struct{}) {
+	t := time.NewTimer(p.cfg.Deadline)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		t.Reset(p.check(time.Now()))
+	}
+}
+
+// check abandons the overdue tasks and returns how long until the next
+// one can be due.
+func (p *Pool) check(now time.Time) time.Duration {
+	next := p.cfg.Deadline
+	for _, w := range p.snapshot() {
+		w.mu.Lock()
+		if w.task == nil || w.gone {
+			w.mu.Unlock()
+			continue
+		}
+		if left := p.cfg.Deadline - now.Sub(w.started); left > 0 {
+			next = min(next, left)
+			w.mu.Unlock()
+			continue
+		}
+		p.abandon(w, false)
+	}
+	return max(next, time.Millisecond)
+}
+
+// abandonAll abandons every task still running at stop.
+func (p *Pool) abandonAll() {
+	for _, w := range p.snapshot() {
+		w.mu.Lock()
+		if w.task == nil || w.gone {
+			w.mu.Unlock()
+			continue
+		}
+		p.abandon(w, true)
+	}
+}
+
+func (p *Pool) snapshot() []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ws := make([]*worker, 0, len(p.workers))
+	for w := range p.workers {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// abandon gives up on w's task; w.mu is held and released here. Unless
+// the pool is stopping, a new worker takes w's place and first reports the
+// task abandoned (Task.Abandon), then lets its key go on.
+func (p *Pool) abandon(w *worker, stopping bool) {
+	w.gone = true
+	l, t := w.lane, w.task
+	w.mu.Unlock()
+	p.remove(w)
+	p.abandoned.Add(1)
+	var next *worker
+	p.mu.Lock()
+	if !p.quitting && !stopping {
+		next = &worker{}
+		p.workers[next] = struct{}{}
+	}
+	p.mu.Unlock()
+	var first Task
+	switch {
+	case l == nil:
+		// An abandonment report that itself overran: its key goes on.
+		t.Abandon(p.tctx, stopping)
+	case next != nil:
+		first = &afterAbandon{p: p, l: l, t: t}
+	default:
+		t.Abandon(p.tctx, true)
+		p.finish(l)
+	}
+	if next != nil {
+		p.goWorker(next, first)
+	}
+}
+
+// afterAbandon runs on the replacement worker: it reports the abandoned
+// task, then lets its key go on (once, even if the report itself overruns
+// and is abandoned).
+type afterAbandon struct {
+	p    *Pool
+	l    *lane
+	t    Task
+	once sync.Once
+}
+
+func (a *afterAbandon) Run(ctx context.Context) {
+	a.t.Abandon(ctx, false)
+	a.next()
+}
+
+func (a *afterAbandon) Abandon(context.Context, bool) { a.next() }
+func (a *afterAbandon) Drop()                         {}
+func (a *afterAbandon) next()                         { a.once.Do(func() { a.p.finish(a.l) }) }
+
+// dropQueued hands every task left in the queue to Task.Drop.
 func (p *Pool) dropQueued() {
 	for {
 		select {
 		case l := <-p.ready:
 			for l.n > 0 {
-				t := p.pop(l)
-				if p.cfg.Dropped != nil {
-					p.cfg.Dropped(l.key, t)
-				}
+				p.pop(l).Drop()
+				p.dropped.Add(1)
 				p.mu.Lock()
 				p.release()
 				p.mu.Unlock()

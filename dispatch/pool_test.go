@@ -16,15 +16,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // start runs p until the returned stop is called; stop returns after Run.
 func start(p *Pool) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	taskCtx, cancelTasks := context.WithCancel(context.Background())
-	drain := make(chan struct{})
 	done := make(chan struct{})
-	go func() { p.Run(ctx, taskCtx, drain); close(done) }()
+	go func() { p.Run(ctx); close(done) }()
 	return func() {
 		cancel()
 		<-done
-		cancelTasks()
 	}
+}
+
+// submit queues f as a Func task.
+func submit(ctx context.Context, p *Pool, key int64, unordered bool, f func(context.Context)) error {
+	return p.Submit(ctx, key, unordered, Func(f))
 }
 
 func TestPerKeyOrder(t *testing.T) {
@@ -50,7 +52,7 @@ func TestPerKeyOrder(t *testing.T) {
 				for k := range tt.keys {
 					key := int64(k)
 					wg.Add(1)
-					err := p.Submit(context.Background(), key, false, func(context.Context) {
+					err := submit(context.Background(), p, key, false, func(context.Context) {
 						defer wg.Done()
 						mu.Lock()
 						if running[key] {
@@ -104,7 +106,7 @@ func TestKeysRunInParallel(t *testing.T) {
 	go func() { arrived.Wait(); close(all) }()
 	done := make(chan bool, 4)
 	for k := range 4 {
-		p.Submit(context.Background(), int64(k), false, func(context.Context) {
+		submit(context.Background(), p, int64(k), false, func(context.Context) {
 			arrived.Done()
 			select {
 			case <-all:
@@ -127,7 +129,7 @@ func TestSubmitBackpressure(t *testing.T) {
 	defer stop()
 	release := make(chan struct{})
 	for range 2 {
-		if err := p.Submit(context.Background(), 1, false, func(context.Context) { <-release }); err != nil {
+		if err := submit(context.Background(), p, 1, false, func(context.Context) { <-release }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +138,7 @@ func TestSubmitBackpressure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := p.Submit(ctx, 2, false, func(context.Context) {})
+	err := submit(ctx, p, 2, false, func(context.Context) {})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Submit on a full queue = %v, want DeadlineExceeded", err)
 	}
@@ -144,11 +146,11 @@ func TestSubmitBackpressure(t *testing.T) {
 }
 
 func TestDrainRunsQueuedWork(t *testing.T) {
-	p := New(Config{Workers: 2, QueueSize: 100})
+	p := New(Config{Workers: 2, QueueSize: 100, Drain: time.Minute})
 	var ran atomic.Int32
 	stop := start(p)
 	for i := range 100 {
-		p.Submit(context.Background(), int64(i%3), false, func(context.Context) {
+		submit(context.Background(), p, int64(i%3), false, func(context.Context) {
 			time.Sleep(100 * time.Microsecond)
 			ran.Add(1)
 		})
@@ -157,43 +159,182 @@ func TestDrainRunsQueuedWork(t *testing.T) {
 	if n := ran.Load(); n != 100 {
 		t.Fatalf("%d of 100 queued tasks ran before Run returned", n)
 	}
-	if err := p.Submit(context.Background(), 1, false, func(context.Context) {}); !errors.Is(err, ErrClosed) {
+	if err := submit(context.Background(), p, 1, false, func(context.Context) {}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Submit after stop = %v, want ErrClosed", err)
 	}
 }
 
+// task records what the pool did with it.
+type task struct {
+	run       func(ctx context.Context)
+	abandoned chan bool // receives stopping, once
+	dropped   *atomic.Int32
+}
+
+func newTask(run func(context.Context), dropped *atomic.Int32) *task {
+	return &task{run: run, abandoned: make(chan bool, 1), dropped: dropped}
+}
+
+func (t *task) Run(ctx context.Context)                  { t.run(ctx) }
+func (t *task) Abandon(_ context.Context, stopping bool) { t.abandoned <- stopping } // a second call would block: the test fails by deadline
+func (t *task) Drop()                                    { t.dropped.Add(1) }
+
 func TestDrainTimeoutDropsQueued(t *testing.T) {
 	var dropped atomic.Int32
-	p := New(Config{Workers: 1, QueueSize: 10, Dropped: func(int64, Task) { dropped.Add(1) }})
+	p := New(Config{Workers: 1, QueueSize: 10, Drain: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
-	taskCtx, cancelTasks := context.WithCancel(context.Background())
-	drain := make(chan struct{})
 	done := make(chan struct{})
-	go func() { p.Run(ctx, taskCtx, drain); close(done) }()
+	go func() { p.Run(ctx); close(done) }()
 	started := make(chan struct{})
 	var sawCancel atomic.Bool
-	p.Submit(context.Background(), 1, false, func(c context.Context) {
+	first := newTask(func(c context.Context) {
 		close(started)
 		<-c.Done()
 		sawCancel.Store(true)
-	})
+	}, &dropped)
+	p.Submit(context.Background(), 1, false, first)
 	for range 5 {
-		p.Submit(context.Background(), 1, false, func(context.Context) { t.Error("task ran after the drain period") })
+		p.Submit(context.Background(), 1, false, newTask(func(context.Context) { t.Error("task ran after the drain period") }, &dropped))
 	}
 	<-started
-	cancel()
-	// The drain period ends: tasks are cancelled and the queue is dropped.
-	close(drain)
-	cancelTasks()
+	cancel() // the drain period ends: tasks are cancelled and the queue is dropped
 	<-done
 	if !sawCancel.Load() {
 		t.Fatal("running task did not see its context cancelled")
 	}
 	if n := dropped.Load(); n != 5 {
-		t.Fatalf("Dropped got %d tasks, want 5", n)
+		t.Fatalf("Drop called for %d tasks, want 5", n)
+	}
+	if n := p.Dropped(); n != 5 {
+		t.Fatalf("Dropped() = %d, want 5", n)
 	}
 	if n := p.Keys(); n != 0 {
 		t.Fatalf("%d lanes left after stop", n)
+	}
+	if len(first.abandoned) != 0 || p.Abandoned() != 0 {
+		t.Fatal("a task that returned on cancel was abandoned")
+	}
+}
+
+// TestStuckTaskIsAbandoned: a task that ignores its context is abandoned
+// after the deadline; its key goes on in order, the pool keeps its size,
+// and other keys never wait for it.
+func TestStuckTaskIsAbandoned(t *testing.T) {
+	const workers = 2
+	p := New(Config{Workers: workers, QueueSize: 64, Deadline: 100 * time.Millisecond, Drain: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	release := make(chan struct{}) // the stuck tasks end only at the test's end
+	var dropped atomic.Int32
+	var stuck []*task
+	for k := range workers { // every worker gets stuck once
+		s := newTask(func(context.Context) { <-release }, &dropped)
+		stuck = append(stuck, s)
+		p.Submit(context.Background(), int64(k), false, s)
+	}
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		submit(context.Background(), p, int64(i%workers), false, func(context.Context) {
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	waitOrFail(t, &wg, 10*time.Second, "tasks queued behind stuck tasks did not run")
+	for i, s := range stuck {
+		select {
+		case stopping := <-s.abandoned:
+			if stopping {
+				t.Fatalf("stuck task %d abandoned as stopping, want deadline", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stuck task %d was not abandoned", i)
+		}
+	}
+	last := map[int]int{}
+	for _, v := range order {
+		if prev, ok := last[v%workers]; ok && prev > v {
+			t.Fatalf("key %d: task %d ran after %d", v%workers, v, prev)
+		}
+		last[v%workers] = v
+	}
+	if n := p.Abandoned(); n != workers {
+		t.Fatalf("Abandoned() = %d, want %d", n, workers)
+	}
+	// The pool still has all its workers: as many tasks as workers run
+	// at once.
+	var arrived sync.WaitGroup
+	arrived.Add(workers)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	var both sync.WaitGroup
+	for k := range workers {
+		both.Add(1)
+		submit(context.Background(), p, int64(100+k), false, func(context.Context) {
+			defer both.Done()
+			arrived.Done()
+			<-all
+		})
+	}
+	waitOrFail(t, &both, 10*time.Second, "replacement workers missing: tasks of different keys did not run at once")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return with abandoned tasks still running")
+	}
+	close(release)
+}
+
+// TestStopAbandonsTasksIgnoringCancel: Run returns within Drain +
+// StopGrace (plus scheduling) even when a task ignores its context; the
+// task is abandoned as stopping.
+func TestStopAbandonsTasksIgnoringCancel(t *testing.T) {
+	p := New(Config{Workers: 1, Drain: 20 * time.Millisecond, StopGrace: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	release := make(chan struct{})
+	defer close(release)
+	var dropped atomic.Int32
+	started := make(chan struct{})
+	s := newTask(func(context.Context) { close(started); <-release }, &dropped)
+	p.Submit(context.Background(), 1, false, s)
+	queued := newTask(func(context.Context) { t.Error("queued task ran") }, &dropped)
+	p.Submit(context.Background(), 1, false, queued)
+	<-started
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return while a task ignored its cancelled context")
+	}
+	select {
+	case stopping := <-s.abandoned:
+		if !stopping {
+			t.Fatal("abandoned at stop, but stopping = false")
+		}
+	default:
+		t.Fatal("task ignoring cancel was not abandoned")
+	}
+	if dropped.Load() != 1 {
+		t.Fatalf("queued task dropped %d times, want 1", dropped.Load())
+	}
+}
+
+func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, msg string) {
+	t.Helper()
+	c := make(chan struct{})
+	go func() { wg.Wait(); close(c) }()
+	select {
+	case <-c:
+	case <-time.After(d):
+		t.Fatal(msg)
 	}
 }
 
@@ -205,7 +346,7 @@ func TestUnorderedRunsInParallel(t *testing.T) {
 	arrived.Add(2)
 	ok := make(chan bool, 2)
 	for range 2 {
-		p.Submit(context.Background(), 0, true, func(context.Context) {
+		submit(context.Background(), p, 0, true, func(context.Context) {
 			arrived.Done()
 			c := make(chan struct{})
 			go func() { arrived.Wait(); close(c) }()
@@ -232,7 +373,7 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		wg.Add(1)
-		p.Submit(context.Background(), int64(i%64), false, func(context.Context) { wg.Done() })
+		submit(context.Background(), p, int64(i%64), false, func(context.Context) { wg.Done() })
 	}
 	wg.Wait()
 }

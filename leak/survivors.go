@@ -182,9 +182,41 @@ func (s *Survivors) CheckNow() ([]Report, error) {
 	if len(due) == 0 {
 		return nil, nil
 	}
-	groups, err := s.snapshot()
+	reports, err := s.inspect(due)
 	if err != nil {
 		s.requeue(due)
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, r := range reports {
+		s.leaked += int64(r.Count)
+	}
+	s.mu.Unlock()
+	for _, r := range reports {
+		s.report(r)
+	}
+	return reports, nil
+}
+
+// UpdateReport returns the goroutines of bot labelled with updateID right
+// now (pool goroutines and owned background work left out), as a Report
+// for handler: for a handler that is still running past its deadline. It
+// reads one goroutine profile, and a full dump for creation sites when
+// tracebacklabels is on. Count is 0 when none is found.
+func UpdateReport(bot string, updateID int64, handler string) (Report, error) {
+	now := time.Now()
+	rs, err := NewSurvivors(bot).inspect(map[int64]ended{updateID: {handler: handler, at: now}})
+	if err != nil || len(rs) == 0 {
+		return Report{Bot: bot, Handler: handler, UpdateID: updateID, Ended: now}, err
+	}
+	return rs[0], nil
+}
+
+// inspect reads the goroutines of the due updates and returns a report for
+// each update that has some.
+func (s *Survivors) inspect(due map[int64]ended) ([]Report, error) {
+	groups, err := s.snapshot()
+	if err != nil {
 		return nil, err
 	}
 	mine, pool := s.split(groups, due)
@@ -207,14 +239,6 @@ func (s *Survivors) CheckNow() ([]Report, error) {
 		reports = append(reports, r)
 	}
 	sortReports(reports)
-	s.mu.Lock()
-	for _, r := range reports {
-		s.leaked += int64(r.Count)
-	}
-	s.mu.Unlock()
-	for _, r := range reports {
-		s.report(r)
-	}
 	return reports, nil
 }
 

@@ -23,13 +23,13 @@ type Context struct {
 	// Route is the name of the route that matched.
 	Route string
 
-	spawn func(fn func(ctx context.Context))
+	spawn func(fn func(ctx context.Context)) error
 }
 
 // NewContext returns the Context for one handler run. spawn starts owned
 // background work for Go; the runtime passes one that labels, tracks and
-// awaits it (nil: Go runs fn on a plain goroutine — for tests only).
-func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(fn func(ctx context.Context))) *Context {
+// awaits it (nil: Go returns ErrNotRunning).
+func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(fn func(ctx context.Context)) error) *Context {
 	return &Context{Context: ctx, Update: u, Client: client, Route: route, spawn: spawn}
 }
 
@@ -49,18 +49,23 @@ func (c *Context) WithValue(key, val any) *Context {
 	return c.WithContext(context.WithValue(c.Context, key, val))
 }
 
+// ErrNotRunning is returned by Context.Go when no running bot owns the
+// handler: the bot has stopped (or the Context was made without one).
+var ErrNotRunning = errors.New("router: no running bot owns this handler; background work not started")
+
 // Go starts fn on a goroutine owned by the bot, not by this handler: fn may
 // outlive the handler; its ctx is cancelled when the bot stops (once the
-// handlers have drained) and the bot's Run waits for it (at most the drain
+// handlers have drained) and the bot's Run waits for it (within the drain
 // period). Its goroutine carries this handler's labels. Use it instead of
-// a plain go statement for work that outlives the handler. After the bot
-// stopped, Go does nothing.
-func (c *Context) Go(fn func(ctx context.Context)) {
-	if c.spawn != nil {
-		c.spawn(fn)
-		return
+// a plain go statement for work that outlives the handler. Go returns
+// ErrNotRunning, and starts nothing, once the bot is stopping or when the
+// Context was not made by a running bot; it never starts an unowned
+// goroutine.
+func (c *Context) Go(fn func(ctx context.Context)) error {
+	if c.spawn == nil {
+		return ErrNotRunning
 	}
-	go fn(context.WithoutCancel(c.Context))
+	return c.spawn(fn)
 }
 
 // Message returns the update's message (new, edited, channel post or
