@@ -6,10 +6,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/tidygram/tidygram/tg"
@@ -31,6 +36,16 @@ type WebhookConfig struct {
 	// MaxBodyBytes caps a request body (default 1 MiB): a larger one gets
 	// 413 and nothing is decoded.
 	MaxBodyBytes int64
+	// BodyTimeout bounds reading a request's whole body, counted from the
+	// moment the handler is called, its headers read (default 10 s; it
+	// cannot be switched off). A body not complete by then gets 408 and
+	// its connection is closed, whatever the server's own timeouts. It
+	// bounds the body only: the answer then waits for the update's handler
+	// without a read deadline. It is set through http.ResponseController;
+	// behind a ResponseWriter that supports no deadline (a wrapper without
+	// an Unwrap method) the body is read under the server's ReadTimeout
+	// alone.
+	BodyTimeout time.Duration
 	// AckImmediately answers 200 as soon as the update is queued instead
 	// of after its handler ended. Faster for Telegram, but an update in
 	// the queue at a crash is lost, and Telegram's per-chat order (it
@@ -41,8 +56,21 @@ type WebhookConfig struct {
 	// Addr, when set, makes Run own an http.Server listening there (Path
 	// serves the webhook; everything else is 404) and shut it down
 	// gracefully at stop. When empty, mount Bot.WebhookHandler in your
-	// own server and Run only runs the handlers.
+	// own server and Run only runs the handlers; give that server
+	// timeouts (ReadHeaderTimeout, IdleTimeout) and a cap on connections
+	// of its own.
+	//
+	// The owned server allows 10 s for a request's headers and
+	// BodyTimeout for its body, closes idle connections after 120 s and
+	// holds at most MaxOpenConns connections at once.
 	Addr string
+	// MaxOpenConns caps the connections the owned server holds open at
+	// once (default 256; Telegram opens at most MaxConnections, ≤ 100).
+	// Further connections wait in the kernel's accept queue until one
+	// closes. Every answer but 200 closes its connection, and a body gets
+	// at most BodyTimeout, so a client without the secret holds a slot
+	// for at most 10 s + BodyTimeout. Ignored without Addr.
+	MaxOpenConns int
 	// Path of the webhook in the owned server (default "/").
 	Path string
 	// CertFile and KeyFile serve TLS from the owned server.
@@ -78,6 +106,12 @@ func (w *WebhookConfig) check() error {
 	if w.MaxBodyBytes <= 0 {
 		w.MaxBodyBytes = DefaultMaxWebhookBody
 	}
+	if w.BodyTimeout <= 0 {
+		w.BodyTimeout = DefaultBodyTimeout
+	}
+	if w.MaxOpenConns <= 0 {
+		w.MaxOpenConns = DefaultMaxOpenConns
+	}
 	if w.Path == "" {
 		w.Path = "/"
 	}
@@ -92,61 +126,75 @@ func WithWebhook(w WebhookConfig) Option {
 
 // WebhookHandler returns the http.Handler that receives Telegram's webhook
 // requests. It serves while Run runs (503 before and after, so Telegram
-// retries later). Per request: 405 for a method other than POST, 401 for a
-// wrong or missing secret (no handler runs), 413 for a body over
-// MaxBodyBytes (nothing decoded), 400 for malformed JSON, 503 when the queue
-// stays full until Telegram gives up; otherwise 200 after the handler ended
-// (or once queued with AckImmediately). A redelivered update_id is handled
-// once: it is answered when the first delivery's handler ends.
+// retries later). Per request, in this order: 405 for a method other than
+// POST; 401 for a wrong or missing secret, checked before any of the body
+// is read (no handler runs); 413 for a body over MaxBodyBytes (nothing
+// decoded); 408 for a body not complete within BodyTimeout; 400 for a body
+// that is not exactly one JSON object with a positive update_id (trailing
+// data, a second object, null, an array, wrong types: only whitespace may
+// surround the object; an update without a positive update_id could be
+// neither deduplicated nor confirmed); 503 when the queue stays full until
+// Telegram gives up. Otherwise 200 after the handler ended (or once queued
+// with AckImmediately). Every answer but 200 closes the connection at once,
+// without reading what is left of the body. A redelivered update_id is
+// handled once: it is answered when the first delivery's handler ends.
 func (b *Bot) WebhookHandler() http.Handler { return http.HandlerFunc(b.serveHook) }
+
+// insecureHook is the configuration of a handler on a bot without
+// WithWebhook.
+var insecureHook = WebhookConfig{InsecureNoSecret: true, MaxBodyBytes: DefaultMaxWebhookBody, BodyTimeout: DefaultBodyTimeout}
 
 func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 	wh := b.cfg.webhook
 	if wh == nil {
-		wh = &WebhookConfig{InsecureNoSecret: true, MaxBodyBytes: DefaultMaxWebhookBody}
+		wh = &insecureHook
 	}
+	rc := http.NewResponseController(w)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refuse(w, rc, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	if !wh.InsecureNoSecret && subtle.ConstantTimeCompare([]byte(r.Header.Get(SecretHeader)), []byte(wh.Secret)) != 1 {
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		refuse(w, rc, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	st := b.state.Load()
 	if st == nil {
-		http.Error(w, "bot not running", http.StatusServiceUnavailable)
+		refuse(w, rc, http.StatusServiceUnavailable, "bot not running")
 		return
 	}
-	var u tg.Update
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, wh.MaxBodyBytes))
-	if err := dec.Decode(&u); err != nil {
+	_ = rc.SetReadDeadline(time.Now().Add(wh.BodyTimeout)) // unsupported: the server's ReadTimeout alone (documented)
+	u, err := decodeUpdate(http.MaxBytesReader(w, r.Body, wh.MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
+		switch {
+		case errors.As(err, &tooBig):
+			refuse(w, rc, http.StatusRequestEntityTooLarge, "request body too large")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			refuse(w, rc, http.StatusRequestTimeout, fmt.Sprintf("request body not received within %v", wh.BodyTimeout))
+		default:
+			refuse(w, rc, http.StatusBadRequest, "malformed update: "+err.Error())
 		}
-		http.Error(w, "malformed update: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if u.UpdateID == 0 {
-		http.Error(w, "malformed update: no update_id", http.StatusBadRequest)
-		return
-	}
+	// The body is read: the answer waits for the handler, which the body's
+	// deadline must not cut (over HTTP/2 it would reset the stream).
+	_ = rc.SetReadDeadline(time.Time{})
 	e, fresh := st.seen.take(u.UpdateID)
-	b.received(&u, !fresh)
+	b.received(u, !fresh)
 	if !fresh {
 		// A redelivery: answer when the first delivery is done.
 		select {
 		case <-e.done:
 			w.WriteHeader(http.StatusOK)
 		case <-r.Context().Done():
+			gaveUp(w)
 		}
 		return
 	}
 	handled := make(chan bool, 1)
-	err := b.submit(r.Context(), st, &u, func(ok bool) {
+	err = b.submit(r.Context(), st, u, func(ok bool) {
 		if ok {
 			close(e.done)
 		} else {
@@ -156,7 +204,7 @@ func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		st.seen.forget(u.UpdateID, e)
-		http.Error(w, "busy", http.StatusServiceUnavailable)
+		refuse(w, rc, http.StatusServiceUnavailable, "busy")
 		return
 	}
 	if wh.AckImmediately {
@@ -168,12 +216,79 @@ func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 		if ok {
 			w.WriteHeader(http.StatusOK)
 		} else {
-			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			refuse(w, rc, http.StatusServiceUnavailable, "stopping")
 		}
 	case <-r.Context().Done():
 		// Telegram gave up; it will redeliver, and the redelivery waits
 		// for this handler (or is answered at once once it is done).
+		gaveUp(w)
 	}
+}
+
+// gaveUp answers a request whose context ended before its update was
+// handled: never the 200 net/http would send for a handler that wrote
+// nothing.
+func gaveUp(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusServiceUnavailable)
+}
+
+// refuse answers code with msg and closes the connection without reading
+// the rest of the body: net/http would otherwise drain up to 256 KiB of it
+// first, at whatever pace the client sends it.
+func refuse(w http.ResponseWriter, rc *http.ResponseController, code int, msg string) {
+	w.Header().Set("Connection", "close")
+	_ = rc.SetReadDeadline(time.Now())
+	http.Error(w, msg, code)
+}
+
+// decodeUpdate reads one webhook body: exactly one JSON object, only
+// whitespace around it, with a positive update_id. It reads to the end of
+// r (bounded by the caller) and buffers at most the object itself.
+func decodeUpdate(r io.Reader) (*tg.Update, error) {
+	dec := jsontext.NewDecoder(r, json.DefaultOptionsV1())
+	raw, err := dec.ReadValue()
+	switch {
+	case err == io.EOF:
+		return nil, errors.New("empty body")
+	case err != nil:
+		return nil, err
+	case raw.Kind() != '{':
+		return nil, fmt.Errorf("not a JSON object but %s", kindName(raw.Kind()))
+	}
+	u := new(tg.Update)
+	if err := jsonv2.Unmarshal(raw, u, json.DefaultOptionsV1()); err != nil { // before raw is overwritten
+		return nil, err
+	}
+	if tok, err := dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			return nil, fmt.Errorf("%s after the update: a body carries exactly one object", kindName(tok.Kind()))
+		}
+		return nil, fmt.Errorf("after the update: %w", err)
+	}
+	if u.UpdateID <= 0 {
+		return nil, fmt.Errorf("update_id %d: it must be positive (a missing one reads as 0)", u.UpdateID)
+	}
+	return u, nil
+}
+
+// kindName names a JSON kind in an error message.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 'f', 't':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{':
+		return "another object"
+	case '[':
+		return "an array"
+	}
+	return "a " + k.String()
 }
 
 // setWebhook registers WebhookConfig.URL with Telegram, when set. It
@@ -199,15 +314,21 @@ func (b *Bot) setWebhook(ctx context.Context) error {
 // period.
 func (b *Bot) serveWebhook(ctx context.Context) error {
 	wh := b.cfg.webhook
-	mux := http.NewServeMux()
-	mux.Handle("POST "+wh.Path, b.WebhookHandler())
 	srv := &http.Server{
-		Handler:           mux,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != wh.Path {
+				refuse(w, http.NewResponseController(w), http.StatusNotFound, "not found")
+				return
+			}
+			b.serveHook(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		TLSConfig:         wh.TLSConfig,
+		// The webhook sets its own deadline for the body (BodyTimeout);
+		// this one bounds other requests, all refused.
+		ReadTimeout:    10*time.Second + wh.BodyTimeout,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		TLSConfig:      wh.TLSConfig,
 		BaseContext: func(net.Listener) context.Context {
 			return context.WithoutCancel(ctx)
 		},
@@ -220,6 +341,7 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 			return fmt.Errorf("tidygram: webhook listener: %w", err)
 		}
 	}
+	ln = newLimitListener(ln, wh.MaxOpenConns)
 	if err := b.setWebhook(ctx); err != nil {
 		ln.Close()
 		return err
@@ -247,5 +369,51 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	return err
+}
+
+// limitListener accepts a connection only while fewer than cap of its
+// connections are open; Accept waits for one to close (the others wait in
+// the kernel's accept queue).
+type limitListener struct {
+	net.Listener
+	slots  chan struct{}
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newLimitListener(ln net.Listener, limit int) *limitListener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, limit), closed: make(chan struct{})}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, slots: l.slots}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// limitConn frees its slot when it is closed the first time.
+type limitConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.slots })
 	return err
 }

@@ -1,14 +1,17 @@
 package tidygram_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,12 +26,14 @@ import (
 func webhookBot(t *testing.T, cfg tidygram.WebhookConfig, setup func(b *tidygram.Bot), opts ...tidygram.Option) (string, *running) {
 	t.Helper()
 	srv := emulator(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listener = ln
 	}
-	cfg.Addr = ln.Addr().String()
-	cfg.Listener = ln
+	cfg.Addr = cfg.Listener.Addr().String()
 	cfg.Path = "/hook"
 	b := newBot(t, srv, append(opts, tidygram.WithWebhook(cfg))...)
 	setup(b)
@@ -39,6 +44,14 @@ func webhookBot(t *testing.T, cfg tidygram.WebhookConfig, setup func(b *tidygram
 
 func post(t *testing.T, url, secret string, body io.Reader) int {
 	t.Helper()
+	code, _ := postWith(t, http.DefaultClient, url, secret, body)
+	return code
+}
+
+// postWith posts body with client and returns the status (-1 when the
+// request failed) and the start of the answer's body.
+func postWith(t *testing.T, client *http.Client, url, secret string, body io.Reader) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, body)
 	if err != nil {
 		t.Fatal(err)
@@ -47,13 +60,14 @@ func post(t *testing.T, url, secret string, body io.Reader) int {
 	if secret != "" {
 		req.Header.Set(tidygram.SecretHeader, secret)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return -1 // the server may cut an oversized body: that is a refusal too
+		return -1, err.Error() // the server may cut an oversized body: that is a refusal too
 	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, string(msg)
 }
 
 func update(id int64, chat int64, text string) []byte {
@@ -262,6 +276,306 @@ func TestWebhookOwnServerRegistersURL(t *testing.T) {
 	m, err := u.WaitReply(ctx)
 	if err != nil || m.Text != "got hi" {
 		t.Fatalf("reply %q, %v; want \"got hi\"", m.Text, err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebhookStrictBody: a body is exactly one JSON object carrying a
+// positive update_id, with nothing but whitespace around it; anything else
+// is refused with 400 (413 over MaxBodyBytes) and runs no handler.
+func TestWebhookStrictBody(t *testing.T) {
+	const limit = 4096
+	var mu sync.Mutex
+	ran := map[int64]int{}
+	url, r := webhookBot(t, tidygram.WebhookConfig{Secret: "strict", MaxBodyBytes: limit}, func(b *tidygram.Bot) {
+		b.OnText(func(c *tidygram.Context) error {
+			mu.Lock()
+			ran[c.Update.UpdateID]++
+			mu.Unlock()
+			return nil
+		})
+	})
+	good := string(update(1, 1, "a"))
+	padded := good + strings.Repeat(" ", limit-len(good)) // exactly MaxBodyBytes
+	tests := []struct {
+		name string
+		body string
+		want int
+		msg  string // part of the answer's text
+	}{
+		{"whitespace around", " \r\n\t" + string(update(2, 1, "b")) + " \n\t\r ", http.StatusOK, ""},
+		{"exactly the limit", strings.Replace(padded, `"update_id":1`, `"update_id":3`, 1), http.StatusOK, ""},
+		{"trailing garbage", string(update(4, 1, "c")) + "xyz", http.StatusBadRequest, "after the update"},
+		{"trailing comma", string(update(5, 1, "c")) + ",", http.StatusBadRequest, "after the update"},
+		{"two objects", string(update(6, 1, "d")) + string(update(7, 1, "e")), http.StatusBadRequest, "after the update"},
+		{"two objects on two lines", string(update(8, 1, "d")) + "\n" + string(update(9, 1, "e")) + "\n", http.StatusBadRequest, "after the update"},
+		{"truncated", `{"update_id":10,"message":{"message_id":1,"text":"x`, http.StatusBadRequest, "malformed update"},
+		{"empty", "", http.StatusBadRequest, "empty body"},
+		{"only whitespace", " \n ", http.StatusBadRequest, "empty body"},
+		{"null", "null", http.StatusBadRequest, "not a JSON object"},
+		{"array", "[" + string(update(11, 1, "f")) + "]", http.StatusBadRequest, "not a JSON object"},
+		{"string", `"update"`, http.StatusBadRequest, "not a JSON object"},
+		{"number", `12`, http.StatusBadRequest, "not a JSON object"},
+		{"update_id a string", `{"update_id":"13","message":{"message_id":1,"date":1,"chat":{"id":1,"type":"private"},"text":"g"}}`, http.StatusBadRequest, "malformed update"},
+		{"update_id a fraction", `{"update_id":14.5}`, http.StatusBadRequest, "malformed update"},
+		{"update_id beyond int64", `{"update_id":9223372036854775808}`, http.StatusBadRequest, "malformed update"},
+		{"message a string", `{"update_id":15,"message":"hello"}`, http.StatusBadRequest, "malformed update"},
+		{"update_id missing", `{"message":{"message_id":1,"date":1,"chat":{"id":1,"type":"private"},"text":"h"}}`, http.StatusBadRequest, "update_id"},
+		{"update_id 0", string(update(0, 1, "i")), http.StatusBadRequest, "update_id"},
+		{"update_id negative", string(update(-16, 1, "j")), http.StatusBadRequest, "update_id"},
+		{"oversized", string(update(17, 1, strings.Repeat("k", limit))), http.StatusRequestEntityTooLarge, ""},
+		{"good", string(update(18, 1, "l")), http.StatusOK, ""},
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, msg := postWith(t, client, url, "strict", strings.NewReader(tt.body))
+			if got != tt.want || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("status %d %q, want %d with %q", got, msg, tt.want, tt.msg)
+			}
+		})
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int64]int{2: 1, 3: 1, 18: 1}; !maps.Equal(ran, want) {
+		t.Fatalf("handler runs per update_id = %v, want %v (only the accepted bodies)", ran, want)
+	}
+}
+
+// slowResult is what one slow client saw.
+type slowResult struct {
+	status int           // the answer's status; 0 if none was read (e.g. a reset)
+	cut    bool          // the server closed the connection before ctx ended
+	took   time.Duration // from dial to the server's close
+	err    error         // dial or header write failed
+}
+
+// slowPost opens a connection to addr, sends a webhook POST's headers at
+// once and then its body one byte per tick — slower than any deadline the
+// test sets, and never complete: it declares 1,000 bytes. It returns when
+// the server closed the connection or ctx ended.
+func slowPost(ctx context.Context, addr, path, secret string, tick time.Duration) slowResult {
+	start := time.Now()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return slowResult{err: err}
+	}
+	defer conn.Close()
+	hdr := "POST " + path + " HTTP/1.1\r\nHost: tidygram.test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+	if secret != "" {
+		hdr += tidygram.SecretHeader + ": " + secret + "\r\n"
+	}
+	if _, err := io.WriteString(conn, hdr+"\r\n{"); err != nil {
+		return slowResult{err: err}
+	}
+	closed := make(chan slowResult, 1)
+	go func() { // reads the answer, then waits for the server's close
+		var res slowResult
+		br := bufio.NewReader(conn)
+		if resp, err := http.ReadResponse(br, nil); err == nil {
+			res.status = resp.StatusCode
+		}
+		io.Copy(io.Discard, br)
+		res.took = time.Since(start)
+		res.cut = ctx.Err() == nil
+		closed <- res
+	}()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case res := <-closed:
+			return res
+		case <-ctx.Done():
+			conn.Close() // ends the reader
+			return <-closed
+		case <-ticker.C:
+			conn.Write([]byte{' '}) // an error means the server closed: the reader sees it too
+		}
+	}
+}
+
+// countingListener tracks how many accepted connections are open at once.
+type countingListener struct {
+	net.Listener
+	open, peak atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.open.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
+}
+
+// TestWebhookSlowClients: 200 connections trickling their body one byte per
+// 100 ms, against the owned server and against WebhookHandler behind a
+// plain http.Server without any timeout. With the right secret each is cut
+// once WebhookConfig.BodyTimeout passed (408); with a wrong or missing one
+// at once (401), however long BodyTimeout is. Real deliveries meanwhile all
+// succeed, and the owned server never holds more than MaxOpenConns
+// connections.
+func TestWebhookSlowClients(t *testing.T) {
+	const (
+		slow       = 200
+		deliveries = 20
+		secret     = "slow-secret"
+		maxOpen    = 50
+	)
+	tests := []struct {
+		name        string
+		owned       bool
+		secret      string        // the slow clients'
+		bodyTimeout time.Duration // the bot's
+		status      int           // the slow clients' answer
+		within      time.Duration // every slow client cut by then
+	}{
+		{"owned server, right secret", true, secret, time.Second, http.StatusRequestTimeout, 30 * time.Second},
+		{"owned server, wrong secret", true, "guess", time.Minute, http.StatusUnauthorized, 10 * time.Second},
+		{"owned server, no secret", true, "", time.Minute, http.StatusUnauthorized, 10 * time.Second},
+		{"plain server, right secret", false, secret, time.Second, http.StatusRequestTimeout, 30 * time.Second},
+		{"plain server, wrong secret", false, "guess", time.Minute, http.StatusUnauthorized, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var handled atomic.Int32
+			onText := func(b *tidygram.Bot) {
+				b.OnText(func(*tidygram.Context) error { handled.Add(1); return nil })
+			}
+			cfg := tidygram.WebhookConfig{Secret: secret, BodyTimeout: tt.bodyTimeout}
+			var url string
+			var r *running
+			var counted *countingListener
+			if tt.owned {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				counted = &countingListener{Listener: ln}
+				cfg.Listener, cfg.MaxOpenConns = counted, maxOpen
+				url, r = webhookBot(t, cfg, onText)
+			} else {
+				b := newBot(t, emulator(t), tidygram.WithWebhook(cfg))
+				onText(b)
+				mux := http.NewServeMux()
+				mux.Handle("POST /hook", b.WebhookHandler())
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs := &http.Server{Handler: mux} // no timeouts of its own
+				served := make(chan error, 1)
+				go func() { served <- hs.Serve(ln) }()
+				defer func() { hs.Close(); <-served }()
+				r = start(t, b)
+				eventually(t, 5*time.Second, "bot started", func() bool { return b.Me() != nil })
+				url = "http://" + ln.Addr().String() + "/hook"
+			}
+			addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/hook")
+
+			ctx, cancel := context.WithTimeout(context.Background(), tt.within)
+			defer cancel()
+			results := make(chan slowResult, slow)
+			var wg sync.WaitGroup
+			for range slow {
+				wg.Go(func() { results <- slowPost(ctx, addr, "/hook", tt.secret, 100*time.Millisecond) })
+			}
+			// Real deliveries while the slow clients hold their connections.
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			ok := 0
+			for i := range deliveries {
+				if code, msg := postWith(t, client, url, secret, bytes.NewReader(update(int64(100+i), int64(1+i%4), "real"))); code == http.StatusOK {
+					ok++
+				} else {
+					t.Errorf("delivery %d: %d %s", i, code, msg)
+				}
+			}
+			wg.Wait()
+			close(results)
+			var cut, answered, other int
+			var longest time.Duration
+			for res := range results {
+				if res.err != nil {
+					t.Errorf("slow client: %v", res.err)
+					continue
+				}
+				if res.cut {
+					cut++
+					longest = max(longest, res.took)
+				}
+				switch res.status {
+				case tt.status:
+					answered++
+				case 0:
+				default:
+					other++
+				}
+			}
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d/%d slow clients cut (longest %v), %d answered %d, %d deliveries ok, %d handled",
+				cut, slow, longest.Round(time.Millisecond), answered, tt.status, ok, handled.Load())
+			if cut != slow {
+				t.Errorf("%d of %d slow clients still connected after %v", slow-cut, slow, tt.within)
+			}
+			if other != 0 {
+				t.Errorf("%d slow clients got an answer other than %d", other, tt.status)
+			}
+			if ok != deliveries || handled.Load() != deliveries {
+				t.Errorf("%d of %d deliveries answered 200, %d handled", ok, deliveries, handled.Load())
+			}
+			if counted != nil {
+				t.Logf("the owned server held at most %d connections at once", counted.peak.Load())
+			}
+			if counted != nil && counted.peak.Load() > maxOpen {
+				t.Errorf("the owned server held %d connections at once, MaxOpenConns is %d", counted.peak.Load(), maxOpen)
+			}
+		})
+	}
+}
+
+// TestWebhookBodyTimeoutSparesHandler: BodyTimeout bounds reading the body
+// only; the answer still waits for a handler running far longer.
+func TestWebhookBodyTimeoutSparesHandler(t *testing.T) {
+	release := make(chan struct{})
+	var handled atomic.Int32
+	url, r := webhookBot(t, tidygram.WebhookConfig{Secret: "s", BodyTimeout: 100 * time.Millisecond}, func(b *tidygram.Bot) {
+		b.OnText(func(*tidygram.Context) error { <-release; handled.Add(1); return nil })
+	})
+	go func() {
+		time.Sleep(time.Second) // ten times BodyTimeout
+		close(release)
+	}()
+	if code := post(t, url, "s", bytes.NewReader(update(1, 1, "wait"))); code != http.StatusOK {
+		t.Fatalf("answered %d, want 200 after the handler", code)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Fatalf("answered before the handler ended (%d runs ended)", n)
 	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
