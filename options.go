@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tidygram/tidygram/dispatch"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/ops"
@@ -27,7 +28,13 @@ const (
 	DefaultBackoffMin      = 100 * time.Millisecond
 	DefaultBackoffMax      = 30 * time.Second
 	DefaultLeftoverTimeout = 2 * time.Second // how long Run waits for its goroutines to end after stop
+	DefaultAbandonGrace    = 5 * time.Second // after HandlerTimeout, before a handler still running is abandoned
 )
+
+// StopGrace is how long handlers get to return after their contexts were
+// cancelled at the end of the drain period; those that do not are
+// abandoned (their updates stay unconfirmed) and Run goes on stopping.
+const StopGrace = dispatch.DefaultStopGrace
 
 // Option configures a Bot.
 type Option func(*config)
@@ -38,6 +45,7 @@ type config struct {
 	workers        int
 	queueSize      int
 	handlerTimeout time.Duration
+	abandonGrace   time.Duration
 	drainTimeout   time.Duration
 	pollTimeout    time.Duration
 	pollLimit      int
@@ -72,6 +80,7 @@ func defaults() config {
 		workers:        DefaultWorkers,
 		queueSize:      DefaultQueueSize,
 		handlerTimeout: DefaultHandlerTimeout,
+		abandonGrace:   DefaultAbandonGrace,
 		drainTimeout:   DefaultDrainTimeout,
 		pollTimeout:    DefaultPollTimeout,
 		pollLimit:      DefaultPollLimit,
@@ -108,6 +117,15 @@ func WithQueueSize(n int) Option { return func(c *config) { c.queueSize = n } }
 
 // WithHandlerTimeout sets the deadline of each handler run (default 30 s).
 func WithHandlerTimeout(d time.Duration) Option { return func(c *config) { c.handlerTimeout = d } }
+
+// WithAbandonGrace sets how long a handler may go on after its
+// HandlerTimeout expired before it is abandoned (default 5 s): its update
+// is then reported (log, leak metric, error handler with *AbandonedError
+// naming the handler, update, chat and where its goroutines are blocked),
+// counted as failed and confirmed; its worker is replaced and the chat's
+// next update starts. The goroutine itself cannot be stopped: it is left
+// to end by itself and, if it outlives Run, is in Run's leak report.
+func WithAbandonGrace(d time.Duration) Option { return func(c *config) { c.abandonGrace = d } }
 
 // WithDrainTimeout sets how long Run lets queued and running handlers finish
 // after its context is cancelled (default 10 s); then their contexts are
