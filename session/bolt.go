@@ -35,10 +35,14 @@ const boltHeader = 8
 const purgeBatch = 1000
 
 // OpenBolt opens or creates the bbolt file at path (mode 0600) and its
-// bucket. It reads WithBucket, WithOpenTimeout and WithClock. The caller
-// must Close it.
+// bucket. It reads WithBucket, WithOpenTimeout and WithClock; an invalid
+// option value (any store option's) is returned as an *OptionError. The
+// caller must Close it.
 func OpenBolt(path string, opts ...StoreOption) (*Bolt, error) {
 	c := newStoreConfig(opts)
+	if err := c.err(); err != nil {
+		return nil, fmt.Errorf("session: open bolt store %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: c.openTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("session: open bolt store %s: %w", path, err)

@@ -97,6 +97,21 @@ func TestBoltLockedFile(t *testing.T) {
 	}
 }
 
+// TestBoltOptionErrors: invalid option values are errors, not defaults
+// (WithOpenTimeout(0) used to wait for the lock forever in bbolt).
+func TestBoltOptionErrors(t *testing.T) {
+	for _, opt := range []struct {
+		name string
+		o    StoreOption
+	}{{"WithBucket", WithBucket("")}, {"WithOpenTimeout", WithOpenTimeout(0)}, {"WithMaxEntries", WithMaxEntries(-1)}} {
+		_, err := OpenBolt(filepath.Join(t.TempDir(), "s.db"), opt.o)
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != opt.name {
+			t.Errorf("%s: OpenBolt = %v, want an *OptionError", opt.name, err)
+		}
+	}
+}
+
 func TestBoltBadPath(t *testing.T) {
 	_, err := OpenBolt(filepath.Join(t.TempDir(), "missing", "dir", "s.db"))
 	if err == nil || !strings.Contains(err.Error(), "session: open bolt store") {

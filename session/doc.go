@@ -7,8 +7,9 @@
 //
 // Session owns the bytes it stores and nothing else: values are copied in
 // and out of the stores, never aliased. A store's size is bounded (Memory:
-// at most WithMaxEntries entries, LRU eviction) and every value may carry a
-// TTL; expired values read as absent and are purged lazily on access or by
+// at most WithMaxEntries entries and WithMaxBytes bytes of keys and values,
+// LRU eviction, oversized keys and values refused with ErrTooLarge) and
+// every value may carry a TTL; expired values read as absent and are purged lazily on access or by
 // the store's Janitor, which its owner (the bot's Run) starts and stops with
 // a context.
 //

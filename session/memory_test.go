@@ -63,15 +63,19 @@ func TestMemoryCapacitySplit(t *testing.T) {
 	for _, tc := range []struct{ max, shards int }{{1, 16}, {7, 3}, {100, 16}, {100_000, 16}, {5, 5}} {
 		t.Run(fmt.Sprintf("%d/%d", tc.max, tc.shards), func(t *testing.T) {
 			m := NewMemory(WithMaxEntries(tc.max), WithShards(tc.shards))
-			sum := 0
+			sum, bytes := 0, 0
 			for i := range m.shards {
 				if m.shards[i].cap < 1 {
 					t.Fatalf("shard %d has capacity %d", i, m.shards[i].cap)
 				}
+				if m.shards[i].maxBytes < DefaultMaxKeyBytes+DefaultMaxValueBytes {
+					t.Fatalf("shard %d holds %d bytes: not one entry at the limits", i, m.shards[i].maxBytes)
+				}
 				sum += m.shards[i].cap
+				bytes += m.shards[i].maxBytes
 			}
-			if sum != tc.max {
-				t.Fatalf("capacities add up to %d, want %d", sum, tc.max)
+			if sum != tc.max || bytes != DefaultMaxBytes {
+				t.Fatalf("capacities add up to %d entries, %d bytes; want %d, %d", sum, bytes, tc.max, DefaultMaxBytes)
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package session
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -12,8 +14,17 @@ const (
 	// DefaultConversationTimeout is how long a Conversation waits at a
 	// step before it falls back to its start step.
 	DefaultConversationTimeout = 10 * time.Minute
-	// DefaultMaxEntries is the capacity of a Memory store.
+	// DefaultMaxEntries is the capacity of a Memory store in entries.
 	DefaultMaxEntries = 100_000
+	// DefaultMaxBytes is the capacity of a Memory store in bytes of keys
+	// and values (64 MiB).
+	DefaultMaxBytes = 64 << 20
+	// DefaultMaxKeyBytes is the longest key a Memory store accepts (1 KiB;
+	// the keys ChatUserKey builds, prefix included, are under 50 bytes).
+	DefaultMaxKeyBytes = 1 << 10
+	// DefaultMaxValueBytes is the largest value a Memory store accepts
+	// (1 MiB), unless its byte capacity less DefaultMaxKeyBytes is smaller.
+	DefaultMaxValueBytes = 1 << 20
 	// DefaultShards is the number of lock shards of a Memory store.
 	DefaultShards = 16
 	// DefaultBucket is the bbolt bucket a Bolt store keeps its values in.
@@ -53,11 +64,21 @@ type sessionConfig struct {
 }
 
 type storeConfig struct {
-	clock       func() time.Time
-	maxEntries  int
-	shards      int
-	bucket      string
-	openTimeout time.Duration
+	clock         func() time.Time
+	maxEntries    int
+	maxBytes      int
+	maxKeyBytes   int
+	maxValueBytes int
+	valueSet      bool // WithMaxValueBytes was given
+	shards        int
+	bucket        string
+	openTimeout   time.Duration
+	errs          []error // invalid option values, in order
+}
+
+// invalid records an option value that cannot be used.
+func (c *storeConfig) invalid(option string, value any, reason string) {
+	c.errs = append(c.errs, &OptionError{Option: option, Value: value, Reason: reason})
 }
 
 type sessionOption func(*sessionConfig)
@@ -105,46 +126,104 @@ func WithPrefix(prefix string) Option {
 	return sessionOption(func(c *sessionConfig) { c.prefix = prefix })
 }
 
-// WithMaxEntries sets the capacity of a Memory store (default
-// DefaultMaxEntries). When a new key would exceed it, the least recently
-// used entry of the key's shard is evicted. Values < 1 keep the default.
-// Bolt ignores it.
+// Invalid store option values are errors, never clamped or replaced by a
+// default: see OptionError.
+
+// WithMaxEntries sets the capacity of a Memory store in entries (default
+// DefaultMaxEntries; at least 1). When a new key would exceed it, the
+// least recently used entry of the key's shard is evicted. Bolt ignores
+// it.
 func WithMaxEntries(n int) StoreOption {
 	return storeOption(func(c *storeConfig) {
-		if n > 0 {
-			c.maxEntries = n
+		if n < 1 {
+			c.invalid("WithMaxEntries", n, "must be at least 1")
+			return
 		}
+		c.maxEntries = n
+	})
+}
+
+// WithMaxBytes sets the capacity of a Memory store in bytes, counting
+// the length of every key and value held (default DefaultMaxBytes; more
+// than the key limit). When a Set would exceed it, least recently used
+// entries of the key's shard are evicted until the new value fits. Bolt
+// ignores it.
+func WithMaxBytes(n int) StoreOption {
+	return storeOption(func(c *storeConfig) {
+		if n < 1 {
+			c.invalid("WithMaxBytes", n, "must be at least 1")
+			return
+		}
+		c.maxBytes = n
+	})
+}
+
+// WithMaxKeyBytes sets the longest key a Memory store accepts (default
+// DefaultMaxKeyBytes; at least 1). Longer keys are refused with a
+// *SizeError (ErrTooLarge). Bolt ignores it (bbolt refuses keys over
+// 32 KiB).
+func WithMaxKeyBytes(n int) StoreOption {
+	return storeOption(func(c *storeConfig) {
+		if n < 1 {
+			c.invalid("WithMaxKeyBytes", n, "must be at least 1")
+			return
+		}
+		c.maxKeyBytes = n
+	})
+}
+
+// WithMaxValueBytes sets the largest value a Memory store accepts
+// (default DefaultMaxValueBytes, or WithMaxBytes less the key limit if
+// that is smaller; at least 0, and the key limit plus it must not exceed
+// WithMaxBytes). Larger values are refused with a *SizeError
+// (ErrTooLarge). Bolt ignores it.
+func WithMaxValueBytes(n int) StoreOption {
+	return storeOption(func(c *storeConfig) {
+		if n < 0 {
+			c.invalid("WithMaxValueBytes", n, "must not be negative")
+			return
+		}
+		c.maxValueBytes, c.valueSet = n, true
 	})
 }
 
 // WithShards sets the number of lock shards of a Memory store (default
-// DefaultShards, at most the capacity). LRU order is kept per shard; one
-// shard gives exact LRU order over the whole store at the cost of one lock.
-// Bolt ignores it.
+// DefaultShards; at least 1). A store has no more shards than entries,
+// nor more than hold a largest entry (key and value at their limits)
+// each, since every shard keeps its share of both capacities. LRU order
+// is kept per shard; one shard gives exact LRU order over the whole store
+// at the cost of one lock. Bolt ignores it.
 func WithShards(n int) StoreOption {
 	return storeOption(func(c *storeConfig) {
-		if n > 0 {
-			c.shards = n
+		if n < 1 {
+			c.invalid("WithShards", n, "must be at least 1")
+			return
 		}
+		c.shards = n
 	})
 }
 
-// WithBucket sets the bbolt bucket of a Bolt store (default DefaultBucket).
+// WithBucket sets the bbolt bucket of a Bolt store (default DefaultBucket;
+// not empty).
 func WithBucket(name string) StoreOption {
 	return storeOption(func(c *storeConfig) {
-		if name != "" {
-			c.bucket = name
+		if name == "" {
+			c.invalid("WithBucket", `""`, "must not be empty")
+			return
 		}
+		c.bucket = name
 	})
 }
 
 // WithOpenTimeout sets how long OpenBolt waits for a file lock held by
-// another process (default DefaultOpenTimeout).
+// another process (default DefaultOpenTimeout; more than 0).
 func WithOpenTimeout(d time.Duration) StoreOption {
 	return storeOption(func(c *storeConfig) {
-		if d > 0 {
-			c.openTimeout = d
+		if d <= 0 {
+			c.invalid("WithOpenTimeout", d, "must be more than 0")
+			return
 		}
+		c.openTimeout = d
 	})
 }
 
@@ -174,14 +253,42 @@ func newSessionConfig(prefix string, ttl time.Duration, opts []Option) sessionCo
 
 func newStoreConfig(opts []StoreOption) storeConfig {
 	c := storeConfig{
-		clock:       time.Now,
-		maxEntries:  DefaultMaxEntries,
-		shards:      DefaultShards,
-		bucket:      DefaultBucket,
-		openTimeout: DefaultOpenTimeout,
+		clock:         time.Now,
+		maxEntries:    DefaultMaxEntries,
+		maxBytes:      DefaultMaxBytes,
+		maxKeyBytes:   DefaultMaxKeyBytes,
+		maxValueBytes: DefaultMaxValueBytes,
+		shards:        DefaultShards,
+		bucket:        DefaultBucket,
+		openTimeout:   DefaultOpenTimeout,
 	}
 	for _, o := range opts {
-		o.applyStore(&c)
+		if o != nil {
+			o.applyStore(&c)
+		}
 	}
 	return c
+}
+
+// err returns the invalid option values, joined, or nil.
+func (c *storeConfig) err() error { return errors.Join(c.errs...) }
+
+// memoryErr checks the options that only a Memory store reads against
+// each other, and derives the default value limit. It returns c.err()
+// too.
+func (c *storeConfig) memoryErr() error {
+	if len(c.errs) > 0 {
+		return c.err()
+	}
+	if c.maxKeyBytes >= c.maxBytes {
+		c.invalid("WithMaxBytes", c.maxBytes, fmt.Sprintf("must be more than the key limit (%d bytes)", c.maxKeyBytes))
+		return c.err()
+	}
+	switch room := c.maxBytes - c.maxKeyBytes; {
+	case !c.valueSet:
+		c.maxValueBytes = min(DefaultMaxValueBytes, room)
+	case c.maxValueBytes > room:
+		c.invalid("WithMaxValueBytes", c.maxValueBytes, fmt.Sprintf("must be at most WithMaxBytes less the key limit (%d bytes): such a value could never be stored", room))
+	}
+	return c.err()
 }

@@ -1,0 +1,47 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrTooLarge is matched (errors.Is) by every *SizeError: a key or a
+// value over a store's limit, refused without storing anything.
+var ErrTooLarge = errors.New("session: too large")
+
+// SizeError reports a key or value over a store's limit (Memory:
+// WithMaxKeyBytes, WithMaxValueBytes). errors.Is(err, ErrTooLarge) is true.
+type SizeError struct {
+	What  string // "key" or "value"
+	Key   string // the key, cut to its first 64 bytes
+	Size  int    // its length in bytes
+	Limit int    // the limit it exceeds
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("session: %s of %d bytes for key %q exceeds the limit of %d bytes", e.What, e.Size, e.Key, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *SizeError) Is(target error) bool { return target == ErrTooLarge }
+
+func sizeError(what, key string, size, limit int) *SizeError {
+	if len(key) > 64 {
+		key = key[:64]
+	}
+	return &SizeError{What: what, Key: key, Size: size, Limit: limit}
+}
+
+// OptionError reports an option value a store constructor cannot use
+// (NewMemory, OpenBolt). Invalid values are never clamped or replaced by
+// a default: OpenBolt returns the error, and a Memory built with them
+// returns it from Err and from every operation.
+type OptionError struct {
+	Option string // the option, e.g. "WithMaxEntries"
+	Value  any    // the value given
+	Reason string // what it must be
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("session: %s(%v): %s", e.Option, e.Value, e.Reason)
+}
