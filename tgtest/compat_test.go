@@ -3,7 +3,9 @@ package tgtest
 import (
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -33,4 +35,50 @@ func TestClientQuirksAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onlyReader hides every method but Read, so net/http cannot learn the
+// body's length and must send it chunked.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestEmptyChunkedMultipart: go-telegram/bot sends parameterless calls as
+// multipart/form-data with Transfer-Encoding: chunked and an empty body;
+// Telegram answers them, so the emulator must too. The test checks that
+// the request really went chunked (ContentLength -1 on the wire).
+func TestEmptyChunkedMultipart(t *testing.T) {
+	s := NewServer(WithTB(t))
+	for _, method := range []string{"getMe", "getUpdates"} {
+		t.Run(method, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, s.URL()+"/bot"+s.Token()+"/"+method, onlyReader{strings.NewReader("")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "multipart/form-data; boundary=0123456789abcdef")
+			if req.ContentLength != 0 {
+				t.Fatalf("ContentLength %d, want 0 (unknown) for a reader without a length", req.ContentLength)
+			}
+			var chunked atomic.Bool
+			trace := &httptrace.ClientTrace{WroteHeaderField: func(k string, v []string) {
+				if strings.EqualFold(k, "Transfer-Encoding") && len(v) == 1 && v[0] == "chunked" {
+					chunked.Store(true)
+				}
+			}}
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !chunked.Load() {
+				t.Fatal("the request was not sent with Transfer-Encoding: chunked")
+			}
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), `{"ok":true`) {
+				t.Fatalf("%d %s", resp.StatusCode, b)
+			}
+		})
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

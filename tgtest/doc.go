@@ -22,8 +22,9 @@
 // # Telegram semantics
 //
 // Methods are served at /bot<token>/<method> (case-insensitive names), with
-// parameters in the URL query or a JSON, form-urlencoded or multipart body;
-// in form and multipart bodies a value that is JSON text (reply_markup,
+// parameters in the URL query or a JSON, form-urlencoded or multipart body
+// (an empty body of any type, of known length or chunked, holds no
+// parameters); in form and multipart bodies a value that is JSON text (reply_markup,
 // chat_id, media) is read as JSON. Uploads are multipart parts referenced
 // as "attach://<part>" or named after the parameter itself; they are
 // streamed to disk and capped (WithUploadLimit, 50 MB like Telegram: a

@@ -49,8 +49,8 @@ func (rq *request) parse(w http.ResponseWriter) error {
 	r := rq.r
 	switch mediaType(r.Header.Get("Content-Type")) {
 	case "multipart/form-data":
-		if r.ContentLength == 0 {
-			return nil // an empty form: no parameters (go-telegram/bot sends getMe so)
+		if emptyBody(r) {
+			break // an empty form: no parameters (go-telegram/bot sends getMe so, even chunked)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rq.s.cfg.uploadLimit*11+rq.s.cfg.maxBody)
 		return rq.parseMultipart()
@@ -67,7 +67,7 @@ func (rq *request) parse(w http.ResponseWriter) error {
 		rq.body = formJSON(rq.buf, vals)
 		return nil
 	}
-	if r.ContentLength != 0 && r.Method != http.MethodGet {
+	if r.ContentLength != 0 && r.Method != http.MethodGet && mediaType(r.Header.Get("Content-Type")) != "multipart/form-data" {
 		b, err := rq.readBody(w)
 		if err != nil {
 			return err
@@ -86,6 +86,29 @@ func (rq *request) parse(w http.ResponseWriter) error {
 		rq.body = formJSON(rq.buf, r.URL.Query())
 	}
 	return nil
+}
+
+// emptyBody reports whether r's body is empty: a Content-Length of 0, or
+// a body of unknown length (chunked) that ends before its first byte. In
+// the latter case the byte read to find out is put back in front of
+// r.Body.
+func emptyBody(r *http.Request) bool {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	if r.ContentLength > 0 {
+		return false
+	}
+	var first [1]byte
+	n, err := io.ReadFull(r.Body, first[:])
+	if n == 0 && err == io.EOF {
+		return true
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(first[:n]), r.Body), r.Body}
+	return false
 }
 
 func (rq *request) readBody(w http.ResponseWriter) ([]byte, error) {
