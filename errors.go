@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -86,3 +87,7 @@ func (e *AbandonedError) Error() string {
 	return fmt.Sprintf("tidygram: handler %q abandoned on update %d: still running %s after it started (timeout %s); %d goroutine(s) left behind:\n%s",
 		e.Route, e.UpdateID, e.Ran.Round(time.Millisecond), e.Timeout, e.Report.Count, leak.Format(e.Report.Groups))
 }
+
+// ErrNotRunning is returned by Context.Go when the bot that ran the handler
+// has stopped: no background work may start then.
+var ErrNotRunning = router.ErrNotRunning

@@ -3,6 +3,7 @@ package tidygram
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -40,7 +41,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 	var stall *time.Timer
 	for ctx.Err() == nil {
 		if !b.cfg.atMostOnce {
-			if ch := tr.waitRoom(b.cfg.pollLimit / 4); ch != nil {
+			if ch := tr.waitRoom(b.cfg.pollLimit, b.pollRoom(st)); ch != nil {
 				select {
 				case <-ch:
 					continue
@@ -73,6 +74,13 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 		delay = 0
 		for i := range ups {
 			u := &ups[i]
+			if u.UpdateID <= 0 || u.UpdateID == math.MaxInt64 {
+				// No offset can confirm it (or the offset would wrap and
+				// discard the queue): a server fault, never handled.
+				b.log.Error("tidygram: getUpdates returned an update_id no offset can confirm; update skipped", "update_id", u.UpdateID)
+				b.received(u, true)
+				continue
+			}
 			dup := !tr.take(u.UpdateID)
 			b.received(u, dup)
 			if dup {
@@ -113,6 +121,18 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 		}
 	}
 	return nil
+}
+
+// pollRoom returns how many of the poll limit must be free (not in flight
+// or done beyond the watermark) before the next poll: a quarter of the
+// limit while every worker has work (fewer polls, fewer updates fetched
+// twice), one as soon as a worker is idle (no chat waits while the window
+// has room).
+func (b *Bot) pollRoom(st *runState) int {
+	if st.pool.Len() < st.pool.Workers() {
+		return 1
+	}
+	return max(b.cfg.pollLimit/4, 1)
 }
 
 // backoff returns the delay after a failed poll: Telegram's retry_after for

@@ -128,15 +128,15 @@ func (t *tracker) next() int64 {
 	return t.maxSeen + 1
 }
 
-// waitRoom returns nil when at most n ids are in flight or done above the
-// watermark, else a channel closed when an update next finishes. A poll
-// returns at most limit updates from the watermark on, all of them again
-// while they are unconfirmed: polling only when at most a quarter of the
-// window is taken keeps the share of updates fetched twice low.
-func (t *tracker) waitRoom(n int) <-chan struct{} {
+// waitRoom returns nil when at least free of the limit updates a poll can
+// return (from the watermark on) are not yet taken, else a channel closed
+// when an update next finishes. A poll returns the taken ones again while
+// they are unconfirmed: waiting for room keeps the share of updates fetched
+// twice low.
+func (t *tracker) waitRoom(limit, free int) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.inflight)+len(t.done) <= n {
+	if limit-len(t.inflight)-len(t.done) >= free {
 		return nil
 	}
 	t.waiting = true

@@ -90,7 +90,7 @@ func TestTrackerWaits(t *testing.T) {
 	tr.take(1)
 	tr.take(2)
 	idle := tr.waitIdle()
-	room := tr.waitRoom(1)
+	room := tr.waitRoom(3, 2)
 	if room == nil || fired(idle) || fired(room) {
 		t.Fatal("waits fired with two updates in flight")
 	}
@@ -101,15 +101,15 @@ func TestTrackerWaits(t *testing.T) {
 	if !fired(room) {
 		t.Fatal("waitRoom's progress did not fire on finish")
 	}
-	if tr.waitRoom(1) == nil { // 1 in flight + 1 done above the watermark
-		t.Fatal("waitRoom(1) reported room with two ids in the window")
+	if tr.waitRoom(3, 2) == nil { // 1 in flight + 1 done above the watermark: 1 of 3 free
+		t.Fatal("waitRoom(3, 2) reported room with two of three taken")
 	}
 	tr.finish(1)
 	if !fired(idle) {
 		t.Fatal("waitIdle did not fire when the last update finished")
 	}
-	if tr.waitRoom(0) != nil {
-		t.Fatal("waitRoom(0) reported no room with an empty window")
+	if tr.waitRoom(3, 3) != nil {
+		t.Fatal("waitRoom(3, 3) reported no room with an empty window")
 	}
 }
 
