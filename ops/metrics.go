@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/tg"
 )
 
 // Results of a Bot API call, for Metrics.APICall. Keep to these (or a few
@@ -36,7 +37,8 @@ const (
 // goroutines_proven_leaked, response_bodies_unclosed_total,
 // growth_alarms_total{resource}, session_entries, api_open_connections.
 // Label values come from code (update kinds, route names, method names),
-// never from user input, so the number of series stays bounded.
+// never from user input, so the number of series stays bounded: a method
+// label is a Bot API method's documented name or "other" (MethodOther).
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -205,19 +207,38 @@ func setFunc(p *atomic.Pointer[func() int], f func() int) {
 	p.Store(&f)
 }
 
+// MethodOther is the method label of every call to a name that is not a
+// Bot API method (see tg.MethodName).
+const MethodOther = "other"
+
+// methodLabel returns the method label of a call: the documented spelling
+// of a Bot API method of the version package tg was generated from,
+// whatever the case it was called in, else MethodOther. Client.Call passes
+// any string on, so the label is never the caller's string itself: the
+// method labels are bounded by the spec's method count plus one.
+func methodLabel(method string) string {
+	if name, ok := tg.MethodName(method); ok {
+		return name
+	}
+	return MethodOther
+}
+
 // APICall counts a Bot API call to method with result (one of the Result
-// constants).
+// constants). The method label is the method's documented name, or
+// MethodOther for a name that is not a Bot API method.
 func (m *Metrics) APICall(method, result string) {
 	if m != nil {
-		m.apiCalls.WithLabelValues(method, result).Inc()
+		m.apiCalls.WithLabelValues(methodLabel(method), result).Inc()
 	}
 }
 
-// RetryWait counts a retry of method after waiting d.
+// RetryWait counts a retry of method after waiting d; the method label is
+// as in APICall.
 func (m *Metrics) RetryWait(method string, d time.Duration) {
 	if m != nil {
-		m.retries.WithLabelValues(method).Inc()
-		m.retryWait.WithLabelValues(method).Add(d.Seconds())
+		label := methodLabel(method)
+		m.retries.WithLabelValues(label).Inc()
+		m.retryWait.WithLabelValues(label).Add(d.Seconds())
 	}
 }
 

@@ -102,7 +102,7 @@ func wrap(text string, width int) []string {
 // generate renders every file of package tg.
 func (m *model) generate() (map[string][]byte, error) {
 	files := []*file{
-		m.typesFile(), m.unionsFile(), m.paramsFile(), m.methodsFile(), m.updateFile(), m.registryFile(),
+		m.typesFile(), m.unionsFile(), m.paramsFile(), m.methodsFile(), m.methodNamesFile(), m.updateFile(), m.registryFile(),
 	}
 	out := map[string][]byte{}
 	for _, f := range files {
@@ -557,6 +557,31 @@ func (m *model) methodsFile() *file {
 		f.p(body, meth.Name, arg)
 		f.p("}\n")
 	}
+	return f
+}
+
+// methodNamesFile lists the spec's method names for IsMethod and
+// MethodName: documented spelling, and lower case (the Bot API compares
+// method names case-insensitively) to documented spelling.
+func (m *model) methodNamesFile() *file {
+	f := &file{name: "methodnames_gen.go"}
+	names := make([]string, 0, len(m.spec.Methods))
+	for _, meth := range m.spec.Methods {
+		names = append(names, meth.Name)
+	}
+	slices.Sort(names)
+	f.p("// methodNames holds every method of the spec, spelled as documented.")
+	f.p("var methodNames = map[string]struct{}{")
+	for _, n := range names {
+		f.p("\t%q: {},", n)
+	}
+	f.p("}\n")
+	f.p("// methodNamesFolded maps every method name of the spec in lower case to its documented spelling.")
+	f.p("var methodNamesFolded = map[string]string{")
+	for _, n := range names {
+		f.p("\t%q: %q,", strings.ToLower(n), n)
+	}
+	f.p("}")
 	return f
 }
 
