@@ -23,7 +23,7 @@ func TestAPICallLabelsBounded(t *testing.T) {
 	m.RetryWait("sendMessage", 0)
 
 	want := map[string]float64{
-		"other/" + ResultError: 3002,
+		"other/" + ResultError:    3002,
 		"sendMessage/" + ResultOK: 2,
 		"getUpdates/" + ResultOK:  1,
 	}
