@@ -72,6 +72,8 @@ type Client struct {
 	maxDownload int64
 	jsonType    []string  // Content-Type header value, shared by every JSON request (never modified)
 	bufs        sync.Pool // *[]byte response buffers
+
+	closed atomic.Bool // set by Close: calls fail with ErrClosed, the dialer refuses
 }
 
 // Option configures a Client; see NewClient.
@@ -183,7 +185,7 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 		jsonType:    []string{"application/json"},
 	}
 	if c.hc == nil {
-		c.conns = &connCounter{}
+		c.conns = &connCounter{closed: &c.closed}
 		c.transport = newTransport(o.maxIdle, o.headerTimeout, c.conns)
 		c.hc = &http.Client{
 			Transport:     c.transport,
@@ -240,15 +242,33 @@ func (c *Client) String() string { return "tg.Client(" + c.base + "/bot" + redac
 // GoString is String, so %#v does not print the token either.
 func (c *Client) GoString() string { return c.String() }
 
-// Close closes the idle connections of the Transport the Client created; it
-// leaves a caller-supplied http.Client alone. It does not wait for calls in
-// flight, and the Client stays usable (a later call dials again). Close the
-// Client after the last call so that no keep-alive connection outlives it.
+// Close ends the Client for good: every later Call, method and download
+// fails at once with an error wrapping ErrClosed, sends nothing and opens
+// no connection. Close closes the idle connections of the Transport the
+// Client created (a caller-supplied http.Client is left alone, but the
+// Client still refuses calls). It does not wait for calls in flight: they
+// complete, and the connection of each is closed when it ends instead of
+// returning to the pool, so no connection of the Client outlives its last
+// call. Close is safe to call more than once and concurrently with calls.
 func (c *Client) Close() error {
-	if c.transport != nil {
+	c.closed.Store(true)
+	c.closeIdleIfClosed()
+	return nil
+}
+
+// closeIdleIfClosed closes the idle connections once the Client is closed;
+// every call and download runs it when it ends, after its response body was
+// closed, so a connection a call returned to the pool after Close does not
+// stay there.
+func (c *Client) closeIdleIfClosed() {
+	if c.transport != nil && c.closed.Load() {
 		c.transport.CloseIdleConnections()
 	}
-	return nil
+}
+
+// errClosed is the error of a call on a closed Client.
+func errClosed(method string) error {
+	return fmt.Errorf("%w: %s not sent", ErrClosed, method)
 }
 
 // Call calls the Bot API method with params and decodes its result into
@@ -268,14 +288,22 @@ func (c *Client) Close() error {
 //
 // Errors: *APIError for ok=false; *NetworkError when no answer arrived
 // (including ctx's end: errors.Is(err, context.Canceled)); *ResponseError
-// for an answer that is not a valid envelope; other errors for bad
-// arguments or an upload source that fails to open or read.
+// for an answer that is not a valid envelope; an error wrapping ErrClosed
+// after Close; other errors for bad arguments or an upload source that
+// fails to open or read.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	if c.closed.Load() {
+		return errClosed(method)
+	}
 	return c.invoke(ctx, method, params, result)
 }
 
 // do is the base Invoker: one HTTP request.
 func (c *Client) do(ctx context.Context, method string, params, result any) error {
+	if c.closed.Load() { // closed while the middleware held the call
+		return errClosed(method)
+	}
+	defer c.closeIdleIfClosed()
 	if err := checkMethod(method); err != nil {
 		return err
 	}

@@ -13,9 +13,13 @@ type connCounter struct {
 	open   atomic.Int64
 	dialed atomic.Int64
 	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	closed *atomic.Bool // the Client's: once set, nothing is dialled
 }
 
 func (cc *connCounter) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if cc.closed != nil && cc.closed.Load() {
+		return nil, ErrClosed
+	}
 	conn, err := cc.dial(ctx, network, addr)
 	if err != nil {
 		return nil, err

@@ -24,11 +24,16 @@ const downloadMethod = "download"
 // and a body that grows past the cap stops at the cap with an error wrapping
 // ErrTooLarge. A non-200 answer is an *APIError (or *ResponseError);
 // transport failures are *NetworkError; a failed write to w is returned
-// wrapped. The response body is closed on every path.
+// wrapped; after Close it fails with an error wrapping ErrClosed. The
+// response body is closed on every path.
 //
 // A local Bot API server in --local mode returns an absolute path that is
 // read from disk instead.
 func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (int64, error) {
+	if c.closed.Load() {
+		return 0, errClosed(downloadMethod)
+	}
+	defer c.closeIdleIfClosed()
 	if filePath == "" {
 		return 0, errors.New("tg: download: empty file path")
 	}

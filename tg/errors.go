@@ -14,6 +14,10 @@ import (
 // exceeds the Client's cap (WithMaxResponseBytes, WithMaxDownloadBytes).
 var ErrTooLarge = errors.New("tg: body exceeds the size cap")
 
+// ErrClosed is wrapped by the error of every call and download made after
+// Client.Close: a closed Client sends nothing and opens no connection.
+var ErrClosed = errors.New("tg: client closed")
+
 // APIError is a Bot API answer with ok=false. Telegram documents ErrorCode as
 // subject to change; match on it and on Description.
 type APIError struct {
