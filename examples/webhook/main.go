@@ -10,9 +10,11 @@
 // requests without it get 401); WEBHOOK_ADDR, where the server listens
 // (default :8080); WEBHOOK_URL, the public URL of /telegram registered
 // with setWebhook at start (unset: register it yourself). Put a TLS proxy
-// in front, or see WebhookConfig for TLS. SIGINT or SIGTERM stops the bot
-// (webhook requests then get 503, so Telegram retries later), then the
-// server; it exits 0.
+// in front, or see WebhookConfig for TLS. The server cuts slow clients
+// (headers within 5 s, the webhook's body within 10 s, a request without
+// the secret at once); cap its connections in that proxy or with a limit
+// listener. SIGINT or SIGTERM stops the bot (webhook requests then get
+// 503, so Telegram retries later), then the server; it exits 0.
 package main
 
 import (
@@ -62,7 +64,17 @@ func run(ctx context.Context, getenv func(string) string) error {
 	mux := http.NewServeMux()
 	mux.Handle("POST /telegram", bot.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	server := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second, // a client trickling its headers is cut
+		// The whole of any other request; the webhook sets its own, shorter
+		// deadline for its body (WebhookConfig.BodyTimeout, 10 s) and none
+		// while the answer waits for the handler.
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		// No WriteTimeout: the webhook answers once the handler ended.
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

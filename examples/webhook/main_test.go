@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,5 +98,72 @@ func TestWebhookConfig(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+// The server cuts slow clients: requests without the secret at once, with
+// their body still arriving, and headers that never end after its
+// ReadHeaderTimeout; deliveries go on meanwhile.
+func TestWebhookSlowClients(t *testing.T) {
+	addr := freeAddr(t)
+	srv := extest.Start(t, run, map[string]string{
+		"WEBHOOK_ADDR":   addr,
+		"WEBHOOK_URL":    "http://" + addr + "/telegram",
+		"WEBHOOK_SECRET": "s3cret-Token_1",
+	})
+	alice := srv.NewUser("Alice")
+	extest.Expect(t, alice, "before", "You said: before")
+
+	// stalled sends start and then nothing more; it returns what the server
+	// answered before closing the connection, or an error if it did not
+	// close it within d.
+	stalled := func(start string, d time.Duration) (string, error) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, start); err != nil {
+			return "", err
+		}
+		conn.SetReadDeadline(time.Now().Add(d))
+		answer, err := io.ReadAll(conn)
+		if line, _, _ := strings.Cut(string(answer), "\r\n"); err == nil || errors.Is(err, syscall.ECONNRESET) {
+			return line, nil // closed (a reset may come after the answer)
+		}
+		return "", fmt.Errorf("still open after %v: %w", d, err)
+	}
+	const n = 20
+	answers := make(chan string, n+1)
+	errs := make(chan error, n+1)
+	var wg sync.WaitGroup
+	for i := range n {
+		secret := ""
+		if i%2 == 0 {
+			secret = tidygram.SecretHeader + ": guess\r\n"
+		}
+		wg.Go(func() {
+			line, err := stalled("POST /telegram HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"+secret+"\r\n{\"update", 5*time.Second)
+			answers <- line
+			errs <- err
+		})
+	}
+	wg.Go(func() { // well below ReadTimeout: cut by ReadHeaderTimeout (5 s)
+		_, err := stalled("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 20*time.Second)
+		errs <- err
+	})
+	extest.Expect(t, alice, "meanwhile", "You said: meanwhile")
+	wg.Wait()
+	close(answers)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for line := range answers {
+		if line != "HTTP/1.1 401 Unauthorized" {
+			t.Errorf("a request without the secret got %q, want 401 before the close", line)
+		}
 	}
 }
