@@ -67,11 +67,13 @@ type WebhookConfig struct {
 	// MaxOpenConns caps the connections the owned server holds open at
 	// once (default 256; Telegram opens at most MaxConnections, ≤ 100).
 	// Further connections wait in the kernel's accept queue until one
-	// closes. Every answer but 200 closes its connection, and a body gets
-	// at most BodyTimeout, so a client without the secret holds a slot
-	// for at most 10 s + BodyTimeout. Ignored without Addr.
+	// closes. Every answer but 200 closes its connection at once, so a
+	// client without the secret holds a slot for at most the 10 s its
+	// headers may take, one with it for at most 10 s + BodyTimeout before
+	// its update is handled. Ignored without Addr.
 	MaxOpenConns int
-	// Path of the webhook in the owned server (default "/").
+	// Path of the webhook in the owned server (default "/"), matched
+	// exactly.
 	Path string
 	// CertFile and KeyFile serve TLS from the owned server.
 	CertFile, KeyFile string
@@ -178,8 +180,9 @@ func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	// The body is read: the answer waits for the handler, which the body's
-	// deadline must not cut (over HTTP/2 it would reset the stream).
+	// The body is read: no read deadline while the answer waits for the
+	// handler (net/http clears it too once the body ended; firing on the
+	// connection's background read it would cancel the request's context).
 	_ = rc.SetReadDeadline(time.Time{})
 	e, fresh := st.seen.take(u.UpdateID)
 	b.received(u, !fresh)

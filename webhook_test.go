@@ -581,3 +581,51 @@ func TestWebhookBodyTimeoutSparesHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWebhookRefusalsClose: every answer of the owned server but 200
+// closes its connection, so no client without the secret keeps one of its
+// MaxOpenConns slots (a kept-alive 404 would, for IdleTimeout).
+func TestWebhookRefusalsClose(t *testing.T) {
+	url, r := webhookBot(t, tidygram.WebhookConfig{Secret: "close", MaxBodyBytes: 1024}, func(b *tidygram.Bot) {
+		b.OnText(func(*tidygram.Context) error { return nil })
+	})
+	base := strings.TrimSuffix(url, "/hook")
+	tests := []struct {
+		name, method, path, secret, body string
+		status                           int
+	}{
+		{"other path", http.MethodPost, "/other", "close", string(update(1, 1, "a")), http.StatusNotFound},
+		{"path prefix", http.MethodPost, "/hook/x", "close", string(update(2, 1, "a")), http.StatusNotFound},
+		{"method", http.MethodGet, "/hook", "", "", http.StatusMethodNotAllowed},
+		{"secret", http.MethodPost, "/hook", "nope", string(update(3, 1, "a")), http.StatusUnauthorized},
+		{"malformed", http.MethodPost, "/hook", "close", `{"update_id":4}{}`, http.StatusBadRequest},
+		{"too large", http.MethodPost, "/hook", "close", strings.Repeat(" ", 2048), http.StatusRequestEntityTooLarge},
+		{"accepted", http.MethodPost, "/hook", "close", string(update(5, 1, "a")), http.StatusOK},
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.secret != "" {
+				req.Header.Set(tidygram.SecretHeader, tt.secret)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || resp.Close != (tt.status != http.StatusOK) {
+				t.Fatalf("%d with Connection: close %v; want %d, closed unless 200", resp.StatusCode, resp.Close, tt.status)
+			}
+		})
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
