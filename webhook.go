@@ -267,7 +267,7 @@ func decodeUpdate(r io.Reader) (*tg.Update, error) {
 		if err == nil {
 			return nil, fmt.Errorf("%s after the update: a body carries exactly one object", kindName(tok.Kind()))
 		}
-		return nil, fmt.Errorf("after the update: %w", err)
+		return nil, fmt.Errorf("trailing data after the update: %w", err)
 	}
 	if u.UpdateID <= 0 {
 		return nil, fmt.Errorf("update_id %d: it must be positive (a missing one reads as 0)", u.UpdateID)

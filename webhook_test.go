@@ -52,7 +52,17 @@ func post(t *testing.T, url, secret string, body io.Reader) int {
 // request failed) and the start of the answer's body.
 func postWith(t *testing.T, client *http.Client, url, secret string, body io.Reader) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, body)
+	code, msg, _ := send(t, client, http.MethodPost, url, secret, body)
+	return code, msg
+}
+
+// send sends one request and returns the answer's status (-1 and the
+// error when the request failed: the server may cut an oversized body,
+// which is a refusal too), the start of its body and whether the server
+// closes the connection after it.
+func send(t *testing.T, client *http.Client, method, url, secret string, body io.Reader) (int, string, bool) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +72,12 @@ func postWith(t *testing.T, client *http.Client, url, secret string, body io.Rea
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return -1, err.Error() // the server may cut an oversized body: that is a refusal too
+		return -1, err.Error(), true
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, string(msg)
+	return resp.StatusCode, string(msg), resp.Close
 }
 
 func update(id int64, chat int64, text string) []byte {
@@ -401,7 +411,8 @@ func slowPost(ctx context.Context, addr, path, secret string, tick time.Duration
 	}
 }
 
-// countingListener tracks how many accepted connections are open at once.
+// countingListener tracks the peak of its accepted connections open at
+// once.
 type countingListener struct {
 	net.Listener
 	open, peak atomic.Int64
@@ -415,19 +426,19 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	n := l.open.Add(1)
 	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
 	}
-	return &countedConn{Conn: c, l: l}, nil
+	return closeHook{c, func() { l.open.Add(-1) }, new(sync.Once)}, nil
 }
 
-type countedConn struct {
+// closeHook runs done when the connection is closed the first time.
+type closeHook struct {
 	net.Conn
-	l    *countingListener
-	once sync.Once
+	done  func()
+	first *sync.Once
 }
 
-func (c *countedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
-	return err
+func (c closeHook) Close() error {
+	defer c.first.Do(c.done)
+	return c.Conn.Close()
 }
 
 // TestWebhookSlowClients: 200 connections trickling their body one byte per
@@ -506,7 +517,7 @@ func TestWebhookSlowClients(t *testing.T) {
 			tr := &http.Transport{}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-			ok := 0
+			ok, began := 0, time.Now()
 			for i := range deliveries {
 				if code, msg := postWith(t, client, url, secret, bytes.NewReader(update(int64(100+i), int64(1+i%4), "real"))); code == http.StatusOK {
 					ok++
@@ -514,6 +525,7 @@ func TestWebhookSlowClients(t *testing.T) {
 					t.Errorf("delivery %d: %d %s", i, code, msg)
 				}
 			}
+			took := time.Since(began)
 			wg.Wait()
 			close(results)
 			var cut, answered, other int
@@ -538,8 +550,8 @@ func TestWebhookSlowClients(t *testing.T) {
 			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%d/%d slow clients cut (longest %v), %d answered %d, %d deliveries ok, %d handled",
-				cut, slow, longest.Round(time.Millisecond), answered, tt.status, ok, handled.Load())
+			t.Logf("%d/%d slow clients cut (longest %v), %d answered %d; %d deliveries ok in %v, %d handled",
+				cut, slow, longest.Round(time.Millisecond), answered, tt.status, ok, took.Round(time.Millisecond), handled.Load())
 			if cut != slow {
 				t.Errorf("%d of %d slow clients still connected after %v", slow-cut, slow, tt.within)
 			}
@@ -607,21 +619,9 @@ func TestWebhookRefusalsClose(t *testing.T) {
 	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.secret != "" {
-				req.Header.Set(tidygram.SecretHeader, tt.secret)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || resp.Close != (tt.status != http.StatusOK) {
-				t.Fatalf("%d with Connection: close %v; want %d, closed unless 200", resp.StatusCode, resp.Close, tt.status)
+			code, msg, closes := send(t, client, tt.method, base+tt.path, tt.secret, strings.NewReader(tt.body))
+			if code != tt.status || closes != (tt.status != http.StatusOK) {
+				t.Fatalf("%d %q, connection closed %v; want %d, closed unless 200", code, msg, closes, tt.status)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/examples/internal/extest"
+	"github.com/tidygram/tidygram/tgtest"
 	"go.uber.org/goleak"
 )
 
@@ -32,16 +33,23 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// The emulator delivers updates to the bot's own server at the URL Run
-// registered; the other routes of that server keep working, and requests
-// without the secret are refused.
-func TestWebhook(t *testing.T) {
+// startExample runs the example on a free loopback address, with the URL
+// of its webhook registered; it returns the address and the emulator.
+func startExample(t *testing.T) (string, *tgtest.Server) {
+	t.Helper()
 	addr := freeAddr(t)
-	srv := extest.Start(t, run, map[string]string{
+	return addr, extest.Start(t, run, map[string]string{
 		"WEBHOOK_ADDR":   addr,
 		"WEBHOOK_URL":    "http://" + addr + "/telegram",
 		"WEBHOOK_SECRET": "s3cret-Token_1",
 	})
+}
+
+// The emulator delivers updates to the bot's own server at the URL Run
+// registered; the other routes of that server keep working, and requests
+// without the secret are refused.
+func TestWebhook(t *testing.T) {
+	addr, srv := startExample(t)
 	alice, bob := srv.NewUser("Alice"), srv.NewUser("Bob")
 	extest.Expect(t, alice, "hello", "You said: hello")
 	extest.Expect(t, bob, "hi there", "You said: hi there")
@@ -105,12 +113,7 @@ func TestWebhookConfig(t *testing.T) {
 // their body still arriving, and headers that never end after its
 // ReadHeaderTimeout; deliveries go on meanwhile.
 func TestWebhookSlowClients(t *testing.T) {
-	addr := freeAddr(t)
-	srv := extest.Start(t, run, map[string]string{
-		"WEBHOOK_ADDR":   addr,
-		"WEBHOOK_URL":    "http://" + addr + "/telegram",
-		"WEBHOOK_SECRET": "s3cret-Token_1",
-	})
+	addr, srv := startExample(t)
 	alice := srv.NewUser("Alice")
 	extest.Expect(t, alice, "before", "You said: before")
 
