@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +23,9 @@ const (
 	// DefaultBaseURL is the cloud Bot API.
 	DefaultBaseURL = "https://api.telegram.org"
 	// DefaultMaxResponseBytes caps the body of a method's answer (16 MiB). A
-	// getUpdates batch of 100 updates is far smaller.
+	// getUpdates batch of 100 updates is far smaller. The cap bounds the
+	// bytes read, not the memory used: an answer is decoded as it streams
+	// in and never held whole (see MaxValueBytes).
 	DefaultMaxResponseBytes = 16 << 20
 	// DefaultMaxDownloadBytes caps a download (20 MiB): the cloud Bot API's
 	// getFile serves files up to 20 MB. A local Bot API server has no limit.
@@ -46,7 +47,6 @@ const (
 	tlsHandshakeTimeout = 10 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	maxDrainBytes       = 64 << 10 // read at most this much of an unwanted body to reuse its connection
-	maxPooledBuf        = 1 << 20  // larger response buffers are not kept for reuse
 	maxMethodLen        = 64
 )
 
@@ -70,8 +70,7 @@ type Client struct {
 
 	maxResponse int64
 	maxDownload int64
-	jsonType    []string  // Content-Type header value, shared by every JSON request (never modified)
-	bufs        sync.Pool // *[]byte response buffers
+	jsonType    []string // Content-Type header value, shared by every JSON request (never modified)
 
 	closed atomic.Bool // set by Close: calls fail with ErrClosed, the dialer refuses
 }
@@ -111,8 +110,10 @@ func WithMiddleware(mw ...Middleware) Option {
 }
 
 // WithMaxResponseBytes caps the body of a method's answer; a larger body is
-// refused with a *ResponseError wrapping ErrTooLarge and its connection is
-// not reused. Default DefaultMaxResponseBytes; n must be positive.
+// refused with a *ResponseError wrapping ErrTooLarge (before it is read
+// when its Content-Length announces it, else once the cap is passed) and
+// its connection is not reused. Default DefaultMaxResponseBytes; n must be
+// positive. Raising it costs no memory: answers are streamed.
 func WithMaxResponseBytes(n int64) Option { return func(o *options) { o.maxResponse = n } }
 
 // WithMaxDownloadBytes caps Download and DownloadFile. Default
@@ -286,6 +287,17 @@ func errClosed(method string) error {
 // the call at once, except that a FileReader's Read in progress is waited
 // for.
 //
+// The answer is decoded as it is read, never held whole: an array result
+// element by element into a slice (or a json.RawMessage or an any), any
+// other result held whole while it is decoded; no single JSON value may
+// exceed MaxValueBytes, nor the whole body the response cap (both refused
+// with a *ResponseError wrapping ErrTooLarge). Memory is bounded by what is
+// kept plus about twice MaxValueBytes. getUpdates decodes at most its limit
+// (1–100, default 100) of updates: more is a server fault, and the first
+// limit are returned in the server's order without reading the rest (when
+// "ok":true came first, as Telegram sends it). Nothing is lost: the rest is
+// not confirmed, since the next offset follows from what was returned.
+//
 // Errors: *APIError for ok=false; *NetworkError when no answer arrived
 // (including ctx's end: errors.Is(err, context.Canceled)); *ResponseError
 // for an answer that is not a valid envelope; an error wrapping ErrClosed
@@ -323,6 +335,7 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 		length      int64
 		up          *upload
 	)
+	var jsonBody []byte
 	if len(files) == 0 {
 		if params != nil {
 			b, err := json.Marshal(params)
@@ -331,6 +344,7 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 			}
 			if string(b) != "null" { // a nil pointer of a params type: no params
 				body, contentType, length = bytes.NewReader(b), c.jsonType, int64(len(b))
+				jsonBody = b
 			}
 		}
 	} else {
@@ -360,76 +374,49 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 		}
 		return c.networkError(ctx, method, err, tr)
 	}
-	return c.readAnswer(ctx, method, resp, result)
+	return c.readAnswer(ctx, method, resp, result, maxItems(method, jsonBody))
 }
 
-// readAnswer reads, closes and decodes resp.
-func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Response, result any) error {
-	bp := c.getBuf()
-	defer c.putBuf(bp)
-	data, err := c.readBody(resp, *bp, c.maxResponse)
-	*bp = data[:0]
-	switch {
-	case errors.Is(err, ErrTooLarge):
+// maxItems returns how many elements of an array result a call may decode:
+// for getUpdates its limit (1–100, default 100, as the Bot API clamps it),
+// read from the JSON params; 0 (no count bound) for other methods.
+func maxItems(method string, params []byte) int {
+	if !strings.EqualFold(method, "getUpdates") {
+		return 0
+	}
+	var p struct {
+		Limit int64 `json:"limit"`
+	}
+	if json.Unmarshal(params, &p) != nil || p.Limit <= 0 || p.Limit > maxUpdatesPerCall {
+		return maxUpdatesPerCall
+	}
+	return int(p.Limit)
+}
+
+// readAnswer reads, decodes and closes resp. An answer whose announced
+// length is over the cap is refused unread; the body is read as a stream
+// and never held whole (see decodeAnswer). A body abandoned early (refused,
+// or not read past what was needed) costs its connection unless its rest
+// is short.
+func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Response, result any, maxItems int) error {
+	if resp.ContentLength > c.maxResponse {
+		resp.Body.Close()
 		return &ResponseError{Method: method, StatusCode: resp.StatusCode,
-			Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, c.maxResponse), Body: c.red.snippet(data)}
-	case err != nil:
-		return c.networkError(ctx, method, err, nil)
+			Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, c.maxResponse)}
 	}
-	return decodeEnvelope(method, resp.StatusCode, data, result, c.red)
-}
-
-// readBody reads resp.Body into buf, at most max bytes, and closes it. Over
-// max it stops with ErrTooLarge; the connection is then not reused.
-func (c *Client) readBody(resp *http.Response, buf []byte, max int64) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.ContentLength > max {
-		return buf[:0], ErrTooLarge
+	lim := answerLimits{maxBytes: c.maxResponse, maxItems: maxItems, head: 64 + c.red.window() + 1}
+	err := decodeAnswer(method, resp.StatusCode, resp.Body, result, lim, c.red)
+	var af *answerFault
+	switch {
+	case errors.As(err, &af):
+		resp.Body.Close()
+		return c.networkError(ctx, method, af.err, nil)
+	case errors.Is(err, ErrTooLarge):
+		resp.Body.Close() // over a cap: the connection is not reused
+	default:
+		drainClose(resp.Body)
 	}
-	if n := resp.ContentLength; n > int64(cap(buf)) {
-		buf = make([]byte, 0, n+1) // +1: room for the read that sees EOF
-	}
-	return readCapped(resp.Body, buf[:0], max)
-}
-
-// readCapped appends r's bytes to buf until EOF, and stops with ErrTooLarge
-// once more than max bytes were read (at most max+1 are read).
-func readCapped(r io.Reader, buf []byte, max int64) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		end := cap(buf)
-		if int64(end) > max+1 {
-			end = int(max + 1)
-		}
-		n, err := r.Read(buf[len(buf):end])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return buf, ErrTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-func (c *Client) getBuf() *[]byte {
-	if bp, ok := c.bufs.Get().(*[]byte); ok {
-		return bp
-	}
-	b := make([]byte, 0, 4<<10)
-	return &b
-}
-
-// putBuf keeps a response buffer for reuse unless it grew past maxPooledBuf.
-func (c *Client) putBuf(bp *[]byte) {
-	if cap(*bp) <= maxPooledBuf {
-		c.bufs.Put(bp)
-	}
+	return err
 }
 
 // drainClose reads at most maxDrainBytes of an abandoned body, so that a

@@ -9,7 +9,9 @@
 //
 // tg never starts a goroutine that outlives the call that started it, never
 // retries on its own (retry and flood control are middleware, see package
-// limit) and never reads a body whole without a cap.
+// limit) and never holds an answer's body whole: answers are decoded as they stream in,
+// bounded in bytes (WithMaxResponseBytes), per JSON value (MaxValueBytes) and,
+// for getUpdates, in count (its limit).
 package tg
 
 //go:generate go run ../internal/gen -spec ../botapi/api.json -out .

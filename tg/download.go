@@ -47,7 +47,7 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 		return 0, c.networkError(ctx, downloadMethod, err, tr)
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := c.readAnswer(ctx, downloadMethod, resp, nil)
+		err := c.readAnswer(ctx, downloadMethod, resp, nil, 0)
 		if err == nil { // ok=true on a non-200 is refused by decodeEnvelope; keep the guarantee here too
 			err = &ResponseError{Method: downloadMethod, StatusCode: resp.StatusCode, Err: errNotEnvelope}
 		}

@@ -1,21 +1,18 @@
 package tg
 
 import (
+	"bytes"
 	"errors"
-	"fmt"
 	"time"
-
-	json "github.com/go-json-experiment/json/v1"
 )
 
-// envelope is the Bot API's answer. Result holds the caller's result pointer
-// so that the answer is decoded in one pass.
+// envelope holds the fields of a Bot API answer other than its result,
+// which decodeAnswer decodes straight into the caller's value.
 type envelope struct {
-	OK          okFlag          `json:"ok"`
-	Result      any             `json:"result"`
-	ErrorCode   int             `json:"error_code"`
-	Description string          `json:"description"`
-	Parameters  *responseParams `json:"parameters"`
+	OK          okFlag
+	ErrorCode   int
+	Description string
+	Parameters  *responseParams
 }
 
 type responseParams struct {
@@ -46,42 +43,20 @@ func (f *okFlag) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// discard is decoded into when the caller wants no result: it skips the
-// value without building it.
-type discard struct{}
-
-func (*discard) UnmarshalJSON([]byte) error { return nil }
-
 // errNotEnvelope is the cause of a *ResponseError for a JSON body without a
 // boolean "ok".
 var errNotEnvelope = errors.New(`not a Bot API answer (no boolean "ok")`)
 
-// decodeEnvelope decodes a method's answer: nil when ok=true (result filled
-// in), an *APIError when ok=false, a *ResponseError when body is not an
-// envelope or ok=true comes with a non-2xx status. It never returns nil
-// unless body holds "ok":true.
+// decodeEnvelope decodes a whole answer held in body (see decodeAnswer),
+// with the default response cap and no count bound.
 func decodeEnvelope(method string, status int, body []byte, result any, red redactor) error {
-	env := envelope{Result: result}
-	if result == nil {
-		env.Result = new(discard)
+	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, head: 64 + red.window() + 1}
+	err := decodeAnswer(method, status, bytes.NewReader(body), result, lim, red)
+	var af *answerFault
+	if errors.As(err, &af) { // a bytes.Reader does not fail
+		panic(af.err)
 	}
-	err := json.Unmarshal(body, &env)
-	if env.OK == okFalse {
-		var syn *json.SyntaxError
-		if !errors.As(err, &syn) { // a result of an unexpected type does not hide the API error
-			return newAPIError(method, status, &env, red)
-		}
-	}
-	if err == nil && env.OK == okAbsent {
-		err = errNotEnvelope
-	}
-	if err == nil && (status < 200 || status > 299) {
-		err = fmt.Errorf(`"ok":true with HTTP status %d`, status)
-	}
-	if err != nil {
-		return &ResponseError{Method: method, StatusCode: status, Err: err, Body: red.snippet(body)}
-	}
-	return nil
+	return err
 }
 
 func newAPIError(method string, status int, env *envelope, red redactor) *APIError {
