@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Requests real Telegram accepts from other client libraries.
@@ -81,4 +82,35 @@ func TestEmptyChunkedMultipart(t *testing.T) {
 		})
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestIdleTimeout: a keep-alive connection idle for the idle timeout is
+// closed by the server, and counted; one in use is not.
+func TestIdleTimeout(t *testing.T) {
+	s := NewServer(WithTB(t), WithIdleTimeout(20*time.Millisecond))
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for range 3 {
+		resp, err := hc.Post(s.URL()+"/bot"+s.Token()+"/getMe", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for c := s.Counters(); c.OpenConns != 0; c = s.Counters() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the idle connection is still open: %+v", c)
+			}
+			time.Sleep(time.Millisecond) // polling for a state
+		}
+		tr.CloseIdleConnections() // the client may not have noticed yet: not this test's subject
+	}
+	if c := s.Counters(); c.IdleConnsClosed != 3 || c.ConnsAccepted != 3 {
+		t.Fatalf("%d idle connections closed of %d accepted, want 3 of 3", c.IdleConnsClosed, c.ConnsAccepted)
+	}
+	if _, err := New(WithIdleTimeout(0)); err == nil {
+		t.Fatal("WithIdleTimeout(0) accepted")
+	}
 }

@@ -26,6 +26,7 @@ type counters struct {
 	connOpen       atomic.Int64
 	connMax        atomic.Int64
 	connTotal      atomic.Int64
+	idleClosed     atomic.Int64
 	updEnqueued    atomic.Int64
 	updRejected    atomic.Int64
 	updDelivered   atomic.Int64
@@ -58,6 +59,9 @@ type Counters struct {
 	OpenConns     int64 `json:"open_conns"`
 	MaxOpenConns  int64 `json:"max_open_conns"`
 	ConnsAccepted int64 `json:"conns_accepted"`
+	// IdleConnsClosed counts the keep-alive connections the server closed
+	// because they stayed idle for the idle timeout (WithIdleTimeout).
+	IdleConnsClosed int64 `json:"idle_conns_closed"`
 	// Updates: enqueued; rejected (queue full); delivered (handed to the
 	// bot the first time, by getUpdates or a webhook POST); redelivered
 	// (handed again); confirmed (by offset or a 2xx webhook answer);
@@ -104,6 +108,7 @@ func (s *Server) Counters() Counters {
 		OpenConns:          c.connOpen.Load(),
 		MaxOpenConns:       c.connMax.Load(),
 		ConnsAccepted:      c.connTotal.Load(),
+		IdleConnsClosed:    c.idleClosed.Load(),
 		UpdatesEnqueued:    c.updEnqueued.Load(),
 		UpdatesRejected:    c.updRejected.Load(),
 		UpdatesDelivered:   c.updDelivered.Load(),
@@ -145,7 +150,7 @@ func (s *Server) Counters() Counters {
 	return out
 }
 
-// resetCounters zeroes every counter except the connection ones.
+// reset zeroes every counter except the connection ones.
 func (c *counters) reset() {
 	for m := range c.req {
 		for i := range c.req[m] {

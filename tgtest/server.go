@@ -27,7 +27,8 @@ const (
 	DefaultWebhookTimeout = 10 * time.Second // per webhook delivery
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
-	maxLongPoll           = 50 // seconds, as the Bot API server clamps timeout
+	DefaultIdleTimeout    = 120 * time.Second // keep-alive connections idle this long are closed
+	maxLongPoll           = 50                // seconds, as the Bot API server clamps timeout
 )
 
 // ErrQueueFull is returned (wrapped) when an update cannot be enqueued
@@ -54,6 +55,7 @@ type config struct {
 	retryMax       time.Duration
 	retryAttempts  int
 	tempDir        string
+	idleTimeout    time.Duration
 }
 
 // An Option configures a Server.
@@ -109,6 +111,14 @@ func WithWebhookRetry(min, max time.Duration, attempts int) Option {
 	return func(c *config) { c.retryMin, c.retryMax, c.retryAttempts = min, max, attempts }
 }
 
+// WithIdleTimeout makes the server close a keep-alive connection that has
+// been idle (between requests) for d, as real servers do: nginx after 75 s,
+// Node.js and Apache after 5 s. A short d makes a client meet connections
+// the server closes just as it sends a request on them, the race a client
+// must survive without losing or repeating a call. Counters.IdleConnsClosed
+// counts these closes. Default DefaultIdleTimeout; d must be positive.
+func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTimeout = d } }
+
 // WithTempDir sets the directory in which the server creates its own
 // temporary directory for uploads. Default os.TempDir().
 func WithTempDir(dir string) Option { return func(c *config) { c.tempDir = dir } }
@@ -160,7 +170,7 @@ func New(opts ...Option) (*Server, error) {
 		maxPending: DefaultMaxPending, historyLimit: DefaultHistoryLimit,
 		uploadLimit: DefaultUploadLimit, downloadLimit: DefaultDownloadLimit,
 		maxBody: DefaultMaxRequestBody, webhookTimeout: DefaultWebhookTimeout,
-		retryMin: DefaultRetryMin, retryMax: DefaultRetryMax,
+		retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, idleTimeout: DefaultIdleTimeout,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -174,6 +184,9 @@ func New(opts ...Option) (*Server, error) {
 	}
 	if cfg.retryMin <= 0 || cfg.retryMax < cfg.retryMin || cfg.webhookTimeout <= 0 {
 		return nil, errors.New("tgtest: webhook retry and timeout must be positive")
+	}
+	if cfg.idleTimeout <= 0 {
+		return nil, errors.New("tgtest: idle timeout must be positive")
 	}
 	dir, err := os.MkdirTemp(cfg.tempDir, "tgtest-")
 	if err != nil {
@@ -205,7 +218,7 @@ func New(opts ...Option) (*Server, error) {
 		Handler:           s,
 		ConnState:         s.connState,
 		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.idleTimeout,
 		ErrorLog:          quietLog(),
 	}
 	go func() { s.serveErr <- s.hs.Serve(s.ln) }()
@@ -295,6 +308,9 @@ func (s *Server) enter() bool {
 }
 
 func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if cc, ok := c.(*countingConn); ok {
+		cc.state.Store(int32(st))
+	}
 	switch st {
 	case http.StateNew:
 		n := s.c.connOpen.Add(1)

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -137,22 +138,30 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: conn, in: &l.c.bytesIn, out: &l.c.bytesOut}, nil
+	return &countingConn{Conn: conn, c: l.c}, nil
 }
 
+// countingConn counts the bytes of one accepted connection, and the server
+// closing it for idleness: net/http's server waits for the next request
+// with the idle timeout as read deadline, and closes the connection when
+// that read fails.
 type countingConn struct {
 	net.Conn
-	in, out *atomic.Int64
+	c     *counters
+	state atomic.Int32 // http.ConnState, set by Server.connState
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.in.Add(int64(n))
+	c.c.bytesIn.Add(int64(n))
+	if err != nil && http.ConnState(c.state.Load()) == http.StateIdle && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.c.idleClosed.Add(1)
+	}
 	return n, err
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.out.Add(int64(n))
+	c.c.bytesOut.Add(int64(n))
 	return n, err
 }
