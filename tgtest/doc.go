@@ -80,7 +80,9 @@
 // with retry_after, hang (held until the client gives up, a duration
 // passes or Close), cut (connection closed mid-body), trickle (a slow
 // body), malformed JSON and a huge body. Counters counts what was
-// injected.
+// injected. WithIdleTimeout closes keep-alive connections idle for a given
+// time, as real servers do (5 s is common); Counters.IdleConnsClosed counts
+// those closes.
 //
 // # Bounds
 //
