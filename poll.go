@@ -10,6 +10,9 @@ import (
 	"github.com/tidygram/tidygram/tg"
 )
 
+// confirmTimeout bounds the final confirmation at stop.
+const confirmTimeout = 3 * time.Second
+
 // pollMargin is added to the long-poll timeout for the request's deadline.
 const pollMargin = 10 * time.Second
 
@@ -179,7 +182,7 @@ func (b *Bot) confirm(tr *tracker) {
 	if off == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), confirmTimeout)
 	defer cancel()
 	b.labelled(ctx, "poller", func(ctx context.Context) {
 		_, err := b.client.GetUpdates(ctx, &tg.GetUpdatesParams{Offset: off, Limit: 1, Timeout: 0})

@@ -1,0 +1,84 @@
+package tidygram_test
+
+import (
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/tgtest"
+)
+
+// BenchmarkFloodLimitedChats: 20 users send 51 texts each at once; the bot
+// echoes every one with the default flood control, against the emulator's
+// Telegram flood limits (1 message/s per chat after a burst of 3). No chat
+// may wait for another: the last reply should come close to the per-chat
+// floor, (51-3)/1 s = 48 s. It reports the wall time, its ratio to the
+// floor and the 429s seen. One run takes about a minute: run it with
+// -bench FloodLimitedChats -benchtime 1x.
+func BenchmarkFloodLimitedChats(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opts []tidygram.Option
+	}{
+		{"at-least-once", nil},
+		{"at-most-once", []tidygram.Option{tidygram.WithAtMostOnce()}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			for range b.N {
+				floodRun(b, mode.opts)
+			}
+		})
+	}
+}
+
+func floodRun(b *testing.B, opts []tidygram.Option) {
+	const users, texts, burst = 20, 51, 3
+	floor := time.Duration(texts-burst) * time.Second
+	srv := emulator(b)
+	srv.SetFlood(true, tgtest.FloodLimits{})
+	bot := newBot(b, srv, append([]tidygram.Option{tidygram.WithFloodControl(nil), tidygram.WithoutLeakCheck()}, opts...)...)
+	bot.OnText(func(c *tidygram.Context) error {
+		_, err := c.Reply(c.Text())
+		return err
+	})
+	r := start(b, bot)
+	begin := time.Now()
+	// Users type at once: their messages interleave. (One user's whole
+	// burst before the others' is what Telegram's window cannot hide: see
+	// the README.)
+	for i := range texts {
+		for u := range users {
+			pushText(b, srv, int64(1000+u), strconv.Itoa(i))
+		}
+	}
+	total := int64(users * texts)
+	for sent(srv) < total {
+		if time.Since(begin) > 2*floor {
+			f, _ := os.Create("/tmp/flood-goroutines.txt")
+			pprof.Lookup("goroutine").WriteTo(f, 1)
+			f.Close()
+			c := srv.Counters()
+			b.Fatalf("only %d of %d replies after %v; delivered %d redelivered %d confirmed %d pending %d requests %v", sent(srv), total, time.Since(begin),
+				c.UpdatesDelivered, c.UpdatesRedelivered, c.UpdatesConfirmed, c.UpdatesPending, c.Requests)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(begin)
+	if err := r.stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(took.Seconds(), "s-to-last-reply")
+	b.ReportMetric(took.Seconds()/floor.Seconds(), "x-per-chat-floor")
+	b.ReportMetric(float64(srv.Counters().FloodRejections), "429s")
+}
+
+func sent(srv *tgtest.Server) int64 {
+	var n int64
+	for _, c := range srv.Counters().MessagesPerChat {
+		n += c
+	}
+	return n
+}
