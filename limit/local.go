@@ -99,7 +99,7 @@ const sweepPerCall = 2
 // that is at most about 30×9 = 270 chats), plus the chats paused by a
 // 429, each until its retry_after ends. Over WithMaxChats constrained
 // chats, all are kept and Len exceeds it. Waiting for a turn creates no
-// state. Each state costs about 100 bytes, and O(log n) time when charged.
+// state. Each state costs about 200 bytes, and O(log n) time when charged.
 // Local is safe for concurrent use. Calls for one chat are not queued in
 // order by Local itself; Control keeps per-chat order.
 type Local struct {

@@ -323,45 +323,42 @@ func TestLocalMaxChats(t *testing.T) {
 	})
 }
 
-// TestLocalSettled: the chat rule counts from the answer.
+// TestLocalSettled: the chat rule counts from the answer, also when the
+// call took longer than the chat's refill, so that its state went idle and
+// other calls dropped it while the call was in flight.
 func TestLocalSettled(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		l := NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1)))
-		start := time.Now()
-		_ = l.Wait(ctx, user)
-		time.Sleep(300 * ms) // the call takes 300ms
-		l.Settled(user)
-		_ = l.Wait(ctx, user)
-		if got := time.Since(start); got != 1300*ms {
-			t.Fatalf("second call at %v, want 1.3s (1s after the first answer)", got)
-		}
-		l.Settled(tg.ChatID{}) // no chat: nothing to do
-		if l.Len() != 1 {
-			t.Fatalf("Settled created states: Len = %d", l.Len())
-		}
-	})
-}
-
-// TestLocalSettledAfterDrop: a call slower than the chat's refill leaves
-// an idle state, which other calls may drop while the call is in flight;
-// its answer still counts, so the next call waits an interval from it.
-func TestLocalSettledAfterDrop(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		l := NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1)))
-		start := time.Now()
-		_ = l.Wait(ctx, user)
-		time.Sleep(1500 * ms) // the call takes 1.5 s; meanwhile other chats send
-		for i := range 10 {
-			_ = l.Wait(ctx, tg.ID(int64(1000+i)))
-		}
-		l.Settled(user)
-		_ = l.Wait(ctx, user)
-		if got := time.Since(start); got != 2500*ms {
-			t.Fatalf("second call at %v, want 2.5s (1s after the first answer)", got)
-		}
-	})
+	tests := []struct {
+		name  string
+		takes time.Duration // from Wait to the answer
+		other int           // calls to other chats meanwhile
+	}{
+		{"quick answer", 300 * ms, 0},
+		{"slow answer, state dropped meanwhile", 1500 * ms, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				l := NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1)))
+				start := time.Now()
+				_ = l.Wait(ctx, user)
+				time.Sleep(tt.takes)
+				for i := range tt.other {
+					_ = l.Wait(ctx, tg.ID(int64(1000+i)))
+				}
+				l.Settled(user)
+				_ = l.Wait(ctx, user)
+				if got, want := time.Since(start), tt.takes+time.Second; got != want {
+					t.Fatalf("second call at %v, want %v (1s after the first answer)", got, want)
+				}
+				n := l.Len()
+				l.Settled(tg.ChatID{}) // no chat: nothing to do
+				if l.Len() != n {
+					t.Fatalf("Settled without a chat created a state: Len = %d, was %d", l.Len(), n)
+				}
+			})
+		})
+	}
 }
 
 // TestLocalThrottledChatKeptAmongManyActive: 10,001 other chats get a

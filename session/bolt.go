@@ -78,12 +78,14 @@ const purgeBatch = 1000
 // recovery and is accepted); and every page in use, found from that meta
 // page (the freelist and the page trees of every bucket), must lie inside
 // the file, be used once, have the right type, and hold elements that lie
-// inside it. A file that fails is returned as a *CorruptError. The check
+// inside it, with non-empty keys. A file that fails is returned as a *CorruptError. The check
 // reads each page in use once, with plain reads (nothing can fault), so it
-// costs one read of the used part of the file: about 5 ms per 10 MB here.
-// bbolt's own Tx.Check is not used: it checks more (key order), but runs
-// in a goroutine of its own, where a fault on a damaged file cannot be
-// recovered, and recurses without bound on a cyclic page graph.
+// costs one read of the used part of the file: 40 ms or so for a store of
+// 100,000 sessions (36 MiB of pages), measured by BenchmarkBoltCheck.
+// bbolt's own Tx.Check is not used: it checks key order too, but it reads
+// the memory mapping without bounds checks in a goroutine of its own,
+// where a fault on a damaged file cannot be recovered, and follows a
+// cyclic page graph without end.
 func OpenBolt(path string, opts ...StoreOption) (*Bolt, error) {
 	c := newStoreConfig(opts)
 	if err := c.err(); err != nil {

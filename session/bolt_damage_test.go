@@ -63,13 +63,14 @@ func inChild(t *testing.T, body func(t *testing.T)) {
 type boltFixture struct {
 	path     string
 	keys     int
+	batch    int // keys written per transaction
 	pageSize int64
 	hwm      int64 // pages in use
 	size     int64
 }
 
-// newBoltFixture writes a store of n keys to a fresh file, in
-// transactions of 100 keys (each Set would be one, and fsync'd), and
+// newBoltFixture writes a store of n keys (values of 50 to 250 bytes) to
+// a fresh file, in 10 transactions or of 100 keys, whichever are more, and
 // closes it.
 func newBoltFixture(t testing.TB, n int) *boltFixture {
 	t.Helper()
@@ -79,25 +80,13 @@ func newBoltFixture(t testing.TB, n int) *boltFixture {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	for from := 0; from < n; from += 100 {
-		err := b.db.Update(func(tx *bolt.Tx) error {
-			for i := from; i < min(from+100, n); i++ {
-				ttl := time.Duration(0)
-				if i%3 == 0 {
-					ttl = time.Hour
-				}
-				raw := binary.BigEndian.AppendUint64(nil, uint64(expiry(now, ttl)))
-				raw = append(raw, strings.Repeat("v", 50+i%200)...)
-				if err := tx.Bucket(b.bucket).Put(fmt.Appendf(nil, "c%d:u%d", i, i*7), raw); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	batch := max(100, n/10)
+	fillBolt(t, b, n, batch, func(i int) (key, value []byte, exp int64) {
+		if i%3 == 0 {
+			exp = expiry(now, time.Hour)
 		}
-	}
+		return fmt.Appendf(nil, "c%d:u%d", i, i*7), []byte(strings.Repeat("v", 50+i%200)), exp
+	})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +103,28 @@ func newBoltFixture(t testing.TB, n int) *boltFixture {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	return &boltFixture{path: path, keys: n, pageSize: int64(meta.pageSize), hwm: int64(meta.hwm), size: info.Size()}
+	return &boltFixture{path: path, keys: n, batch: batch, pageSize: int64(meta.pageSize), hwm: int64(meta.hwm), size: info.Size()}
+}
+
+// fillBolt stores n records made by rec in s, batch to a transaction
+// (each Set would be one, and fsync'd).
+func fillBolt(tb testing.TB, s *Bolt, n, batch int, rec func(i int) (key, value []byte, exp int64)) {
+	tb.Helper()
+	for from := 0; from < n; from += batch {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i := from; i < min(from+batch, n); i++ {
+				key, value, exp := rec(i)
+				raw := append(binary.BigEndian.AppendUint64(nil, uint64(exp)), value...)
+				if err := tx.Bucket(s.bucket).Put(key, raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // rewrite changes the file's bytes with fn.
@@ -164,7 +174,7 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 		damage func(fx *boltFixture) func([]byte) []byte
 		ok     bool // opens; values intact unless fresh
 		fresh  bool // opens as an empty store
-		lost   int  // values it may lose (the last transaction: 100)
+		lost   bool // it may lose the last transaction's values
 	}{
 		{name: "empty file is a fresh store", ok: true, fresh: true, damage: func(*boltFixture) func([]byte) []byte {
 			return func([]byte) []byte { return nil }
@@ -172,7 +182,7 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 		{name: "cut after the pages in use", ok: true, damage: func(fx *boltFixture) func([]byte) []byte {
 			return func(d []byte) []byte { return d[:fx.hwm*fx.pageSize] }
 		}},
-		{name: "first meta page zeroed (bbolt falls back to the other)", ok: true, lost: 100, damage: func(fx *boltFixture) func([]byte) []byte {
+		{name: "first meta page zeroed (bbolt falls back to the other)", ok: true, lost: true, damage: func(fx *boltFixture) func([]byte) []byte {
 			return func(d []byte) []byte { clear(d[:fx.pageSize]); return d }
 		}},
 		{name: "truncated to 100 bytes", damage: func(*boltFixture) func([]byte) []byte {
@@ -257,8 +267,12 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 					if tt.fresh {
 						want = 0
 					}
-					if n := b.Len(); n > want || n < want-tt.lost {
-						t.Fatalf("Len = %d, want %d (%d may be lost)", n, want, tt.lost)
+					lost := 0
+					if tt.lost {
+						lost = fx.batch
+					}
+					if n := b.Len(); n > want || n < want-lost {
+						t.Fatalf("Len = %d, want %d (%d may be lost)", n, want, lost)
 					}
 					if err := b.Set(ctx, "new", []byte("x"), 0); err != nil {
 						t.Fatal(err)
@@ -385,43 +399,19 @@ func TestBoltDamagedWhileOpen(t *testing.T) {
 }
 
 // BenchmarkBoltCheck measures the check OpenBolt runs on an existing
-// file, for a store of 100,000 sessions of about 150 bytes:
+// file, for a store of 100,000 sessions of 50 to 250 bytes:
 // go test -run '^$' -bench BoltCheck ./session/
 func BenchmarkBoltCheck(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "s.db")
-	s, err := OpenBolt(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for from := 0; from < 100_000; from += 10_000 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for i := from; i < from+10_000; i++ {
-				raw := binary.BigEndian.AppendUint64(nil, 0)
-				raw = append(raw, strings.Repeat("v", 100+i%100)...)
-				if err := tx.Bucket(s.bucket).Put(fmt.Appendf(nil, "s:c%d:u%d", 1_000_000+i*7919%100_000, i), raw); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
+	fx := newBoltFixture(b, 100_000)
+	f, err := os.Open(fx.path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	info, _ := f.Stat()
-	meta, _ := readBoltMeta(f, info.Size())
 	for b.Loop() {
-		if cerr := checkBolt(f, info.Size()); cerr != nil {
+		if cerr := checkBolt(f, fx.size); cerr != nil {
 			b.Fatal(cerr)
 		}
 	}
-	b.ReportMetric(float64(int64(meta.hwm)*int64(meta.pageSize))/(1<<20), "MiB-used")
+	b.ReportMetric(float64(fx.hwm*fx.pageSize)/(1<<20), "MiB-used")
 }

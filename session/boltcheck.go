@@ -196,14 +196,14 @@ func (c *boltChecker) page(id uint64) ([]byte, *corruption) {
 	if id < 2 || id >= c.hwm {
 		return nil, corrupt(int64(id), "page id %d outside the %d pages in use", id, c.hwm)
 	}
-	var hdr [boltPageHeader]byte
-	if _, err := c.r.ReadAt(hdr[:], int64(id)*c.ps); err != nil {
+	buf := make([]byte, c.ps)
+	if _, err := c.r.ReadAt(buf, int64(id)*c.ps); err != nil {
 		return nil, corrupt(int64(id), "reading page %d: %v", id, err)
 	}
-	if got := ne.Uint64(hdr[0:]); got != id {
+	if got := ne.Uint64(buf[0:]); got != id {
 		return nil, corrupt(int64(id), "page %d identifies itself as page %d", id, got)
 	}
-	overflow := uint64(ne.Uint32(hdr[12:]))
+	overflow := uint64(ne.Uint32(buf[12:]))
 	if id+overflow >= c.hwm {
 		return nil, corrupt(int64(id), "page %d with %d overflow pages ends past the %d pages in use", id, overflow, c.hwm)
 	}
@@ -213,9 +213,11 @@ func (c *boltChecker) page(id uint64) ([]byte, *corruption) {
 		}
 		c.used[p/64] |= 1 << (p % 64)
 	}
-	buf := make([]byte, int64(overflow+1)*c.ps)
-	if _, err := c.r.ReadAt(buf, int64(id)*c.ps); err != nil {
-		return nil, corrupt(int64(id), "reading page %d: %v", id, err)
+	if overflow > 0 {
+		buf = append(buf, make([]byte, int64(overflow)*c.ps)...)
+		if _, err := c.r.ReadAt(buf[c.ps:], int64(id+1)*c.ps); err != nil {
+			return nil, corrupt(int64(id), "reading page %d: %v", id, err)
+		}
 	}
 	return buf, nil
 }

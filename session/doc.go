@@ -11,7 +11,9 @@
 // LRU eviction, oversized keys and values refused with ErrTooLarge) and
 // every value may carry a TTL; expired values read as absent and are purged lazily on access or by
 // the store's Janitor, which its owner (the bot's Run) starts and stops with
-// a context.
+// a context. A damaged or foreign bbolt file is an error (*CorruptError,
+// errors.Is ErrCorrupt), at open or at the first operation that meets the
+// damage, never a crash (see Bolt).
 //
 // # What it never does
 //

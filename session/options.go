@@ -134,13 +134,7 @@ func WithPrefix(prefix string) Option {
 // least recently used entry of the key's shard is evicted. Bolt ignores
 // it.
 func WithMaxEntries(n int) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if n < 1 {
-			c.invalid("WithMaxEntries", n, "must be at least 1")
-			return
-		}
-		c.maxEntries = n
-	})
+	return atLeast("WithMaxEntries", n, 1, func(c *storeConfig) { c.maxEntries = n })
 }
 
 // WithMaxBytes sets the capacity of a Memory store in bytes, counting
@@ -149,13 +143,7 @@ func WithMaxEntries(n int) StoreOption {
 // entries of the key's shard are evicted until the new value fits. Bolt
 // ignores it.
 func WithMaxBytes(n int) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if n < 1 {
-			c.invalid("WithMaxBytes", n, "must be at least 1")
-			return
-		}
-		c.maxBytes = n
-	})
+	return atLeast("WithMaxBytes", n, 1, func(c *storeConfig) { c.maxBytes = n })
 }
 
 // WithMaxKeyBytes sets the longest key a Memory store accepts (default
@@ -163,13 +151,7 @@ func WithMaxBytes(n int) StoreOption {
 // *SizeError (ErrTooLarge). Bolt ignores it (bbolt refuses keys over
 // 32 KiB).
 func WithMaxKeyBytes(n int) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if n < 1 {
-			c.invalid("WithMaxKeyBytes", n, "must be at least 1")
-			return
-		}
-		c.maxKeyBytes = n
-	})
+	return atLeast("WithMaxKeyBytes", n, 1, func(c *storeConfig) { c.maxKeyBytes = n })
 }
 
 // WithMaxValueBytes sets the largest value a Memory store accepts
@@ -178,13 +160,7 @@ func WithMaxKeyBytes(n int) StoreOption {
 // WithMaxBytes). Larger values are refused with a *SizeError
 // (ErrTooLarge). Bolt ignores it.
 func WithMaxValueBytes(n int) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if n < 0 {
-			c.invalid("WithMaxValueBytes", n, "must not be negative")
-			return
-		}
-		c.maxValueBytes, c.valueSet = n, true
-	})
+	return atLeast("WithMaxValueBytes", n, 0, func(c *storeConfig) { c.maxValueBytes, c.valueSet = n, true })
 }
 
 // WithShards sets the number of lock shards of a Memory store (default
@@ -194,12 +170,18 @@ func WithMaxValueBytes(n int) StoreOption {
 // is kept per shard; one shard gives exact LRU order over the whole store
 // at the cost of one lock. Bolt ignores it.
 func WithShards(n int) StoreOption {
+	return atLeast("WithShards", n, 1, func(c *storeConfig) { c.shards = n })
+}
+
+// atLeast returns the option that calls set when n >= lowest and records
+// an *OptionError otherwise.
+func atLeast(name string, n, lowest int, set func(*storeConfig)) StoreOption {
 	return storeOption(func(c *storeConfig) {
-		if n < 1 {
-			c.invalid("WithShards", n, "must be at least 1")
+		if n < lowest {
+			c.invalid(name, n, fmt.Sprintf("must be at least %d", lowest))
 			return
 		}
-		c.shards = n
+		set(c)
 	})
 }
 
