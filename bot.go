@@ -332,7 +332,7 @@ type updateTask struct {
 	st      *runState
 	u       *tg.Update
 	done    func(handled bool)
-	started time.Time
+	started atomic.Int64 // unix nanos; Abandon reads it on another goroutine
 	settled atomic.Bool // done was called (or is being called)
 }
 
@@ -344,7 +344,8 @@ func (t *updateTask) settle() bool { return t.settled.CompareAndSwap(false, true
 // addressed to other bots) count as handled with route "".
 func (t *updateTask) Run(ctx context.Context) {
 	b := t.b
-	t.started = time.Now()
+	begin := time.Now()
+	t.started.Store(begin.UnixNano())
 	b.handling.Add(1)
 	defer b.handling.Add(-1)
 	var name string
@@ -356,7 +357,7 @@ func (t *updateTask) Run(ctx context.Context) {
 	} else if !t.settle() {
 		return
 	}
-	b.handled(t.u, name, time.Since(t.started), err)
+	b.handled(t.u, name, time.Since(begin), err)
 	t.done(ctx.Err() == nil)
 }
 
@@ -375,7 +376,7 @@ func (t *updateTask) Abandon(ctx context.Context, stopping bool) {
 		t.done(false)
 		return
 	}
-	ran := time.Since(t.started)
+	ran := time.Since(time.Unix(0, t.started.Load()))
 	rep, rerr := leak.UpdateReport(b.id, t.u.UpdateID, name)
 	if c := t.u.Chat(); c != nil && rep.ChatID == "" {
 		rep.ChatID = strconv.FormatInt(c.ID, 10)

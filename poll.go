@@ -75,6 +75,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			continue
 		}
 		delay = 0
+		fresh := 0
 		for i := range ups {
 			u := &ups[i]
 			if u.UpdateID <= 0 || u.UpdateID == math.MaxInt64 {
@@ -89,6 +90,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			if dup {
 				continue
 			}
+			fresh++
 			id := u.UpdateID
 			if err := b.submit(ctx, st, u, func(handled bool) {
 				if handled {
@@ -100,7 +102,11 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 				return nil
 			}
 		}
-		if b.cfg.atMostOnce || len(ups) == 0 || len(ups) == b.cfg.pollLimit {
+		// The server answered at once with nothing to take: only updates
+		// refused above (and, at-least-once, nothing in flight to wait
+		// for). Polling now would spin; poll again after stallRecheck.
+		nothingNew := len(ups) > 0 && fresh == 0 && (b.cfg.atMostOnce || tr.inFlight() == 0)
+		if !nothingNew && (b.cfg.atMostOnce || len(ups) == 0 || len(ups) == b.cfg.pollLimit) {
 			// Nothing in flight comes again (at-most-once), the long poll
 			// ended empty, or a backlog waits (waitRoom paces it).
 			continue
@@ -110,6 +116,10 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 		// polling now would only fetch it again. Wait until nothing is in
 		// flight (then the next poll long-polls) or, so that new updates are
 		// not held back by slow handlers, at most stallRecheck.
+		idle := tr.waitIdle()
+		if nothingNew {
+			idle = nil
+		}
 		if stall == nil {
 			stall = time.NewTimer(stallRecheck)
 			defer stall.Stop()
@@ -117,7 +127,7 @@ func (b *Bot) pollLoop(ctx context.Context, st *runState, tr *tracker) error {
 			stall.Reset(stallRecheck)
 		}
 		select {
-		case <-tr.waitIdle():
+		case <-idle:
 		case <-stall.C:
 		case <-ctx.Done():
 			return nil

@@ -3,6 +3,7 @@ package tidygram_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/router"
+	"github.com/tidygram/tidygram/tgtest"
 )
 
 // TestStuckHandlerIsAbandoned: a handler that ignores its context (blocks
@@ -47,7 +49,9 @@ func TestStuckHandlerIsAbandoned(t *testing.T) {
 	var handled atomic.Int64
 	var orderMu sync.Mutex
 	seen := map[int64][]int{} // chat → sequence numbers in handling order
+	entered := make(chan struct{}, 2)
 	b.Handle("stuck", router.TextEquals("stuck"), func(c *tidygram.Context) error {
+		entered <- struct{}{}
 		<-release // ignores c.Done(): the misbehaving handler
 		return nil
 	})
@@ -99,7 +103,8 @@ func TestStuckHandlerIsAbandoned(t *testing.T) {
 	// A second stuck handler, running when the bot is stopped: Run still
 	// returns in bounded time and reports both leftover goroutines.
 	pushText(t, srv, 8, "stuck")
-	eventually(t, 10*time.Second, "second stuck handler running", func() bool { return srv.Counters().UpdatesDelivered == total+2 })
+	<-entered // the first
+	<-entered // the second is running
 	begin := time.Now()
 	err := r.stop()
 	took := time.Since(begin)
@@ -204,5 +209,41 @@ func TestStopWithHandlerIgnoringCancel(t *testing.T) {
 	}
 	if n := srv.Pending(); n != 1 {
 		t.Fatalf("%d updates pending at the server after stop, want 1 (the unfinished one, for redelivery)", n)
+	}
+}
+
+// TestUpdateIDsNoOffsetCanConfirm: a server whose update_ids reach
+// math.MaxInt64 must not make the watermark wrap into a negative offset
+// (on Telegram that discards the queue): the confirmable updates are
+// handled once, the one at MaxInt64 is refused, nothing is discarded.
+func TestUpdateIDsNoOffsetCanConfirm(t *testing.T) {
+	srv := emulator(t, tgtest.WithFirstUpdateID(math.MaxInt64-2))
+	b := newBot(t, srv)
+	var mu sync.Mutex
+	got := map[int64]int{}
+	b.OnText(func(c *tidygram.Context) error {
+		mu.Lock()
+		got[c.Update.UpdateID]++
+		mu.Unlock()
+		return nil
+	})
+	r := start(t, b)
+	for range 3 {
+		pushText(t, srv, 4, "near the end")
+	}
+	eventually(t, 10*time.Second, "both confirmable updates handled and confirmed", func() bool {
+		return srv.Counters().UpdatesConfirmed == 2
+	})
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[int64]int{math.MaxInt64 - 2: 1, math.MaxInt64 - 1: 1}
+	if len(got) != 2 || got[math.MaxInt64-2] != 1 || got[math.MaxInt64-1] != 1 {
+		t.Fatalf("handled %v, want %v (the update at MaxInt64 refused)", got, want)
+	}
+	if c := srv.Counters(); c.UpdatesDropped != 0 || c.UpdatesPending != 1 {
+		t.Fatalf("server dropped %d updates (a wrapped offset), %d pending; want 0 dropped, 1 pending", c.UpdatesDropped, c.UpdatesPending)
 	}
 }

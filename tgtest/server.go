@@ -56,6 +56,7 @@ type config struct {
 	retryAttempts  int
 	tempDir        string
 	idleTimeout    time.Duration
+	firstUpdateID  int64
 }
 
 // An Option configures a Server.
@@ -118,6 +119,12 @@ func WithWebhookRetry(min, max time.Duration, attempts int) Option {
 // must survive without losing or repeating a call. Counters.IdleConnsClosed
 // counts these closes. Default DefaultIdleTimeout; d must be positive.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTimeout = d } }
+
+// WithFirstUpdateID sets the update_id of the first update (default 1),
+// as Telegram starts each bot at some positive number. Tests of a bot near
+// the end of the int64 range use it; ids are never reused, so past
+// math.MaxInt64 no update can be pushed.
+func WithFirstUpdateID(id int64) Option { return func(c *config) { c.firstUpdateID = id } }
 
 // WithTempDir sets the directory in which the server creates its own
 // temporary directory for uploads. Default os.TempDir().
@@ -207,6 +214,9 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s.botFrom = &User{ID: s.bot.ID, IsBot: true, FirstName: s.bot.FirstName, Username: s.bot.Username}
 	s.q.init()
+	if cfg.firstUpdateID > 0 {
+		s.q.nextID = cfg.firstUpdateID
+	}
 	s.chats.init(cfg.historyLimit)
 	s.files.init(dir)
 	s.flood.init(cfg.flood)

@@ -3,6 +3,7 @@ package tgtest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -120,6 +121,9 @@ func (s *Server) enqueueLocked(kind int, chatKey int64, frag []byte) (int64, err
 	if s.q.pending >= s.cfg.maxPending {
 		s.c.updRejected.Add(1)
 		return 0, fmt.Errorf("%w (%d updates pending)", ErrQueueFull, s.q.pending)
+	}
+	if s.q.nextID <= 0 {
+		return 0, errors.New("tgtest: update_id space exhausted (past math.MaxInt64)")
 	}
 	u := &pendingUpdate{id: s.q.nextID, chatKey: chatKey, frag: frag}
 	s.q.nextID++
