@@ -333,7 +333,7 @@ type updateTask struct {
 	u       *tg.Update
 	done    func(handled bool)
 	started atomic.Int64 // unix nanos; Abandon reads it on another goroutine
-	settled atomic.Bool // done was called (or is being called)
+	settled atomic.Bool  // done was called (or is being called)
 }
 
 // settle reports whether the caller is the one to finish the update.
