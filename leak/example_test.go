@@ -4,21 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
 )
-
-// A test checks that the goroutines it started ended with it; parallel
-// tests check only their own.
-func ExampleCheck() {
-	_ = func(t *testing.T) {
-		t.Parallel()
-		ctx := leak.Check(t)
-		go func() { <-ctx.Done() }() // ends with the test: fine
-	}
-}
 
 // The runtime tells Survivors when each handler returns and runs it;
 // goroutines still labelled with an update after the grace period are

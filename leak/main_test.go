@@ -1,19 +1,13 @@
 package leak
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
 
-// TestMain checks the package's tests for leaks with goleak; LEAK_DEMO=main
-// runs them under Main instead (see TestMainReportsLeftovers).
+// TestMain checks the package's tests for leaks with goleak.
 func TestMain(m *testing.M) {
-	if os.Getenv("LEAK_DEMO") == "main" {
-		Main(m, WithCheckTimeout(200*time.Millisecond))
-	}
 	// TestProvenLeakReported (GOEXPERIMENT=goroutineleakprofile) leaks one
 	// goroutine for real: nothing can reach it to end it.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/tidygram/tidygram/leak.leakSender.func1"))

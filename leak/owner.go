@@ -8,7 +8,7 @@ import (
 )
 
 // Label keys tidygram puts on its goroutines (the root package exports the
-// same names). TestLabel is the key [Check] puts on a test's goroutine.
+// same names). TestLabel is the key leaktest.Check puts on a test's goroutine.
 const (
 	LabelBot       = "tidygram.bot"
 	LabelComponent = "component"
@@ -118,7 +118,7 @@ func SplitPool(groups []Group) (rest []Group, pool PoolStats) {
 // Owner names who owns the goroutines of g, without per-update detail:
 // "pool" for net/http client pool goroutines, "handler <route>" for
 // handler goroutines, "<component>" for tidygram's own, "test <name>" for
-// a test checked by [Check], the other labels for labelled goroutines of
+// a test checked by leaktest.Check, the other labels for labelled goroutines of
 // other code, else "unlabelled".
 func (g Group) Owner() string {
 	if g.PoolRole() != "" {

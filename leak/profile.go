@@ -13,8 +13,9 @@
 //     sustained growth, naming the fastest-growing owners;
 //   - [Tracker] wraps HTTP response bodies and reports the ones collected
 //     without Close, with who opened them;
-//   - [Check] and [Main] fail a test whose goroutines outlive it, and work
-//     with t.Parallel;
+//   - [github.com/tidygram/tidygram/leak/leaktest] fails a test whose
+//     goroutines outlive it (with t.Parallel too) or a test binary that
+//     leaves some behind: it imports testing, so it is a package of its own;
 //   - [Parse], [Diagnose] and [Diff] read any goroutine dump, explain it
 //     from a catalogue of known leak patterns and show what grew.
 //

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/leak/leaktest"
 )
 
 const token = "s3cret-token"
@@ -54,7 +55,7 @@ func get(t *testing.T, url, tok string) (int, http.Header, string) {
 }
 
 func TestDebugNeedsToken(t *testing.T) {
-	leak.Check(t) // the server and its connections end with the test
+	leaktest.Check(t) // the server and its connections end with the test
 	base := serve(t, New(WithToken(token)))
 	tests := []struct {
 		path, tok string
@@ -161,7 +162,7 @@ func TestProfilesOneAtATimeAndCapped(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	leak.Check(t)
+	leaktest.Check(t)
 	var mu sync.Mutex
 	readyErr := errors.New("Bot API unreachable")
 	s := New(WithReady(func(ctx context.Context) error {

@@ -1,4 +1,4 @@
-package leak
+package leaktest
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/leak"
 )
 
 // The TestDemo* tests are run by the tests below in a child process of
@@ -28,7 +30,7 @@ func TestDemoLeaky(t *testing.T) {
 	ctx := Check(t, WithCheckTimeout(300*time.Millisecond))
 	never := make(chan struct{})
 	// As a handler would: labelled, and starting a goroutine with plain go.
-	pprof.Do(ctx, pprof.Labels(LabelHandler, "/start", LabelUpdateID, "42"), func(context.Context) {
+	pprof.Do(ctx, pprof.Labels(leak.LabelHandler, "/start", leak.LabelUpdateID, "42"), func(context.Context) {
 		go func() { <-never }()
 	})
 	go func() { // a plain leak, with the test's label only
@@ -55,6 +57,13 @@ func TestDemoClean(t *testing.T) {
 func TestDemoLeftover(t *testing.T) {
 	demo(t, "main")
 	go func() { select {} }()
+}
+
+func TestDemoNoLeftover(t *testing.T) {
+	demo(t, "main")
+	done := make(chan struct{})
+	go func() { close(done) }()
+	<-done
 }
 
 // runDemo runs this test binary again with LEAK_DEMO=mode.
@@ -88,7 +97,7 @@ func TestCheckFailsOnlyTheLeakyParallelTest(t *testing.T) {
 		"--- PASS: TestDemoClean",
 		"leak: 2 goroutine(s) started by TestDemoLeaky still running",
 		"handler=/start", "update_id=42", // the handler's labels
-		"created by github.com/tidygram/tidygram/leak.TestDemoLeaky", // the creation site
+		"created by github.com/tidygram/tidygram/leak/leaktest.TestDemoLeaky", // the creation site
 		"check_test.go:",
 	} {
 		if !strings.Contains(out, want) {
@@ -102,10 +111,10 @@ func TestCheckFailsOnlyTheLeakyParallelTest(t *testing.T) {
 
 func TestMainReportsLeftovers(t *testing.T) {
 	out, code := runDemo(t, "main", "^TestDemoLeftover$")
-	if code != 1 || !strings.Contains(out, "leak: 1 goroutine(s) still running") || !strings.Contains(out, "leak.TestDemoLeftover") {
+	if code != 1 || !strings.Contains(out, "leak: 1 goroutine(s) still running") || !strings.Contains(out, "leaktest.TestDemoLeftover") {
 		t.Errorf("exit code %d, output:\n%s", code, out)
 	}
-	out, code = runDemo(t, "main", "^TestParseHeader$")
+	out, code = runDemo(t, "main", "^TestDemoNoLeftover$")
 	if code != 0 || strings.Contains(out, "leak:") {
 		t.Errorf("clean run: exit code %d, output:\n%s", code, out)
 	}

@@ -1,4 +1,12 @@
-package leak
+// Package leaktest fails tests whose goroutines outlive them, naming their
+// owners (handler, update, creation site) with the leak package's
+// snapshots. It imports testing, so only tests import it: leak itself,
+// which bots link, does not.
+//
+//   - [Check] fails one test (parallel tests too) whose goroutines are
+//     still running when it ends;
+//   - [Main] fails a test binary that leaves goroutines behind.
+package leaktest
 
 import (
 	"context"
@@ -12,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/leak"
 )
 
 // DefaultCheckTimeout is how long Check and Main wait for goroutines to end
@@ -22,7 +32,7 @@ type checkConfig struct {
 	timeout   time.Duration
 	ignore    []string
 	idleConns bool
-	snapshot  func() ([]Group, error)
+	snapshot  func() ([]leak.Group, error)
 }
 
 // CheckOption configures Check and Main.
@@ -46,7 +56,7 @@ func WithIgnore(prefixes ...string) CheckOption {
 func WithIdleConns() CheckOption { return func(c *checkConfig) { c.idleConns = true } }
 
 func newCheckConfig(opts []CheckOption) checkConfig {
-	c := checkConfig{timeout: DefaultCheckTimeout, snapshot: Snapshot}
+	c := checkConfig{timeout: DefaultCheckTimeout, snapshot: leak.Snapshot}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -55,7 +65,7 @@ func newCheckConfig(opts []CheckOption) checkConfig {
 
 // Check fails t if goroutines started by t (after Check, on its goroutine
 // or by goroutines it started, at any depth) are still running when t
-// ends. It labels t's goroutine with a unique TestLabel value, so every
+// ends. It labels t's goroutine with a unique [leak.TestLabel] value, so every
 // goroutine started from it inherits the label; at cleanup it waits up to
 // the timeout for them to end and reports the rest with their labels
 // (handler, update_id, … when they ran in a handler), state and creation
@@ -66,25 +76,25 @@ func newCheckConfig(opts []CheckOption) checkConfig {
 // t.Context()): code that calls pprof.Do must derive from it, as
 // pprof.Do(context.Background(), …) drops the label for its children.
 // Check sets GODEBUG tracebacklabels=1 for the process (see
-// EnableTracebackLabels), for creation sites in the report. It replaces
+// [leak.EnableTracebackLabels]), for creation sites in the report. It replaces
 // the labels t's goroutine had.
 func Check(t testing.TB, opts ...CheckOption) context.Context {
 	t.Helper()
 	cfg := newCheckConfig(opts)
-	_ = EnableTracebackLabels()
+	_ = leak.EnableTracebackLabels()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	id := t.Name() + "#" + hex.EncodeToString(b[:])
-	ctx := pprof.WithLabels(t.Context(), pprof.Labels(TestLabel, id))
+	ctx := pprof.WithLabels(t.Context(), pprof.Labels(leak.TestLabel, id))
 	pprof.SetGoroutineLabels(ctx)
 	t.Cleanup(func() {
 		// Cleanups run on t's goroutine: drop the label so only the
 		// goroutines t started carry it.
 		pprof.SetGoroutineLabels(context.Background())
-		mine := func(labels map[string]string) bool { return labels[TestLabel] == id }
+		mine := func(labels map[string]string) bool { return labels[leak.TestLabel] == id }
 		if left := cfg.wait(mine); len(left) > 0 {
 			t.Errorf("leak: %d goroutine(s) started by %s still running %s after it ended:\n%s",
-				Count(left), t.Name(), cfg.timeout, Format(left))
+				leak.Count(left), t.Name(), cfg.timeout, leak.Format(left))
 		}
 	})
 	return ctx
@@ -96,7 +106,7 @@ func Check(t testing.TB, opts ...CheckOption) context.Context {
 // It reports them by owner with their creation sites, and exits. Use it
 // as the body of TestMain:
 //
-//	func TestMain(m *testing.M) { leak.Main(m) }
+//	func TestMain(m *testing.M) { leaktest.Main(m) }
 //
 // Unlike Check it counts idle HTTP client connections too: at the end of
 // a test binary every Transport should have been closed.
@@ -109,10 +119,10 @@ func mainCheck(code int, w io.Writer, opts []CheckOption) int {
 	if code != 0 {
 		return code
 	}
-	_ = EnableTracebackLabels()
+	_ = leak.EnableTracebackLabels()
 	cfg := newCheckConfig(opts)
 	if left := cfg.wait(nil); len(left) > 0 {
-		fmt.Fprintf(w, "leak: %d goroutine(s) still running %s after the tests ended:\n%s", Count(left), cfg.timeout, Format(left))
+		fmt.Fprintf(w, "leak: %d goroutine(s) still running %s after the tests ended:\n%s", leak.Count(left), cfg.timeout, leak.Format(left))
 		return 1
 	}
 	return 0
@@ -122,7 +132,7 @@ func mainCheck(code int, w io.Writer, opts []CheckOption) int {
 // ignored) is left, or the timeout. It returns what is left, with creation
 // sites when a labelled debug=2 dump can be had. A goroutine the
 // goroutineleak profile proves leaked ends the wait at once.
-func (c checkConfig) wait(mine func(map[string]string) bool) []Group {
+func (c checkConfig) wait(mine func(map[string]string) bool) []leak.Group {
 	deadline := time.Now().Add(c.timeout)
 	delay := time.Millisecond
 	provenTried := false
@@ -136,7 +146,7 @@ func (c checkConfig) wait(mine func(map[string]string) bool) []Group {
 		}
 		if !provenTried {
 			provenTried = true
-			if proven, err := ProvenLeaks(); err == nil && len(c.keep(proven, mine)) > 0 {
+			if proven, err := leak.ProvenLeaks(); err == nil && len(c.keep(proven, mine)) > 0 {
 				return c.detail(mine, left)
 			}
 		}
@@ -145,7 +155,7 @@ func (c checkConfig) wait(mine func(map[string]string) bool) []Group {
 	}
 }
 
-func (c checkConfig) left(mine func(map[string]string) bool) ([]Group, error) {
+func (c checkConfig) left(mine func(map[string]string) bool) ([]leak.Group, error) {
 	groups, err := c.snapshot()
 	if err != nil {
 		return nil, err
@@ -154,15 +164,15 @@ func (c checkConfig) left(mine func(map[string]string) bool) ([]Group, error) {
 }
 
 // keep selects the groups Check or Main report.
-func (c checkConfig) keep(groups []Group, mine func(map[string]string) bool) []Group {
-	return Filter(groups, func(g Group) bool {
+func (c checkConfig) keep(groups []leak.Group, mine func(map[string]string) bool) []leak.Group {
+	return leak.Filter(groups, func(g leak.Group) bool {
 		if mine != nil && !mine(g.Labels) {
 			return false
 		}
-		if role := g.PoolRole(); role != "" && role != PoolBody && !c.idleConns {
+		if role := g.PoolRole(); role != "" && role != leak.PoolBody && !c.idleConns {
 			return false
 		}
-		return !slices.ContainsFunc(g.Stack, func(f Frame) bool { return c.ignored(f.Func) })
+		return !slices.ContainsFunc(g.Stack, func(f leak.Frame) bool { return c.ignored(f.Func) })
 	})
 }
 
@@ -187,16 +197,16 @@ func (c checkConfig) ignored(fn string) bool {
 
 // detail replaces left by the same goroutines from a debug=2 dump
 // (creation sites, states) when the dump has labels; else returns left.
-func (c checkConfig) detail(mine func(map[string]string) bool, left []Group) []Group {
-	if !TracebackLabels() {
+func (c checkConfig) detail(mine func(map[string]string) bool, left []leak.Group) []leak.Group {
+	if !leak.TracebackLabels() {
 		return left
 	}
-	gs, err := Goroutines()
+	gs, err := leak.Goroutines()
 	if err != nil {
 		return left
 	}
-	detailed := c.keep(GroupGoroutines(gs), mine)
-	if Count(detailed) == 0 {
+	detailed := c.keep(leak.GroupGoroutines(gs), mine)
+	if leak.Count(detailed) == 0 {
 		return left
 	}
 	return detailed
