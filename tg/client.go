@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"reflect"
 	"strings"
@@ -70,9 +69,11 @@ type Client struct {
 
 	maxResponse int64
 	maxDownload int64
+	maxIdle     int
 	jsonType    []string // Content-Type header value, shared by every JSON request (never modified)
 
-	closed atomic.Bool // set by Close: calls fail with ErrClosed, the dialer refuses
+	closed  atomic.Bool  // set by Close: calls fail with ErrClosed, the dialer refuses
+	retried atomic.Int64 // calls sent again because the server never read them
 }
 
 // Option configures a Client; see NewClient.
@@ -183,6 +184,7 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 		red:         newRedactor(token),
 		maxResponse: o.maxResponse,
 		maxDownload: o.maxDownload,
+		maxIdle:     o.maxIdle,
 		jsonType:    []string{"application/json"},
 	}
 	if c.hc == nil {
@@ -287,6 +289,21 @@ func errClosed(method string) error {
 // the call at once, except that a FileReader's Read in progress is waited
 // for.
 //
+// A keep-alive connection the server closes (servers do after an idle
+// time, often 5 s) can meet a request just sent on it. Go's Transport does
+// not send a POST again, so the Client does, transparently, when the
+// failure proves the server never read the request (NetworkError.NotSent
+// lists the proofs) and never otherwise: before writing a request on a
+// reused connection it checks the socket (Unix) and moves on to another
+// connection if the server has closed it; a call whose request was not
+// written at all is sent again as long as pooled connections turn out
+// dead (at most the pool's size plus two attempts); a call whose reused
+// connection the server reset before answering is sent again once, on a
+// new connection. An upload is sent again only when its body was not
+// started, or when every reader can seek back (FileReader of an
+// io.Seeker; paths are reopened). StaleConns counts both. Such a call that
+// still fails returns a *NetworkError with NotSent true.
+//
 // The answer is decoded as it is read, never held whole: an array result
 // element by element into a slice (or a json.RawMessage or an any), any
 // other result held whole while it is decoded; no single JSON value may
@@ -328,38 +345,77 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 	if uc, ok := params.(uploadCarrier); ok {
 		files = uc.appendUploads(nil)
 	}
+	var jsonBody []byte
+	if len(files) == 0 && params != nil {
+		b, err := json.Marshal(params)
+		if err != nil {
+			return fmt.Errorf("tg: %s: encoding params: %w", method, err)
+		}
+		if string(b) != "null" { // a nil pointer of a params type: no params
+			jsonBody = b
+		}
+	}
+	var rw *rewinder
+	if len(files) > 0 {
+		rw = newRewinder(files)
+	}
+	resent := false
+	for attempt := 1; ; attempt++ {
+		again, err := c.send(ctx, method, params, files, jsonBody, result, attempt, resent, rw != nil)
+		if again == resendNo {
+			return err
+		}
+		if rw != nil {
+			if rw.rewind() != nil {
+				return err
+			}
+		}
+		resent = resent || again == resendUnread
+		c.retried.Add(1)
+	}
+}
 
+// Outcomes of send for its caller: done, or send the request again.
+const (
+	resendNo      = iota
+	resendUnread  // the server reset a reused connection with the request unread: once per call
+	resendNothing // no byte of the request left: as often as pooled connections can be dead
+)
+
+// send makes one HTTP request of a call, its attempt-th. It asks for the
+// request to be sent again when the failure proves that the server never
+// read it (connTrace.unread), ctx is alive and the body can be sent again
+// (JSON; an upload of which nothing was read yet, or whose readers can be
+// rewound, when rewindable, and paths reopened): when nothing of the
+// request was written on a reused connection (the pooled connection was
+// dead: each such attempt removes one from the pool), up to the pool's
+// size plus two attempts; when a reused connection was reset before any
+// answer with the request written, once per call (resent). After that
+// the call refuses reused connections (fresh): a JSON request the
+// Transport moves on by itself, an upload comes back here with nothing
+// written and is sent again, until a new connection is dialled.
+func (c *Client) send(ctx context.Context, method string, params any, files []*InputFile, jsonBody []byte, result any, attempt int, resent, rewindable bool) (again int, err error) {
 	var (
 		body        io.Reader
 		contentType []string
 		length      int64
 		up          *upload
 	)
-	var jsonBody []byte
-	if len(files) == 0 {
-		if params != nil {
-			b, err := json.Marshal(params)
-			if err != nil {
-				return fmt.Errorf("tg: %s: encoding params: %w", method, err)
-			}
-			if string(b) != "null" { // a nil pointer of a params type: no params
-				body, contentType, length = bytes.NewReader(b), c.jsonType, int64(len(b))
-				jsonBody = b
-			}
-		}
-	} else {
-		var err error
+	switch {
+	case len(files) > 0:
 		if up, err = startUpload(params, files); err != nil {
-			return fmt.Errorf("tg: %s: %w", method, err)
+			return resendNo, fmt.Errorf("tg: %s: %w", method, err)
 		}
 		defer up.stop()
-		body, contentType, length = up.pr, []string{up.contentType}, -1
+		body, contentType, length = up.body(), []string{up.contentType}, -1
+	case jsonBody != nil:
+		body, contentType, length = bytes.NewReader(jsonBody), c.jsonType, int64(len(jsonBody))
 	}
 
-	tr := &connTrace{}
+	tr := &connTrace{fresh: resent}
 	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodPost, c.callPrefix+method, body)
 	if err != nil {
-		return fmt.Errorf("tg: %s: %w", method, c.red.err(err))
+		return resendNo, fmt.Errorf("tg: %s: %w", method, c.red.err(err))
 	}
 	if contentType != nil {
 		req.Header["Content-Type"] = contentType
@@ -369,12 +425,20 @@ func (c *Client) do(ctx context.Context, method string, params, result any) erro
 	if err != nil {
 		if up != nil {
 			if serr := up.stop(); serr != nil { // the upload source failed, not the network
-				return fmt.Errorf("tg: %s: %w", method, serr)
+				return resendNo, fmt.Errorf("tg: %s: %w", method, serr)
 			}
 		}
-		return c.networkError(ctx, method, err, tr)
+		if ctx.Err() == nil && tr.unread(err) && (up == nil || !up.started.Load() || rewindable) {
+			switch {
+			case tr.reused.Load() && tr.nothingWritten(err) && attempt < c.maxIdle+2:
+				again = resendNothing
+			case !resent:
+				again = resendUnread
+			}
+		}
+		return again, c.networkError(ctx, method, err, tr)
 	}
-	return c.readAnswer(ctx, method, resp, result, maxItems(method, jsonBody))
+	return resendNo, c.readAnswer(ctx, method, resp, result, maxItems(method, jsonBody))
 }
 
 // maxItems returns how many elements of an array result a call may decode:
@@ -426,28 +490,15 @@ func drainClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// networkError wraps a transport error. tr is nil when a connection was
-// surely obtained (the error came while reading the body).
+// networkError wraps a transport error. tr is nil when the request surely
+// reached the server (the error came while reading the answer's body).
 func (c *Client) networkError(ctx context.Context, method string, err error, tr *connTrace) error {
+	notSent := tr != nil && (!tr.gotConn.Load() && connectFailed(err) || tr.unread(err))
 	err = c.red.err(err)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		err = fmt.Errorf("%w (%w)", cerr, err)
 	}
-	return &NetworkError{Method: method, Err: err, notSent: tr != nil && !tr.gotConn.Load() && connectFailed(err)}
-}
-
-// connTrace records whether the transport obtained a connection for a
-// request; before that, nothing of the request can have been written. The
-// transport may report after Do returned, hence the atomic.
-type connTrace struct {
-	gotConn atomic.Bool
-	trace   httptrace.ClientTrace
-}
-
-// context returns ctx carrying the trace, for the request's context.
-func (t *connTrace) context(ctx context.Context) context.Context {
-	t.trace.GotConn = func(httptrace.GotConnInfo) { t.gotConn.Store(true) }
-	return httptrace.WithClientTrace(ctx, &t.trace)
+	return &NetworkError{Method: method, Err: err, notSent: notSent}
 }
 
 // checkMethod refuses method names that are not a Bot API method's shape, so

@@ -2,16 +2,30 @@ package tg
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
+// errStaleConn fails the first write of a request on a reused keep-alive
+// connection that the server has already closed (or that a retry must not
+// use). Nothing of the request is written, so net/http's Transport, by its
+// own rule for a request of which nothing was written, sends it again on
+// another connection when it can rewind the body (every JSON call; a
+// download has none); otherwise the Client does (see Client.do).
+var errStaleConn = errors.New("tg: keep-alive connection closed by the server before the request was written")
+
 // connCounter counts the TCP connections a Client's own Transport holds
-// open (dialled and not yet closed), for the open-connections metric.
+// open (dialled and not yet closed), for the open-connections metric, and
+// the stale keep-alive connections met.
 type connCounter struct {
 	open   atomic.Int64
 	dialed atomic.Int64
+	stale  atomic.Int64 // reused connections refused before a request was written on them
 	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	closed *atomic.Bool // the Client's: once set, nothing is dialled
 }
@@ -29,10 +43,82 @@ func (cc *connCounter) DialContext(ctx context.Context, network, addr string) (n
 	return &countedConn{Conn: conn, cc: cc}, nil
 }
 
+// countedConn is a TCP connection of the Client's own Transport. It counts
+// the bytes written on it, so that a failed call can tell whether any byte
+// of its request left; and before the first write of a request on a reused
+// connection it checks that the server has not closed it meanwhile.
 type countedConn struct {
 	net.Conn
-	cc   *connCounter
-	once sync.Once
+	cc      *connCounter
+	once    sync.Once
+	written atomic.Int64 // bytes written
+	writes  atomic.Int64 // Write calls begun
+	ended   atomic.Int64 // 1 + writes when a Read first failed (end of stream or error); 0 before
+	heard   atomic.Int64 // writes when a Read last returned bytes
+	reset   atomic.Bool  // a read or write met the peer's reset
+	check   atomic.Bool  // the next write starts a request on a reused connection
+	refuse  atomic.Bool  // ... of a retry that must go on a new connection
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	if c.check.Load() && c.check.Swap(false) {
+		if c.refuse.Swap(false) || peerClosed(c.Conn) {
+			c.cc.stale.Add(1)
+			return 0, errStaleConn
+		}
+	}
+	c.writes.Add(1)
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	if err != nil && isConnReset(err) {
+		c.reset.Store(true)
+	}
+	return n, err
+}
+
+// Read notes when the connection's stream first ends or fails: compared
+// with the writes begun by then, it tells whether the server had closed
+// the connection before a request's first byte was even attempted.
+//
+// When the stream ends while a request written on the connection waits
+// for its answer (nothing read since it was written), Read waits a moment
+// (resetWait) for the reset that the server's TCP sends when the request
+// arrived at a socket closed, or closed unread (RFC 1122 4.2.2.13), and
+// returns that reset (errUnreadReset) instead of the end of the stream: the
+// server closed the connection without reading the request. Without a
+// reset the end of the stream is returned: the server may have read the
+// request and died before answering.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	writes := c.writes.Load()
+	if n > 0 {
+		c.heard.Store(writes)
+		return n, err
+	}
+	if err != nil && c.ended.Load() == 0 {
+		c.ended.CompareAndSwap(0, writes+1)
+	}
+	if err == io.EOF && writes > c.heard.Load() && resetFollows(c.Conn, resetWait(c.Conn)) {
+		err = errUnreadReset
+	}
+	if err != nil && isConnReset(err) {
+		c.reset.Store(true)
+	}
+	return n, err
+}
+
+// resetWait bounds the wait for a reset after the end of the stream with a
+// request unanswered: the reset answers the request's bytes, so it comes
+// about one round trip after they were sent. It is twice the kernel's
+// smoothed round-trip time plus 20 ms (for a busy host), at most 1 s;
+// 500 ms where the round-trip time cannot be read (platforms other than
+// Linux).
+func resetWait(conn net.Conn) time.Duration {
+	rtt, ok := smoothedRTT(conn)
+	if !ok {
+		return 500 * time.Millisecond
+	}
+	return min(2*rtt+20*time.Millisecond, time.Second)
 }
 
 func (c *countedConn) Close() error {
@@ -48,4 +134,120 @@ func (c *Client) ConnStats() (open, dialed int64) {
 		return 0, 0
 	}
 	return c.conns.open.Load(), c.conns.dialed.Load()
+}
+
+// StaleConnStats counts how the Client got past keep-alive connections the
+// server closed under it (see Client.Call).
+type StaleConnStats struct {
+	// Refused counts reused connections found closed by the server (end of
+	// stream, reset, or unsolicited bytes waiting) just before a request
+	// was written on them, and reused connections a retry would not take:
+	// the request went on another connection. 0 with WithHTTPClient.
+	Refused int64
+	// Retried counts the times the Client sent a call again itself because
+	// the failure proved the server never read the request.
+	Retried int64
+}
+
+// StaleConns reports the counts of StaleConnStats since the Client was
+// created.
+func (c *Client) StaleConns() StaleConnStats {
+	s := StaleConnStats{Retried: c.retried.Load()}
+	if c.conns != nil {
+		s.Refused = c.conns.stale.Load()
+	}
+	return s
+}
+
+// connTrace follows one call's request through the Transport: whether a
+// connection was obtained, whether it was reused, how many bytes it had
+// written when the request got it, and whether any byte of an answer came.
+// The Transport may report after Do returned, hence the atomics; it calls
+// GotConn again for each connection it tries.
+type connTrace struct {
+	gotConn   atomic.Bool
+	reused    atomic.Bool
+	firstByte atomic.Bool
+	fresh     bool // a retry: refuse reused connections
+	conn      atomic.Pointer[countedConn]
+	before    atomic.Int64 // conn's written bytes when the request got it
+	writes    atomic.Int64 // conn's Write calls begun when the request got it
+	trace     httptrace.ClientTrace
+}
+
+// context returns ctx carrying the trace, for the request's context.
+func (t *connTrace) context(ctx context.Context) context.Context {
+	t.trace.GotConn = t.got
+	t.trace.GotFirstResponseByte = func() { t.firstByte.Store(true) }
+	return httptrace.WithClientTrace(ctx, &t.trace)
+}
+
+func (t *connTrace) got(info httptrace.GotConnInfo) {
+	t.gotConn.Store(true)
+	t.reused.Store(info.Reused)
+	conn := info.Conn
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok { // TLS
+		conn = tc.NetConn()
+	}
+	cc, _ := conn.(*countedConn)
+	t.conn.Store(cc)
+	if cc == nil {
+		return
+	}
+	t.before.Store(cc.written.Load())
+	t.writes.Store(cc.writes.Load())
+	if info.Reused {
+		cc.refuse.Store(t.fresh)
+		cc.check.Store(true)
+	}
+}
+
+// nothingWritten reports whether the request surely never left: the
+// Client's own connection it was given wrote no byte for it.
+func (t *connTrace) nothingWritten(err error) bool {
+	if errors.Is(err, errStaleConn) {
+		return true
+	}
+	cc := t.conn.Load()
+	return cc != nil && cc.written.Load() == t.before.Load()
+}
+
+// closedFirst reports whether the server closed (or reset) the Client's
+// own connection before the request's first write on it began: the stream
+// had ended while the request was being handed the connection, so the
+// request arrived, if at all, at a closed socket.
+func (t *connTrace) closedFirst() bool {
+	cc := t.conn.Load()
+	return cc != nil && cc.ended.Load() == t.writes.Load()+1
+}
+
+// unread reports whether a failure proves that the server did not read the
+// request, so that sending it again cannot perform it twice. With no byte
+// of an answer received:
+//
+//   - no byte of the request was written (see nothingWritten), or
+//   - the connection's stream had ended (or failed) before the request's
+//     first write began (see closedFirst): the server closed it first, or
+//   - the server reset a reused keep-alive connection (the error is the
+//     reset, or the connection met one while the Transport reports another
+//     failure, e.g. a write on the connection it closed because of it): a
+//     TCP peer resets a connection when it closes it with received data
+//     unread, or when data arrives after it closed (RFC 1122 4.2.2.13, "to
+//     show that data was lost"). That is the server's idle timeout closing
+//     the connection as the request arrived. (It assumes a server that
+//     acts only on a request it has read to its end, as HTTP servers do.)
+//
+// A plain end of stream (FIN) that came after the request was written
+// proves nothing (a server may read a request, act on it, and die before
+// answering) and is not unread; neither is a failure after part of an
+// answer, nor a reset of a new connection after the request was written.
+func (t *connTrace) unread(err error) bool {
+	if !t.gotConn.Load() || t.firstByte.Load() {
+		return false
+	}
+	if t.nothingWritten(err) || t.closedFirst() {
+		return true
+	}
+	cc := t.conn.Load()
+	return t.reused.Load() && (isConnReset(err) || cc != nil && cc.reset.Load())
 }

@@ -7,9 +7,11 @@
 // memory; downloads stream to an io.Writer with a size cap. The bot token
 // never appears in an error, log line or panic.
 //
-// tg never starts a goroutine that outlives the call that started it, never
-// retries on its own (retry and flood control are middleware, see package
-// limit) and never holds an answer's body whole: answers are decoded as they stream in,
+// tg never starts a goroutine that outlives the call that started it,
+// retries on its own only a request the server provably never read (a
+// keep-alive connection closed under it, see Client.Call and
+// NetworkError.NotSent; retry and flood control are middleware, see
+// package limit) and never holds an answer's body whole: answers are decoded as they stream in,
 // bounded in bytes (WithMaxResponseBytes), per JSON value (MaxValueBytes) and,
 // for getUpdates, in count (its limit).
 package tg

@@ -60,10 +60,27 @@ func (e *NetworkError) Error() string { return "tg: " + e.Method + ": " + e.Err.
 // Unwrap returns the cause.
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// NotSent reports whether the request surely did not reach the server: no
-// connection was obtained for it because dialling, name resolution or the TLS
-// handshake failed. Such a call can be retried without the risk of doing it
-// twice. False means the request may have been received and acted on.
+// NotSent reports whether the server surely did not read the request, so
+// that the call can be repeated without the risk of doing it twice:
+//
+//   - no connection was obtained for it (dialling, name resolution or the
+//     TLS handshake failed);
+//   - no byte of it was written on the connection (Client's own Transport
+//     only);
+//   - the server had closed the connection before the request's first write
+//     began (own Transport only);
+//   - the server reset a reused keep-alive connection before any byte of an
+//     answer, directly or right after closing it (a TCP reset means data
+//     arrived at a closed socket or was left unread, RFC 1122 4.2.2.13; it
+//     assumes a server that acts only on a request it has read to its end,
+//     as HTTP servers do).
+//
+// Calls failing so have already been sent again once by the Client where
+// that was possible (see Client.Call); NotSent tells a retry middleware
+// (package limit) that it may repeat them too. False means the request may
+// have been received and acted on: the connection ended after the request
+// was written with no reset following (a server may read a request, act on
+// it and die before answering), broke during the answer, or timed out.
 func (e *NetworkError) NotSent() bool { return e.notSent }
 
 // ResponseError reports an HTTP response that is not a valid Bot API answer:

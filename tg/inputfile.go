@@ -32,7 +32,10 @@ func FileURL(url string) *InputFile { return &InputFile{ref: url} }
 
 // FileReader uploads the bytes of r under the file name name. r is read once,
 // to its end, while the request is sent; if it is an io.Closer the caller
-// still owns it.
+// still owns it. If r is also an io.Seeker (a file, a bytes.Reader), the
+// Client may seek it back to where it stood when the call started and send
+// the request again, when the server provably did not read it (see
+// Client.Call); a reader that cannot seek is never read twice.
 func FileReader(name string, r io.Reader) *InputFile {
 	return &InputFile{name: name, reader: r}
 }

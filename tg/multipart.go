@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"strconv"
+	"sync/atomic"
 
 	json "github.com/go-json-experiment/json/v1"
 )
@@ -26,8 +27,21 @@ type upload struct {
 	contentType string
 	files       []*InputFile // distinct uploads, in part order
 	done        chan struct{}
-	srcErr      error // set before done closes: an upload source failed to open or read
+	srcErr      error       // set before done closes: an upload source failed to open or read
+	started     atomic.Bool // the transport read from the body
 }
+
+// body returns the request body: the pipe's reader, noting the first read.
+func (u *upload) body() io.ReadCloser { return uploadBody{u} }
+
+type uploadBody struct{ u *upload }
+
+func (b uploadBody) Read(p []byte) (int, error) {
+	b.u.started.Store(true)
+	return b.u.pr.Read(p)
+}
+
+func (b uploadBody) Close() error { return b.u.pr.Close() }
 
 // formField is one top-level params key and its form value.
 type formField struct{ name, value string }
@@ -188,3 +202,44 @@ type sourceError struct {
 
 func (e *sourceError) Error() string { return "upload " + strconv.Quote(e.name) + ": " + e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
+
+// rewinder puts the readers of an upload back where they were when the
+// call started, so that its body can be produced again byte for byte.
+type rewinder struct {
+	seekers []io.Seeker
+	offsets []int64
+}
+
+// newRewinder records where each reader of files stands. It returns nil
+// when a reader is not an io.Seeker (or cannot tell its offset): that
+// upload cannot be sent again once its body was started. Uploads from a
+// path are opened anew and need no rewinding.
+func newRewinder(files []*InputFile) *rewinder {
+	rw := &rewinder{}
+	for _, f := range files {
+		if f.reader == nil {
+			continue
+		}
+		s, ok := f.reader.(io.Seeker)
+		if !ok {
+			return nil
+		}
+		off, err := s.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil
+		}
+		rw.seekers = append(rw.seekers, s)
+		rw.offsets = append(rw.offsets, off)
+	}
+	return rw
+}
+
+// rewind seeks every reader back to its recorded offset.
+func (rw *rewinder) rewind() error {
+	for i, s := range rw.seekers {
+		if _, err := s.Seek(rw.offsets[i], io.SeekStart); err != nil {
+			return err
+		}
+	}
+	return nil
+}
