@@ -68,20 +68,9 @@ func (c *Context) Go(fn func(ctx context.Context)) error {
 	return c.spawn(fn)
 }
 
-// Message returns the update's message (new, edited, channel post or
-// business message), or for a callback query the message with the button
-// when it is still accessible; nil otherwise.
-func (c *Context) Message() *tg.Message {
-	if m := Message(c.Update); m != nil {
-		return m
-	}
-	if q := c.Update.CallbackQuery; q != nil {
-		if m, ok := q.Message.(*tg.Message); ok {
-			return m
-		}
-	}
-	return nil
-}
+// Message returns the message the update carries (see Message): for a
+// callback query, the message with the pressed button.
+func (c *Context) Message() *tg.Message { return Message(c.Update) }
 
 // Chat returns the chat of the update, nil if it has none.
 func (c *Context) Chat() *tg.Chat { return c.Update.Chat() }
@@ -89,9 +78,10 @@ func (c *Context) Chat() *tg.Chat { return c.Update.Chat() }
 // Sender returns the user who caused the update, nil if none.
 func (c *Context) Sender() *tg.User { return c.Update.Sender() }
 
-// Text returns the text of the update's message ("" if none).
+// Text returns the text of the update's message ("" if none; for a
+// callback query, the text of the message with the button).
 func (c *Context) Text() string {
-	if m := Message(c.Update); m != nil {
+	if m := c.Message(); m != nil {
 		return m.Text
 	}
 	return ""
@@ -114,32 +104,60 @@ func (c *Context) CallbackData() string {
 // ErrNoChat is returned by helpers that need a chat when the update has none.
 var ErrNoChat = errors.New("router: update has no chat to reply to")
 
-// Send sends text to the update's chat (in the same forum topic), with
-// optional changes to the params (a keyboard, parse mode, …).
-func (c *Context) Send(text string, opts ...func(*tg.SendMessageParams)) (*tg.Message, error) {
+// Send sends text to the update's chat (in the same forum topic). opts
+// change the parameters: WithMarkup attaches a keyboard, SendFunc sets any
+// other field, Sent keeps the sent message:
+//
+//	return c.Send("Pick one:", router.WithMarkup(kb))
+func (c *Context) Send(text string, opts ...SendOption) error {
 	chat := c.Chat()
 	if chat == nil {
-		return nil, ErrNoChat
+		return ErrNoChat
 	}
 	p := &tg.SendMessageParams{ChatID: tg.ID(chat.ID), Text: text}
 	if m := c.Message(); m != nil && m.IsTopicMessage {
 		p.MessageThreadID = m.MessageThreadID
 	}
 	for _, o := range opts {
-		o(p)
+		o.applySend(p)
 	}
-	return c.Client.SendMessage(c, p)
+	m, err := c.Client.SendMessage(c, p)
+	keep(opts, m)
+	return err
 }
 
-// Reply sends text to the update's chat as a reply to the update's message.
-func (c *Context) Reply(text string, opts ...func(*tg.SendMessageParams)) (*tg.Message, error) {
+// Reply is Send as a reply to the update's message (without a message, a
+// plain Send).
+func (c *Context) Reply(text string, opts ...SendOption) error {
 	m := c.Message()
 	if m == nil {
 		return c.Send(text, opts...)
 	}
-	return c.Send(text, append([]func(*tg.SendMessageParams){func(p *tg.SendMessageParams) {
-		p.ReplyParameters = &tg.ReplyParameters{MessageID: m.MessageID}
-	}}, opts...)...)
+	reply := SendFunc(func(p *tg.SendMessageParams) { p.ReplyParameters = &tg.ReplyParameters{MessageID: m.MessageID} })
+	return c.Send(text, append([]SendOption{reply}, opts...)...)
+}
+
+// Edit replaces the text of the message the update is about (the message
+// with the pressed button, or an edited message). Without WithMarkup the
+// message's keyboard is removed; pass WithMarkup(kb) to keep or replace it.
+// EditFunc sets any other field, Sent keeps the edited message (nil for an
+// inline message).
+func (c *Context) Edit(text string, opts ...EditOption) error {
+	p := &tg.EditMessageTextParams{Text: text}
+	if q := c.Update.CallbackQuery; q != nil && q.InlineMessageID != "" {
+		p.InlineMessageID = q.InlineMessageID
+	} else if m := c.Message(); m != nil {
+		p.ChatID = tg.ID(m.Chat.ID)
+		p.MessageID = m.MessageID
+	} else {
+		return ErrNoChat
+	}
+	for _, o := range opts {
+		o.applyEdit(p)
+	}
+	m, err := c.Client.EditMessageText(c, p)
+	keep(opts, m)
+	return err
 }
 
 // Answer answers the update's callback query (text may be empty: it only
@@ -155,42 +173,4 @@ func (c *Context) Answer(text string, opts ...func(*tg.AnswerCallbackQueryParams
 		o(p)
 	}
 	return c.Client.AnswerCallbackQuery(c, p)
-}
-
-// Edit replaces the text of the message the update is about (the message
-// with the pressed button, or an edited message) and keeps or replaces its
-// keyboard through opts.
-func (c *Context) Edit(text string, opts ...func(*tg.EditMessageTextParams)) (*tg.Message, error) {
-	p := &tg.EditMessageTextParams{Text: text}
-	if q := c.Update.CallbackQuery; q != nil && q.InlineMessageID != "" {
-		p.InlineMessageID = q.InlineMessageID
-	} else if m := c.Message(); m != nil {
-		p.ChatID = tg.ID(m.Chat.ID)
-		p.MessageID = m.MessageID
-	} else {
-		return nil, ErrNoChat
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	return c.Client.EditMessageText(c, p)
-}
-
-// InlineKeyboard returns a params option that attaches an inline keyboard;
-// rows of buttons built with CallbackButton or URLButton.
-func InlineKeyboard(rows ...[]tg.InlineKeyboardButton) func(*tg.SendMessageParams) {
-	return func(p *tg.SendMessageParams) {
-		p.ReplyMarkup = &tg.InlineKeyboardMarkup{InlineKeyboard: rows}
-	}
-}
-
-// CallbackButton returns an inline button that sends data back as a
-// callback query.
-func CallbackButton(text, data string) tg.InlineKeyboardButton {
-	return tg.InlineKeyboardButton{Text: text, CallbackData: data}
-}
-
-// URLButton returns an inline button that opens url.
-func URLButton(text, url string) tg.InlineKeyboardButton {
-	return tg.InlineKeyboardButton{Text: text, URL: url}
 }

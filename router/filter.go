@@ -59,23 +59,29 @@ func ChatType(types ...string) Filter {
 	}
 }
 
-// Message returns the message an update carries: message, edited_message,
-// channel_post, edited_channel_post, business_message or
-// edited_business_message; nil for other kinds.
+// Message returns the message an update carries, or nil: the message of
+// the message kinds (message, edited_message, channel_post,
+// edited_channel_post, business_message, edited_business_message,
+// guest_message) and, for a callback query, the message with the pressed
+// button while it is accessible. It is the message whose chat
+// tg.Update.Chat returns, the one Context.Message, Text, Send, Reply and
+// Edit use.
 func Message(u *tg.Update) *tg.Message {
-	switch {
-	case u.Message != nil:
-		return u.Message
-	case u.EditedMessage != nil:
-		return u.EditedMessage
-	case u.ChannelPost != nil:
-		return u.ChannelPost
-	case u.EditedChannelPost != nil:
-		return u.EditedChannelPost
-	case u.BusinessMessage != nil:
-		return u.BusinessMessage
-	case u.EditedBusinessMessage != nil:
-		return u.EditedBusinessMessage
+	if u == nil {
+		return nil
+	}
+	for _, m := range [...]*tg.Message{
+		u.Message, u.EditedMessage, u.ChannelPost, u.EditedChannelPost,
+		u.BusinessMessage, u.EditedBusinessMessage, u.GuestMessage,
+	} {
+		if m != nil {
+			return m
+		}
+	}
+	if q := u.CallbackQuery; q != nil {
+		if m, ok := q.Message.(*tg.Message); ok {
+			return m
+		}
 	}
 	return nil
 }
@@ -170,6 +176,13 @@ func ParseCommand(text string) (name, bot, args string, ok bool) {
 		}
 	}
 	return name, bot, strings.TrimSpace(args), true
+}
+
+// CallbackData matches callback queries whose data is exactly data.
+func CallbackData(data string) Filter {
+	return func(u *tg.Update) bool {
+		return u.CallbackQuery != nil && u.CallbackQuery.Data == data
+	}
 }
 
 // CallbackPrefix matches callback queries whose data starts with prefix

@@ -1,10 +1,17 @@
 // Package router matches updates to handlers: filters (command, text,
-// callback data prefix, update kind, …), middleware in the style of chi, and
-// groups with middleware of their own.
+// callback data exact or by prefix, update kind, …), middleware in the style
+// of chi, and groups with middleware of their own. A handler gets a Context
+// with one-line replies and keyboards usable with any Bot API method:
 //
-// router owns no goroutine and no I/O: it only decides which handler runs
-// and builds the handler's middleware chain. Running handlers (workers,
-// contexts, labels, recovery) is the runtime's job (package tidygram).
+//	r.OnCommand("start", func(c *router.Context) error { return c.Reply("hi") })
+//
+// router starts no goroutine: it only decides which handler runs and builds
+// the handler's middleware chain, and Context.Go hands background work to
+// the runtime that owns it (without one it returns ErrNotRunning and starts
+// nothing). Its only I/O is the Bot API calls of Context's helpers (Send,
+// Reply, Edit, Answer), made through the handler's Client on the handler's
+// goroutine. Running handlers (workers, contexts, labels, recovery) is the
+// runtime's job (package tidygram).
 package router
 
 import (
@@ -78,9 +85,17 @@ func (r *Router) OnCommand(name string, h Handler) {
 // OnText registers h for every text message that no earlier route took.
 func (r *Router) OnText(h Handler) { r.Handle("text", Text(), h) }
 
-// OnCallback registers h for callback queries whose data starts with prefix.
-func (r *Router) OnCallback(prefix string, h Handler) {
-	r.Handle("callback:"+prefix, CallbackPrefix(prefix), h)
+// OnCallback registers h for callback queries whose data is exactly data
+// (the route is named "callback:"+data).
+func (r *Router) OnCallback(data string, h Handler) {
+	r.Handle("callback:"+data, CallbackData(data), h)
+}
+
+// OnCallbackPrefix registers h for callback queries whose data starts with
+// prefix, such as "vote:" for "vote:up" and "vote:down" (the route is named
+// "callback:"+prefix+"*"); c.CallbackData() gives the whole data.
+func (r *Router) OnCallbackPrefix(prefix string, h Handler) {
+	r.Handle("callback:"+prefix+"*", CallbackPrefix(prefix), h)
 }
 
 // Fallback sets the handler for updates no route matched. On a group it

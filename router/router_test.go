@@ -62,7 +62,7 @@ func FuzzParseCommand(f *testing.F) {
 func TestMatchOrderAndFilters(t *testing.T) {
 	r := New()
 	r.OnCommand("start", func(*Context) error { return nil })
-	r.OnCallback("vote:", func(*Context) error { return nil })
+	r.OnCallbackPrefix("vote:", func(*Context) error { return nil })
 	r.On(TextEquals("ping"), func(*Context) error { return nil })
 	r.OnText(func(*Context) error { return nil })
 	r.Handle("edits", Kind("edited_message"), func(*Context) error { return nil })
@@ -76,7 +76,7 @@ func TestMatchOrderAndFilters(t *testing.T) {
 		{text("/help"), "text"},
 		{text("ping"), "router.TestMatchOrderAndFilters.func3"},
 		{text("hello"), "text"},
-		{callback("vote:1"), "callback:vote:"},
+		{callback("vote:1"), "callback:vote:*"},
 		{callback("other"), ""},
 		{&tg.Update{UpdateID: 3, EditedMessage: &tg.Message{Text: "x"}}, "edits"},
 	}
@@ -105,7 +105,7 @@ func TestMiddlewareAndGroups(t *testing.T) {
 		g.OnCallback("admin:ban", func(*Context) error { trail = append(trail, "ban"); return nil })
 		g.Fallback(func(*Context) error { trail = append(trail, "admin-fallback"); return nil })
 	})
-	r.OnCallback("", func(*Context) error { trail = append(trail, "any"); return nil })
+	r.OnCallbackPrefix("", func(*Context) error { trail = append(trail, "any"); return nil })
 	r.Fallback(func(*Context) error { trail = append(trail, "fallback"); return nil })
 	r.Freeze()
 
