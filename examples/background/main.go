@@ -55,13 +55,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 		n, err := strconv.Atoi(secs)
 		delay := time.Duration(n) * time.Second
 		if err != nil || n < 1 || delay > maxDelay || strings.TrimSpace(text) == "" {
-			_, err := c.Reply(usage + " (at most one hour)")
-			return err
+			return c.Reply(usage + " (at most one hour)")
 		}
 		if pending.Add(1) > maxPending {
 			pending.Add(-1)
-			_, err := c.Reply("Too many reminders are waiting; try again later.")
-			return err
+			return c.Reply("Too many reminders are waiting; try again later.")
 		}
 		chat, client := c.Chat().ID, c.Client // c itself must not be used after the handler returns
 		c.Go(func(ctx context.Context) {
@@ -78,12 +76,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 				log.Printf("reminder to chat %d: %v", chat, err)
 			}
 		})
-		_, err = c.Reply(fmt.Sprintf("OK, I will remind you in %v.", delay))
-		return err
+		return c.Reply(fmt.Sprintf("OK, I will remind you in %v.", delay))
 	})
 	bot.OnCommand("pending", func(c *tidygram.Context) error {
-		_, err := c.Reply(fmt.Sprintf("%d reminders waiting.", pending.Load()))
-		return err
+		return c.Reply(fmt.Sprintf("%d reminders waiting.", pending.Load()))
 	})
 	return bot.Run(ctx) // returns after every reminder goroutine has ended
 }

@@ -52,45 +52,42 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 
 	bot.OnCommand("start", func(c *tidygram.Context) error {
-		_, err := c.Reply(fmt.Sprintf("Hello, %s! Send /order to order a drink.", c.Sender().FirstName))
-		return err
+		return c.Reply(fmt.Sprintf("Hello, %s! Send /order to order a drink.", c.Sender().FirstName))
 	})
 	bot.OnCommand("help", func(c *tidygram.Context) error {
 		var b strings.Builder
 		for _, cmd := range menu {
 			fmt.Fprintf(&b, "/%s — %s\n", cmd.Command, cmd.Description)
 		}
-		_, err := c.Send(strings.TrimSpace(b.String()))
-		return err
+		return c.Send(strings.TrimSpace(b.String()))
 	})
 	bot.OnCommand("order", func(c *tidygram.Context) error {
 		var row []tg.InlineKeyboardButton
 		for _, d := range drinks {
 			row = append(row, router.CallbackButton(strings.ToUpper(d[:1])+d[1:], "drink:"+d))
 		}
-		_, err := c.Send("What would you like?", router.InlineKeyboard(row,
-			[]tg.InlineKeyboardButton{router.CallbackButton("Cancel", "cancel")}))
-		return err
+		kb := router.InlineKeyboard(row, router.Row(router.CallbackButton("Cancel", "cancel")))
+		return c.Send("What would you like?", router.WithMarkup(kb))
 	})
-	// Button presses, by the callback data chosen above. Answer every
-	// callback query, or the user's client shows a spinner for a while;
-	// edit first, so the message shows the choice when the spinner stops.
-	bot.OnCallback("drink:", func(c *tidygram.Context) error {
+	// Button presses, by the callback data chosen above: "drink:" and what
+	// follows, and exactly "cancel". Answer every callback query, or the
+	// user's client shows a spinner for a while; edit first, so the message
+	// shows the choice when the spinner stops.
+	bot.OnCallbackPrefix("drink:", func(c *tidygram.Context) error {
 		drink := strings.TrimPrefix(c.CallbackData(), "drink:")
-		if _, err := c.Edit("You ordered " + drink + "."); err != nil { // no keyboard: the buttons go
+		if err := c.Edit("You ordered " + drink + "."); err != nil { // no keyboard: the buttons go
 			return err
 		}
 		return c.Answer("One " + drink + " coming up!")
 	})
 	bot.OnCallback("cancel", func(c *tidygram.Context) error {
-		if _, err := c.Edit("Order cancelled."); err != nil {
+		if err := c.Edit("Order cancelled."); err != nil {
 			return err
 		}
 		return c.Answer("")
 	})
 	bot.On(router.AnyCommand(), func(c *tidygram.Context) error {
-		_, err := c.Reply("I don't know that command. Try /help.")
-		return err
+		return c.Reply("I don't know that command. Try /help.")
 	})
 	return bot.Run(ctx)
 }

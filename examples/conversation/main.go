@@ -53,8 +53,7 @@ const (
 // update meets the same state.
 func newConversation(store session.Store) *session.Conversation[order, *tidygram.Context] {
 	say := func(c *tidygram.Context, next, text string) (string, error) {
-		_, err := c.Send(text)
-		return next, err
+		return next, c.Send(text)
 	}
 	return session.NewConversation[order, *tidygram.Context](store, stepStart, session.WithTTL(10*time.Minute)).
 		On(stepStart, func(_ context.Context, c *tidygram.Context, _ *order) (string, error) {
@@ -99,8 +98,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		if err := conv.Reset(c, key(c)); err != nil {
 			return err
 		}
-		_, err := c.Send("Order cancelled.")
-		return err
+		return c.Send("Order cancelled.")
 	})
 	bot.OnText(func(c *tidygram.Context) error { // /pizza and every answer
 		if c.Sender() == nil {

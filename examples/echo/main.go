@@ -34,16 +34,14 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply(c.Text())
-		return err
+		return c.Reply(c.Text())
 	})
 	// Everything else (photos, stickers, …) gets a hint.
 	bot.Fallback(func(c *tidygram.Context) error {
 		if c.Chat() == nil {
 			return nil // not a message: nothing to answer
 		}
-		_, err := c.Send("Send me some text and I will send it back.")
-		return err
+		return c.Send("Send me some text and I will send it back.")
 	})
 	return bot.Run(ctx) // returns after everything it started has ended
 }

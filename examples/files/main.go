@@ -55,8 +55,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	})
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply("Send me a text file, or /sample.")
-		return err
+		return c.Reply("Send me a text file, or /sample.")
 	})
 	return bot.Run(ctx)
 }
@@ -66,8 +65,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 func upperCase(c *tidygram.Context) error {
 	doc := c.Update.Message.Document
 	if doc.FileSize > maxDownload {
-		_, err := c.Reply(fmt.Sprintf("%s is too large: bots can download at most 20 MB.", doc.FileName))
-		return err
+		return c.Reply(fmt.Sprintf("%s is too large: bots can download at most 20 MB.", doc.FileName))
 	}
 	f, err := c.Client.GetFile(c, &tg.GetFileParams{FileID: doc.FileID})
 	if err != nil {
@@ -97,8 +95,7 @@ func upperCase(c *tidygram.Context) error {
 	if upErr != nil {
 		return upErr
 	}
-	_, err = c.Reply(fmt.Sprintf("%s: %d bytes, sha256 %x", doc.FileName, size, sum.Sum(nil)))
-	return err
+	return c.Reply(fmt.Sprintf("%s: %d bytes, sha256 %x", doc.FileName, size, sum.Sum(nil)))
 }
 
 // upperWriter upper-cases ASCII letters on their way to w. Other bytes,

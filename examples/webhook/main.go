@@ -57,8 +57,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply("You said: " + c.Text())
-		return err
+		return c.Reply("You said: " + c.Text())
 	})
 
 	mux := http.NewServeMux()

@@ -77,11 +77,11 @@ type state struct {
 	Down  int `json:"down,omitempty"`
 }
 
-func voteKeyboard() *tg.InlineKeyboardMarkup {
-	return &tg.InlineKeyboardMarkup{InlineKeyboard: [][]tg.InlineKeyboardButton{{
-		router.CallbackButton("👍 up", VoteUp), router.CallbackButton("👎 down", VoteDown),
-	}}}
-}
+// voteKeyboard is the poll's keyboard, sent with the poll and kept by every
+// edit of it.
+var voteKeyboard = router.InlineKeyboard(
+	router.Row(router.CallbackButton("👍 up", VoteUp), router.CallbackButton("👎 down", VoteDown)),
+)
 
 // NewBot returns the demo bot for token. opts come after the demo's own
 // (a flood limiter with Telegram's per-chat rule, a bounded in-memory
@@ -106,24 +106,22 @@ func NewBot(token string, opts ...tidygram.Option) (*tidygram.Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	register(bot.Router, session.New[state](store))
+	register(bot, session.New[state](store))
 	return bot, nil
 }
 
 // register adds the demo's routes to r with sessions kept by sess.
-func register(r *router.Router, sess *session.Session[state]) {
+func register(r *tidygram.Bot, sess *session.Session[state]) {
 	r.Use(tidygram.Sessions(sess))
 	r.OnCommand("start", func(c *tidygram.Context) error {
 		name := "there"
 		if u := c.Sender(); u != nil {
 			name = u.FirstName
 		}
-		_, err := c.Reply(StartText(name))
-		return err
+		return c.Reply(StartText(name))
 	})
 	r.OnCommand("help", func(c *tidygram.Context) error {
-		_, err := c.Send(HelpText)
-		return err
+		return c.Send(HelpText)
 	})
 	r.OnCommand("count", func(c *tidygram.Context) error {
 		st, ok := session.From[state](c)
@@ -131,17 +129,15 @@ func register(r *router.Router, sess *session.Session[state]) {
 			return fmt.Errorf("demo: /count without a session")
 		}
 		st.Count++
-		_, err := c.Send(CountText(st.Count))
-		return err
+		return c.Send(CountText(st.Count))
 	})
 	r.OnCommand("vote", func(c *tidygram.Context) error {
 		if st, ok := session.From[state](c); ok {
 			st.Up, st.Down = 0, 0
 		}
-		_, err := c.Send(VoteText(0, 0), func(p *tg.SendMessageParams) { p.ReplyMarkup = voteKeyboard() })
-		return err
+		return c.Send(VoteText(0, 0), router.WithMarkup(voteKeyboard))
 	})
-	r.OnCallback("vote:", func(c *tidygram.Context) error {
+	r.OnCallbackPrefix("vote:", func(c *tidygram.Context) error {
 		st, ok := session.From[state](c)
 		if !ok {
 			return fmt.Errorf("demo: vote without a session")
@@ -157,17 +153,14 @@ func register(r *router.Router, sess *session.Session[state]) {
 		}
 		// Edit first, answer second: once the user sees the answer, the
 		// message shows the new tally.
-		if _, err := c.Edit(VoteText(st.Up, st.Down), func(p *tg.EditMessageTextParams) {
-			p.ReplyMarkup = voteKeyboard()
-		}); err != nil {
+		if err := c.Edit(VoteText(st.Up, st.Down), router.WithMarkup(voteKeyboard)); err != nil {
 			return err
 		}
 		return c.Answer(VotedText(choice))
 	})
 	r.On(func(u *tg.Update) bool { return u.Message != nil && u.Message.Document != nil }, document)
 	r.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply(EchoText(c.Text()))
-		return err
+		return c.Reply(EchoText(c.Text()))
 	})
 }
 
@@ -177,8 +170,7 @@ func register(r *router.Router, sess *session.Session[state]) {
 func document(c *tidygram.Context) error {
 	doc := c.Update.Message.Document
 	if doc.FileSize > MaxFileSize {
-		_, err := c.Reply(fmt.Sprintf("%s is too large: at most %d bytes", doc.FileName, MaxFileSize))
-		return err
+		return c.Reply(fmt.Sprintf("%s is too large: at most %d bytes", doc.FileName, MaxFileSize))
 	}
 	f, err := c.Client.GetFile(c, &tg.GetFileParams{FileID: doc.FileID})
 	if err != nil {
@@ -190,7 +182,7 @@ func document(c *tidygram.Context) error {
 		return fmt.Errorf("demo: download: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if _, err := c.Reply(FileText(doc.FileName, n, sum)); err != nil {
+	if err := c.Reply(FileText(doc.FileName, n, sum)); err != nil {
 		return err
 	}
 	report := strings.NewReader(string(ReportFile(doc.FileName, n, sum)))
