@@ -1,7 +1,9 @@
 // Package session keeps per-chat and per-user state for bots: a small Store
 // interface with context, TTL and explicit errors, typed access with
-// generics, a bounded in-memory store (the default), a file-backed store on
-// bbolt, and a conversation helper (a step machine per chat with a timeout).
+// generics, a bounded in-memory store (the default), and a conversation
+// helper (a step machine per chat with a timeout). A file-backed store on
+// bbolt is in the package session/boltstore, so that only bots that use it
+// link bbolt.
 //
 // # What it owns
 //
@@ -11,9 +13,8 @@
 // LRU eviction, oversized keys and values refused with ErrTooLarge) and
 // every value may carry a TTL; expired values read as absent and are purged lazily on access or by
 // the store's Janitor, which its owner (the bot's Run) starts and stops with
-// a context. A damaged or foreign bbolt file is an error (*CorruptError,
-// errors.Is ErrCorrupt), at open or at the first operation that meets the
-// damage, never a crash (see Bolt).
+// a context. A store reports damaged data (boltstore: a damaged or
+// foreign file) with an error matching ErrCorrupt, never with a crash.
 //
 // # What it never does
 //

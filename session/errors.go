@@ -33,9 +33,9 @@ func sizeError(what, key string, size, limit int) *SizeError {
 }
 
 // OptionError reports an option value a store constructor cannot use
-// (NewMemory, OpenBolt). Invalid values are never clamped or replaced by
-// a default: OpenBolt returns the error, and a Memory built with them
-// returns it from Err and from every operation.
+// (NewMemory, boltstore.Open). Invalid values are never clamped or
+// replaced by a default: boltstore.Open returns the error, and a Memory
+// built with them returns it from Err and from every operation.
 type OptionError struct {
 	Option string // the option, e.g. "WithMaxEntries"
 	Value  any    // the value given
@@ -46,48 +46,7 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("session: %s(%v): %s", e.Option, e.Value, e.Reason)
 }
 
-// ErrCorrupt is matched (errors.Is) by every *CorruptError.
-var ErrCorrupt = errors.New("session: store file is corrupt")
-
-// CorruptError reports a Bolt store file that is damaged or is not a
-// bbolt file, or a stored value that is damaged. errors.Is(err,
-// ErrCorrupt) is true; Unwrap returns the cause, if any: a bbolt error
-// (bbolt's ErrInvalid, ErrChecksum, ErrVersionMismatch) when the meta pages
-// are bad, or the recovered panic or memory fault (a runtime.Error) when
-// bbolt failed on a file damaged after it was opened.
-type CorruptError struct {
-	Path   string // the store's file
-	Page   int64  // the page found damaged, or -1 if not one page
-	Key    string // the key whose stored value is damaged, if that is all
-	Reason string // what is wrong
-	Err    error  // the cause, or nil
-}
-
-func (e *CorruptError) Error() string {
-	s := fmt.Sprintf("session: bolt store %s is corrupt: %s", e.Path, e.Reason)
-	if e.Key != "" {
-		s = fmt.Sprintf("session: bolt store %s: value of %q is corrupt: %s", e.Path, e.Key, e.Reason)
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the cause.
-func (e *CorruptError) Unwrap() error { return e.Err }
-
-// Is makes errors.Is(err, ErrCorrupt) true.
-func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
-
-// panicError carries a recovered panic value as an error.
-type panicError struct{ v any }
-
-func (p panicError) Error() string { return fmt.Sprintf("bbolt panicked: %v", p.v) }
-
-// Unwrap returns the panic value if it is an error (a runtime.Error for a
-// memory fault).
-func (p panicError) Unwrap() error {
-	err, _ := p.v.(error)
-	return err
-}
+// ErrCorrupt is matched (errors.Is) by the errors a store returns for
+// damaged data: a damaged or foreign file, or a stored value that cannot
+// be read (boltstore's *CorruptError, which names the file and page).
+var ErrCorrupt = errors.New("session: store is corrupt")

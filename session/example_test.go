@@ -3,8 +3,6 @@ package session_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/tidygram/tidygram/session"
@@ -79,41 +77,4 @@ func ExampleSession_Do() {
 	// messages in this chat: 2
 	// messages in this chat: 3
 	// sessions stored: 1
-}
-
-// A file-backed store keeps sessions across restarts. The bot's Run owns
-// the janitor that purges expired values.
-func ExampleOpenBolt() {
-	dir, _ := os.MkdirTemp("", "sessions")
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "sessions.db")
-	ctx := context.Background()
-
-	store, err := session.OpenBolt(path)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	sess := session.New[[]string](store)
-	_ = sess.Save(ctx, sess.Key(1, 2), []string{"tea", "milk"})
-	_ = store.Close() // the process restarts
-
-	store, err = session.OpenBolt(path)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer store.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	janitorDone := make(chan error, 1)
-	go func() { janitorDone <- store.Janitor(runCtx, time.Minute) }()
-
-	items, _ := session.New[[]string](store).Load(ctx, sess.Key(1, 2))
-	fmt.Println(items)
-
-	stop()
-	fmt.Println("janitor:", <-janitorDone)
-	// Output:
-	// [tea milk]
-	// janitor: <nil>
 }

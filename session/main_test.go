@@ -1,10 +1,9 @@
 package session
 
 import (
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/tidygram/tidygram/session/internal/fakeclock"
 	"go.uber.org/goleak"
 )
 
@@ -12,13 +11,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeClock is a clock that moves only when told to.
-type fakeClock struct{ ns atomic.Int64 }
+type fakeClock = fakeclock.Clock
 
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
-}
+func newFakeClock() *fakeClock { return fakeclock.New() }
 
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func key(i int) string { return ChatKey(int64(i)+1, 0) }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tidygram/tidygram/session/internal/storekit"
 )
 
 // Memory is the default Store: an in-memory map bounded in entries and
@@ -108,7 +110,7 @@ func (m *Memory) check(ctx context.Context, key string) error {
 	if m.err != nil {
 		return m.err
 	}
-	if err := checkOp(ctx, key); err != nil {
+	if err := storekit.CheckOp(ctx, key); err != nil {
 		return err
 	}
 	if len(key) > m.maxKey {
@@ -134,7 +136,7 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	if expired(e.exp, now) {
+	if storekit.Expired(e.exp, now) {
 		m.remove(s, e)
 		return nil, ErrNotFound
 	}
@@ -152,7 +154,7 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if len(value) > m.maxValue {
 		return sizeError("value", key, len(value), m.maxValue)
 	}
-	exp := expiry(m.clock(), ttl)
+	exp := storekit.Expiry(m.clock(), ttl)
 	v := append(make([]byte, 0, len(value)), value...)
 	s := m.shard(key)
 	s.mu.Lock()
@@ -218,7 +220,7 @@ func (m *Memory) Purge(ctx context.Context) (int, error) {
 		s.mu.Lock()
 		for e := s.head.next; e != &s.head; {
 			next := e.next
-			if expired(e.exp, now) {
+			if storekit.Expired(e.exp, now) {
 				m.remove(s, e)
 				removed++
 			}
@@ -239,7 +241,7 @@ func (m *Memory) Janitor(ctx context.Context, every time.Duration) error {
 	if m.err != nil {
 		return m.err
 	}
-	return runJanitor(ctx, every, m.Purge)
+	return storekit.RunJanitor(ctx, every, DefaultJanitorInterval, m.Purge)
 }
 
 // remove unlinks e from s; s.mu is held.

@@ -27,11 +27,6 @@ const (
 	DefaultMaxValueBytes = 1 << 20
 	// DefaultShards is the number of lock shards of a Memory store.
 	DefaultShards = 16
-	// DefaultBucket is the bbolt bucket a Bolt store keeps its values in.
-	DefaultBucket = "tidygram.sessions"
-	// DefaultOpenTimeout is how long OpenBolt waits for the file lock
-	// held by another process.
-	DefaultOpenTimeout = time.Second
 )
 
 // Codec turns session values into bytes and back.
@@ -52,7 +47,7 @@ func (JSONCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(dat
 // Option configures a Session (New) or a Conversation (NewConversation).
 type Option interface{ applySession(*sessionConfig) }
 
-// StoreOption configures a store (NewMemory, OpenBolt).
+// StoreOption configures a Memory store (NewMemory).
 type StoreOption interface{ applyStore(*storeConfig) }
 
 type sessionConfig struct {
@@ -71,8 +66,6 @@ type storeConfig struct {
 	maxValueBytes int
 	valueSet      bool // WithMaxValueBytes was given
 	shards        int
-	bucket        string
-	openTimeout   time.Duration
 	errs          []error // invalid option values, in order
 }
 
@@ -131,8 +124,7 @@ func WithPrefix(prefix string) Option {
 
 // WithMaxEntries sets the capacity of a Memory store in entries (default
 // DefaultMaxEntries; at least 1). When a new key would exceed it, the
-// least recently used entry of the key's shard is evicted. Bolt ignores
-// it.
+// least recently used entry of the key's shard is evicted.
 func WithMaxEntries(n int) StoreOption {
 	return atLeast("WithMaxEntries", n, 1, func(c *storeConfig) { c.maxEntries = n })
 }
@@ -140,16 +132,14 @@ func WithMaxEntries(n int) StoreOption {
 // WithMaxBytes sets the capacity of a Memory store in bytes, counting
 // the length of every key and value held (default DefaultMaxBytes; more
 // than the key limit). When a Set would exceed it, least recently used
-// entries of the key's shard are evicted until the new value fits. Bolt
-// ignores it.
+// entries of the key's shard are evicted until the new value fits.
 func WithMaxBytes(n int) StoreOption {
 	return atLeast("WithMaxBytes", n, 1, func(c *storeConfig) { c.maxBytes = n })
 }
 
 // WithMaxKeyBytes sets the longest key a Memory store accepts (default
 // DefaultMaxKeyBytes; at least 1). Longer keys are refused with a
-// *SizeError (ErrTooLarge). Bolt ignores it (bbolt refuses keys over
-// 32 KiB).
+// *SizeError (ErrTooLarge).
 func WithMaxKeyBytes(n int) StoreOption {
 	return atLeast("WithMaxKeyBytes", n, 1, func(c *storeConfig) { c.maxKeyBytes = n })
 }
@@ -158,7 +148,7 @@ func WithMaxKeyBytes(n int) StoreOption {
 // (default DefaultMaxValueBytes, or WithMaxBytes less the key limit if
 // that is smaller; at least 0, and the key limit plus it must not exceed
 // WithMaxBytes). Larger values are refused with a *SizeError
-// (ErrTooLarge). Bolt ignores it.
+// (ErrTooLarge).
 func WithMaxValueBytes(n int) StoreOption {
 	return atLeast("WithMaxValueBytes", n, 0, func(c *storeConfig) { c.maxValueBytes, c.valueSet = n, true })
 }
@@ -168,7 +158,7 @@ func WithMaxValueBytes(n int) StoreOption {
 // nor more than hold a largest entry (key and value at their limits)
 // each, since every shard keeps its share of both capacities. LRU order
 // is kept per shard; one shard gives exact LRU order over the whole store
-// at the cost of one lock. Bolt ignores it.
+// at the cost of one lock.
 func WithShards(n int) StoreOption {
 	return atLeast("WithShards", n, 1, func(c *storeConfig) { c.shards = n })
 }
@@ -182,30 +172,6 @@ func atLeast(name string, n, lowest int, set func(*storeConfig)) StoreOption {
 			return
 		}
 		set(c)
-	})
-}
-
-// WithBucket sets the bbolt bucket of a Bolt store (default DefaultBucket;
-// not empty).
-func WithBucket(name string) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if name == "" {
-			c.invalid("WithBucket", `""`, "must not be empty")
-			return
-		}
-		c.bucket = name
-	})
-}
-
-// WithOpenTimeout sets how long OpenBolt waits for a file lock held by
-// another process (default DefaultOpenTimeout; more than 0).
-func WithOpenTimeout(d time.Duration) StoreOption {
-	return storeOption(func(c *storeConfig) {
-		if d <= 0 {
-			c.invalid("WithOpenTimeout", d, "must be more than 0")
-			return
-		}
-		c.openTimeout = d
 	})
 }
 
@@ -241,8 +207,6 @@ func newStoreConfig(opts []StoreOption) storeConfig {
 		maxKeyBytes:   DefaultMaxKeyBytes,
 		maxValueBytes: DefaultMaxValueBytes,
 		shards:        DefaultShards,
-		bucket:        DefaultBucket,
-		openTimeout:   DefaultOpenTimeout,
 	}
 	for _, o := range opts {
 		if o != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/tidygram/tidygram/session/internal/storekit"
 )
 
 // ErrNotFound is returned by Store.Get when the key has no value or its
@@ -12,8 +14,9 @@ import (
 var ErrNotFound = errors.New("session: not found")
 
 // ErrNoKey is returned when a session is requested with an empty key (a
-// KeyFunc returns "" when the ids it needs are zero).
-var ErrNoKey = errors.New("session: empty key")
+// KeyFunc returns "" when the ids it needs are zero), and by the stores'
+// operations given one.
+var ErrNoKey = storekit.ErrNoKey
 
 // Store keeps byte values by string key. Implementations must be safe for
 // concurrent use, must copy values in and out (a caller may reuse its slice
@@ -65,51 +68,6 @@ func ChatUserKey(chatID, userID int64) string {
 	return ChatKey(chatID, 0) + ":" + UserKey(0, userID)
 }
 
-// expiry returns the absolute expiry in Unix nanoseconds for a ttl set at
-// now; 0 means never.
-func expiry(now time.Time, ttl time.Duration) int64 {
-	if ttl <= 0 {
-		return 0
-	}
-	return now.Add(ttl).UnixNano()
-}
-
-// expired reports whether an entry with the given expiry is gone at now.
-func expired(exp int64, now time.Time) bool {
-	return exp != 0 && now.UnixNano() >= exp
-}
-
-// runJanitor calls purge every interval until ctx ends. It is the body of
-// the stores' Janitor methods.
-func runJanitor(ctx context.Context, every time.Duration, purge func(context.Context) (int, error)) error {
-	if every <= 0 {
-		every = DefaultJanitorInterval
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := purge(ctx); err != nil && ctx.Err() == nil {
-				return err
-			}
-		}
-	}
-}
-
 // DefaultJanitorInterval is the sweep interval a Janitor uses when given
 // an interval <= 0.
 const DefaultJanitorInterval = time.Minute
-
-// checkOp rejects a done context and an empty key.
-func checkOp(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if key == "" {
-		return ErrNoKey
-	}
-	return nil
-}

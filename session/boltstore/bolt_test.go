@@ -1,4 +1,4 @@
-package session
+package boltstore
 
 import (
 	"context"
@@ -8,14 +8,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/session"
+	"github.com/tidygram/tidygram/session/internal/fakeclock"
+	"github.com/tidygram/tidygram/session/internal/storetest"
 	bolt "go.etcd.io/bbolt"
 )
+
+// The bbolt store keeps the contract of every session.Store.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) session.Store {
+		b, err := Open(filepath.Join(t.TempDir(), "s.db"), WithClock(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	})
+}
 
 func TestBoltSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	clock := newFakeClock()
-	b, err := OpenBolt(path, WithClock(clock.Now))
+	clock := fakeclock.New()
+	b, err := Open(path, WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +51,7 @@ func TestBoltSurvivesReopen(t *testing.T) {
 	}
 
 	clock.Advance(30 * time.Minute) // the restart took a while: "short" expired
-	b, err = OpenBolt(path, WithClock(clock.Now))
+	b, err = Open(path, WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +62,8 @@ func TestBoltSurvivesReopen(t *testing.T) {
 			t.Errorf("after reopen Get(%q) = %q, %v; want %q", k, got, err, v)
 		}
 	}
-	if _, err := b.Get(ctx, "short"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("expired value after reopen: err = %v, want ErrNotFound", err)
+	if _, err := b.Get(ctx, "short"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("expired value after reopen: err = %v, want session.ErrNotFound", err)
 	}
 	if n := b.Len(); n != len(want) {
 		t.Fatalf("Len = %d, want %d: the expired value was not purged on read", n, len(want))
@@ -58,7 +73,7 @@ func TestBoltSurvivesReopen(t *testing.T) {
 func TestBoltCorruptValue(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	b, err := OpenBolt(path)
+	b, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +84,7 @@ func TestBoltCorruptValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = b.Get(ctx, "bad")
-	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "corrupt") {
+	if err == nil || errors.Is(err, session.ErrNotFound) || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("Get of a corrupt value: err = %v, want a corruption error", err)
 	}
 	// Purge leaves it (it cannot tell its expiry); Delete removes it.
@@ -79,21 +94,21 @@ func TestBoltCorruptValue(t *testing.T) {
 	if err := b.Delete(ctx, "bad"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, "bad"); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Get(ctx, "bad"); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
 }
 
 func TestBoltLockedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	b, err := OpenBolt(path)
+	b, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	_, err = OpenBolt(path, WithOpenTimeout(20*time.Millisecond))
+	_, err = Open(path, WithOpenTimeout(20*time.Millisecond))
 	if err == nil || !errors.Is(err, bolt.ErrTimeout) {
-		t.Fatalf("second OpenBolt of a locked file: err = %v, want a timeout", err)
+		t.Fatalf("second Open of a locked file: err = %v, want a timeout", err)
 	}
 }
 
@@ -102,19 +117,19 @@ func TestBoltLockedFile(t *testing.T) {
 func TestBoltOptionErrors(t *testing.T) {
 	for _, opt := range []struct {
 		name string
-		o    StoreOption
-	}{{"WithBucket", WithBucket("")}, {"WithOpenTimeout", WithOpenTimeout(0)}, {"WithMaxEntries", WithMaxEntries(-1)}} {
-		_, err := OpenBolt(filepath.Join(t.TempDir(), "s.db"), opt.o)
-		var oe *OptionError
+		o    Option
+	}{{"WithBucket", WithBucket("")}, {"WithOpenTimeout", WithOpenTimeout(0)}} {
+		_, err := Open(filepath.Join(t.TempDir(), "s.db"), opt.o)
+		var oe *session.OptionError
 		if !errors.As(err, &oe) || oe.Option != opt.name {
-			t.Errorf("%s: OpenBolt = %v, want an *OptionError", opt.name, err)
+			t.Errorf("%s: Open = %v, want an *session.OptionError", opt.name, err)
 		}
 	}
 }
 
 func TestBoltBadPath(t *testing.T) {
-	_, err := OpenBolt(filepath.Join(t.TempDir(), "missing", "dir", "s.db"))
-	if err == nil || !strings.Contains(err.Error(), "session: open bolt store") {
-		t.Fatalf("OpenBolt in a missing directory: err = %v", err)
+	_, err := Open(filepath.Join(t.TempDir(), "missing", "dir", "s.db"))
+	if err == nil || !strings.Contains(err.Error(), "boltstore: open ") {
+		t.Fatalf("Open in a missing directory: err = %v", err)
 	}
 }

@@ -1,4 +1,22 @@
-package session
+// Package boltstore is a file-backed session.Store on bbolt
+// (go.etcd.io/bbolt), for bots that must keep sessions across restarts on
+// one machine. It is a package of its own so that only the bots that use
+// it link bbolt:
+//
+//	store, err := boltstore.Open("sessions.db") // locked by this process until Close
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//	carts := session.New[Cart](store) // the store the bot's sessions use
+//
+// Its Janitor purges expired values; tidygram.WithJanitor makes the bot's
+// Run own it.
+//
+// A damaged or foreign file is an error (*CorruptError, errors.Is
+// session.ErrCorrupt), at Open or at the first operation that meets the
+// damage, never a crash (see Store).
+package boltstore
 
 import (
 	"bytes"
@@ -11,27 +29,29 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidygram/tidygram/session"
+	"github.com/tidygram/tidygram/session/internal/storekit"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Bolt is a file-backed Store on bbolt (go.etcd.io/bbolt), for bots that
-// must keep sessions across restarts on one machine.
+// Store is a file-backed session.Store on bbolt (go.etcd.io/bbolt), for
+// bots that must keep sessions across restarts on one machine.
 //
 // Each value is stored with its expiry; expired values read as absent and
 // are removed when read or by Purge/Janitor. Every Set and Delete is one
 // bbolt transaction written to disk (fsync) before it returns. The file is
-// locked by one process at a time; OpenBolt waits at most WithOpenTimeout
-// for the lock. Bolt has no entry cap: its size is bounded by TTLs. Safe
+// locked by one process at a time; Open waits at most WithOpenTimeout
+// for the lock. Store has no entry cap: its size is bounded by TTLs. Safe
 // for concurrent use; writers are serialised, and a writer waiting for
 // its turn gives up when its context ends. No goroutine is started.
 //
 // # Damaged files
 //
-// A damaged or foreign file is an error, never a crash. OpenBolt checks
-// the whole file before bbolt reads it (see OpenBolt) and returns a
-// *CorruptError (errors.Is ErrCorrupt) naming the file, and the page when
-// it is one page. A file damaged while it is open (truncated or
+// A damaged or foreign file is an error, never a crash. Open checks
+// the whole file before bbolt reads it (see Open) and returns a
+// *CorruptError (errors.Is session.ErrCorrupt) naming the file, and the
+// page when it is one page. A file damaged while it is open (truncated or
 // overwritten by something else), or in a way the check cannot see, is
 // caught when an operation touches the damage: bbolt's panic or memory
 // fault is recovered (runtime/debug.SetPanicOnFault) and returned as a
@@ -42,7 +62,7 @@ import (
 // bbolt's Close, and bbolt's memory mapping of the file stays until the
 // process exits. A stored value too short to hold its expiry is a
 // *CorruptError (with Key) for that value only.
-type Bolt struct {
+type Store struct {
 	db     *bolt.DB
 	file   *os.File // bbolt's file, closed directly when bbolt cannot be
 	path   string
@@ -55,7 +75,7 @@ type Bolt struct {
 	stuck  atomic.Bool                  // the failure was inside a write
 }
 
-var _ Store = (*Bolt)(nil)
+var _ session.Store = (*Store)(nil)
 
 // boltHeader is the length of the expiry that prefixes every value.
 const boltHeader = 8
@@ -64,10 +84,9 @@ const boltHeader = 8
 // write lock is never held for a whole large bucket.
 const purgeBatch = 1000
 
-// OpenBolt opens or creates the bbolt file at path (mode 0600) and its
-// bucket. It reads WithBucket, WithOpenTimeout and WithClock; an invalid
-// option value (any store option's) is returned as an *OptionError. The
-// caller must Close it.
+// Open opens or creates the bbolt file at path (mode 0600) and its
+// bucket. An invalid option value is returned as a *session.OptionError.
+// The caller must Close it.
 //
 // A missing or empty file becomes a fresh store: bbolt creates the file
 // before it writes the first pages, so a crash in between leaves an empty
@@ -86,16 +105,16 @@ const purgeBatch = 1000
 // the memory mapping without bounds checks in a goroutine of its own,
 // where a fault on a damaged file cannot be recovered, and follows a
 // cyclic page graph without end.
-func OpenBolt(path string, opts ...StoreOption) (*Bolt, error) {
-	c := newStoreConfig(opts)
-	if err := c.err(); err != nil {
-		return nil, fmt.Errorf("session: open bolt store %s: %w", path, err)
+func Open(path string, opts ...Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("session: open bolt store %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	b, err := openBolt(f, path, c)
+	b, err := openChecked(f, path, c)
 	if err != nil {
 		// Release the lock first: a memory mapping bbolt made before it
 		// failed would keep it. bbolt may have closed f already.
@@ -106,8 +125,8 @@ func OpenBolt(path string, opts ...StoreOption) (*Bolt, error) {
 	return b, nil
 }
 
-func openBolt(f *os.File, path string, c storeConfig) (*Bolt, error) {
-	fail := func(err error) error { return fmt.Errorf("session: open bolt store %s: %w", path, err) }
+func openChecked(f *os.File, path string, c config) (*Store, error) {
+	fail := func(err error) error { return fmt.Errorf("boltstore: open %s: %w", path, err) }
 	if err := lockFile(f, c.openTimeout); err != nil {
 		return nil, fail(err)
 	}
@@ -120,7 +139,7 @@ func openBolt(f *os.File, path string, c storeConfig) (*Bolt, error) {
 			return nil, &CorruptError{Path: path, Page: cerr.page, Reason: cerr.reason, Err: cerr.err}
 		}
 	}
-	b := &Bolt{file: f, path: path, bucket: []byte(c.bucket), clock: c.clock, wmu: make(chan struct{}, 1)}
+	b := &Store{file: f, path: path, bucket: []byte(c.bucket), clock: c.clock, wmu: make(chan struct{}, 1)}
 	err = b.guard("open", false, func() error {
 		var err error
 		b.db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -144,7 +163,7 @@ func openBolt(f *os.File, path string, c storeConfig) (*Bolt, error) {
 		if ce := b.broken.Load(); ce != nil {
 			return nil, ce
 		}
-		return nil, fmt.Errorf("session: create bucket %q in %s: %w", c.bucket, path, err)
+		return nil, fmt.Errorf("boltstore: create bucket %q in %s: %w", c.bucket, path, err)
 	}
 	return b, nil
 }
@@ -152,7 +171,7 @@ func openBolt(f *os.File, path string, c storeConfig) (*Bolt, error) {
 // guard runs fn, which calls bbolt, and turns a panic or a memory fault in
 // it into a *CorruptError that breaks the store. write tells whether fn
 // holds bbolt's writer lock.
-func (b *Bolt) guard(op string, write bool, fn func() error) (err error) {
+func (b *Store) guard(op string, write bool, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		r := recover()
@@ -177,7 +196,7 @@ func (b *Bolt) guard(op string, write bool, fn func() error) (err error) {
 }
 
 // usable returns why the store cannot be used, or nil.
-func (b *Bolt) usable() error {
+func (b *Store) usable() error {
 	if ce := b.broken.Load(); ce != nil {
 		return ce
 	}
@@ -188,7 +207,7 @@ func (b *Bolt) usable() error {
 }
 
 // view runs fn in a bbolt read transaction, guarded.
-func (b *Bolt) view(op string, fn func(*bolt.Bucket) error) error {
+func (b *Store) view(op string, fn func(*bolt.Bucket) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
@@ -205,7 +224,7 @@ func (b *Bolt) view(op string, fn func(*bolt.Bucket) error) error {
 
 // update runs fn in a bbolt write transaction, guarded, once it is this
 // writer's turn or ctx ends.
-func (b *Bolt) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
+func (b *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	select {
 	case b.wmu <- struct{}{}:
 	case <-ctx.Done():
@@ -219,7 +238,7 @@ func (b *Bolt) update(ctx context.Context, op string, fn func(*bolt.Tx) error) e
 }
 
 // bucketOf returns the store's bucket in tx.
-func (b *Bolt) bucketOf(tx *bolt.Tx) (*bolt.Bucket, error) {
+func (b *Store) bucketOf(tx *bolt.Tx) (*bolt.Bucket, error) {
 	if bk := tx.Bucket(b.bucket); bk != nil {
 		return bk, nil
 	}
@@ -230,7 +249,7 @@ func (b *Bolt) bucketOf(tx *bolt.Tx) (*bolt.Bucket, error) {
 // return an error (bbolt's ErrDatabaseNotOpen, or the error that broke
 // the store). Close waits for a write in progress; closing twice is not
 // an error.
-func (b *Bolt) Close() error {
+func (b *Store) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
@@ -250,7 +269,7 @@ func (b *Bolt) Close() error {
 
 // updateBucket runs fn on the store's bucket in a write transaction (see
 // update).
-func (b *Bolt) updateBucket(ctx context.Context, op string, fn func(*bolt.Bucket) error) error {
+func (b *Store) updateBucket(ctx context.Context, op string, fn func(*bolt.Bucket) error) error {
 	return b.update(ctx, op, func(tx *bolt.Tx) error {
 		bk, err := b.bucketOf(tx)
 		if err != nil {
@@ -261,8 +280,8 @@ func (b *Bolt) updateBucket(ctx context.Context, op string, fn func(*bolt.Bucket
 }
 
 // Get implements Store.
-func (b *Bolt) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := checkOp(ctx, key); err != nil {
+func (b *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := storekit.CheckOp(ctx, key); err != nil {
 		return nil, err
 	}
 	now := b.clock()
@@ -271,15 +290,15 @@ func (b *Bolt) Get(ctx context.Context, key string) ([]byte, error) {
 	err := b.view("get", func(bk *bolt.Bucket) error {
 		raw := bk.Get([]byte(key))
 		if raw == nil {
-			return ErrNotFound
+			return session.ErrNotFound
 		}
 		exp, v, err := b.decode(key, raw)
 		if err != nil {
 			return err
 		}
-		if expired(exp, now) {
+		if storekit.Expired(exp, now) {
 			stale = true
-			return ErrNotFound
+			return session.ErrNotFound
 		}
 		out = append(make([]byte, 0, len(v)), v...)
 		return nil
@@ -290,46 +309,46 @@ func (b *Bolt) Get(ctx context.Context, key string) ([]byte, error) {
 			return b.deleteIfExpired(bk, []byte(key), now)
 		})
 	}
-	if err != nil && err != ErrNotFound {
-		return nil, fmt.Errorf("session: get %q: %w", key, err)
+	if err != nil && err != session.ErrNotFound {
+		return nil, fmt.Errorf("boltstore: get %q: %w", key, err)
 	}
 	return out, err
 }
 
 // Set implements Store.
-func (b *Bolt) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := checkOp(ctx, key); err != nil {
+func (b *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := storekit.CheckOp(ctx, key); err != nil {
 		return err
 	}
 	raw := make([]byte, boltHeader+len(value))
-	binary.BigEndian.PutUint64(raw, uint64(expiry(b.clock(), ttl)))
+	binary.BigEndian.PutUint64(raw, uint64(storekit.Expiry(b.clock(), ttl)))
 	copy(raw[boltHeader:], value)
 	err := b.updateBucket(ctx, "set", func(bk *bolt.Bucket) error {
 		return bk.Put([]byte(key), raw)
 	})
 	if err != nil {
-		return fmt.Errorf("session: set %q: %w", key, err)
+		return fmt.Errorf("boltstore: set %q: %w", key, err)
 	}
 	return nil
 }
 
 // Delete implements Store.
-func (b *Bolt) Delete(ctx context.Context, key string) error {
-	if err := checkOp(ctx, key); err != nil {
+func (b *Store) Delete(ctx context.Context, key string) error {
+	if err := storekit.CheckOp(ctx, key); err != nil {
 		return err
 	}
 	err := b.updateBucket(ctx, "delete", func(bk *bolt.Bucket) error {
 		return bk.Delete([]byte(key))
 	})
 	if err != nil {
-		return fmt.Errorf("session: delete %q: %w", key, err)
+		return fmt.Errorf("boltstore: delete %q: %w", key, err)
 	}
 	return nil
 }
 
 // Len returns the number of stored values, expired ones not yet purged
 // included; 0 once the store is closed or broken.
-func (b *Bolt) Len() int {
+func (b *Store) Len() int {
 	n := 0
 	_ = b.view("len", func(bk *bolt.Bucket) error {
 		n = bk.Stats().KeyN
@@ -340,7 +359,7 @@ func (b *Bolt) Len() int {
 
 // Err returns the *CorruptError that broke the store, or nil. A broken
 // store returns it from every operation.
-func (b *Bolt) Err() error {
+func (b *Store) Err() error {
 	if ce := b.broken.Load(); ce != nil {
 		return ce
 	}
@@ -350,7 +369,7 @@ func (b *Bolt) Err() error {
 // Purge removes every expired value and returns how many it removed. It
 // works in transactions of at most purgeBatch keys and stops early,
 // returning ctx.Err(), when ctx ends.
-func (b *Bolt) Purge(ctx context.Context) (int, error) {
+func (b *Store) Purge(ctx context.Context) (int, error) {
 	removed := 0
 	var from []byte
 	for {
@@ -369,7 +388,7 @@ func (b *Bolt) Purge(ctx context.Context) (int, error) {
 					break
 				}
 				scanned++
-				if exp, _, err := b.decode(string(k), v); err == nil && expired(exp, now) {
+				if exp, _, err := b.decode(string(k), v); err == nil && storekit.Expired(exp, now) {
 					stale = append(stale, bytes.Clone(k))
 				}
 			}
@@ -383,7 +402,7 @@ func (b *Bolt) Purge(ctx context.Context) (int, error) {
 			return nil
 		})
 		if err != nil {
-			return removed, fmt.Errorf("session: purge: %w", err)
+			return removed, fmt.Errorf("boltstore: purge: %w", err)
 		}
 		if next == nil {
 			return removed, nil
@@ -392,31 +411,31 @@ func (b *Bolt) Purge(ctx context.Context) (int, error) {
 	}
 }
 
-// Janitor calls Purge every interval (DefaultJanitorInterval if every
+// Janitor calls Purge every interval (session.DefaultJanitorInterval if every
 // <= 0) until ctx ends, then returns nil; it returns early with Purge's
 // error if the file fails (a broken store: at once). It runs in the
 // caller's goroutine: the owner (the bot's Run) starts it and ends it
 // with ctx.
-func (b *Bolt) Janitor(ctx context.Context, every time.Duration) error {
+func (b *Store) Janitor(ctx context.Context, every time.Duration) error {
 	if ce := b.broken.Load(); ce != nil {
 		return ce
 	}
-	return runJanitor(ctx, every, b.Purge)
+	return storekit.RunJanitor(ctx, every, session.DefaultJanitorInterval, b.Purge)
 }
 
-func (b *Bolt) deleteIfExpired(bk *bolt.Bucket, key []byte, now time.Time) error {
+func (b *Store) deleteIfExpired(bk *bolt.Bucket, key []byte, now time.Time) error {
 	raw := bk.Get(key)
 	if raw == nil {
 		return nil
 	}
-	if exp, _, err := b.decode(string(key), raw); err == nil && !expired(exp, now) {
+	if exp, _, err := b.decode(string(key), raw); err == nil && !storekit.Expired(exp, now) {
 		return nil // set again meanwhile
 	}
 	return bk.Delete(key)
 }
 
 // decode splits a stored record into its expiry and value.
-func (b *Bolt) decode(key string, raw []byte) (exp int64, value []byte, err error) {
+func (b *Store) decode(key string, raw []byte) (exp int64, value []byte, err error) {
 	if len(raw) < boltHeader {
 		return 0, nil, &CorruptError{Path: b.path, Page: -1, Key: key, Reason: fmt.Sprintf("%d bytes, want at least %d", len(raw), boltHeader)}
 	}

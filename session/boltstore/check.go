@@ -1,4 +1,4 @@
-package session
+package boltstore
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package session
+package boltstore
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/session"
+	"github.com/tidygram/tidygram/session/internal/storekit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -24,7 +26,7 @@ var crashed = regexp.MustCompile(`(?m)^(panic: |fatal error: |\[signal |goroutin
 
 // childEnv names the test a re-executed test binary runs in-process (see
 // inChild).
-const childEnv = "TIDYGRAM_SESSION_TEST_CHILD"
+const childEnv = "TIDYGRAM_BOLTSTORE_TEST_CHILD"
 
 // inChild runs body in a child process (this test binary, re-executed for
 // this one test), so that a crash (a fatal memory fault, which no recover
@@ -75,7 +77,7 @@ type boltFixture struct {
 func newBoltFixture(t testing.TB, n int) *boltFixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.db")
-	b, err := OpenBolt(path)
+	b, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func newBoltFixture(t testing.TB, n int) *boltFixture {
 	batch := max(100, n/10)
 	fillBolt(t, b, n, batch, func(i int) (key, value []byte, exp int64) {
 		if i%3 == 0 {
-			exp = expiry(now, time.Hour)
+			exp = storekit.Expiry(now, time.Hour)
 		}
 		return fmt.Appendf(nil, "c%d:u%d", i, i*7), []byte(strings.Repeat("v", 50+i%200)), exp
 	})
@@ -108,7 +110,7 @@ func newBoltFixture(t testing.TB, n int) *boltFixture {
 
 // fillBolt stores n records made by rec in s, batch to a transaction
 // (each Set would be one, and fsync'd).
-func fillBolt(tb testing.TB, s *Bolt, n, batch int, rec func(i int) (key, value []byte, exp int64)) {
+func fillBolt(tb testing.TB, s *Store, n, batch int, rec func(i int) (key, value []byte, exp int64)) {
 	tb.Helper()
 	for from := 0; from < n; from += batch {
 		err := s.db.Update(func(tx *bolt.Tx) error {
@@ -257,10 +259,10 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 				ctx := context.Background()
 				fx := newBoltFixture(t, 2000)
 				fx.rewrite(t, tt.damage(fx))
-				b, err := OpenBolt(fx.path)
+				b, err := Open(fx.path)
 				if tt.ok {
 					if err != nil {
-						t.Fatalf("OpenBolt = %v, want it to open", err)
+						t.Fatalf("Open = %v, want it to open", err)
 					}
 					defer b.Close()
 					want := fx.keys
@@ -280,11 +282,11 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 					return
 				}
 				var ce *CorruptError
-				if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
+				if !errors.Is(err, session.ErrCorrupt) || !errors.As(err, &ce) {
 					if b != nil {
 						b.Close()
 					}
-					t.Fatalf("OpenBolt = %v, want a *CorruptError", err)
+					t.Fatalf("Open = %v, want a *CorruptError", err)
 				}
 				if ce.Path != fx.path || !strings.Contains(err.Error(), fx.path) || ce.Reason == "" {
 					t.Fatalf("CorruptError %+v: want the path %s and a reason", ce, fx.path)
@@ -295,7 +297,7 @@ func TestBoltDamagedFileAtOpen(t *testing.T) {
 				if err := os.Remove(fx.path); err != nil {
 					t.Fatal(err)
 				}
-				b, err = OpenBolt(fx.path, WithOpenTimeout(time.Second))
+				b, err = Open(fx.path, WithOpenTimeout(time.Second))
 				if err != nil {
 					t.Fatalf("a fresh file at the same path: %v", err)
 				}
@@ -346,26 +348,26 @@ func TestBoltDamagedWhileOpen(t *testing.T) {
 	ctx := context.Background()
 	ops := []struct {
 		name string
-		do   func(b *Bolt) error
+		do   func(b *Store) error
 	}{
-		{"get", func(b *Bolt) error { _, err := b.Get(ctx, "c1999:u13993"); return err }},
-		{"set", func(b *Bolt) error { return b.Set(ctx, "c5:u35", []byte("new"), time.Hour) }},
-		{"delete", func(b *Bolt) error { return b.Delete(ctx, "c7:u49") }},
-		{"purge", func(b *Bolt) error { _, err := b.Purge(ctx); return err }},
+		{"get", func(b *Store) error { _, err := b.Get(ctx, "c1999:u13993"); return err }},
+		{"set", func(b *Store) error { return b.Set(ctx, "c5:u35", []byte("new"), time.Hour) }},
+		{"delete", func(b *Store) error { return b.Delete(ctx, "c7:u49") }},
+		{"purge", func(b *Store) error { _, err := b.Purge(ctx); return err }},
 	}
 	for _, d := range damages {
 		for _, op := range ops {
 			t.Run(d.name+" then "+op.name, func(t *testing.T) {
 				inChild(t, func(t *testing.T) {
 					fx := newBoltFixture(t, 2000)
-					b, err := OpenBolt(fx.path)
+					b, err := Open(fx.path)
 					if err != nil {
 						t.Fatal(err)
 					}
 					d.do(t, fx)
 					err = op.do(b)
 					var ce *CorruptError
-					if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
+					if !errors.Is(err, session.ErrCorrupt) || !errors.As(err, &ce) {
 						b.Close()
 						t.Fatalf("%s after the damage = %v, want a *CorruptError", op.name, err)
 					}
@@ -373,23 +375,23 @@ func TestBoltDamagedWhileOpen(t *testing.T) {
 					if ce.Path != fx.path || ce.Err == nil {
 						t.Fatalf("CorruptError %+v: want the path and the recovered failure", ce)
 					}
-					if !errors.Is(b.Err(), ErrCorrupt) {
+					if !errors.Is(b.Err(), session.ErrCorrupt) {
 						t.Fatalf("Err = %v after the failure", b.Err())
 					}
 					for _, other := range ops {
-						if err := other.do(b); !errors.Is(err, ErrCorrupt) {
+						if err := other.do(b); !errors.Is(err, session.ErrCorrupt) {
 							t.Fatalf("%s on the broken store = %v, want the corruption", other.name, err)
 						}
 					}
 					if b.Len() != 0 {
 						t.Fatalf("Len = %d on a broken store", b.Len())
 					}
-					if err := b.Janitor(ctx, time.Hour); !errors.Is(err, ErrCorrupt) {
+					if err := b.Janitor(ctx, time.Hour); !errors.Is(err, session.ErrCorrupt) {
 						t.Fatalf("Janitor = %v, want the corruption at once", err)
 					}
 					_ = b.Close() // must return: the test binary's timeout catches a hang
-					_, err = OpenBolt(fx.path, WithOpenTimeout(time.Second))
-					if !errors.Is(err, ErrCorrupt) {
+					_, err = Open(fx.path, WithOpenTimeout(time.Second))
+					if !errors.Is(err, session.ErrCorrupt) {
 						t.Fatalf("reopening = %v, want a *CorruptError (not a lock timeout)", err)
 					}
 				})
@@ -398,9 +400,9 @@ func TestBoltDamagedWhileOpen(t *testing.T) {
 	}
 }
 
-// BenchmarkBoltCheck measures the check OpenBolt runs on an existing
+// BenchmarkBoltCheck measures the check Open runs on an existing
 // file, for a store of 100,000 sessions of 50 to 250 bytes:
-// go test -run '^$' -bench BoltCheck ./session/
+// go test -run '^$' -bench BoltCheck ./session/boltstore/
 func BenchmarkBoltCheck(b *testing.B) {
 	fx := newBoltFixture(b, 100_000)
 	f, err := os.Open(fx.path)
