@@ -1,40 +1,46 @@
 package main
 
 import (
+	"context"
 	"testing"
 
-	"github.com/tidygram/tidygram/examples/internal/extest"
-	"go.uber.org/goleak"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/tgtest"
 )
 
-// goleak checks, after every test, that the reminders waiting when the bot
+// leaktest checks, after the tests, that the reminders waiting when the bot
 // stopped left no goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func TestRemind(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	u := srv.NewUser("Alice")
-	extest.Expect(t, u, "/remind 1 tea", "OK, I will remind you in 1s.")
-	if m := extest.Reply(t, u); m.Text != "⏰ tea" {
+	bottest.Expect(t, u, "/remind 1 tea", "OK, I will remind you in 1s.")
+	if m := bottest.Reply(t, u); m.Text != "⏰ tea" {
 		t.Fatalf("reminder %q, want %q", m.Text, "⏰ tea")
 	}
-	extest.Expect(t, u, "/pending", "0 reminders waiting.")
+	bottest.Expect(t, u, "/pending", "0 reminders waiting.")
 }
 
 func TestRemindUsage(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	want := usage + " (at most one hour)"
 	for _, cmd := range []string{"/remind", "/remind soon tea", "/remind 0 tea", "/remind -5 tea", "/remind 3601 tea", "/remind 5"} {
-		extest.Expect(t, srv.NewUser("Bob"), cmd, want) // a chat each: no wait for its flood limit
+		bottest.Expect(t, srv.NewUser("Bob"), cmd, want) // a chat each: no wait for its flood limit
 	}
 }
 
-// Reminders still waiting when the bot stops are dropped: Run returns
-// (extest fails the test after 20 s) and no goroutine is left (goleak).
+// Reminders still waiting when the bot stops are dropped: Run returns nil
+// (bottest fails the test otherwise, or after StopTimeout) and no
+// goroutine is left (leaktest).
 func TestStopWithPendingReminders(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	u := srv.NewUser("Carol")
-	extest.Expect(t, u, "/remind 3600 call mum", "OK, I will remind you in 1h0m0s.")
-	extest.Expect(t, u, "/remind 1800 water plants", "OK, I will remind you in 30m0s.")
-	extest.Expect(t, u, "/pending", "2 reminders waiting.")
+	bottest.Expect(t, u, "/remind 3600 call mum", "OK, I will remind you in 1h0m0s.")
+	bottest.Expect(t, u, "/remind 1800 water plants", "OK, I will remind you in 30m0s.")
+	bottest.Expect(t, u, "/pending", "2 reminders waiting.")
 }

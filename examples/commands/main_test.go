@@ -5,19 +5,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidygram/tidygram/examples/internal/extest"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tgtest"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func TestCommands(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	alice := srv.NewUser("Alice")
-	extest.Expect(t, alice, "/start", "Hello, Alice! Send /order to order a drink.")
-	extest.Expect(t, alice, "/help", "/start — say hello\n/order — order a drink\n/help — what I can do")
-	extest.Expect(t, alice, "/dance", "I don't know that command. Try /help.")
+	bottest.Expect(t, alice, "/start", "Hello, Alice! Send /order to order a drink.")
+	bottest.Expect(t, alice, "/help", "/start — say hello\n/order — order a drink\n/help — what I can do")
+	bottest.Expect(t, alice, "/dance", "I don't know that command. Try /help.")
 	if got := srv.Commands(); len(got) != 3 || got[1].Command != "order" {
 		t.Errorf("command menu %+v", got)
 	}
@@ -32,11 +33,12 @@ func TestOrderButtons(t *testing.T) {
 		{"drink:cocoa", "One cocoa coming up!", "You ordered cocoa."},
 		{"cancel", "", "Order cancelled."},
 	}
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	for _, tt := range tests {
 		t.Run(tt.data, func(t *testing.T) {
 			u := srv.NewUser("Bob")
-			menu := extest.Expect(t, u, "/order", "What would you like?")
+			menu := bottest.Expect(t, u, "/order", "What would you like?")
 			if n := len(menu.Buttons()); n != 4 {
 				t.Fatalf("%d buttons, want 4", n)
 			}

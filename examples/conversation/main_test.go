@@ -1,21 +1,22 @@
 package main
 
 import (
+	"context"
 	"testing"
 
-	"github.com/tidygram/tidygram/examples/internal/extest"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tgtest"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 type line struct{ say, want string }
 
 func talk(t *testing.T, u *tgtest.SimUser, lines []line) {
 	t.Helper()
 	for _, l := range lines {
-		extest.Expect(t, u, l.say, l.want)
+		bottest.Expect(t, u, l.say, l.want)
 	}
 }
 
@@ -47,7 +48,8 @@ func TestConversation(t *testing.T) {
 			{"Oak St 3", "Send /pizza to order a pizza."},
 		}},
 	}
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	// The chats are independent (the flood limit of 1 message/s per chat
 	// paces each), so they run side by side.
 	t.Run("users", func(t *testing.T) {
@@ -62,7 +64,8 @@ func TestConversation(t *testing.T) {
 
 // Two users' conversations are independent, however they interleave.
 func TestConversationsInterleave(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	a, b := srv.NewUser("Ann"), srv.NewUser("Ben")
 	talk(t, a, []line{{"/pizza", "Which size: small, medium or large?"}})
 	talk(t, b, []line{{"/pizza", "Which size: small, medium or large?"}, {"small", "Where should we deliver it?"}})

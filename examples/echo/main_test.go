@@ -1,17 +1,19 @@
 package main
 
 import (
+	"context"
 	"testing"
 
-	"github.com/tidygram/tidygram/examples/internal/extest"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tgtest"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func TestEcho(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	alice, bob := srv.NewUser("Alice"), srv.NewUser("Bob")
 	tests := []struct {
 		user *tgtest.SimUser
@@ -23,7 +25,7 @@ func TestEcho(t *testing.T) {
 		{alice, "/start", "/start"}, // commands are text too
 	}
 	for _, tt := range tests {
-		m := extest.Expect(t, tt.user, tt.text, tt.want)
+		m := bottest.Expect(t, tt.user, tt.text, tt.want)
 		if tt.text == tt.want && m.ReplyToMessage == nil {
 			t.Errorf("the echo of %q is not a reply to it", tt.text)
 		}
@@ -31,7 +33,7 @@ func TestEcho(t *testing.T) {
 	if _, err := alice.SendPhoto(nil, "a photo"); err != nil {
 		t.Fatal(err)
 	}
-	if m := extest.Reply(t, alice); m.Text != "Send me some text and I will send it back." {
+	if m := bottest.Reply(t, alice); m.Text != "Send me some text and I will send it back." {
 		t.Fatalf("photo answered with %q", m.Text)
 	}
 }

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/tidygram/tidygram/examples/internal/extest"
-	"go.uber.org/goleak"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/tgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func TestUpperCase(t *testing.T) {
 	const n = 40_000 // ~1.9 MB: many chunks, UTF-8 split between some
@@ -23,22 +26,23 @@ func TestUpperCase(t *testing.T) {
 		{"big.txt", strings.Repeat("the quick brown fox — jumps över the lazy dog\n", n),
 			strings.Repeat("THE QUICK BROWN FOX — JUMPS öVER THE LAZY DOG\n", n)},
 	}
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := srv.NewUser("Alice")
 			if _, err := u.SendDocument(tt.name, []byte(tt.content)); err != nil {
 				t.Fatal(err)
 			}
-			doc := extest.Reply(t, u)
+			doc := bottest.Reply(t, u)
 			if doc.Document == nil || doc.Document.FileName != "UPPER-"+tt.name {
 				t.Fatalf("first reply %+v, want the document UPPER-%s", doc, tt.name)
 			}
-			if got := extest.FileContent(t, srv, doc.Document.FileID); !bytes.Equal(got, []byte(tt.want)) {
+			if got := fileContent(t, srv, doc.Document.FileID); !bytes.Equal(got, []byte(tt.want)) {
 				t.Fatalf("content %.80q…, want %.80q…", got, tt.want)
 			}
 			want := fmt.Sprintf("%s: %d bytes, sha256 %x", tt.name, len(tt.content), sha256.Sum256([]byte(tt.content)))
-			if m := extest.Reply(t, u); m.Text != want {
+			if m := bottest.Reply(t, u); m.Text != want {
 				t.Fatalf("second reply %q, want %q", m.Text, want)
 			}
 		})
@@ -46,17 +50,31 @@ func TestUpperCase(t *testing.T) {
 }
 
 func TestSample(t *testing.T) {
-	srv := extest.Start(t, run, nil)
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, bottest.Env(srv, nil)) })
 	u := srv.NewUser("Bob")
-	extest.Expect(t, u, "hi", "Send me a text file, or /sample.")
+	bottest.Expect(t, u, "hi", "Send me a text file, or /sample.")
 	if _, err := u.Command("sample", ""); err != nil {
 		t.Fatal(err)
 	}
-	m := extest.Reply(t, u)
+	m := bottest.Reply(t, u)
 	if m.Document == nil || m.Document.FileName != "sample.csv" || m.Caption != "A file made in memory." {
 		t.Fatalf("got %+v", m)
 	}
-	if got := string(extest.FileContent(t, srv, m.Document.FileID)); !strings.HasPrefix(got, "drink,price\n") {
+	if got := string(fileContent(t, srv, m.Document.FileID)); !strings.HasPrefix(got, "drink,price\n") {
 		t.Fatalf("sample.csv: %q", got)
 	}
+}
+
+// fileContent reads a file the bot uploaded. The emulator publishes the
+// message a moment before it stores the file: it waits up to 2 s for it.
+func fileContent(t *testing.T, srv *tgtest.Server, fileID string) []byte {
+	t.Helper()
+	var b []byte
+	bottest.Eventually(t, 2*time.Second, "file "+fileID+" stored", func() bool {
+		var err error
+		b, err = srv.FileContent(fileID)
+		return err == nil
+	})
+	return b
 }

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
-	"github.com/tidygram/tidygram/examples/internal/extest"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tgtest"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // freeAddr returns a loopback address nothing listens on.
 func freeAddr(t *testing.T) string {
@@ -38,11 +38,14 @@ func freeAddr(t *testing.T) string {
 func startExample(t *testing.T) (string, *tgtest.Server) {
 	t.Helper()
 	addr := freeAddr(t)
-	return addr, extest.Start(t, run, map[string]string{
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	getenv := bottest.Env(srv, map[string]string{
 		"WEBHOOK_ADDR":   addr,
 		"WEBHOOK_URL":    "http://" + addr + "/telegram",
 		"WEBHOOK_SECRET": "s3cret-Token_1",
 	})
+	bottest.Start(t, func(ctx context.Context) error { return run(ctx, getenv) })
+	return addr, srv
 }
 
 // The emulator delivers updates to the bot's own server at the URL Run
@@ -51,9 +54,9 @@ func startExample(t *testing.T) (string, *tgtest.Server) {
 func TestWebhook(t *testing.T) {
 	addr, srv := startExample(t)
 	alice, bob := srv.NewUser("Alice"), srv.NewUser("Bob")
-	extest.Expect(t, alice, "hello", "You said: hello")
-	extest.Expect(t, bob, "hi there", "You said: hi there")
-	extest.Expect(t, alice, "again", "You said: again")
+	bottest.Expect(t, alice, "hello", "You said: hello")
+	bottest.Expect(t, bob, "hi there", "You said: hi there")
+	bottest.Expect(t, alice, "again", "You said: again")
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -115,7 +118,7 @@ func TestWebhookConfig(t *testing.T) {
 func TestWebhookSlowClients(t *testing.T) {
 	addr, srv := startExample(t)
 	alice := srv.NewUser("Alice")
-	extest.Expect(t, alice, "before", "You said: before")
+	bottest.Expect(t, alice, "before", "You said: before")
 
 	// stalled sends start and then nothing more; it returns what the server
 	// answered before closing the connection, or an error if it did not
@@ -155,7 +158,7 @@ func TestWebhookSlowClients(t *testing.T) {
 		_, err := stalled("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 20*time.Second)
 		errs <- err
 	})
-	extest.Expect(t, alice, "meanwhile", "You said: meanwhile")
+	bottest.Expect(t, alice, "meanwhile", "You said: meanwhile")
 	wg.Wait()
 	close(answers)
 	close(errs)
