@@ -46,8 +46,7 @@ func floodRun(b *testing.B, bursty bool, opts []tidygram.Option) {
 	srv.SetFlood(true, tgtest.FloodLimits{})
 	bot := newBot(b, srv, append([]tidygram.Option{tidygram.WithFloodControl(nil), tidygram.WithoutLeakCheck()}, opts...)...)
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply(c.Text())
-		return err
+		return c.Reply(c.Text())
 	})
 	r := start(b, bot)
 	begin := time.Now()

@@ -33,7 +33,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	n := int64(b.N)
 	bot := newBot(b, srv, tidygram.WithoutLeakCheck())
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Send("echo")
+		err := c.Send("echo")
 		if done.Add(1) == n {
 			close(all)
 		}

@@ -4,10 +4,18 @@
 // A Bot receives updates by long polling (default) or webhook, routes each
 // one to a handler, and runs handlers on a fixed pool of workers with
 // per-chat order. Run owns every goroutine, connection and timer it starts
-// and returns only after all of them have ended; the goroutines it (and its
-// handlers) started are checked afterwards and survivors are reported by
-// owner. Updates are confirmed to Telegram only after their handler ended,
-// so a crash redelivers instead of losing (at-least-once; see Run).
+// and returns only after all of them have ended (or, for a handler that
+// ignores its context, after it was abandoned and reported); the
+// goroutines it (and its handlers) started are checked afterwards and
+// survivors are reported by owner. Updates are confirmed to Telegram only
+// after their handler ended, so a crash redelivers instead of losing
+// (at-least-once; see Run).
+//
+// The data flow, one package per stage: a source (internal/poller or
+// internal/webhook) hands each update to the executor (internal/executor),
+// whose tasks run on the worker pool (dispatch) and call the handler the
+// router picks; everything is reported to one observe.Observer. This
+// package holds the Bot, its options and Run's shutdown order.
 //
 // tidygram never calls deleteWebhook on its own, never starts a goroutine
 // per update or per chat, and never reads a request body without a cap.
@@ -21,17 +29,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
-	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tidygram/tidygram/dispatch"
+	"github.com/tidygram/tidygram/internal/executor"
+	"github.com/tidygram/tidygram/internal/owner"
+	"github.com/tidygram/tidygram/internal/poller"
+	"github.com/tidygram/tidygram/internal/webhook"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/tg"
 )
@@ -48,6 +57,9 @@ type Middleware = router.Middleware
 // Filter selects updates for a route; see package router for the filters.
 type Filter = router.Filter
 
+// Observer receives everything a bot reports; see package observe.
+type Observer = observe.Observer
+
 // Label keys tidygram puts on its goroutines (pprof labels). Goroutines a
 // handler starts inherit them.
 const (
@@ -58,81 +70,84 @@ const (
 	LabelChatID    = leak.LabelChatID
 )
 
-// Bot is a Telegram bot: a router of handlers plus the runtime that feeds
-// it. Register routes and middleware, then call Run.
+// Bot is a Telegram bot: routes and middleware, plus the runtime that feeds
+// them. Register routes and middleware, then call Run.
 type Bot struct {
-	*router.Router
-
+	router    *router.Router
 	cfg       config
 	client    *tg.Client
 	ownClient bool
 	log       *slog.Logger
-	id        string
+	obs       observe.Observer
+	id        owner.Bot
 	me        atomic.Pointer[tg.User]
 
 	running   atomic.Bool
-	state     atomic.Pointer[runState] // set while Run runs (webhook handler uses it)
-	handling  atomic.Int64             // handlers running now
+	ran       atomic.Bool              // Run has run: a Bot runs once
+	state     atomic.Pointer[runState] // set while Run runs
 	survivors *leak.Survivors          // per-update leak check; nil when off
+	hook      *webhook.Receiver        // the webhook handler
 	http      *http.Client             // tracked client for handlers' own HTTP calls
 	httpTr    *http.Transport
 }
 
-// New returns a Bot for token with opts applied. It makes no network call
-// and starts no goroutine.
+// runState is the state of one Run: the pool and the executor feeding it.
+type runState struct {
+	pool *dispatch.Pool
+	exec *executor.Executor
+}
+
+// New returns a Bot for token with opts applied and validated: an invalid
+// option or combination is an *OptionError. It makes no network call and
+// starts no goroutine.
 func New(token string, opts ...Option) (*Bot, error) {
 	cfg := defaults()
 	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.workers <= 0 || cfg.queueSize <= 0 || cfg.pollLimit < 1 || cfg.pollLimit > 100 {
-		return nil, fmt.Errorf("tidygram: invalid options: workers %d, queue %d, poll limit %d (1-100)", cfg.workers, cfg.queueSize, cfg.pollLimit)
-	}
-	if cfg.pollTimeout < time.Second {
-		cfg.pollTimeout = time.Second
-	}
-	if cfg.handlerTimeout <= 0 || cfg.abandonGrace < 0 || cfg.drainTimeout < 0 || cfg.leftoverWait < 0 {
-		return nil, fmt.Errorf("tidygram: invalid options: handler timeout %s (> 0), abandon grace %s, drain timeout %s, leftover wait %s (≥ 0)",
-			cfg.handlerTimeout, cfg.abandonGrace, cfg.drainTimeout, cfg.leftoverWait)
-	}
-	if cfg.webhook != nil {
-		if err := cfg.webhook.check(); err != nil {
+		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	b := &Bot{Router: router.New(), cfg: cfg, log: cfg.logger}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	b := &Bot{router: router.New(), cfg: cfg, log: cfg.logger}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
 	var idb [6]byte
 	_, _ = rand.Read(idb[:])
-	b.id = hex.EncodeToString(idb[:])
+	b.id = owner.Bot(hex.EncodeToString(idb[:]))
+	b.obs = observe.Multi(append([]observe.Observer{observe.Log(b.log)}, cfg.observers...)...)
 	b.observe()
-	cfg = b.cfg
 	b.httpTr = http.DefaultTransport.(*http.Transport).Clone()
-	b.http = leak.NewTracker(leak.WithUnclosed(b.unclosedBody)).Client(&http.Client{Transport: b.httpTr})
+	b.http = leak.NewTracker(leak.WithUnclosed(b.obs.BodyUnclosed)).Client(&http.Client{Transport: b.httpTr})
+	b.hook = webhook.New(b.webhookConfig())
 	if cfg.client != nil {
 		b.client = cfg.client
-		b.cfg.flood = nil // the caller's client has its own middleware
-	} else {
-		// One idle connection per worker plus the poller: replies reuse
-		// connections instead of dialling a new one each time.
-		copts := []tg.Option{tg.WithMaxIdleConnsPerHost(cfg.workers + 2)}
-		if !b.cfg.noFlood {
-			if b.cfg.flood == nil {
-				b.cfg.flood = limit.New(limit.WithObserver(b.cfg.metrics.LimiterObserver()))
-			}
-			copts = append(copts, tg.WithMiddleware(b.cfg.flood.Middleware()))
-		}
-		copts = append(copts, cfg.clientOpts...)
-		c, err := tg.NewClient(token, copts...)
-		if err != nil {
-			return nil, err
-		}
-		b.client, b.ownClient = c, true
+		return b, nil
 	}
+	// One idle connection per worker plus the poller: replies reuse
+	// connections instead of dialling a new one each time.
+	copts := []tg.Option{tg.WithMaxIdleConnsPerHost(b.idleConns())}
+	if len(cfg.observers) > 0 {
+		copts = append(copts, tg.WithMiddleware(observe.APIMiddleware(b.obs)))
+	}
+	if !cfg.noFlood {
+		if b.cfg.flood == nil {
+			b.cfg.flood = limit.New(limit.WithObserver(limit.Observer{Waited: b.obs.LimiterWaited, Retrying: b.obs.LimiterRetrying}))
+		}
+		copts = append(copts, tg.WithMiddleware(b.cfg.flood.Middleware()))
+	}
+	c, err := tg.NewClient(token, append(copts, cfg.clientOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	b.client, b.ownClient = c, true
 	return b, nil
 }
+
+// idleConns is the keep-alive pool of the bot's own client.
+func (b *Bot) idleConns() int { return b.cfg.workers + 2 }
 
 // FloodControl returns the flood limiter and retry middleware installed on
 // the bot's client (for its Stats), nil when there is none.
@@ -140,52 +155,40 @@ func (b *Bot) FloodControl() *limit.Control { return b.cfg.flood }
 
 // HTTPClient returns an http.Client for handlers' own outbound HTTP calls.
 // Every response body it returns is tracked: one dropped without Close is
-// reported (logged, and counted in tidygram_response_bodies_unclosed_total)
-// with the handler and update that opened it, once the garbage collector
-// finds it, and then closed. Its idle connections are closed when Run
-// returns. It has no timeout of its own: pass the handler's context.
+// reported to the observer (logged, and counted by ops metrics) with the
+// handler and update that opened it, once the garbage collector finds it,
+// and then closed. Its idle connections are closed when Run returns. It
+// has no timeout of its own: pass the handler's context.
 func (b *Bot) HTTPClient() *http.Client { return b.http }
-
-func (b *Bot) unclosedBody(u leak.Unclosed) {
-	b.cfg.metrics.BodyUnclosed()
-	b.log.Warn("tidygram: response body dropped without Close", "body", u.String())
-}
 
 // Client returns the Bot API client the bot uses.
 func (b *Bot) Client() *tg.Client { return b.client }
 
 // ID returns the value of the LabelBot label on this bot's goroutines.
-func (b *Bot) ID() string { return b.id }
+func (b *Bot) ID() string { return string(b.id) }
 
 // Me returns the bot's own user, known once Run has started (nil before).
 func (b *Bot) Me() *tg.User { return b.me.Load() }
-
-// runState is the state of one Run.
-type runState struct {
-	pool *dispatch.Pool
-	bg   scope   // background work started with Context.Go
-	seen *recent // webhook: recently handled update_ids
-}
 
 // Run receives and handles updates until ctx is cancelled, then stops in
 // this order: the pending poll is aborted at once (or the webhook server
 // stops accepting); queued and running handlers get DrainTimeout to finish;
 // then their contexts are cancelled, and handlers that still have not
 // returned StopGrace later are abandoned; background work started with
-// Context.Go is cancelled and awaited until the drain period is over; the
-// final watermark is confirmed to Telegram; idle connections are closed;
-// and the goroutines the bot started are checked: survivors are logged by
-// owner (returned as *LeakError with WithStrictLeaks).
+// Context.Go is cancelled and awaited until the drain period is over;
+// owned services stop; the final watermark is confirmed to Telegram
+// (within ConfirmTimeout); idle connections are closed; and the goroutines
+// the bot started are checked: survivors are logged by owner (returned as
+// *LeakError with WithStrictLeaks).
 //
-// Run returns at most DrainTimeout + LeftoverWait + about 4 s (StopGrace,
-// the final confirmation's deadline) after ctx is cancelled, whatever
-// handlers do.
+// Run returns at most DrainTimeout + StopGrace + ConfirmTimeout +
+// LeftoverWait after ctx is cancelled, whatever handlers do.
 //
 // Delivery is at-least-once: an update is confirmed only after its handler
 // returned (an error or panic counts as handled: it is reported, not
 // redelivered forever). A handler still running HandlerTimeout +
-// AbandonGrace after it started is abandoned: reported (log, error handler
-// with *AbandonedError, leak metric), its update counted as failed and
+// AbandonGrace after it started is abandoned: reported (observer, error
+// handler with *AbandonedError), its update counted as failed and
 // confirmed, its worker replaced; the chat's next update goes on. Updates
 // queued but not started when the drain period ends, and handlers cut off
 // at stop, stay unconfirmed and come again on the next start. At most
@@ -193,92 +196,62 @@ type runState struct {
 //
 // Run returns nil after a cancel, ErrUnauthorized, ErrWebhookActive or
 // ErrOtherPoller when Telegram refuses the bot, or the error that stopped
-// it. It blocks until everything it started has ended or was abandoned and
-// reported.
-func (b *Bot) Run(ctx context.Context) (err error) {
+// it. A Bot runs once: Run closes the client it created (later calls on it
+// fail with tg.ErrClosed, and open no connection), and a second Run
+// returns ErrStopped.
+func (b *Bot) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	defer b.running.Store(false)
-	b.Router.Freeze()
+	if b.ran.Swap(true) {
+		return ErrStopped
+	}
+	b.router.Freeze()
 
 	me, err := b.client.GetMe(ctx)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return nil // cancelled before it started: nothing was started
-	}
-	if err != nil {
-		if fatal := classifyPollError(err); fatal != nil {
-			return fatal
-		}
+	case err != nil && poller.Classify(err) != nil:
+		return poller.Classify(err)
+	case err != nil:
 		return fmt.Errorf("tidygram: getMe: %w", err)
 	}
 	b.me.Store(me)
 
+	// The stages: executor and pool, then the owned services, then the
+	// source, which runs until the stop.
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	st := &runState{seen: newRecent(DefaultDedupeWindow, DefaultDedupeCapacity)}
-	st.bg.init(context.WithoutCancel(ctx))
-	st.pool = dispatch.New(dispatch.Config{
-		Workers:   b.cfg.workers,
-		QueueSize: b.cfg.queueSize,
-		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
-		Drain:     b.cfg.drainTimeout,
-		StopGrace: StopGrace,
-		Wrap: func(ctx context.Context, loop func(context.Context)) {
-			b.labelled(ctx, "worker", loop)
-		},
-	})
-	var stopped atomic.Int64 // when the stop began (unix nanos): the drain period starts
-	context.AfterFunc(runCtx, func() { stopped.Store(time.Now().UnixNano()) })
+	var stopAt atomic.Int64 // when the stop began: the drain period starts
+	context.AfterFunc(runCtx, func() { stopAt.Store(time.Now().UnixNano()) })
+	st := b.start(ctx)
 	poolDone := make(chan struct{})
 	go func() {
 		defer close(poolDone)
-		b.labelled(runCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
+		b.id.Do(runCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
 	}()
 	b.state.Store(st)
+	b.obs.Start(b.liveState(st))
+	stopServices, servicesDone := b.startServices(ctx, stop)
+	srcErr, confirm := b.receive(runCtx)
 
-	// Owned services run until the handlers have drained.
-	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServices()
-	var svcWG sync.WaitGroup
-	for _, s := range b.cfg.services {
-		svcWG.Go(func() {
-			b.labelled(svcCtx, s.Name, func(ctx context.Context) {
-				if err := s.Run(ctx); err != nil && svcCtx.Err() == nil {
-					stop(fmt.Errorf("tidygram: service %s: %w", s.Name, err))
-				}
-			})
-		})
-	}
-
-	var srcErr error
-	switch {
-	case b.cfg.webhook != nil && b.cfg.webhook.Addr != "":
-		srcErr = b.serveWebhook(runCtx)
-	case b.cfg.webhook != nil:
-		// The user's server feeds WebhookHandler.
-		if srcErr = b.setWebhook(runCtx); srcErr == nil {
-			<-runCtx.Done()
-		}
-	default:
-		srcErr = b.poll(runCtx, st, poolDone)
-	}
-	if srcErr != nil {
-		stop(srcErr)
-	}
-	stop(nil)
-	<-poolDone
+	// The stop, in order.
+	stop(srcErr)
+	<-poolDone // drained, or cut off and abandoned
 	b.state.Store(nil)
 	if n := st.pool.Dropped(); n > 0 {
 		b.log.Warn("tidygram: drain period over; updates not started stay unconfirmed and come again", "count", n, "drain_timeout", b.cfg.drainTimeout)
 	}
-	// Handlers are done: background work is cancelled and awaited until
-	// the drain period is over.
-	b.labelled(ctx, "background", func(context.Context) {
-		st.bg.close(time.Unix(0, stopped.Load()).Add(b.cfg.drainTimeout))
+	b.id.Do(ctx, "background", func(context.Context) {
+		st.exec.CloseBackground(time.Unix(0, stopAt.Load()).Add(b.cfg.drainTimeout))
 	})
 	stopServices()
-	svcWG.Wait()
+	<-servicesDone
+	if confirm != nil {
+		confirm()
+	}
 	if srcErr == nil {
 		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
 			srcErr = cause // a service failed
@@ -294,218 +267,145 @@ func (b *Bot) Run(ctx context.Context) (err error) {
 	return srcErr
 }
 
-// labels returns the pprof labels of a component of this bot.
-func (b *Bot) labels(component string) pprof.LabelSet {
-	return pprof.Labels(LabelBot, b.id, LabelComponent, component)
-}
-
-// labelled runs fn with this bot's labels for component on the current
-// goroutine (so goroutines fn starts inherit them).
-func (b *Bot) labelled(ctx context.Context, component string, fn func(context.Context)) {
-	pprof.Do(ctx, b.labels(component), fn)
-}
-
-// laneKey returns the dispatch lane of u: its chat, else its sender (a
-// private chat's id equals its user's), else none (runs unordered).
-func laneKey(u *tg.Update) (key int64, unordered bool) {
-	if c := u.Chat(); c != nil {
-		return c.ID, false
-	}
-	if s := u.Sender(); s != nil {
-		return s.ID, false
-	}
-	return 0, true
-}
-
-// submit queues u; done runs once: after its handler returned (handled
-// true; false when the drain period cut it off), when it was abandoned
-// (true: confirmed as failed; false at stop), or when it was dropped at
-// stop without running (false). It blocks while the queue is full.
-func (b *Bot) submit(ctx context.Context, st *runState, u *tg.Update, done func(handled bool)) error {
-	key, unordered := laneKey(u)
-	return st.pool.Submit(ctx, key, unordered, &updateTask{b: b, st: st, u: u, done: done})
-}
-
-// updateTask is one update on its way through the pool.
-type updateTask struct {
-	b       *Bot
-	st      *runState
-	u       *tg.Update
-	done    func(handled bool)
-	started atomic.Int64 // unix nanos; Abandon reads it on another goroutine
-	settled atomic.Bool  // done was called (or is being called)
-}
-
-// settle reports whether the caller is the one to finish the update.
-func (t *updateTask) settle() bool { return t.settled.CompareAndSwap(false, true) }
-
-// Run routes the update and runs its handler with its timeout, labels,
-// panic recovery and error reporting. Updates no route takes (and commands
-// addressed to other bots) count as handled with route "".
-func (t *updateTask) Run(ctx context.Context) {
-	b := t.b
-	begin := time.Now()
-	t.started.Store(begin.UnixNano())
-	b.handling.Add(1)
-	defer b.handling.Add(-1)
-	var name string
-	var err error
-	if h, ok := b.route(t.u, &name); ok {
-		if err = b.run(ctx, t, name, h); errors.Is(err, errAbandoned) {
-			return // reported by Abandon
-		}
-	} else if !t.settle() {
-		return
-	}
-	b.handled(t.u, name, time.Since(begin), err)
-	t.done(ctx.Err() == nil)
-}
-
-// Abandon is called when the handler ran past HandlerTimeout +
-// AbandonGrace, or ignored its cancelled context at stop.
-func (t *updateTask) Abandon(ctx context.Context, stopping bool) {
-	if !t.settle() {
-		return // it returned just now
-	}
-	b := t.b
-	var name string
-	b.route(t.u, &name)
-	if stopping {
-		b.log.Warn("tidygram: handler did not return after its context was cancelled at stop; update stays unconfirmed",
-			"handler", name, "update_id", t.u.UpdateID)
-		t.done(false)
-		return
-	}
-	ran := time.Since(time.Unix(0, t.started.Load()))
-	rep, rerr := leak.UpdateReport(b.id, t.u.UpdateID, name)
-	if c := t.u.Chat(); c != nil && rep.ChatID == "" {
-		rep.ChatID = strconv.FormatInt(c.ID, 10)
-	}
-	aerr := &AbandonedError{Route: name, UpdateID: t.u.UpdateID, Ran: ran, Timeout: b.cfg.handlerTimeout, Report: rep}
-	b.cfg.metrics.Leaked(name, max(rep.Count, 1))
-	b.log.Error("tidygram: handler abandoned: still running past its timeout; update confirmed as failed, worker replaced",
-		"handler", name, "update_id", t.u.UpdateID, "chat_id", rep.ChatID, "ran", ran.Round(time.Millisecond),
-		"goroutines", rep.Count, "report", leak.Format(rep.Groups), "report_error", rerr)
-	b.handled(t.u, name, ran, aerr)
-	if b.cfg.errorHandler != nil {
-		hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
-		b.reportError(hctx, t, name, aerr)
-		cancel()
-	}
-	t.done(true)
-}
-
-// Drop is called for an update still queued when the drain period ended:
-// it stays unconfirmed.
-func (t *updateTask) Drop() {
-	if t.settle() {
-		t.done(false)
-	}
-}
-
-// errAbandoned is what run returns when its update was abandoned while the
-// handler ran.
-var errAbandoned = errors.New("tidygram: abandoned")
-
-// handled records the end of an update's handling.
-func (b *Bot) handled(u *tg.Update, route string, d time.Duration, err error) {
-	b.cfg.metrics.UpdateHandled(u.Kind(), route, d, err)
-	if hk := b.cfg.hooks.Handled; hk != nil {
-		hk(u, route, d, err)
-	}
-}
-
-// route returns the handler for u and its route name.
-func (b *Bot) route(u *tg.Update, name *string) (Handler, bool) {
-	if b.forOtherBot(u) {
-		return nil, false
-	}
-	n, h, ok := b.Router.Match(u)
-	*name = n
-	return h, ok
-}
-
-// handlerLabels returns the pprof labels of a handler run.
-func (b *Bot) handlerLabels(u *tg.Update, name string) pprof.LabelSet {
-	chat := ""
-	if c := u.Chat(); c != nil {
-		chat = strconv.FormatInt(c.ID, 10)
-	}
-	return pprof.Labels(LabelBot, b.id, LabelComponent, "handler", LabelHandler, name,
-		LabelUpdateID, strconv.FormatInt(u.UpdateID, 10), LabelChatID, chat)
-}
-
-// run runs h for t's update under the handler's labels and timeout; it
-// reports the error (or recovered panic) and hands the update to the leak
-// check. It returns errAbandoned when the update was abandoned meanwhile
-// (then it reports nothing).
-func (b *Bot) run(ctx context.Context, t *updateTask, name string, h Handler) (err error) {
-	hctx, cancel := context.WithTimeout(ctx, b.cfg.handlerTimeout)
-	defer cancel()
-	pprof.Do(hctx, b.handlerLabels(t.u, name), func(lctx context.Context) {
-		c := router.NewContext(lctx, t.u, b.client, name, t.st.bg.spawner(lctx))
-		err = b.call(c, h)
-		if !t.settle() {
-			err = errAbandoned
-			return
-		}
-		if err != nil {
-			b.reportErrorTo(c, err)
-		}
+// start builds one run's executor and pool.
+func (b *Bot) start(ctx context.Context) *runState {
+	exec := executor.New(ctx, executor.Config{
+		Owner:          b.id,
+		Router:         b.router,
+		Client:         b.client,
+		HandlerTimeout: b.cfg.handlerTimeout,
+		ErrorHandler:   b.cfg.errorHandler,
+		Observer:       b.obs,
+		Survivors:      b.survivors,
+		Log:            b.log,
+		Me: func() string {
+			if me := b.me.Load(); me != nil {
+				return me.Username
+			}
+			return ""
+		},
 	})
-	if b.survivors != nil && err != errAbandoned {
-		b.survivors.Ended(t.u.UpdateID, name)
-	}
-	return err
-}
-
-// reportError hands err about t's update to the error handler, with a
-// Context for the update under the handler's labels.
-func (b *Bot) reportError(ctx context.Context, t *updateTask, name string, err error) {
-	pprof.Do(ctx, b.handlerLabels(t.u, name), func(lctx context.Context) {
-		b.reportErrorTo(router.NewContext(lctx, t.u, b.client, name, t.st.bg.spawner(lctx)), err)
+	pool := dispatch.New(dispatch.Config{
+		Workers:   b.cfg.workers,
+		QueueSize: b.cfg.queueSize,
+		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
+		Drain:     b.cfg.drainTimeout,
+		StopGrace: StopGrace,
+		Wrap: func(ctx context.Context, loop func(context.Context)) {
+			b.id.Do(ctx, "worker", loop)
+		},
 	})
+	return &runState{pool: pool, exec: exec}
 }
 
-// reportErrorTo passes err to the error handler, or logs it.
-func (b *Bot) reportErrorTo(c *Context, err error) {
-	if b.cfg.errorHandler != nil {
-		b.cfg.errorHandler(c, err)
-		return
-	}
-	b.log.Error("tidygram: handler failed", "handler", c.Route, "update_id", c.Update.UpdateID, "error", err)
-}
-
-// received records an update taken from a source.
-func (b *Bot) received(u *tg.Update, dup bool) {
-	if !dup {
-		b.cfg.metrics.UpdateReceived(u.Kind())
-	}
-	if h := b.cfg.hooks.Received; h != nil {
-		h(u, dup)
+// liveState is what the observers may read while st runs.
+func (b *Bot) liveState(st *runState) observe.State {
+	return observe.State{
+		QueueDepth:     st.pool.Len,
+		InFlight:       st.exec.InFlight,
+		SessionEntries: b.cfg.sessionLen,
+		OpenConns: func() int {
+			open, _ := b.client.ConnStats()
+			return int(open)
+		},
+		Ready:     b.Ready,
+		IdleConns: b.idleConns(),
 	}
 }
 
-// call runs h, turning a panic into a *PanicError.
-func (b *Bot) call(c *Context, h Handler) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Route: c.Route, UpdateID: c.Update.UpdateID, Value: v, Stack: debug.Stack()}
+// startServices starts the owned services; stop cancels them, and the
+// returned channel is closed once all have returned. A service failing
+// before the stop ends the run through fail.
+func (b *Bot) startServices(ctx context.Context, fail context.CancelCauseFunc) (stop func(), done <-chan struct{}) {
+	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, s := range b.cfg.services {
+		wg.Go(func() {
+			b.id.Do(svcCtx, s.Name, func(ctx context.Context) {
+				if err := s.Run(ctx); err != nil && svcCtx.Err() == nil {
+					fail(fmt.Errorf("tidygram: service %s: %w", s.Name, err))
+				}
+			})
+		})
+	}
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	return cancel, ch
+}
+
+// receive runs the update source until ctx is done or Telegram refuses the
+// bot. confirm, when not nil, makes the final confirmation once handling
+// has stopped.
+func (b *Bot) receive(ctx context.Context) (err error, confirm func()) {
+	wh := b.cfg.webhook
+	switch {
+	case wh != nil && wh.Addr != "":
+		return b.hook.Serve(ctx, webhook.ServerConfig{
+			Addr: wh.Addr, Listener: wh.Listener, Path: wh.Path, MaxOpenConns: wh.MaxOpenConns,
+			CertFile: wh.CertFile, KeyFile: wh.KeyFile, TLSConfig: wh.TLSConfig, Drain: b.cfg.drainTimeout,
+		}, b.setWebhook), nil
+	case wh != nil:
+		// The user's server feeds WebhookHandler.
+		if err := b.setWebhook(ctx); err != nil {
+			return err, nil
 		}
-	}()
-	return h(c)
+		<-ctx.Done()
+		return nil, nil
+	}
+	p := poller.New(poller.Config{
+		Client:         b.client,
+		Limit:          b.cfg.pollLimit,
+		Timeout:        b.cfg.pollTimeout,
+		AllowedUpdates: b.cfg.allowedUpdates,
+		AtMostOnce:     b.cfg.atMostOnce,
+		BackoffMin:     b.cfg.backoffMin,
+		BackoffMax:     b.cfg.backoffMax,
+		Submit:         b.submit,
+		Busy: func() bool {
+			st := b.state.Load()
+			return st != nil && st.pool.Len() >= st.pool.Workers()
+		},
+		Observer: b.obs,
+		Log:      b.log,
+		Owner:    b.id,
+	})
+	return p.Run(ctx), p.Confirm
 }
 
-// forOtherBot reports whether u is a command addressed to another bot
-// ("/start@otherbot"); such updates are confirmed without routing.
-func (b *Bot) forOtherBot(u *tg.Update) bool {
-	m := router.Message(u)
-	if m == nil || len(m.Text) == 0 || m.Text[0] != '/' {
-		return false
+// errStopped is what submit returns when no Run is handling updates.
+var errStopped = errors.New("tidygram: bot not running")
+
+// submit is the seam between a source and the executor: it queues u on
+// the pool (blocking while the queue is full); done is called once, after
+// its handler returned, was abandoned, or it was dropped at stop (see
+// executor.Executor.Task).
+func (b *Bot) submit(ctx context.Context, u *tg.Update, done func(handled bool)) error {
+	st := b.state.Load()
+	if st == nil {
+		return errStopped
 	}
-	_, to, _, ok := router.ParseCommand(m.Text)
-	me := b.me.Load()
-	return ok && to != "" && me != nil && !strings.EqualFold(to, me.Username)
+	key, unordered := executor.Lane(u)
+	return st.pool.Submit(ctx, key, unordered, st.exec.Task(u, done))
+}
+
+// Ready reports whether the bot can serve: Run has started (getMe
+// answered) and, for webhooks with a URL, Telegram reports no delivery
+// error in the last 5 minutes. ops uses it for /readyz.
+func (b *Bot) Ready(ctx context.Context) error {
+	if b.state.Load() == nil || b.Me() == nil {
+		return errStopped
+	}
+	if b.cfg.webhook == nil || b.cfg.webhook.URL == "" {
+		return nil
+	}
+	info, err := b.client.GetWebhookInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if info.LastErrorDate != 0 && time.Since(time.Unix(info.LastErrorDate, 0)) < 5*time.Minute {
+		return errors.New("webhook delivery error: " + info.LastErrorMessage)
+	}
+	return nil
 }
 
 // checkLeftovers waits up to LeftoverWait for the goroutines labelled with
@@ -519,7 +419,7 @@ func (b *Bot) checkLeftovers() error {
 			b.log.Warn("tidygram: cannot check goroutines after stop", "error", err)
 			return nil
 		}
-		left = leak.Filter(groups, func(g leak.Group) bool { return g.Labels[LabelBot] == b.id })
+		left = leak.Filter(groups, func(g leak.Group) bool { return g.Labels[LabelBot] == string(b.id) })
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}

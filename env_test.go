@@ -20,7 +20,7 @@ func TestNewFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.OnText(func(c *tidygram.Context) error { _, err := c.Send("env ok"); return err })
+	b.OnText(func(c *tidygram.Context) error { return c.Send("env ok") })
 	r := start(t, b)
 	u := srv.NewUser("env")
 	u.Send("x")

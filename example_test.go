@@ -11,7 +11,6 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/router"
-	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -26,19 +25,17 @@ func Example() {
 		log.Fatal(err)
 	}
 	bot.OnCommand("start", func(c *tidygram.Context) error {
-		_, err := c.Reply("Hello, "+c.Sender().FirstName+"! Tea or coffee?",
-			router.InlineKeyboard([]tg.InlineKeyboardButton{
+		return c.Reply("Hello, "+c.Sender().FirstName+"! Tea or coffee?",
+			router.WithMarkup(router.InlineKeyboard(router.Row(
 				router.CallbackButton("Tea", "drink:tea"),
 				router.CallbackButton("Coffee", "drink:coffee"),
-			}))
-		return err
+			))))
 	})
-	bot.OnCallback("drink:", func(c *tidygram.Context) error {
+	bot.OnCallbackPrefix("drink:", func(c *tidygram.Context) error {
 		if err := c.Answer(""); err != nil { // stops the button's spinner
 			return err
 		}
-		_, err := c.Send("Enjoy your " + strings.TrimPrefix(c.CallbackData(), "drink:") + ".")
-		return err
+		return c.Send("Enjoy your " + strings.TrimPrefix(c.CallbackData(), "drink:") + ".")
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -84,8 +81,7 @@ func ExampleBot_WebhookHandler() {
 		log.Fatal(err)
 	}
 	bot.OnText(func(c *tidygram.Context) error {
-		_, err := c.Send("got it")
-		return err
+		return c.Send("got it")
 	})
 	hook := httptest.NewServer(bot.WebhookHandler()) // your server, your routes
 	defer hook.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -41,7 +42,7 @@ func TestPollingUnderFaults(t *testing.T) {
 		tidygram.WithPollTimeout(time.Second),
 		tidygram.WithPollLimit(5), // small batches: many poll cycles
 		tidygram.WithBackoff(time.Millisecond, 20*time.Millisecond),
-		tidygram.WithHooks(tidygram.Hooks{PollError: func(err error, wait time.Duration) {
+		tidygram.WithObserver(pollObserver{f: func(err error, wait time.Duration) {
 			var apiErr *tg.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == 429 {
 				waits429.Add(1)
@@ -110,3 +111,11 @@ func TestPollingUnderFaults(t *testing.T) {
 	t.Logf("%d poll cycles, %d updates, faults %v, 429s waited %d, goroutines base %d max %d, conns accepted %d",
 		polls(), len(ids), c.Faults, waits429.Load(), base, maxG, c.ConnsAccepted)
 }
+
+// pollObserver observes failed polls only.
+type pollObserver struct {
+	observe.Nop
+	f func(err error, wait time.Duration)
+}
+
+func (o pollObserver) PollFailed(err error, wait time.Duration) { o.f(err, wait) }

@@ -17,10 +17,9 @@ import (
 func TestDefaultFloodControlAvoids429(t *testing.T) {
 	srv := emulator(t, tgtest.WithFlood(tgtest.FloodLimits{}))
 	m := ops.NewMetrics()
-	b := newBot(t, srv, tidygram.WithFloodControl(nil), tidygram.WithMetrics(m))
+	b := newBot(t, srv, tidygram.WithFloodControl(nil), tidygram.WithObserver(m))
 	b.OnText(func(c *tidygram.Context) error {
-		_, err := c.Send("re: " + c.Text())
-		return err
+		return c.Send("re: " + c.Text())
 	})
 	r := start(t, b)
 	const users, each = 40, 5 // 200 replies: above 30/s overall, 5 per chat (burst 3)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/ops"
 )
 
@@ -25,11 +26,11 @@ func TestPerUpdateLeakReport(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var reports []leak.Report
-	b := newBot(t, srv, tidygram.WithLeakCheck(50*time.Millisecond), tidygram.WithLeakReport(func(r leak.Report) {
+	b := newBot(t, srv, tidygram.WithLeakCheck(50*time.Millisecond), tidygram.WithObserver(leakObserver{f: func(r leak.Report) {
 		mu.Lock()
 		reports = append(reports, r)
 		mu.Unlock()
-	}))
+	}}))
 	var leakyID int64
 	b.OnCommand("leak", func(c *tidygram.Context) error {
 		leakyID = c.Update.UpdateID
@@ -86,10 +87,9 @@ func TestOpsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	b := newBot(t, srv, tidygram.WithOps(ops.WithListener(ln), ops.WithToken("tok")))
+	b := newBot(t, srv, ops.ForBot(ops.WithListener(ln), ops.WithToken("tok")))
 	b.OnText(func(c *tidygram.Context) error {
-		_, err := c.Send("ok")
-		return err
+		return c.Send("ok")
 	})
 	r := start(t, b)
 	for i := range 5 {
@@ -136,7 +136,7 @@ func TestHTTPClientReportsDroppedBody(t *testing.T) {
 	defer site.Close()
 	srv := emulator(t)
 	m := ops.NewMetrics()
-	b := newBot(t, srv, tidygram.WithMetrics(m))
+	b := newBot(t, srv, tidygram.WithObserver(m))
 	fetched := make(chan struct{})
 	b.OnText(func(c *tidygram.Context) error {
 		defer close(fetched)
@@ -168,3 +168,11 @@ func TestHTTPClientReportsDroppedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// leakObserver observes per-update leak reports only.
+type leakObserver struct {
+	observe.Nop
+	f func(leak.Report)
+}
+
+func (o leakObserver) Leaked(r leak.Report) { o.f(r) }

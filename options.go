@@ -1,34 +1,42 @@
 package tidygram
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/tidygram/tidygram/dispatch"
+	"github.com/tidygram/tidygram/internal/poller"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
-	"github.com/tidygram/tidygram/ops"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/tg"
 )
 
-// Defaults of a Bot. Every bound of the runtime has one; each can be changed
-// with the option of the same name.
+// Defaults of a Bot, in one place. Every bound of the runtime has one; each
+// can be changed with the option named beside it. New validates every
+// option: a value out of range or a conflicting combination is an error
+// (*OptionError), never silently clamped or ignored.
 const (
-	DefaultWorkers         = 16               // handler goroutines
-	DefaultQueueSize       = 1024             // updates queued or running
-	DefaultHandlerTimeout  = 30 * time.Second // per handler run
-	DefaultDrainTimeout    = 10 * time.Second // after cancel, for queued and running handlers
-	DefaultPollTimeout     = 30 * time.Second // getUpdates long-poll timeout
-	DefaultPollLimit       = 100              // getUpdates limit (Telegram's maximum)
-	DefaultMaxWebhookBody  = 1 << 20          // 1 MiB: far above any real update
-	DefaultBodyTimeout     = 10 * time.Second // webhook: to read a request's whole body
-	DefaultMaxOpenConns    = 256              // webhook, owned server: connections open at once (Telegram opens at most 100)
-	DefaultDedupeWindow    = 10 * time.Minute // webhook: how long a handled update_id is remembered
-	DefaultDedupeCapacity  = 100_000          // webhook: at most this many remembered ids
-	DefaultBackoffMin      = 100 * time.Millisecond
-	DefaultBackoffMax      = 30 * time.Second
-	DefaultLeftoverTimeout = 2 * time.Second // how long Run waits for its goroutines to end after stop
-	DefaultAbandonGrace    = 5 * time.Second // after HandlerTimeout, before a handler still running is abandoned
+	DefaultWorkers         = 16                     // WithWorkers: handler goroutines
+	DefaultQueueSize       = 1024                   // WithQueueSize: updates queued or running
+	DefaultHandlerTimeout  = 30 * time.Second       // WithHandlerTimeout: per handler run
+	DefaultAbandonGrace    = 5 * time.Second        // WithAbandonGrace: after the timeout, before a handler still running is abandoned
+	DefaultDrainTimeout    = 10 * time.Second       // WithDrainTimeout: after cancel, for queued and running handlers
+	DefaultPollTimeout     = 30 * time.Second       // WithPollTimeout: getUpdates long-poll timeout
+	DefaultPollLimit       = 100                    // WithPollLimit: getUpdates limit (Telegram's maximum)
+	DefaultBackoffMin      = 100 * time.Millisecond // WithBackoff: first delay after a failed poll
+	DefaultBackoffMax      = 30 * time.Second       // WithBackoff: longest delay after failed polls
+	DefaultLeftoverTimeout = 2 * time.Second        // WithLeftoverWait: how long Run waits for its goroutines to end after stop
+	DefaultMaxWebhookBody  = 1 << 20                // WebhookConfig.MaxBodyBytes: 1 MiB, far above any real update
+	DefaultBodyTimeout     = 10 * time.Second       // WebhookConfig.BodyTimeout: to read a request's whole body
+	DefaultMaxOpenConns    = 256                    // WebhookConfig.MaxOpenConns: owned server's open connections (Telegram opens at most 100)
+	DefaultDedupeWindow    = 10 * time.Minute       // webhook: how long a handled update_id is remembered
+	DefaultDedupeCapacity  = 100_000                // webhook: at most this many remembered ids
+	// The per-update leak check's grace is leak.DefaultGrace (30 s,
+	// WithLeakCheck); flood control's limits are package limit's defaults.
 )
 
 // StopGrace is how long handlers get to return after their contexts were
@@ -36,8 +44,25 @@ const (
 // abandoned (their updates stay unconfirmed) and Run goes on stopping.
 const StopGrace = dispatch.DefaultStopGrace
 
-// Option configures a Bot.
-type Option func(*config)
+// ConfirmTimeout bounds the final confirmation of handled updates at stop
+// (polling).
+const ConfirmTimeout = poller.ConfirmTimeout
+
+// Option configures a Bot. Options are applied in order by New; an option
+// given an invalid value makes New fail with an *OptionError.
+type Option func(*config) error
+
+// OptionError is New's error for an invalid option or combination.
+type OptionError struct {
+	Option string // the option, e.g. "WithWorkers"
+	Reason string
+}
+
+func (e *OptionError) Error() string { return "tidygram: " + e.Option + ": " + e.Reason }
+
+func optErr(option, format string, args ...any) error {
+	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
+}
 
 type config struct {
 	clientOpts     []tg.Option
@@ -58,20 +83,15 @@ type config struct {
 	errorHandler   func(c *Context, err error)
 	strictLeaks    bool
 	leftoverWait   time.Duration
-	labels         bool
-	hooks          Hooks
 	services       []Service
 	flood          *limit.Control
+	floodSet       bool // WithFloodControl or WithoutFloodControl given
 	noFlood        bool
 	leakGrace      time.Duration
 	noLeakCheck    bool
-	leakReport     func(leak.Report)
-	metrics        *ops.Metrics
-	ops            bool
-	opsOpts        []ops.Option
+	observers      []observe.Observer
 	watchdog       bool
 	watchdogOpts   []leak.WatchdogOption
-	onAlarm        func(leak.Alarm)
 	sessionLen     func() int
 }
 
@@ -87,15 +107,36 @@ func defaults() config {
 		backoffMin:     DefaultBackoffMin,
 		backoffMax:     DefaultBackoffMax,
 		leftoverWait:   DefaultLeftoverTimeout,
-		labels:         true,
 	}
+}
+
+// check validates the combination of options.
+func (c *config) check() error {
+	if c.queueSize < c.workers {
+		return optErr("WithQueueSize", "%d is below the %d workers: at least one slot per worker", c.queueSize, c.workers)
+	}
+	if c.backoffMin > c.backoffMax {
+		return optErr("WithBackoff", "min %v above max %v", c.backoffMin, c.backoffMax)
+	}
+	if c.client != nil && (c.floodSet || len(c.clientOpts) > 0) {
+		return optErr("WithClient", "the client is yours, with its own middleware: WithClientOptions, WithBaseURL and WithFloodControl cannot apply to it")
+	}
+	if c.webhook != nil {
+		if err := c.webhook.check(); err != nil {
+			return err
+		}
+		if c.atMostOnce && !c.webhook.AckImmediately {
+			return optErr("WithAtMostOnce", "applies to polling; for webhooks set WebhookConfig.AckImmediately")
+		}
+	}
+	return nil
 }
 
 // WithClientOptions passes options to the Bot API client the bot creates
 // (base URL, middleware, response caps, …). The bot adds its own keep-alive
 // sizing (one idle connection per worker, plus the poller).
 func WithClientOptions(opts ...tg.Option) Option {
-	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+	return func(c *config) error { c.clientOpts = append(c.clientOpts, opts...); return nil }
 }
 
 // WithBaseURL sets the Bot API base URL (the emulator, a local Bot API
@@ -103,108 +144,227 @@ func WithClientOptions(opts ...tg.Option) Option {
 func WithBaseURL(url string) Option { return WithClientOptions(tg.WithBaseURL(url)) }
 
 // WithClient makes the bot use client instead of creating its own; the
-// caller then owns it and closes it.
-func WithClient(client *tg.Client) Option { return func(c *config) { c.client = client } }
+// caller owns it and closes it. The client's middleware is the caller's:
+// the bot installs neither flood control nor API-call observation on it
+// (add limit's and observe.APIMiddleware yourself when you build it), and
+// New fails if WithClientOptions, WithBaseURL or WithFloodControl are given
+// too.
+func WithClient(client *tg.Client) Option {
+	return func(c *config) error {
+		if client == nil {
+			return optErr("WithClient", "nil client")
+		}
+		c.client = client
+		return nil
+	}
+}
 
-// WithWorkers sets the number of handler workers (default 16). Handlers of
-// one chat run one at a time; at most n handlers run at once.
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+// WithWorkers sets the number of handler workers (default 16, at least
+// 1). Handlers of one chat run one at a time; at most n handlers run at
+// once.
+func WithWorkers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return optErr("WithWorkers", "%d: at least 1", n)
+		}
+		c.workers = n
+		return nil
+	}
+}
 
-// WithQueueSize bounds the updates queued or running (default 1024). When it
-// is reached the source waits: the poller polls later, the webhook answers
-// later (and 503 if Telegram gives up first).
-func WithQueueSize(n int) Option { return func(c *config) { c.queueSize = n } }
+// WithQueueSize bounds the updates queued or running (default 1024, at
+// least the number of workers). When it is reached the source waits: the
+// poller polls later, the webhook answers later (and 503 if Telegram gives
+// up first).
+func WithQueueSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return optErr("WithQueueSize", "%d: at least 1", n)
+		}
+		c.queueSize = n
+		return nil
+	}
+}
 
-// WithHandlerTimeout sets the deadline of each handler run (default 30 s).
-func WithHandlerTimeout(d time.Duration) Option { return func(c *config) { c.handlerTimeout = d } }
+// positive returns an option setting *field to d > 0.
+func positive(name string, d time.Duration, field func(*config) *time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr(name, "%v: must be positive", d)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// nonNegative returns an option setting *field to d ≥ 0.
+func nonNegative(name string, d time.Duration, field func(*config) *time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optErr(name, "%v: must not be negative", d)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// WithHandlerTimeout sets the deadline of each handler run (default 30 s;
+// must be positive).
+func WithHandlerTimeout(d time.Duration) Option {
+	return positive("WithHandlerTimeout", d, func(c *config) *time.Duration { return &c.handlerTimeout })
+}
 
 // WithAbandonGrace sets how long a handler may go on after its
-// HandlerTimeout expired before it is abandoned (default 5 s): its update
-// is then reported (log, leak metric, error handler with *AbandonedError
-// naming the handler, update, chat and where its goroutines are blocked),
-// counted as failed and confirmed; its worker is replaced and the chat's
-// next update starts. The goroutine itself cannot be stopped: it is left
-// to end by itself and, if it outlives Run, is in Run's leak report.
-func WithAbandonGrace(d time.Duration) Option { return func(c *config) { c.abandonGrace = d } }
+// HandlerTimeout expired before it is abandoned (default 5 s, ≥ 0): its
+// update is then reported (log, observer, error handler with
+// *AbandonedError naming the handler, update, chat and where its
+// goroutines are blocked), counted as failed and confirmed; its worker is
+// replaced and the chat's next update starts. The goroutine itself cannot
+// be stopped: it is left to end by itself and, if it outlives Run, is in
+// Run's leak report.
+func WithAbandonGrace(d time.Duration) Option {
+	return nonNegative("WithAbandonGrace", d, func(c *config) *time.Duration { return &c.abandonGrace })
+}
 
 // WithDrainTimeout sets how long Run lets queued and running handlers finish
-// after its context is cancelled (default 10 s); then their contexts are
-// cancelled and updates not yet started stay unconfirmed for redelivery.
-func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
+// after its context is cancelled (default 10 s, ≥ 0); then their contexts
+// are cancelled and updates not yet started stay unconfirmed for
+// redelivery.
+func WithDrainTimeout(d time.Duration) Option {
+	return nonNegative("WithDrainTimeout", d, func(c *config) *time.Duration { return &c.drainTimeout })
+}
 
-// WithPollTimeout sets the long-poll timeout of getUpdates (default 30 s,
-// rounded down to whole seconds; at least 1 s). Cancelling Run's context
-// aborts a pending poll at once whatever this is.
-func WithPollTimeout(d time.Duration) Option { return func(c *config) { c.pollTimeout = d } }
+// WithPollTimeout sets the long-poll timeout of getUpdates: whole seconds,
+// at least 1 (default 30 s). Cancelling Run's context aborts a pending poll
+// at once whatever this is.
+func WithPollTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second || d%time.Second != 0 {
+			return optErr("WithPollTimeout", "%v: whole seconds, at least 1 s (Telegram takes seconds)", d)
+		}
+		c.pollTimeout = d
+		return nil
+	}
+}
 
 // WithPollLimit sets getUpdates' limit, 1–100 (default 100). It is also the
 // bound of updates in flight beyond the watermark (see Run).
-func WithPollLimit(n int) Option { return func(c *config) { c.pollLimit = n } }
+func WithPollLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 100 {
+			return optErr("WithPollLimit", "%d: Telegram takes 1–100", n)
+		}
+		c.pollLimit = n
+		return nil
+	}
+}
 
 // WithAllowedUpdates sets getUpdates' (or setWebhook's) allowed_updates.
 // Default: not sent, so Telegram keeps its previous setting.
 func WithAllowedUpdates(kinds ...string) Option {
-	return func(c *config) { c.allowedUpdates = append([]string{}, kinds...) }
+	return func(c *config) error {
+		for _, k := range kinds {
+			if !slices.Contains(tg.UpdateKinds(), k) {
+				return optErr("WithAllowedUpdates", "%q is not an update kind of the Bot API", k)
+			}
+		}
+		c.allowedUpdates = append([]string{}, kinds...)
+		return nil
+	}
 }
 
-// WithAtMostOnce confirms updates to Telegram as soon as they are received
-// instead of after they are handled. A crash then loses the updates in
-// flight instead of redelivering them; choose it only when a duplicate is
-// worse than a loss.
-func WithAtMostOnce() Option { return func(c *config) { c.atMostOnce = true } }
+// WithAtMostOnce confirms polled updates to Telegram as soon as they are
+// received instead of after they are handled. A crash then loses the
+// updates in flight instead of redelivering them; choose it only when a
+// duplicate is worse than a loss. (For webhooks: WebhookConfig.AckImmediately.)
+func WithAtMostOnce() Option { return func(c *config) error { c.atMostOnce = true; return nil } }
 
 // WithBackoff sets the poller's retry delays after an error: from min,
-// doubling with jitter, capped at max (defaults 100 ms and 30 s). A 429
-// waits Telegram's retry_after instead.
+// doubling with jitter, capped at max (defaults 100 ms and 30 s; 0 < min ≤
+// max). A 429 waits Telegram's retry_after instead.
 func WithBackoff(min, max time.Duration) Option {
-	return func(c *config) { c.backoffMin, c.backoffMax = min, max }
+	return func(c *config) error {
+		if min <= 0 {
+			return optErr("WithBackoff", "min %v: must be positive", min)
+		}
+		c.backoffMin, c.backoffMax = min, max
+		return nil
+	}
 }
 
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// WithLogger sets the logger (default slog.Default()). The default
+// observer logs leaks, abandoned handlers, alarms and failed polls with it.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return optErr("WithLogger", "nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
 
-// WithErrorHandler sets the function that receives every handler error and
-// recovered panic (*PanicError). Default: log it with the update_id.
+// WithErrorHandler sets the function that receives every handler error,
+// recovered panic (*PanicError) and abandoned handler (*AbandonedError).
+// Default: log it with the update_id.
 func WithErrorHandler(h func(c *Context, err error)) Option {
-	return func(c *config) { c.errorHandler = h }
+	return func(c *config) error { c.errorHandler = h; return nil }
 }
 
 // WithStrictLeaks makes Run return a *LeakError when goroutines it (or its
 // handlers) started are still alive after it stopped. Default: they are
 // logged, grouped by owner, and Run returns nil.
-func WithStrictLeaks() Option { return func(c *config) { c.strictLeaks = true } }
+func WithStrictLeaks() Option { return func(c *config) error { c.strictLeaks = true; return nil } }
 
 // WithLeftoverWait sets how long Run waits for its goroutines to end before
-// it reports the survivors (default 2 s).
-func WithLeftoverWait(d time.Duration) Option { return func(c *config) { c.leftoverWait = d } }
+// it reports the survivors (default 2 s, ≥ 0).
+func WithLeftoverWait(d time.Duration) Option {
+	return nonNegative("WithLeftoverWait", d, func(c *config) *time.Duration { return &c.leftoverWait })
+}
 
 // WithFloodControl sets the flood limiter and retry middleware the bot
-// installs on its client; nil selects the default, limit.New() with the
-// bot's metrics observer — Telegram's limits (about 30 messages/s per bot,
+// installs on its client; nil selects the default, limit.New() reporting
+// to the bot's observer — Telegram's limits (about 30 messages/s per bot,
 // 1/s per chat with bursts of 3, 20/min per group), 429 retry_after
-// honoured, safe retries only; see package limit.
+// honoured, safe retries only; see package limit. It is on by default.
 func WithFloodControl(ctl *limit.Control) Option {
-	return func(c *config) { c.flood, c.noFlood = ctl, false }
+	return func(c *config) error { c.flood, c.noFlood, c.floodSet = ctl, false, true; return nil }
 }
 
 // WithoutFloodControl sends every call at once, with no limiter and no
 // retry (benchmarks against a server without limits, or a limiter of your
 // own installed with WithClientOptions(tg.WithMiddleware(...))).
-func WithoutFloodControl() Option { return func(c *config) { c.flood, c.noFlood = nil, true } }
+func WithoutFloodControl() Option {
+	return func(c *config) error { c.flood, c.noFlood, c.floodSet = nil, true, true; return nil }
+}
 
-// WithHooks sets observation hooks (metrics, tests).
-func WithHooks(h Hooks) Option { return func(c *config) { c.hooks = h } }
+var errNilObserver = errors.New("nil observer")
 
-// Hooks observe the runtime. Each is optional and must be fast and safe for
-// concurrent use.
-type Hooks struct {
-	// Received is called for every update taken from a source, before
-	// it is queued; duplicate reports whether it was recognised as one.
-	Received func(u *tg.Update, duplicate bool)
-	// Handled is called after an update's handler ended (err is the
-	// handler's error or a *PanicError), with the run's duration.
-	Handled func(u *tg.Update, route string, d time.Duration, err error)
-	// PollError is called for each failed getUpdates with the delay
-	// before the next attempt.
-	PollError func(err error, wait time.Duration)
+// WithObserver adds o to the observers of everything the bot reports:
+// updates received and handled, API calls, flood-control waits and
+// retries, failed polls, leaks, abandoned handlers, growth alarms, dropped
+// response bodies, and its live state (see observe.Observer). The default
+// observer, always first, logs what needs an operator's eye with the bot's
+// logger (observe.Log). ops.NewMetrics() is the Prometheus one.
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return optErr("WithObserver", "%v", errNilObserver)
+		}
+		c.observers = append(c.observers, o)
+		return nil
+	}
+}
+
+// Options combines opts into one Option (for packages that configure a
+// bot in several respects, such as ops.ForBot).
+func Options(opts ...Option) Option {
+	return func(c *config) error {
+		for _, o := range opts {
+			if err := o(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -22,12 +22,10 @@ func TestPollingHandlesAndConfirms(t *testing.T) {
 	srv := emulator(t)
 	b := newBot(t, srv)
 	b.OnCommand("start", func(c *tidygram.Context) error {
-		_, err := c.Reply("welcome " + c.Sender().FirstName)
-		return err
+		return c.Reply("welcome " + c.Sender().FirstName)
 	})
 	b.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply("echo: " + c.Text())
-		return err
+		return c.Reply("echo: " + c.Text())
 	})
 	r := start(t, b)
 	const users, each = 5, 8
@@ -278,8 +276,7 @@ func TestCancelAtRandomMoments(t *testing.T) {
 					return c.Err()
 				}
 				handled.Store(c.Update.UpdateID, true)
-				_, err := c.Send("ok")
-				return err
+				return c.Send("ok")
 			})
 			for i := range 60 {
 				pushText(t, srv, int64(1+i%6), "x")

@@ -48,7 +48,13 @@ type Service struct {
 
 // WithService adds a Service to the bot.
 func WithService(name string, run func(ctx context.Context) error) Option {
-	return func(c *config) { c.services = append(c.services, Service{Name: name, Run: run}) }
+	return func(c *config) error {
+		if name == "" || run == nil {
+			return optErr("WithService", "a service needs a name and a Run function")
+		}
+		c.services = append(c.services, Service{Name: name, Run: run})
+		return nil
+	}
 }
 
 // Janitor is a store with a purge loop (session.Memory, session.Bolt).
@@ -59,12 +65,15 @@ type Janitor interface {
 // WithJanitor makes Run own the purge loop of a session store: it runs
 // every interval (0: the store's default) while the bot runs. When the
 // store has a Len method (session.Memory, session.Bolt), its size is
-// exported as tidygram_session_entries.
+// reported to the observers (ops exports it as tidygram_session_entries).
 func WithJanitor(store Janitor, every time.Duration) Option {
-	return func(c *config) {
-		WithService("session-janitor", func(ctx context.Context) error { return store.Janitor(ctx, every) })(c)
+	return func(c *config) error {
+		if store == nil || every < 0 {
+			return optErr("WithJanitor", "a store and an interval ≥ 0 (0: the store's default)")
+		}
 		if l, ok := store.(interface{ Len() int }); ok {
 			c.sessionLen = l.Len
 		}
+		return WithService("session-janitor", func(ctx context.Context) error { return store.Janitor(ctx, every) })(c)
 	}
 }

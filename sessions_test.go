@@ -21,7 +21,7 @@ func TestSessionsMiddleware(t *testing.T) {
 	srv := emulator(t)
 	store := session.NewMemory(session.WithMaxEntries(100))
 	m := ops.NewMetrics()
-	b := newBot(t, srv, tidygram.WithJanitor(store, time.Second), tidygram.WithMetrics(m))
+	b := newBot(t, srv, tidygram.WithJanitor(store, time.Second), tidygram.WithObserver(m))
 	b.Use(tidygram.Sessions(session.New[counter](store, session.WithKey(session.ChatKey))))
 	b.OnCommand("count", func(c *tidygram.Context) error {
 		s, ok := session.From[counter](c)
@@ -30,8 +30,7 @@ func TestSessionsMiddleware(t *testing.T) {
 			return nil
 		}
 		s.N++
-		_, err := c.Send(strconv.Itoa(s.N))
-		return err
+		return c.Send(strconv.Itoa(s.N))
 	})
 	r := start(t, b)
 	users := []*tgtest.SimUser{srv.NewUser("a"), srv.NewUser("b"), srv.NewUser("c")}

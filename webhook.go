@@ -2,26 +2,19 @@ package tidygram
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"sync"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-	json "github.com/go-json-experiment/json/v1"
-
+	"github.com/tidygram/tidygram/internal/poller"
+	"github.com/tidygram/tidygram/internal/webhook"
 	"github.com/tidygram/tidygram/tg"
 )
 
 // SecretHeader is the header Telegram sends the webhook's secret token in.
-const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
+const SecretHeader = webhook.SecretHeader
 
 // WebhookConfig configures webhook delivery. Give it to WithWebhook.
 type WebhookConfig struct {
@@ -95,23 +88,27 @@ type WebhookConfig struct {
 
 func (w *WebhookConfig) check() error {
 	if w.Secret == "" && !w.InsecureNoSecret {
-		return errors.New("tidygram: a webhook needs a Secret (or InsecureNoSecret)")
+		return optErr("WithWebhook", "a webhook needs a Secret (or InsecureNoSecret)")
 	}
 	if len(w.Secret) > 256 {
-		return errors.New("tidygram: webhook secret longer than 256 characters")
+		return optErr("WithWebhook", "secret longer than 256 characters")
 	}
 	for _, r := range w.Secret {
 		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return fmt.Errorf("tidygram: webhook secret has %q: only A-Z, a-z, 0-9, _ and - are allowed", r)
+			return optErr("WithWebhook", "secret has %q: only A-Z, a-z, 0-9, _ and - are allowed", r)
 		}
 	}
-	if w.MaxBodyBytes <= 0 {
+	if w.MaxBodyBytes < 0 || w.BodyTimeout < 0 || w.MaxOpenConns < 0 || w.MaxConnections < 0 || w.MaxConnections > 100 {
+		return optErr("WithWebhook", "MaxBodyBytes %d, BodyTimeout %v, MaxOpenConns %d must not be negative (0: default); MaxConnections %d: 0–100",
+			w.MaxBodyBytes, w.BodyTimeout, w.MaxOpenConns, w.MaxConnections)
+	}
+	if w.MaxBodyBytes == 0 {
 		w.MaxBodyBytes = DefaultMaxWebhookBody
 	}
-	if w.BodyTimeout <= 0 {
+	if w.BodyTimeout == 0 {
 		w.BodyTimeout = DefaultBodyTimeout
 	}
-	if w.MaxOpenConns <= 0 {
+	if w.MaxOpenConns == 0 {
 		w.MaxOpenConns = DefaultMaxOpenConns
 	}
 	if w.Path == "" {
@@ -123,7 +120,29 @@ func (w *WebhookConfig) check() error {
 // WithWebhook makes the bot receive updates by webhook instead of long
 // polling; see WebhookConfig.
 func WithWebhook(w WebhookConfig) Option {
-	return func(c *config) { c.webhook = &w }
+	return func(c *config) error { c.webhook = &w; return nil }
+}
+
+// webhookConfig is the receiver's configuration: the bot's WebhookConfig,
+// or without WithWebhook the defaults and no secret — WebhookHandler
+// then refuses every request (a webhook needs a secret; see WithWebhook).
+func (b *Bot) webhookConfig() webhook.Config {
+	wh := b.cfg.webhook
+	cfg := webhook.Config{
+		MaxBodyBytes: DefaultMaxWebhookBody, BodyTimeout: DefaultBodyTimeout,
+		DedupeWindow: DefaultDedupeWindow, DedupeCapacity: DefaultDedupeCapacity,
+		Running:  func() bool { return b.state.Load() != nil },
+		Submit:   b.submit,
+		Observer: b.obs,
+		Owner:    b.id,
+	}
+	if wh == nil {
+		cfg.Running = func() bool { return false }
+		return cfg
+	}
+	cfg.Secret, cfg.NoSecret, cfg.AckImmediately = wh.Secret, wh.InsecureNoSecret, wh.AckImmediately
+	cfg.MaxBodyBytes, cfg.BodyTimeout = wh.MaxBodyBytes, wh.BodyTimeout
+	return cfg
 }
 
 // WebhookHandler returns the http.Handler that receives Telegram's webhook
@@ -140,159 +159,8 @@ func WithWebhook(w WebhookConfig) Option {
 // with AckImmediately). Every answer but 200 closes the connection at once,
 // without reading what is left of the body. A redelivered update_id is
 // handled once: it is answered when the first delivery's handler ends.
-func (b *Bot) WebhookHandler() http.Handler { return http.HandlerFunc(b.serveHook) }
-
-// insecureHook is the configuration of a handler on a bot without
-// WithWebhook.
-var insecureHook = WebhookConfig{InsecureNoSecret: true, MaxBodyBytes: DefaultMaxWebhookBody, BodyTimeout: DefaultBodyTimeout}
-
-func (b *Bot) serveHook(w http.ResponseWriter, r *http.Request) {
-	wh := b.cfg.webhook
-	if wh == nil {
-		wh = &insecureHook
-	}
-	rc := http.NewResponseController(w)
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		refuse(w, rc, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
-	if !wh.InsecureNoSecret && subtle.ConstantTimeCompare([]byte(r.Header.Get(SecretHeader)), []byte(wh.Secret)) != 1 {
-		refuse(w, rc, http.StatusUnauthorized, "unauthorized")
-		return
-	}
-	st := b.state.Load()
-	if st == nil {
-		refuse(w, rc, http.StatusServiceUnavailable, "bot not running")
-		return
-	}
-	_ = rc.SetReadDeadline(time.Now().Add(wh.BodyTimeout)) // unsupported: the server's ReadTimeout alone (documented)
-	u, err := decodeUpdate(http.MaxBytesReader(w, r.Body, wh.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			refuse(w, rc, http.StatusRequestEntityTooLarge, "request body too large")
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			refuse(w, rc, http.StatusRequestTimeout, fmt.Sprintf("request body not received within %v", wh.BodyTimeout))
-		default:
-			refuse(w, rc, http.StatusBadRequest, "malformed update: "+err.Error())
-		}
-		return
-	}
-	// The body is read: no read deadline while the answer waits for the
-	// handler (net/http clears it too once the body ended; firing on the
-	// connection's background read it would cancel the request's context).
-	_ = rc.SetReadDeadline(time.Time{})
-	e, fresh := st.seen.take(u.UpdateID)
-	b.received(u, !fresh)
-	if !fresh {
-		// A redelivery: answer when the first delivery is done.
-		select {
-		case <-e.done:
-			w.WriteHeader(http.StatusOK)
-		case <-r.Context().Done():
-			gaveUp(w)
-		}
-		return
-	}
-	handled := make(chan bool, 1)
-	err = b.submit(r.Context(), st, u, func(ok bool) {
-		if ok {
-			close(e.done)
-		} else {
-			st.seen.forget(u.UpdateID, e)
-		}
-		handled <- ok
-	})
-	if err != nil {
-		st.seen.forget(u.UpdateID, e)
-		refuse(w, rc, http.StatusServiceUnavailable, "busy")
-		return
-	}
-	if wh.AckImmediately {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	select {
-	case ok := <-handled:
-		if ok {
-			w.WriteHeader(http.StatusOK)
-		} else {
-			refuse(w, rc, http.StatusServiceUnavailable, "stopping")
-		}
-	case <-r.Context().Done():
-		// Telegram gave up; it will redeliver, and the redelivery waits
-		// for this handler (or is answered at once once it is done).
-		gaveUp(w)
-	}
-}
-
-// gaveUp answers a request whose context ended before its update was
-// handled: never the 200 net/http would send for a handler that wrote
-// nothing.
-func gaveUp(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	w.WriteHeader(http.StatusServiceUnavailable)
-}
-
-// refuse answers code with msg and closes the connection without reading
-// the rest of the body: net/http would otherwise drain up to 256 KiB of it
-// first, at whatever pace the client sends it.
-func refuse(w http.ResponseWriter, rc *http.ResponseController, code int, msg string) {
-	w.Header().Set("Connection", "close")
-	_ = rc.SetReadDeadline(time.Now())
-	http.Error(w, msg, code)
-}
-
-// decodeUpdate reads one webhook body: exactly one JSON object, only
-// whitespace around it, with a positive update_id. It reads to the end of
-// r (bounded by the caller) and buffers at most the object itself.
-func decodeUpdate(r io.Reader) (*tg.Update, error) {
-	dec := jsontext.NewDecoder(r, json.DefaultOptionsV1())
-	raw, err := dec.ReadValue()
-	switch {
-	case err == io.EOF:
-		return nil, errors.New("empty body")
-	case err != nil:
-		return nil, err
-	case raw.Kind() != '{':
-		return nil, fmt.Errorf("not a JSON object but %s", kindName(raw.Kind()))
-	}
-	u := new(tg.Update)
-	if err := jsonv2.Unmarshal(raw, u, json.DefaultOptionsV1()); err != nil { // before raw is overwritten
-		return nil, err
-	}
-	if tok, err := dec.ReadToken(); err != io.EOF {
-		if err == nil {
-			return nil, fmt.Errorf("%s after the update: a body carries exactly one object", kindName(tok.Kind()))
-		}
-		return nil, fmt.Errorf("trailing data after the update: %w", err)
-	}
-	if u.UpdateID <= 0 {
-		return nil, fmt.Errorf("update_id %d: it must be positive (a missing one reads as 0)", u.UpdateID)
-	}
-	return u, nil
-}
-
-// kindName names a JSON kind in an error message.
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case 'n':
-		return "null"
-	case 'f', 't':
-		return "a boolean"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case '{':
-		return "another object"
-	case '[':
-		return "an array"
-	}
-	return "a " + k.String()
-}
+// Without WithWebhook (which sets the secret) it refuses every request.
+func (b *Bot) WebhookHandler() http.Handler { return b.hook }
 
 // setWebhook registers WebhookConfig.URL with Telegram, when set. It
 // returns nil when ctx ended while it ran (the bot is stopping).
@@ -306,117 +174,8 @@ func (b *Bot) setWebhook(ctx context.Context) error {
 	switch {
 	case err == nil, ctx.Err() != nil:
 		return nil
-	case classifyPollError(err) != nil:
-		return classifyPollError(err)
+	case poller.Classify(err) != nil:
+		return poller.Classify(err)
 	}
 	return fmt.Errorf("tidygram: setWebhook: %w", err)
-}
-
-// serveWebhook runs the owned webhook server until ctx is done, then shuts
-// it down: no new requests; requests waiting for handlers get the drain
-// period.
-func (b *Bot) serveWebhook(ctx context.Context) error {
-	wh := b.cfg.webhook
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != wh.Path {
-				refuse(w, http.NewResponseController(w), http.StatusNotFound, "not found")
-				return
-			}
-			b.serveHook(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		// The webhook sets its own deadline for the body (BodyTimeout);
-		// this one bounds other requests, all refused.
-		ReadTimeout:    10*time.Second + wh.BodyTimeout,
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 16 << 10,
-		TLSConfig:      wh.TLSConfig,
-		BaseContext: func(net.Listener) context.Context {
-			return context.WithoutCancel(ctx)
-		},
-		ErrorLog: nil,
-	}
-	ln := wh.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", wh.Addr); err != nil {
-			return fmt.Errorf("tidygram: webhook listener: %w", err)
-		}
-	}
-	ln = newLimitListener(ln, wh.MaxOpenConns)
-	if err := b.setWebhook(ctx); err != nil {
-		ln.Close()
-		return err
-	}
-	serveErr := make(chan error, 1)
-	go b.labelled(ctx, "webhook", func(context.Context) {
-		if wh.CertFile != "" || wh.TLSConfig != nil {
-			serveErr <- srv.ServeTLS(ln, wh.CertFile, wh.KeyFile)
-		} else {
-			serveErr <- srv.Serve(ln)
-		}
-	})
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.drainTimeout+time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx) // waits for requests waiting on handlers
-	srv.Close()
-	if err == nil {
-		err = <-serveErr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
-}
-
-// limitListener accepts a connection only while fewer than cap of its
-// connections are open; Accept waits for one to close (the others wait in
-// the kernel's accept queue).
-type limitListener struct {
-	net.Listener
-	slots  chan struct{}
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newLimitListener(ln net.Listener, limit int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, limit), closed: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitConn{Conn: c, slots: l.slots}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return l.Listener.Close()
-}
-
-// limitConn frees its slot when it is closed the first time.
-type limitConn struct {
-	net.Conn
-	slots chan struct{}
-	once  sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { <-c.slots })
-	return err
 }

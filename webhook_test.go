@@ -222,8 +222,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 		Secret: "e2e", Addr: ln.Addr().String(), Listener: ln, Path: "/tg", URL: url, MaxConnections: 8,
 	}))
 	b.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply("echo: " + c.Text())
-		return err
+		return c.Reply("echo: " + c.Text())
 	})
 	r := start(t, b)
 	eventually(t, 5*time.Second, "webhook set", func() bool { return b.Me() != nil })
@@ -273,8 +272,7 @@ func TestWebhookOwnServerRegistersURL(t *testing.T) {
 	b := newBot(t, srv, tidygram.WithWebhook(tidygram.WebhookConfig{Secret: "own", URL: hook.URL + "/tg"}))
 	mux.Handle("POST /tg", b.WebhookHandler())
 	b.OnText(func(c *tidygram.Context) error {
-		_, err := c.Reply("got " + c.Text())
-		return err
+		return c.Reply("got " + c.Text())
 	})
 	r := start(t, b)
 	u := srv.NewUser("own")

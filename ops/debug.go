@@ -123,7 +123,11 @@ func (s *Server) goroutines(w http.ResponseWriter, r *http.Request) {
 			v.Ages = true
 		}
 	}
-	v.Analysis = leak.Analyze(dump, s.diag...)
+	diag := s.diag
+	if st := s.metrics.bot(); st != nil && st.IdleConns > 0 {
+		diag = append([]leak.DiagnoseOption{leak.WithPoolSize(st.IdleConns)}, diag...)
+	}
+	v.Analysis = leak.Analyze(dump, diag...)
 	if len(v.Groups) > top {
 		v.Groups = v.Groups[:top]
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/ops"
+	"github.com/tidygram/tidygram/tg"
 )
 
 // The runtime creates the metrics, feeds them, and runs the server beside
@@ -20,7 +21,8 @@ func ExampleServer() {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	m.UpdateReceived("message")
-	m.UpdateHandled("message", "/start", 3*time.Millisecond, nil)
+	u := &tg.Update{UpdateID: 1, Message: &tg.Message{Text: "/start"}}
+	m.UpdateReceived(u, false) // a bot reports to m as its observer (ops.ForBot)
+	m.UpdateHandled(u, "/start", 3*time.Millisecond, nil)
 	_ = s.Run(ctx) // returns after shutdown
 }

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"sync/atomic"
 	"time"
@@ -8,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/tidygram/tidygram/limit"
+	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/tg"
 )
 
-// Results of a Bot API call, for Metrics.APICall. Keep to these (or a few
+// Results of a Bot API call (see CallResult). Keep to these (or a few
 // more of your own): every distinct value is a time series.
 const (
 	ResultOK          = "ok"          // Telegram answered ok: true
@@ -24,7 +27,8 @@ const (
 )
 
 // Metrics are tidygram's Prometheus metrics, with the Go and process
-// collectors, in a registry of their own. Every method is safe for
+// collectors, in a registry of their own. *Metrics implements
+// observe.Observer: give it to a bot with tidygram.WithObserver. Every method is safe for
 // concurrent use and does nothing on a nil *Metrics, so the runtime can
 // call them whether or not metrics are configured.
 //
@@ -35,7 +39,8 @@ const (
 // api_retries_total{method}, api_retry_wait_seconds_total{method},
 // limiter_wait_seconds (histogram), leaked_goroutines_total{handler},
 // goroutines_proven_leaked, response_bodies_unclosed_total,
-// growth_alarms_total{resource}, session_entries, api_open_connections.
+// growth_alarms_total{resource}, handlers_abandoned_total{handler},
+// session_entries, api_open_connections.
 // Label values come from code (update kinds, route names, method names),
 // never from user input, so the number of series stays bounded: a method
 // label is a Bot API method's documented name or "other" (MethodOther).
@@ -54,7 +59,10 @@ type Metrics struct {
 	unclosed    prometheus.Counter
 	alarms      *prometheus.CounterVec
 
+	abandoned *prometheus.CounterVec
+
 	queueDepth, inFlight, sessionSize, openConns atomic.Pointer[func() int]
+	state                                        atomic.Pointer[observe.State]
 }
 
 // MetricsOption configures NewMetrics.
@@ -121,8 +129,10 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		Help: "HTTP response bodies garbage-collected without Close."})
 	m.alarms = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "growth_alarms_total",
 		Help: "Sustained-growth alarms of the leak watchdog, by resource."}, []string{"resource"})
+	m.abandoned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "handlers_abandoned_total",
+		Help: "Handlers abandoned still running past their timeout and grace, by handler."}, []string{"handler"})
 	c.reg.MustRegister(m.received, m.handled, m.latency, m.apiCalls, m.retries, m.retryWait, m.limiterWait,
-		m.leaked, m.proven, m.unclosed, m.alarms,
+		m.leaked, m.proven, m.unclosed, m.alarms, m.abandoned,
 		m.gaugeFunc("updates_queued", "Updates queued or running in the dispatch pool.", &m.queueDepth),
 		m.gaugeFunc("updates_in_flight", "Handlers running now.", &m.inFlight),
 		m.gaugeFunc("session_entries", "Entries in the session store.", &m.sessionSize),
@@ -149,16 +159,40 @@ func (m *Metrics) Registry() *prometheus.Registry {
 	return m.reg
 }
 
-// UpdateReceived counts an update of kind ("message", "callback_query", …).
-func (m *Metrics) UpdateReceived(kind string) {
-	if m != nil {
-		m.received.WithLabelValues(kind).Inc()
+// Start implements observe.Observer: the gauges read the running bot's
+// live state at each scrape, and a Server using these metrics answers
+// /readyz with the bot's readiness unless WithReady says otherwise.
+func (m *Metrics) Start(st observe.State) {
+	if m == nil {
+		return
+	}
+	m.QueueDepth(st.QueueDepth)
+	m.InFlight(st.InFlight)
+	m.OpenConns(st.OpenConns)
+	m.SessionSize(st.SessionEntries)
+	m.state.Store(&st)
+}
+
+// bot returns the state the last Start gave, nil before.
+func (m *Metrics) bot() *observe.State {
+	if m == nil {
+		return nil
+	}
+	return m.state.Load()
+}
+
+// UpdateReceived implements observe.Observer: counts an update of its
+// kind ("message", "callback_query", …) unless it is a duplicate.
+func (m *Metrics) UpdateReceived(u *tg.Update, duplicate bool) {
+	if m != nil && !duplicate {
+		m.received.WithLabelValues(u.Kind()).Inc()
 	}
 }
 
-// UpdateHandled counts an update whose handler for route returned after d
-// with err (nil: ok). route is "" for updates no route matched.
-func (m *Metrics) UpdateHandled(kind, route string, d time.Duration, err error) {
+// UpdateHandled implements observe.Observer: counts an update whose
+// handler for route returned after d with err (nil: ok) and records its
+// latency. route is "" for updates no route matched.
+func (m *Metrics) UpdateHandled(u *tg.Update, route string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
@@ -166,7 +200,7 @@ func (m *Metrics) UpdateHandled(kind, route string, d time.Duration, err error) 
 	if err != nil {
 		result = ResultError
 	}
-	m.handled.WithLabelValues(kind, route, result).Inc()
+	m.handled.WithLabelValues(u.Kind(), route, result).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }
 
@@ -223,36 +257,73 @@ func methodLabel(method string) string {
 	return MethodOther
 }
 
-// APICall counts a Bot API call to method with result (one of the Result
-// constants). The method label is the method's documented name, or
-// MethodOther for a name that is not a Bot API method.
-func (m *Metrics) APICall(method, result string) {
+// APICall implements observe.Observer: counts a Bot API call to method
+// by its result (see CallResult). The method label is the method's
+// documented name, or MethodOther for a name that is not a Bot API method.
+func (m *Metrics) APICall(method string, _ time.Duration, err error) {
 	if m != nil {
-		m.apiCalls.WithLabelValues(methodLabel(method), result).Inc()
+		m.apiCalls.WithLabelValues(methodLabel(method), CallResult(err)).Inc()
 	}
 }
 
-// RetryWait counts a retry of method after waiting d; the method label is
-// as in APICall.
-func (m *Metrics) RetryWait(method string, d time.Duration) {
-	if m != nil {
-		label := methodLabel(method)
-		m.retries.WithLabelValues(label).Inc()
-		m.retryWait.WithLabelValues(label).Add(d.Seconds())
+// CallResult classifies an API call's error into one of the Result
+// constants.
+func CallResult(err error) string {
+	var apiErr *tg.APIError
+	var netErr *tg.NetworkError
+	var respErr *tg.ResponseError
+	switch {
+	case err == nil:
+		return ResultOK
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ResultCancelled
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == 429:
+		return ResultRateLimited
+	case errors.As(err, &apiErr):
+		return ResultError
+	case errors.As(err, &netErr):
+		return ResultNetwork
+	case errors.As(err, &respErr):
+		return ResultBadResponse
 	}
+	return ResultError
 }
 
-// LimiterWait records a wait of d for the flood limiter.
-func (m *Metrics) LimiterWait(d time.Duration) {
+// PollFailed implements observe.Observer (failed polls show in
+// api_calls_total{method="getUpdates"}).
+func (m *Metrics) PollFailed(error, time.Duration) {}
+
+// LimiterWaited implements observe.Observer: records a flood-control wait.
+func (m *Metrics) LimiterWaited(_ string, d time.Duration) {
 	if m != nil {
 		m.limiterWait.Observe(d.Seconds())
 	}
 }
 
-// Leaked counts n goroutines of handler that outlived their update.
-func (m *Metrics) Leaked(handler string, n int) {
-	if m != nil && n > 0 {
-		m.leaked.WithLabelValues(handler).Add(float64(n))
+// LimiterRetrying implements observe.Observer: counts a retry of method
+// after wait (method label as in APICall).
+func (m *Metrics) LimiterRetrying(method string, wait time.Duration, _ error) {
+	if m != nil {
+		label := methodLabel(method)
+		m.retries.WithLabelValues(label).Inc()
+		m.retryWait.WithLabelValues(label).Add(wait.Seconds())
+	}
+}
+
+// Leaked implements observe.Observer: counts the goroutines of r's
+// handler that outlived their update.
+func (m *Metrics) Leaked(r leak.Report) {
+	if m != nil && r.Count > 0 {
+		m.leaked.WithLabelValues(r.Handler).Add(float64(r.Count))
+	}
+}
+
+// HandlerAbandoned implements observe.Observer: counts the abandoned
+// handler and the goroutines it left (at least the one running it).
+func (m *Metrics) HandlerAbandoned(r leak.Report, _ time.Duration) {
+	if m != nil {
+		m.abandoned.WithLabelValues(r.Handler).Inc()
+		m.leaked.WithLabelValues(r.Handler).Add(float64(max(r.Count, 1)))
 	}
 }
 
@@ -264,30 +335,19 @@ func (m *Metrics) ProvenLeaked(n int) {
 	}
 }
 
-// BodyUnclosed counts a response body collected without Close.
-func (m *Metrics) BodyUnclosed() {
+// BodyUnclosed implements observe.Observer: counts a response body
+// collected without Close.
+func (m *Metrics) BodyUnclosed(leak.Unclosed) {
 	if m != nil {
 		m.unclosed.Inc()
 	}
 }
 
-// GrowthAlarm counts a watchdog alarm for resource.
-func (m *Metrics) GrowthAlarm(resource string) {
+// Alarm implements observe.Observer: counts a watchdog alarm by resource.
+func (m *Metrics) Alarm(a leak.Alarm) {
 	if m != nil {
-		m.alarms.WithLabelValues(resource).Inc()
+		m.alarms.WithLabelValues(a.Resource).Inc()
 	}
 }
 
-// LimiterObserver returns a limit.Observer that records flood-control
-// waits in limiter_wait_seconds and retries in api_retries_total and
-// api_retry_wait_seconds_total. Install it with limit.WithObserver (the
-// bot does so for its default flood control when it has metrics).
-func (m *Metrics) LimiterObserver() limit.Observer {
-	if m == nil {
-		return limit.Observer{}
-	}
-	return limit.Observer{
-		Waited:   func(_ string, d time.Duration) { m.LimiterWait(d) },
-		Retrying: func(method string, wait time.Duration, _ error) { m.RetryWait(method, wait) },
-	}
-}
+var _ observe.Observer = (*Metrics)(nil)

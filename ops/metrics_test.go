@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tidygram/tidygram/tg"
 )
 
 // TestAPICallLabelsBounded: any string reaches Client.Call, but only Bot API
@@ -11,16 +13,17 @@ import (
 // series, not 3,000.
 func TestAPICallLabelsBounded(t *testing.T) {
 	m := NewMetrics(WithoutStandardCollectors())
+	apiErr := &tg.APIError{ErrorCode: 400, Description: "Bad Request"}
 	for i := range 3000 {
-		m.APICall(fmt.Sprintf("bogusMethod%d", i), ResultError)
-		m.RetryWait(fmt.Sprintf("bogusMethod%d", i), 0)
+		m.APICall(fmt.Sprintf("bogusMethod%d", i), 0, apiErr)
+		m.LimiterRetrying(fmt.Sprintf("bogusMethod%d", i), 0, nil)
 	}
-	m.APICall("../../etc/passwd", ResultError)
-	m.APICall("", ResultError)
-	m.APICall("sendMessage", ResultOK)
-	m.APICall("SENDMESSAGE", ResultOK) // the Bot API ignores case: the same method
-	m.APICall("getUpdates", ResultOK)
-	m.RetryWait("sendMessage", 0)
+	m.APICall("../../etc/passwd", 0, apiErr)
+	m.APICall("", 0, apiErr)
+	m.APICall("sendMessage", 0, nil)
+	m.APICall("SENDMESSAGE", 0, nil) // the Bot API ignores case: the same method
+	m.APICall("getUpdates", 0, nil)
+	m.LimiterRetrying("sendMessage", 0, nil)
 
 	want := map[string]float64{
 		"other/" + ResultError:    3002,

@@ -92,9 +92,10 @@ func WithToken(token string) Option {
 func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
 
 // WithReady sets the readiness function /readyz calls, with a context that
-// ends after DefaultReadyTimeout (default: always ready). For tidygram:
-// the Bot API answered, and for webhooks getWebhookInfo shows no recent
-// delivery error.
+// ends after DefaultReadyTimeout. Default: the readiness of the bot the
+// server's Metrics observe (the Bot API answered, and for webhooks
+// getWebhookInfo shows no recent delivery error); always ready before a
+// bot started.
 func WithReady(f func(context.Context) error) Option { return func(s *Server) { s.ready = f } }
 
 // WithMaxProfile caps CPU profiles and traces (default 30 s).
@@ -196,13 +197,17 @@ func (s *Server) authorized(r *http.Request) bool {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.ready == nil {
+	ready := s.ready
+	if st := s.metrics.bot(); ready == nil && st != nil {
+		ready = st.Ready
+	}
+	if ready == nil {
 		fmt.Fprintln(w, "ready")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
 	defer cancel()
-	if err := s.ready(ctx); err != nil {
+	if err := ready(ctx); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/tg"
 )
 
 const token = "s3cret-token"
@@ -190,24 +191,26 @@ func TestReadyz(t *testing.T) {
 
 func TestMetricsExposed(t *testing.T) {
 	m := NewMetrics()
-	m.UpdateReceived("message")
-	m.UpdateReceived("message")
-	m.UpdateHandled("message", "/start", 30*time.Millisecond, nil)
-	m.UpdateHandled("message", "/start", 2*time.Second, errors.New("boom"))
+	msg := &tg.Update{UpdateID: 1, Message: &tg.Message{}}
+	m.UpdateReceived(msg, false)
+	m.UpdateReceived(msg, false)
+	m.UpdateReceived(msg, true) // a duplicate is not counted
+	m.UpdateHandled(msg, "/start", 30*time.Millisecond, nil)
+	m.UpdateHandled(msg, "/start", 2*time.Second, errors.New("boom"))
 	m.QueueDepth(func() int { return 7 })
 	m.InFlight(func() int { return 3 })
 	m.SessionSize(func() int { return 1234 })
 	m.OpenConns(func() int { return 5 })
-	m.APICall("sendMessage", ResultOK)
-	m.APICall("sendMessage", ResultRateLimited)
-	m.RetryWait("sendMessage", 3*time.Second)
-	m.LimiterWait(200 * time.Millisecond)
-	m.Leaked("/remind", 2)
+	m.APICall("sendMessage", 0, nil)
+	m.APICall("sendMessage", 0, &tg.APIError{ErrorCode: 429, RetryAfter: 3 * time.Second})
+	m.LimiterRetrying("sendMessage", 3*time.Second, nil)
+	m.LimiterWaited("sendMessage", 200*time.Millisecond)
+	m.Leaked(leak.Report{Handler: "/remind", Count: 2})
 	m.ProvenLeaked(4)
-	m.BodyUnclosed()
-	m.GrowthAlarm("goroutines")
-	var nilMetrics *Metrics // the runtime may call a nil *Metrics
-	nilMetrics.UpdateReceived("message")
+	m.BodyUnclosed(leak.Unclosed{})
+	m.Alarm(leak.Alarm{Resource: "goroutines"})
+	var nilMetrics *Metrics // a nil *Metrics does nothing
+	nilMetrics.UpdateReceived(msg, false)
 	nilMetrics.QueueDepth(func() int { return 1 })
 
 	base := serve(t, New(WithMetrics(m)))

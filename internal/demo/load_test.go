@@ -16,7 +16,7 @@ func runBot(t *testing.T, srv *tgtest.Server, rec *Recorder, opts ...tidygram.Op
 	t.Helper()
 	base := []tidygram.Option{
 		tidygram.WithBaseURL(srv.URL()),
-		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithObserver(rec),
 		tidygram.WithPollTimeout(2 * time.Second),
 		tidygram.WithBackoff(10*time.Millisecond, 200*time.Millisecond),
 		tidygram.WithStrictLeaks(),

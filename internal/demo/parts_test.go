@@ -102,7 +102,7 @@ func TestHistogram(t *testing.T) {
 // it saw before as handled twice.
 func TestRecorder(t *testing.T) {
 	r := &Recorder{}
-	h := r.Hooks().Handled
+	h := r.UpdateHandled
 	for _, id := range []int64{500, 501, 300, 1000, 501, 299, 300} {
 		h(&tg.Update{UpdateID: id}, "r", time.Millisecond, nil)
 	}

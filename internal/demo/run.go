@@ -175,10 +175,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rec := &Recorder{}
 	bot, err := NewBot(srv.Token(),
 		tidygram.WithBaseURL(srv.URL()),
-		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithObserver(rec),
 		tidygram.WithLeakCheck(LeakGrace),
-		tidygram.WithLeakReport(rec.LeakReport),
-		tidygram.WithMetrics(m),
+		tidygram.WithObserver(m),
 		tidygram.WithPollTimeout(10*time.Second),
 		tidygram.WithBackoff(50*time.Millisecond, 2*time.Second),
 		tidygram.WithLogger(logger),

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -87,11 +87,13 @@ func (s HistSnapshot) Quantile(q float64) time.Duration {
 	return histValue(histBuckets - 1)
 }
 
-// Recorder observes a bot through tidygram.Hooks: which updates were
+// Recorder observes a bot (an observe.Observer: tidygram.WithObserver):
+// which updates were
 // handled and how often, how long handlers ran, handler errors and poll
 // errors. Its memory grows by one bit per update id (update ids are
 // consecutive), so a long soak does not mistake it for a leak.
 type Recorder struct {
+	observe.Nop
 	Latency Histogram
 
 	received   atomic.Int64 // updates taken from the source, duplicates included
@@ -108,30 +110,30 @@ type Recorder struct {
 	errs []string // first handler errors
 }
 
-// Hooks returns the hooks to give the bot (tidygram.WithHooks).
-func (r *Recorder) Hooks() tidygram.Hooks {
-	return tidygram.Hooks{
-		Received: func(_ *tg.Update, dup bool) {
-			r.received.Add(1)
-			if dup {
-				r.redelivers.Add(1)
-			}
-		},
-		Handled: func(u *tg.Update, route string, d time.Duration, err error) {
-			r.Latency.Observe(d)
-			if err != nil {
-				r.errors.Add(1)
-				r.noteError(route + ": " + err.Error())
-			}
-			if r.mark(u.UpdateID) {
-				r.handled.Add(1)
-			} else {
-				r.twice.Add(1)
-			}
-		},
-		PollError: func(error, time.Duration) { r.pollErrors.Add(1) },
+// UpdateReceived implements observe.Observer.
+func (r *Recorder) UpdateReceived(_ *tg.Update, dup bool) {
+	r.received.Add(1)
+	if dup {
+		r.redelivers.Add(1)
 	}
 }
+
+// UpdateHandled implements observe.Observer.
+func (r *Recorder) UpdateHandled(u *tg.Update, route string, d time.Duration, err error) {
+	r.Latency.Observe(d)
+	if err != nil {
+		r.errors.Add(1)
+		r.noteError(route + ": " + err.Error())
+	}
+	if r.mark(u.UpdateID) {
+		r.handled.Add(1)
+	} else {
+		r.twice.Add(1)
+	}
+}
+
+// PollFailed implements observe.Observer.
+func (r *Recorder) PollFailed(error, time.Duration) { r.pollErrors.Add(1) }
 
 const maxNotes = 10
 
@@ -168,9 +170,8 @@ func (r *Recorder) mark(id int64) bool {
 	return true
 }
 
-// LeakReport counts a per-update leak report (give it to
-// tidygram.WithLeakReport).
-func (r *Recorder) LeakReport(rep leak.Report) {
+// Leaked implements observe.Observer: counts a per-update leak report.
+func (r *Recorder) Leaked(rep leak.Report) {
 	r.leaked.Add(int64(rep.Count))
 	r.noteError(fmt.Sprintf("%d goroutines of %s outlived update %d", rep.Count, rep.Handler, rep.UpdateID))
 }

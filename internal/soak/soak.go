@@ -392,9 +392,8 @@ type inProcessBot struct {
 func startInProcess(srv *tgtest.Server, rec *demo.Recorder) (*inProcessBot, error) {
 	bot, err := demo.NewBot(srv.Token(),
 		tidygram.WithBaseURL(srv.URL()),
-		tidygram.WithHooks(rec.Hooks()),
+		tidygram.WithObserver(rec),
 		tidygram.WithLeakCheck(demo.LeakGrace),
-		tidygram.WithLeakReport(rec.LeakReport),
 		tidygram.WithPollTimeout(10*time.Second),
 		tidygram.WithBackoff(50*time.Millisecond, 2*time.Second),
 		tidygram.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),

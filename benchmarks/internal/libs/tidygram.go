@@ -47,7 +47,7 @@ func tidygramRun(ctx context.Context, env Env) error {
 	}
 	bot.OnText(func(c *tidygram.Context) error {
 		delay(c, env.HandlerDelay)
-		_, err := c.Send(Reply)
+		err := c.Send(Reply)
 		env.Handled(c.Update.UpdateID, err)
 		return err
 	})

@@ -1,4 +1,4 @@
-package tidygram
+package poller
 
 import "sync"
 

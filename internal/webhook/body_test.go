@@ -1,4 +1,4 @@
-package tidygram
+package webhook
 
 import (
 	"bytes"

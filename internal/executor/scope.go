@@ -1,4 +1,4 @@
-package tidygram
+package executor
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/router"
 )
 
@@ -41,12 +42,12 @@ func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) 
 		s.mu.Unlock()
 		var kv []string
 		pprof.ForLabels(handlerCtx, func(k, v string) bool {
-			if k != LabelComponent {
+			if k != leak.LabelComponent {
 				kv = append(kv, k, v)
 			}
 			return true
 		})
-		kv = append(kv, LabelComponent, "background")
+		kv = append(kv, leak.LabelComponent, "background")
 		ctx := pprof.WithLabels(s.ctx, pprof.Labels(kv...))
 		go func() {
 			defer s.wg.Done()

@@ -1,0 +1,280 @@
+// Package poller is the long-polling source of a bot: one getUpdates in
+// flight at a time, offsets kept at the watermark (the lowest update_id
+// not yet handled) so that only handled updates are confirmed, redelivered
+// updates skipped by id, backoff after errors and Telegram's retry_after
+// after a 429.
+//
+// poller owns the poll loop, run on the caller's goroutine, and the
+// watermark; it starts no goroutine. It never handles an update itself:
+// it hands each to Config.Submit with a done callback and confirms the
+// update once that callback reported it handled.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/tidygram/tidygram/internal/owner"
+	"github.com/tidygram/tidygram/observe"
+	"github.com/tidygram/tidygram/tg"
+)
+
+// ConfirmTimeout bounds the final confirmation at stop.
+const ConfirmTimeout = 3 * time.Second
+
+// pollMargin is added to the long-poll timeout for the request's deadline.
+const pollMargin = 10 * time.Second
+
+// stallRecheck bounds how long a new update waits to be fetched while
+// updates are in flight (at-least-once mode): Telegram answers at once
+// while unconfirmed updates exist, so the poller cannot long-poll for new
+// ones then, and polls at most this often instead.
+const stallRecheck = 200 * time.Millisecond
+
+// Config is what a Poller needs. Every field is required unless marked.
+type Config struct {
+	Client         *tg.Client
+	Limit          int           // getUpdates limit, 1–100
+	Timeout        time.Duration // long-poll timeout, whole seconds
+	AllowedUpdates []string      // optional
+	AtMostOnce     bool          // confirm on receipt instead of after handling
+	BackoffMin     time.Duration
+	BackoffMax     time.Duration
+	// Submit queues u (blocking while the queue is full); done reports,
+	// once, whether it was handled. An error means the bot is stopping.
+	Submit func(ctx context.Context, u *tg.Update, done func(handled bool)) error
+	// Busy reports whether every worker has work: the poller then waits
+	// for a quarter of the window to be free before polling again.
+	Busy     func() bool
+	Observer observe.Observer
+	Log      *slog.Logger
+	Owner    owner.Bot
+}
+
+// Poller is the long-polling source. Create it with New; Run polls, and
+// Confirm makes the final confirmation once handling has stopped.
+type Poller struct {
+	cfg Config
+	tr  *tracker
+}
+
+// New returns a Poller; it makes no call and starts nothing.
+func New(cfg Config) *Poller { return &Poller{cfg: cfg, tr: newTracker()} }
+
+// Run polls until ctx is done or Telegram refuses the bot (ErrUnauthorized,
+// ErrWebhookActive, ErrOtherPoller). One getUpdates is in flight at a time,
+// with ctx: cancelling it aborts a pending poll at once. Every update is
+// taken by the tracker (skipping those already in flight or handled),
+// submitted with backpressure, and confirmed only by a later offset once
+// it was handled. At most Limit updates are in hand beyond the watermark.
+func (p *Poller) Run(ctx context.Context) error {
+	var err error
+	p.cfg.Owner.Do(ctx, "poller", func(ctx context.Context) { err = p.loop(ctx) })
+	return err
+}
+
+func (p *Poller) loop(ctx context.Context) error {
+	tr := p.tr
+	timeout := int64(p.cfg.Timeout / time.Second)
+	params := &tg.GetUpdatesParams{Limit: int64(p.cfg.Limit), Timeout: timeout, AllowedUpdates: p.cfg.AllowedUpdates}
+	delay := time.Duration(0)
+	var stall *time.Timer
+	for ctx.Err() == nil {
+		if !p.cfg.AtMostOnce {
+			if ch := tr.waitRoom(p.cfg.Limit, p.room()); ch != nil {
+				select {
+				case <-ch:
+					continue
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+		off := tr.watermark()
+		if p.cfg.AtMostOnce {
+			off = tr.next()
+		}
+		params.Offset = off
+		rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout+pollMargin)
+		ups, err := p.cfg.Client.GetUpdates(rctx, params)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if fatal := Classify(err); fatal != nil {
+				return fatal
+			}
+			delay = p.backoff(delay, err)
+			if !sleep(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		fresh := 0
+		for i := range ups {
+			u := &ups[i]
+			if u.UpdateID <= 0 || u.UpdateID == math.MaxInt64 {
+				// No offset can confirm it (or the offset would wrap and
+				// discard the queue): a server fault, never handled.
+				p.cfg.Log.Error("tidygram: getUpdates returned an update_id no offset can confirm; update skipped", "update_id", u.UpdateID)
+				p.cfg.Observer.UpdateReceived(u, true)
+				continue
+			}
+			dup := !tr.take(u.UpdateID)
+			p.cfg.Observer.UpdateReceived(u, dup)
+			if dup {
+				continue
+			}
+			fresh++
+			id := u.UpdateID
+			if err := p.cfg.Submit(ctx, u, func(handled bool) {
+				if handled {
+					tr.finish(id)
+				} // else: dropped at stop; stays unconfirmed
+			}); err != nil {
+				// Stopping: this and the rest of the batch stay
+				// unconfirmed and come again on the next start.
+				return nil
+			}
+		}
+		// The server answered at once with nothing to take: only updates
+		// refused above (and, at-least-once, nothing in flight to wait
+		// for). Polling now would spin; poll again after stallRecheck.
+		nothingNew := len(ups) > 0 && fresh == 0 && (p.cfg.AtMostOnce || tr.inFlight() == 0)
+		if !nothingNew && (p.cfg.AtMostOnce || len(ups) == 0 || len(ups) == p.cfg.Limit) {
+			// Nothing in flight comes again (at-most-once), the long poll
+			// ended empty, or a backlog waits (waitRoom paces it).
+			continue
+		}
+		// Everything the server holds is now in hand, and while some of it
+		// is unconfirmed the server answers at once instead of long-polling:
+		// polling now would only fetch it again. Wait until nothing is in
+		// flight (then the next poll long-polls) or, so that new updates are
+		// not held back by slow handlers, at most stallRecheck.
+		idle := tr.waitIdle()
+		if nothingNew {
+			idle = nil
+		}
+		if stall == nil {
+			stall = time.NewTimer(stallRecheck)
+			defer stall.Stop()
+		} else {
+			stall.Reset(stallRecheck)
+		}
+		select {
+		case <-idle:
+		case <-stall.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// room returns how many of the poll limit must be free (not in flight or
+// done beyond the watermark) before the next poll: a quarter of the limit
+// while every worker has work (fewer polls, fewer updates fetched twice),
+// one as soon as a worker is idle (no chat waits while the window has
+// room).
+func (p *Poller) room() int {
+	if !p.cfg.Busy() {
+		return 1
+	}
+	return max(p.cfg.Limit/4, 1)
+}
+
+// backoff returns the delay after a failed poll: Telegram's retry_after for
+// a 429, else the previous delay doubled (from BackoffMin) with jitter,
+// capped at BackoffMax.
+func (p *Poller) backoff(prev time.Duration, err error) time.Duration {
+	var d time.Duration
+	var apiErr *tg.APIError
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		d = apiErr.RetryAfter
+	} else {
+		d = max(prev*2, p.cfg.BackoffMin)
+		d = min(d, p.cfg.BackoffMax)
+		d = d/2 + rand.N(d/2+1) // jitter: [d/2, d]
+	}
+	p.cfg.Observer.PollFailed(err, d)
+	return d
+}
+
+// sleep waits d or until ctx is done; false if ctx ended it.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Confirm tells Telegram, with one getUpdates(offset, limit 1, timeout 0),
+// that every handled update below the watermark is done, so a restart does
+// not redeliver them. Call it after Run returned and handling stopped. It
+// has its own deadline of ConfirmTimeout.
+func (p *Poller) Confirm() {
+	tr := p.tr
+	off := tr.watermark()
+	if p.cfg.AtMostOnce {
+		off = tr.next()
+	}
+	if off == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ConfirmTimeout)
+	defer cancel()
+	p.cfg.Owner.Do(ctx, "poller", func(ctx context.Context) {
+		_, err := p.cfg.Client.GetUpdates(ctx, &tg.GetUpdatesParams{Offset: off, Limit: 1, Timeout: 0})
+		if err != nil {
+			p.cfg.Log.Warn("tidygram: final confirmation failed; handled updates may come again", "offset", off, "error", err)
+		}
+		if n := tr.inFlight(); n > 0 {
+			p.cfg.Log.Warn("tidygram: updates left unhandled at stop will be redelivered", "count", n, "offset", off)
+		}
+	})
+}
+
+// Errors that end Run: retrying cannot help.
+var (
+	// ErrUnauthorized: Telegram rejects the token (401, or 404: the token
+	// names no bot).
+	ErrUnauthorized = errors.New("tidygram: the bot token was rejected (401 Unauthorized)")
+	// ErrWebhookActive: getUpdates answered 409 because a webhook is set.
+	// tidygram never deletes a webhook on its own.
+	ErrWebhookActive = errors.New("tidygram: getUpdates refused: a webhook is set (409); delete it or run with a webhook")
+	// ErrOtherPoller: getUpdates answered 409 because another process
+	// polls with the same token; only one may.
+	ErrOtherPoller = errors.New("tidygram: getUpdates refused: another instance polls with this token (409)")
+)
+
+// Classify maps a Bot API error that retrying cannot fix to ErrUnauthorized,
+// ErrWebhookActive or ErrOtherPoller (wrapping err); nil for errors worth
+// retrying.
+func Classify(err error) error {
+	var apiErr *tg.APIError
+	if !errors.As(err, &apiErr) {
+		return nil
+	}
+	switch apiErr.ErrorCode {
+	case 401, 404: // 404: the token names no bot
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	case 409:
+		if strings.Contains(apiErr.Description, "webhook") {
+			return fmt.Errorf("%w: %w", ErrWebhookActive, err)
+		}
+		return fmt.Errorf("%w: %w", ErrOtherPoller, err)
+	}
+	return nil
+}

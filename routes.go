@@ -1,0 +1,38 @@
+package tidygram
+
+import "github.com/tidygram/tidygram/router"
+
+// Routes and middleware. They are the router's (see package router); the
+// bot forwards the registration methods only. Register before Run: the
+// routes are frozen when Run starts.
+
+// Use adds middleware around every route, in order (the first is outermost).
+func (b *Bot) Use(mw ...Middleware) { b.router.Use(mw...) }
+
+// Handle adds a route named name for updates f selects; the first route
+// whose filter matches handles an update.
+func (b *Bot) Handle(name string, f Filter, h Handler) { b.router.Handle(name, f, h) }
+
+// On adds a route for updates f selects, named after h.
+func (b *Bot) On(f Filter, h Handler) { b.router.On(f, h) }
+
+// OnCommand adds a route for the command /name (also /name@thisbot).
+func (b *Bot) OnCommand(name string, h Handler) { b.router.OnCommand(name, h) }
+
+// OnText adds a route for text messages.
+func (b *Bot) OnText(h Handler) { b.router.OnText(h) }
+
+// OnCallback adds a route for callback queries whose data is data.
+func (b *Bot) OnCallback(data string, h Handler) { b.router.OnCallback(data, h) }
+
+// Fallback sets the handler of updates no route takes (default: none; the
+// update is confirmed unhandled).
+func (b *Bot) Fallback(h Handler) { b.router.Fallback(h) }
+
+// Group adds routes that apply only to updates f selects, with middleware
+// of their own: fn registers them on g.
+func (b *Bot) Group(f Filter, fn func(g *router.Router)) { b.router.Group(f, fn) }
+
+// OnCallbackPrefix adds a route for callback queries whose data starts
+// with prefix.
+func (b *Bot) OnCallbackPrefix(prefix string, h Handler) { b.router.OnCallbackPrefix(prefix, h) }
