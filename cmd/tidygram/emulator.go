@@ -25,6 +25,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	whTimeout := fs.Duration("webhook-timeout", tgtest.DefaultWebhookTimeout, "deadline of one webhook delivery")
 	retryMin := fs.Duration("webhook-retry-min", tgtest.DefaultRetryMin, "first webhook redelivery backoff")
 	retryMax := fs.Duration("webhook-retry-max", tgtest.DefaultRetryMax, "longest webhook redelivery backoff")
+	idle := fs.Duration("idle-timeout", tgtest.DefaultIdleTimeout, "close keep-alive connections idle this long (many servers use 5s)")
+	firstID := fs.Int64("first-update-id", 1, "update_id of the first update")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: tidygram emulator [flags]
 
@@ -53,6 +55,7 @@ Flags:
 		tgtest.WithSeed(*seed), tgtest.WithMaxPending(*maxPending), tgtest.WithHistoryLimit(*history),
 		tgtest.WithUploadLimit(*upload), tgtest.WithDownloadLimit(*download),
 		tgtest.WithWebhookTimeout(*whTimeout), tgtest.WithWebhookRetry(*retryMin, *retryMax, 0),
+		tgtest.WithIdleTimeout(*idle), tgtest.WithFirstUpdateID(*firstID),
 	}
 	if *flood {
 		opts = append(opts, tgtest.WithFlood(tgtest.FloodLimits{}))
