@@ -1,13 +1,12 @@
 package tidygram_test
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/bottest"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -17,57 +16,30 @@ func emulator(t testing.TB, opts ...tgtest.Option) *tgtest.Server {
 	return tgtest.NewServer(append([]tgtest.Option{tgtest.WithTB(t)}, opts...)...)
 }
 
-// newBot returns a bot talking to srv, with test-friendly timeouts; its Run
-// returns a *LeakError if any goroutine it started outlives it.
+// newBot returns a bot talking to srv with test-friendly timeouts (see
+// bottest.New: its Run returns a *LeakError if any goroutine it started
+// outlives it).
 func newBot(t testing.TB, srv *tgtest.Server, opts ...tidygram.Option) *tidygram.Bot {
 	t.Helper()
 	base := []tidygram.Option{
-		tidygram.WithBaseURL(srv.URL()),
 		tidygram.WithPollTimeout(2 * time.Second),
 		tidygram.WithBackoff(5*time.Millisecond, 50*time.Millisecond),
 		tidygram.WithDrainTimeout(5 * time.Second),
 		// The emulator enforces no flood limits unless a test asks.
 		tidygram.WithoutFloodControl(),
-		// Every test's Run fails if a goroutine it started outlives it.
-		tidygram.WithStrictLeaks(),
 	}
-	b, err := tidygram.New(srv.Token(), append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return bottest.New(t, srv, append(base, opts...)...)
 }
 
-// running is a bot's Run in the background.
-type running struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
-}
+// running is a bot's Run in the background (bottest.Run): stopped at the
+// end of the test, which fails if Run returned an error the test did not
+// take with stop.
+type running struct{ *bottest.Running }
 
-func start(t testing.TB, b *tidygram.Bot) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- b.Run(ctx) }()
-	t.Cleanup(func() { r.stop() })
-	return r
-}
+func start(t testing.TB, b *tidygram.Bot) *running { return &running{bottest.Run(t, b)} }
 
-// stop cancels Run and returns its error; it fails the test if Run does
-// not return within a generous deadline.
-func (r *running) stop() error {
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case r.err = <-r.done:
-		case <-time.After(30 * time.Second):
-			panic("Run did not return within 30 s of cancel")
-		}
-	})
-	return r.err
-}
+// stop cancels Run and returns its error (bottest.Running.Stop).
+func (r *running) stop() error { return r.Stop() }
 
 // pushText enqueues a text message from user in chat chatID.
 func pushText(t testing.TB, srv *tgtest.Server, chatID int64, text string) int64 {
@@ -93,13 +65,4 @@ func abs(x int64) int64 {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var eventually = bottest.Eventually

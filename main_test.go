@@ -3,7 +3,9 @@ package tidygram_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/tidygram/tidygram/leak/leaktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the run if any goroutine (an idle HTTP connection too)
+// outlives the tests, naming its owner.
+func TestMain(m *testing.M) { leaktest.Main(m) }
