@@ -76,16 +76,21 @@ func TestStopWithPendingPollIsPrompt(t *testing.T) {
 	b := newBot(t, srv, tidygram.WithPollTimeout(30*time.Second))
 	b.OnText(func(*tidygram.Context) error { return nil })
 	r := start(t, b)
-	// One update handled and confirmed proves the bot polls; the next
-	// poll then waits its 30 s.
+	// One update handled and confirmed proves the bot polls. The emulator
+	// confirms an offset when the poll carrying it arrives, and that poll,
+	// with nothing queued, then waits its 30 s: once nothing is pending the
+	// bot is inside a 30 s poll, no sleep needed.
 	pushText(t, srv, 1, "x")
 	eventually(t, 10*time.Second, "first update confirmed", func() bool { return srv.Pending() == 0 })
-	time.Sleep(100 * time.Millisecond) // now inside a 30 s poll
 	t0 := time.Now()
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	d := time.Since(t0)
+	// The stop cut that poll: the emulator answered it 499 (client gone).
+	eventually(t, 5*time.Second, "the pending poll cut by the stop", func() bool {
+		return srv.Counters().Requests["getUpdates"][499] == 1
+	})
 	if d > time.Second {
 		t.Fatalf("Run took %v to return with a 30 s poll pending; want < 1 s", d)
 	}

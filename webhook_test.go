@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/observe"
+	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -85,20 +87,40 @@ func update(id int64, chat int64, text string) []byte {
 		strconv.FormatInt(chat, 10) + `,"type":"private"},"text":"` + text + `"}}`)
 }
 
+// dupCounter counts the deliveries of one update recognised as duplicates.
+type dupCounter struct {
+	observe.Nop
+	id int64
+	n  atomic.Int32
+}
+
+func (d *dupCounter) UpdateReceived(u *tg.Update, dup bool) {
+	if dup && u.UpdateID == d.id {
+		d.n.Add(1)
+	}
+}
+
 func TestWebhookRequests(t *testing.T) {
 	var handled atomic.Int32
 	var mu sync.Mutex
 	ids := map[int64]int{}
+	release := make(chan struct{}) // update 11's handler runs until then
+	var releaseOnce sync.Once
+	releaseHandler := func() { releaseOnce.Do(func() { close(release) }) }
+	defer releaseHandler()
+	dups := &dupCounter{id: 11}
 	url, r := webhookBot(t, tidygram.WebhookConfig{Secret: "s3cret_token-1"}, func(b *tidygram.Bot) {
 		b.OnText(func(c *tidygram.Context) error {
-			time.Sleep(20 * time.Millisecond) // a redelivery arrives while this runs
+			if c.Update.UpdateID == 11 {
+				<-release // the redeliveries arrive while this runs
+			}
 			mu.Lock()
 			ids[c.Update.UpdateID]++
 			mu.Unlock()
 			handled.Add(1)
 			return nil
 		})
-	})
+	}, tidygram.WithObserver(dups))
 	tests := []struct {
 		name   string
 		secret string
@@ -124,13 +146,20 @@ func TestWebhookRequests(t *testing.T) {
 	// The same update delivered three times at once and once more later is
 	// handled once, and every delivery is answered 200 after it finished.
 	var wg sync.WaitGroup
+	var answered atomic.Int32
 	for range 3 {
 		wg.Go(func() {
 			if got := post(t, url, "s3cret_token-1", bytes.NewReader(update(11, 2, "b"))); got != http.StatusOK {
 				t.Errorf("redelivery answered %d", got)
 			}
+			answered.Add(1)
 		})
 	}
+	eventually(t, 10*time.Second, "two deliveries of update 11 waiting for its handler", func() bool { return dups.n.Load() == 2 })
+	if n := answered.Load(); n != 0 {
+		t.Fatalf("%d deliveries answered while the handler runs", n)
+	}
+	releaseHandler()
 	wg.Wait()
 	if got := post(t, url, "s3cret_token-1", bytes.NewReader(update(11, 2, "b"))); got != http.StatusOK {
 		t.Fatalf("late redelivery answered %d", got)
