@@ -57,14 +57,14 @@ func WithService(name string, run func(ctx context.Context) error) Option {
 	}
 }
 
-// Janitor is a store with a purge loop (session.Memory, session.Bolt).
+// Janitor is a store with a purge loop (session.Memory, boltstore.Store).
 type Janitor interface {
 	Janitor(ctx context.Context, every time.Duration) error
 }
 
 // WithJanitor makes Run own the purge loop of a session store: it runs
 // every interval (0: the store's default) while the bot runs. When the
-// store has a Len method (session.Memory, session.Bolt), its size is
+// store has a Len method (session.Memory, boltstore.Store), its size is
 // reported to the observers (ops exports it as tidygram_session_entries).
 func WithJanitor(store Janitor, every time.Duration) Option {
 	return func(c *config) error {

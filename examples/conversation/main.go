@@ -8,7 +8,7 @@
 //
 // TELEGRAM_API_URL sets the Bot API's base URL (default the real one).
 // SIGINT or SIGTERM stops it gracefully and it exits 0. The store is in
-// memory; session.OpenBolt keeps conversations across restarts.
+// memory; boltstore.Open (package session/boltstore) keeps conversations across restarts.
 package main
 
 import (
