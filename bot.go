@@ -361,13 +361,9 @@ func (b *Bot) receive(ctx context.Context) (err error, confirm func()) {
 		BackoffMin:     b.cfg.backoffMin,
 		BackoffMax:     b.cfg.backoffMax,
 		Submit:         b.submit,
-		Busy: func() bool {
-			st := b.state.Load()
-			return st != nil && st.pool.Len() >= st.pool.Workers()
-		},
-		Observer: b.obs,
-		Log:      b.log,
-		Owner:    b.id,
+		Observer:       b.obs,
+		Log:            b.log,
+		Owner:          b.id,
 	})
 	return p.Run(ctx), p.Confirm
 }

@@ -48,10 +48,7 @@ type Config struct {
 	BackoffMax     time.Duration
 	// Submit queues u (blocking while the queue is full); done reports,
 	// once, whether it was handled. An error means the bot is stopping.
-	Submit func(ctx context.Context, u *tg.Update, done func(handled bool)) error
-	// Busy reports whether every worker has work: the poller then waits
-	// for a quarter of the window to be free before polling again.
-	Busy     func() bool
+	Submit   func(ctx context.Context, u *tg.Update, done func(handled bool)) error
 	Observer observe.Observer
 	Log      *slog.Logger
 	Owner    owner.Bot
@@ -60,8 +57,9 @@ type Config struct {
 // Poller is the long-polling source. Create it with New; Run polls, and
 // Confirm makes the final confirmation once handling has stopped.
 type Poller struct {
-	cfg Config
-	tr  *tracker
+	cfg       Config
+	tr        *tracker
+	roomTimer *time.Timer // waitRoom's, reused
 }
 
 // New returns a Poller; it makes no call and starts nothing.
@@ -76,6 +74,9 @@ func New(cfg Config) *Poller { return &Poller{cfg: cfg, tr: newTracker()} }
 func (p *Poller) Run(ctx context.Context) error {
 	var err error
 	p.cfg.Owner.Do(ctx, "poller", func(ctx context.Context) { err = p.loop(ctx) })
+	if p.roomTimer != nil {
+		p.roomTimer.Stop()
+	}
 	return err
 }
 
@@ -86,15 +87,8 @@ func (p *Poller) loop(ctx context.Context) error {
 	delay := time.Duration(0)
 	var stall *time.Timer
 	for ctx.Err() == nil {
-		if !p.cfg.AtMostOnce {
-			if ch := tr.waitRoom(p.cfg.Limit, p.room()); ch != nil {
-				select {
-				case <-ch:
-					continue
-				case <-ctx.Done():
-					return nil
-				}
-			}
+		if !p.cfg.AtMostOnce && !p.waitRoom(ctx) {
+			return nil
 		}
 		off := tr.watermark()
 		if p.cfg.AtMostOnce {
@@ -179,16 +173,35 @@ func (p *Poller) loop(ctx context.Context) error {
 	return nil
 }
 
-// room returns how many of the poll limit must be free (not in flight or
-// done beyond the watermark) before the next poll: a quarter of the limit
-// while every worker has work (fewer polls, fewer updates fetched twice),
-// one as soon as a worker is idle (no chat waits while the window has
-// room).
-func (p *Poller) room() int {
-	if !p.cfg.Busy() {
-		return 1
+// waitRoom waits until a poll is worth making: three quarters of the
+// window free (a poll then fetches few updates twice), or — once
+// stallRecheck has passed without that — any room at all, so that a slow
+// update holding the watermark holds no other chat back beyond what the
+// window forces. false if ctx ended the wait.
+func (p *Poller) waitRoom(ctx context.Context) bool {
+	need := p.cfg.Limit - p.cfg.Limit/4
+	var timeout <-chan time.Time
+	for {
+		ch := p.tr.waitRoom(p.cfg.Limit, need)
+		if ch == nil {
+			return true
+		}
+		if timeout == nil && need > 1 {
+			if p.roomTimer == nil {
+				p.roomTimer = time.NewTimer(stallRecheck)
+			} else {
+				p.roomTimer.Reset(stallRecheck)
+			}
+			timeout = p.roomTimer.C
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			need, timeout = 1, nil
+		case <-ctx.Done():
+			return false
+		}
 	}
-	return max(p.cfg.Limit/4, 1)
 }
 
 // backoff returns the delay after a failed poll: Telegram's retry_after for
