@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/bottest"
 )
 
 // cliCase is one command line and what it must do.
@@ -92,13 +94,7 @@ func TestDemoKeep(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"demo", "--keep", "--duration", "1s", "--users", "3", "--faults", "off"}, &out, &errb)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Still running") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'Still running' within 60 s:\n%s\n%s", out.String(), errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	bottest.Eventually(t, 60*time.Second, "'Still running' printed", func() bool { return strings.Contains(out.String(), "Still running") })
 	m := regexp.MustCompile(`ops server is at (\S+) \(token (\w+)\)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no ops URL in:\n%s", out.String())
@@ -150,13 +146,7 @@ func TestDemoInterrupted(t *testing.T) {
 	defer cancel()
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"demo", "--duration", "10m", "--users", "5"}, &out, &errb) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(errb.String(), "upd/s") { // the run is under way
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress line within 60 s:\n%s", errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	bottest.Eventually(t, 60*time.Second, "a progress line (the run is under way)", func() bool { return strings.Contains(errb.String(), "upd/s") })
 	cancel()
 	select {
 	case code := <-done:

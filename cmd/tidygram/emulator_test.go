@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tidygram/tidygram/bottest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -89,11 +91,8 @@ func TestEmulatorInProcess(t *testing.T) {
 	go func() {
 		code <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--flood", "--seed", "7"}, &out, &errOut)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for field(out.String(), "token") == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("no banner: %q %q", out.String(), errOut.String())
-		}
+	bottest.Eventually(t, 20*time.Second, "the emulator's banner", func() bool { return field(out.String(), "token") != "" })
+	{
 		time.Sleep(5 * time.Millisecond)
 	}
 	checkServing(t, field(out.String(), "base URL"), field(out.String(), "token"))
