@@ -234,8 +234,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	}()
 	b.state.Store(st)
 	b.obs.Start(b.liveState(st))
-	stopServices, servicesDone := b.startServices(ctx, stop)
-	srcErr, confirm := b.receive(runCtx)
+	stopServices := b.startServices(ctx, stop)
+	confirm, srcErr := b.receive(runCtx)
 
 	// The stop, in order.
 	stop(srcErr)
@@ -248,7 +248,6 @@ func (b *Bot) Run(ctx context.Context) error {
 		st.exec.CloseBackground(time.Unix(0, stopAt.Load()).Add(b.cfg.drainTimeout))
 	})
 	stopServices()
-	<-servicesDone
 	if confirm != nil {
 		confirm()
 	}
@@ -313,10 +312,10 @@ func (b *Bot) liveState(st *runState) observe.State {
 	}
 }
 
-// startServices starts the owned services; stop cancels them, and the
-// returned channel is closed once all have returned. A service failing
-// before the stop ends the run through fail.
-func (b *Bot) startServices(ctx context.Context, fail context.CancelCauseFunc) (stop func(), done <-chan struct{}) {
+// startServices starts the owned services; stop cancels them and waits
+// until all have returned. A service failing before the stop ends the run
+// through fail.
+func (b *Bot) startServices(ctx context.Context, fail context.CancelCauseFunc) (stop func()) {
 	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, s := range b.cfg.services {
@@ -328,26 +327,27 @@ func (b *Bot) startServices(ctx context.Context, fail context.CancelCauseFunc) (
 			})
 		})
 	}
-	ch := make(chan struct{})
-	go func() { wg.Wait(); close(ch) }()
-	return cancel, ch
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // receive runs the update source until ctx is done or Telegram refuses the
 // bot. confirm, when not nil, makes the final confirmation once handling
 // has stopped.
-func (b *Bot) receive(ctx context.Context) (err error, confirm func()) {
+func (b *Bot) receive(ctx context.Context) (confirm func(), err error) {
 	wh := b.cfg.webhook
 	switch {
 	case wh != nil && wh.Addr != "":
-		return b.hook.Serve(ctx, webhook.ServerConfig{
+		return nil, b.hook.Serve(ctx, webhook.ServerConfig{
 			Addr: wh.Addr, Listener: wh.Listener, Path: wh.Path, MaxOpenConns: wh.MaxOpenConns,
 			CertFile: wh.CertFile, KeyFile: wh.KeyFile, TLSConfig: wh.TLSConfig, Drain: b.cfg.drainTimeout,
-		}, b.setWebhook), nil
+		}, b.setWebhook)
 	case wh != nil:
 		// The user's server feeds WebhookHandler.
 		if err := b.setWebhook(ctx); err != nil {
-			return err, nil
+			return nil, err
 		}
 		<-ctx.Done()
 		return nil, nil
@@ -365,7 +365,7 @@ func (b *Bot) receive(ctx context.Context) (err error, confirm func()) {
 		Log:            b.log,
 		Owner:          b.id,
 	})
-	return p.Run(ctx), p.Confirm
+	return p.Confirm, p.Run(ctx)
 }
 
 // errStopped is what submit returns when no Run is handling updates.

@@ -163,13 +163,7 @@ func WithClient(client *tg.Client) Option {
 // 1). Handlers of one chat run one at a time; at most n handlers run at
 // once.
 func WithWorkers(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return optErr("WithWorkers", "%d: at least 1", n)
-		}
-		c.workers = n
-		return nil
-	}
+	return atLeast("WithWorkers", n, 1, func(c *config) *int { return &c.workers })
 }
 
 // WithQueueSize bounds the updates queued or running (default 1024, at
@@ -177,33 +171,17 @@ func WithWorkers(n int) Option {
 // poller polls later, the webhook answers later (and 503 if Telegram gives
 // up first).
 func WithQueueSize(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return optErr("WithQueueSize", "%d: at least 1", n)
-		}
-		c.queueSize = n
-		return nil
-	}
+	return atLeast("WithQueueSize", n, 1, func(c *config) *int { return &c.queueSize })
 }
 
-// positive returns an option setting *field to d > 0.
-func positive(name string, d time.Duration, field func(*config) *time.Duration) Option {
+// atLeast returns the option named name that sets *field to v, refusing a
+// v below min.
+func atLeast[T int | time.Duration](name string, v, min T, field func(*config) *T) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return optErr(name, "%v: must be positive", d)
+		if v < min {
+			return optErr(name, "%v: must be at least %v", v, min)
 		}
-		*field(c) = d
-		return nil
-	}
-}
-
-// nonNegative returns an option setting *field to d ≥ 0.
-func nonNegative(name string, d time.Duration, field func(*config) *time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return optErr(name, "%v: must not be negative", d)
-		}
-		*field(c) = d
+		*field(c) = v
 		return nil
 	}
 }
@@ -211,7 +189,7 @@ func nonNegative(name string, d time.Duration, field func(*config) *time.Duratio
 // WithHandlerTimeout sets the deadline of each handler run (default 30 s;
 // must be positive).
 func WithHandlerTimeout(d time.Duration) Option {
-	return positive("WithHandlerTimeout", d, func(c *config) *time.Duration { return &c.handlerTimeout })
+	return atLeast("WithHandlerTimeout", d, time.Nanosecond, func(c *config) *time.Duration { return &c.handlerTimeout })
 }
 
 // WithAbandonGrace sets how long a handler may go on after its
@@ -223,7 +201,7 @@ func WithHandlerTimeout(d time.Duration) Option {
 // be stopped: it is left to end by itself and, if it outlives Run, is in
 // Run's leak report.
 func WithAbandonGrace(d time.Duration) Option {
-	return nonNegative("WithAbandonGrace", d, func(c *config) *time.Duration { return &c.abandonGrace })
+	return atLeast("WithAbandonGrace", d, 0, func(c *config) *time.Duration { return &c.abandonGrace })
 }
 
 // WithDrainTimeout sets how long Run lets queued and running handlers finish
@@ -231,7 +209,7 @@ func WithAbandonGrace(d time.Duration) Option {
 // are cancelled and updates not yet started stay unconfirmed for
 // redelivery.
 func WithDrainTimeout(d time.Duration) Option {
-	return nonNegative("WithDrainTimeout", d, func(c *config) *time.Duration { return &c.drainTimeout })
+	return atLeast("WithDrainTimeout", d, 0, func(c *config) *time.Duration { return &c.drainTimeout })
 }
 
 // WithPollTimeout sets the long-poll timeout of getUpdates: whole seconds,
@@ -319,7 +297,7 @@ func WithStrictLeaks() Option { return func(c *config) error { c.strictLeaks = t
 // WithLeftoverWait sets how long Run waits for its goroutines to end before
 // it reports the survivors (default 2 s, ≥ 0).
 func WithLeftoverWait(d time.Duration) Option {
-	return nonNegative("WithLeftoverWait", d, func(c *config) *time.Duration { return &c.leftoverWait })
+	return atLeast("WithLeftoverWait", d, 0, func(c *config) *time.Duration { return &c.leftoverWait })
 }
 
 // WithFloodControl sets the flood limiter and retry middleware the bot

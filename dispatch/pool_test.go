@@ -377,3 +377,40 @@ func BenchmarkSubmit(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// deafTask ignores its context in Run and blocks in Abandon too (an error
+// handler that hangs on the abandonment report).
+type deafTask struct{ release <-chan struct{} }
+
+func (d deafTask) Run(context.Context)           { <-d.release }
+func (d deafTask) Abandon(context.Context, bool) { <-d.release }
+func (deafTask) Drop()                           {}
+
+// TestHangingAbandonReportIsAbandonedToo: the abandonment report runs
+// under the same deadline; when it hangs as well, it is abandoned in turn,
+// the key goes on and the pool keeps its size.
+func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
+	p := New(Config{Workers: 1, QueueSize: 8, Deadline: 50 * time.Millisecond, Drain: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	release := make(chan struct{})
+	p.Submit(context.Background(), 1, false, deafTask{release})
+	ran := make(chan struct{})
+	submit(context.Background(), p, 1, false, func(context.Context) { close(ran) })
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the key's next task did not run after a hanging task and a hanging report")
+	}
+	if n := p.Abandoned(); n != 2 {
+		t.Fatalf("Abandoned() = %d, want 2 (the task and its report)", n)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	close(release)
+}
