@@ -209,6 +209,19 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.router.Freeze()
 
+	// Everything Run starts, down to the connections net/http dials for
+	// its own calls (getMe, the final confirmation), carries the bot's
+	// labels, so the leftover check below waits for all of it.
+	var err error
+	b.id.Do(ctx, "run", func(ctx context.Context) { err = b.run(ctx) })
+	if lerr := b.checkLeftovers(); lerr != nil && b.cfg.strictLeaks && err == nil {
+		return lerr
+	}
+	return err
+}
+
+// run is Run after its checks, on a goroutine labelled with the bot.
+func (b *Bot) run(ctx context.Context) error {
 	me, err := b.client.GetMe(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -260,9 +273,6 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.client.Close()
 	}
 	b.httpTr.CloseIdleConnections()
-	if lerr := b.checkLeftovers(); lerr != nil && b.cfg.strictLeaks && srcErr == nil {
-		return lerr
-	}
 	return srcErr
 }
 
@@ -405,7 +415,9 @@ func (b *Bot) Ready(ctx context.Context) error {
 }
 
 // checkLeftovers waits up to LeftoverWait for the goroutines labelled with
-// this bot's id to end, and reports those that did not.
+// this bot's id to end, and reports those that did not. The keep-alive
+// connections of a caller's client (WithClient) are not counted: they are
+// the caller's to close. A response body left open is counted either way.
 func (b *Bot) checkLeftovers() error {
 	deadline := time.Now().Add(b.cfg.leftoverWait)
 	var left []leak.Group
@@ -415,7 +427,18 @@ func (b *Bot) checkLeftovers() error {
 			b.log.Warn("tidygram: cannot check goroutines after stop", "error", err)
 			return nil
 		}
-		left = leak.Filter(groups, func(g leak.Group) bool { return g.Labels[LabelBot] == string(b.id) })
+		left = leak.Filter(groups, func(g leak.Group) bool {
+			if g.Labels[LabelBot] != string(b.id) {
+				return false
+			}
+			switch g.PoolRole() {
+			case leak.PoolReader, leak.PoolWriter:
+				// A keep-alive connection of a caller's client (WithClient)
+				// is the caller's to close; the bot's own are closed above.
+				return b.ownClient
+			}
+			return true
+		})
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}

@@ -299,3 +299,34 @@ func TestCancelAtRandomMoments(t *testing.T) {
 		})
 	}
 }
+
+// A client passed with WithClient is the caller's: its keep-alive
+// connections outlive Run by design and are not the bot's leftovers, while
+// the client stays usable after Run.
+func TestCallersClientIsNotReportedOrClosed(t *testing.T) {
+	srv := emulator(t)
+	client, err := tg.NewClient(srv.Token(), tg.WithBaseURL(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	b, err := tidygram.New(srv.Token(), tidygram.WithClient(client), tidygram.WithStrictLeaks(),
+		tidygram.WithPollTimeout(2*time.Second), tidygram.WithLeftoverWait(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int32
+	b.OnText(func(c *tidygram.Context) error {
+		handled.Add(1)
+		return c.Send("ok")
+	})
+	r := start(t, b)
+	pushText(t, srv, 4, "hello")
+	eventually(t, 10*time.Second, "update handled", func() bool { return handled.Load() == 1 })
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v; the caller's idle connections are not the bot's leak", err)
+	}
+	if _, err := client.GetMe(context.Background()); err != nil {
+		t.Fatalf("the caller's client after Run: %v", err)
+	}
+}

@@ -360,7 +360,36 @@ func goroutinesNow(base int) int {
 		runtime.Gosched()
 		n = min(n, runtime.NumGoroutine())
 	}
+	if n > base {
+		n = min(n, liveGoroutines())
+	}
 	return n
+}
+
+// liveGoroutines counts the goroutines that are not exiting: one whose
+// function has returned but that the scheduler has not yet retired (its
+// stack is runtime.goexit1) is not left behind, whichever library it
+// belonged to — the child's own goroutine that ran the library's Run is
+// often one.
+func liveGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	live := 0
+	for rec := range strings.SplitSeq(string(buf), "\n\n") {
+		_, stack, ok := strings.Cut(rec, "\n")
+		if !ok || strings.HasPrefix(stack, "runtime.goexit1(") || strings.HasPrefix(stack, "runtime.goexit0(") {
+			continue
+		}
+		live++
+	}
+	return live
 }
 
 // countingWriter discards what it is given and counts it.
