@@ -350,7 +350,7 @@ func (b *Bot) receive(ctx context.Context) (confirm func(), err error) {
 	wh := b.cfg.webhook
 	switch {
 	case wh != nil && wh.Addr != "":
-		return nil, b.hook.Serve(ctx, webhook.ServerConfig{
+		return nil, b.cfg.serveWebhook(b.hook, ctx, webhook.ServerConfig{
 			Addr: wh.Addr, Listener: wh.Listener, Path: wh.Path, MaxOpenConns: wh.MaxOpenConns,
 			CertFile: wh.CertFile, KeyFile: wh.KeyFile, TLSConfig: wh.TLSConfig, Drain: b.cfg.drainTimeout,
 		}, b.setWebhook)

@@ -1,6 +1,7 @@
 package tidygram
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tidygram/tidygram/dispatch"
 	"github.com/tidygram/tidygram/internal/poller"
+	"github.com/tidygram/tidygram/internal/webhook"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/observe"
@@ -80,6 +82,7 @@ type config struct {
 	backoffMax     time.Duration
 	logger         *slog.Logger
 	webhook        *WebhookConfig
+	serveWebhook   func(*webhook.Receiver, context.Context, webhook.ServerConfig, func(context.Context) error) error // set by WithWebhook with an Addr
 	errorHandler   func(c *Context, err error)
 	strictLeaks    bool
 	leftoverWait   time.Duration

@@ -119,8 +119,17 @@ func (w *WebhookConfig) check() error {
 
 // WithWebhook makes the bot receive updates by webhook instead of long
 // polling; see WebhookConfig.
+//
+// The owned server (Addr set) is linked into a program only through this
+// option: a bot that polls carries no HTTP server or TLS server code.
 func WithWebhook(w WebhookConfig) Option {
-	return func(c *config) error { c.webhook = &w; return nil }
+	return func(c *config) error {
+		c.webhook = &w
+		if w.Addr != "" {
+			c.serveWebhook = (*webhook.Receiver).Serve
+		}
+		return nil
+	}
 }
 
 // webhookConfig is the receiver's configuration: the bot's WebhookConfig,
