@@ -38,19 +38,35 @@ func (s *Session[T]) Key(chatID, userID int64) string {
 // there is none (or it expired). A value that does not decode is an error
 // wrapping the codec's error; the stored bytes are left as they are.
 func (s *Session[T]) Load(ctx context.Context, key string) (T, error) {
-	var v T
-	raw, err := s.store.Get(ctx, key)
+	v, _, err := s.load(ctx, key)
+	return v, err
+}
+
+// load is Load with the value's version when the store is Versioned (0
+// otherwise, and when the key is absent).
+func (s *Session[T]) load(ctx context.Context, key string) (T, uint64, error) {
+	var (
+		v       T
+		raw     []byte
+		version uint64
+		err     error
+	)
+	if vs, ok := s.store.(Versioned); ok {
+		raw, version, err = vs.GetVersion(ctx, key)
+	} else {
+		raw, err = s.store.Get(ctx, key)
+	}
 	if errors.Is(err, ErrNotFound) {
-		return v, nil
+		return v, 0, nil
 	}
 	if err != nil {
-		return v, fmt.Errorf("session: load %q: %w", key, err)
+		return v, 0, fmt.Errorf("session: load %q: %w", key, err)
 	}
 	if err := s.cfg.codec.Unmarshal(raw, &v); err != nil {
 		var zero T
-		return zero, fmt.Errorf("session: decode %q: %w", key, err)
+		return zero, 0, fmt.Errorf("session: decode %q: %w", key, err)
 	}
-	return v, nil
+	return v, version, nil
 }
 
 // Save stores v under key with the Session's TTL.
@@ -84,7 +100,7 @@ func (s *Session[T]) Open(ctx context.Context, key string) (*Scope[T], error) {
 	if key == "" {
 		return nil, ErrNoKey
 	}
-	v, err := s.Load(ctx, key)
+	v, version, err := s.load(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +112,7 @@ func (s *Session[T]) Open(ctx context.Context, key string) (*Scope[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: encode %q: %w", key, err)
 	}
-	return &Scope[T]{s: s, key: key, orig: orig, v: v}, nil
+	return &Scope[T]{s: s, key: key, orig: orig, v: v, version: version}, nil
 }
 
 // Do opens the session under key, calls fn with a context that carries it
@@ -124,6 +140,7 @@ type Scope[T any] struct {
 	orig    []byte // encoding of the value as loaded (or of the zero value)
 	v       T
 	cleared bool
+	version uint64 // of the value as loaded, for a Versioned store
 }
 
 // Key returns the session's key.
@@ -143,7 +160,9 @@ func (sc *Scope[T]) Clear() {
 
 // Commit writes the value if its encoding differs from the one loaded,
 // deletes the session if it was cleared and is still the zero value, and
-// otherwise does nothing (an unchanged value's TTL is not extended).
+// otherwise does nothing (an unchanged value's TTL is not extended). With
+// a Versioned store it writes or deletes only if the key still has the
+// version Open read; otherwise it returns an error matching ErrConflict.
 func (sc *Scope[T]) Commit(ctx context.Context) error {
 	raw, err := sc.s.cfg.codec.Marshal(sc.v)
 	if err != nil {
@@ -152,13 +171,26 @@ func (sc *Scope[T]) Commit(ctx context.Context) error {
 	if sc.cleared {
 		zero, err := sc.s.cfg.codec.Marshal(*new(T))
 		if err == nil && bytes.Equal(raw, zero) {
+			if vs, ok := sc.s.store.(Versioned); ok {
+				if err := vs.DeleteIf(ctx, sc.key, sc.version); err != nil {
+					return fmt.Errorf("session: delete %q: %w", sc.key, err)
+				}
+				sc.version = 0
+				return nil
+			}
 			return sc.s.Delete(ctx, sc.key)
 		}
 	}
 	if bytes.Equal(raw, sc.orig) {
 		return nil
 	}
-	if err := sc.s.save(ctx, sc.key, raw); err != nil {
+	if vs, ok := sc.s.store.(Versioned); ok {
+		version, err := vs.SetIf(ctx, sc.key, raw, sc.s.cfg.ttl, sc.version)
+		if err != nil {
+			return fmt.Errorf("session: save %q: %w", sc.key, err)
+		}
+		sc.version = version
+	} else if err := sc.s.save(ctx, sc.key, raw); err != nil {
 		return err
 	}
 	sc.orig, sc.cleared = raw, false

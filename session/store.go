@@ -35,6 +35,35 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// ErrConflict is matched (errors.Is) when a Versioned store refuses a
+// write because the key changed since it was read: another process (an
+// instance of the same bot that took the chat over) wrote it first.
+var ErrConflict = errors.New("session: changed by another writer since it was read")
+
+// Versioned is implemented by stores that several processes share (the
+// JetStream KV store): every value has a version, and a write names the
+// version it replaces, so two writers can never silently overwrite each
+// other. Session uses it when the store has it: Scope.Commit (and so
+// Session.Do) writes only if the key still has the version Open read, and
+// otherwise returns an error matching ErrConflict without writing. The
+// handler's update then counts as failed (reported, not redelivered):
+// nothing retries behind the handler's back, since the handler's other
+// side effects have happened once already.
+type Versioned interface {
+	Store
+	// GetVersion is Get with the value's version (never 0). An absent or
+	// expired key gives ErrNotFound and version 0.
+	GetVersion(ctx context.Context, key string) (value []byte, version uint64, err error)
+	// SetIf stores value under key if key's version is still version (0:
+	// if key is absent), and returns the new version; otherwise it stores
+	// nothing and returns an error matching ErrConflict. ttl as in Set.
+	SetIf(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error)
+	// DeleteIf removes key if its version is still version; otherwise it
+	// returns an error matching ErrConflict. A key already absent with
+	// version 0 is not an error.
+	DeleteIf(ctx context.Context, key string, version uint64) error
+}
+
 // KeyFunc builds a session key from the chat and user of an update. It
 // returns "" when an id it needs is zero (an update without a chat or a
 // user); Session.Do and Session.Open reject an empty key with ErrNoKey.
