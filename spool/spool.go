@@ -91,3 +91,18 @@ type Stats struct {
 type Stater interface {
 	Stats() Stats
 }
+
+// Lane returns the key that orders u: its chat, else its sender (a
+// private chat's id equals its user's), else none (unordered: it runs in
+// any order). The bot runs one update per lane at a time, in order; a
+// spool shared by several instances partitions by the same key, so that
+// one instance at a time holds a chat.
+func Lane(u *tg.Update) (key int64, unordered bool) {
+	if c := u.Chat(); c != nil {
+		return c.ID, false
+	}
+	if s := u.Sender(); s != nil {
+		return s.ID, false
+	}
+	return 0, true
+}

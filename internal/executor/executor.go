@@ -26,6 +26,7 @@ import (
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/router"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -72,17 +73,9 @@ func (e *Executor) InFlight() int { return int(e.handling.Load()) }
 // leftover check.
 func (e *Executor) CloseBackground(deadline time.Time) { e.bg.close(deadline) }
 
-// Lane returns the dispatch lane of u: its chat, else its sender (a private
-// chat's id equals its user's), else none (runs unordered).
-func Lane(u *tg.Update) (key int64, unordered bool) {
-	if c := u.Chat(); c != nil {
-		return c.ID, false
-	}
-	if s := u.Sender(); s != nil {
-		return s.ID, false
-	}
-	return 0, true
-}
+// Lane returns the dispatch lane of u (see spool.Lane: the spool
+// partitions by the same key).
+func Lane(u *tg.Update) (key int64, unordered bool) { return spool.Lane(u) }
 
 // Task returns the dispatch Task that runs u; done is called exactly once:
 // after its handler returned (handled true; false when the drain period
