@@ -42,6 +42,7 @@ import (
 	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/router"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -248,10 +249,12 @@ func (b *Bot) run(ctx context.Context) error {
 	b.state.Store(st)
 	b.obs.Start(b.liveState(st))
 	stopServices := b.startServices(ctx, stop)
+	consumed := b.startConsumer(runCtx, stop)
 	confirm, srcErr := b.receive(runCtx)
 
 	// The stop, in order.
 	stop(srcErr)
+	<-consumed // the spool's consumer hands nothing more to the pool
 	<-poolDone // drained, or cut off and abandoned
 	b.state.Store(nil)
 	if n := st.pool.Dropped(); n > 0 {
@@ -318,6 +321,7 @@ func (b *Bot) liveState(st *runState) observe.State {
 			return int(open)
 		},
 		Ready:     b.Ready,
+		Spool:     b.spoolState(),
 		IdleConns: b.idleConns(),
 	}
 }
@@ -362,7 +366,16 @@ func (b *Bot) receive(ctx context.Context) (confirm func(), err error) {
 		<-ctx.Done()
 		return nil, nil
 	}
-	p := poller.New(poller.Config{
+	if l, ok := b.cfg.spool.(spool.Leader); ok {
+		return nil, b.pollWhileLeading(ctx, l)
+	}
+	p := b.poller()
+	return p.Confirm, p.Run(ctx)
+}
+
+// poller returns a long-polling source feeding submit.
+func (b *Bot) poller() *poller.Poller {
+	return poller.New(poller.Config{
 		Client:         b.client,
 		Limit:          b.cfg.pollLimit,
 		Timeout:        b.cfg.pollTimeout,
@@ -375,7 +388,6 @@ func (b *Bot) receive(ctx context.Context) (confirm func(), err error) {
 		Log:            b.log,
 		Owner:          b.id,
 	})
-	return p.Confirm, p.Run(ctx)
 }
 
 // errStopped is what submit returns when no Run is handling updates.
@@ -384,14 +396,18 @@ var errStopped = errors.New("tidygram: bot not running")
 // submit is the seam between a source and the executor: it queues u on
 // the pool (blocking while the queue is full); done is called once, after
 // its handler returned, was abandoned, or it was dropped at stop (see
-// executor.Executor.Task).
+// executor.Executor.Task). With a spool, it puts u in the spool instead,
+// and done is called once the spool holds it.
 func (b *Bot) submit(ctx context.Context, u *tg.Update, done func(handled bool)) error {
 	st := b.state.Load()
 	if st == nil {
 		return errStopped
 	}
+	if b.cfg.spool != nil {
+		return b.spoolPut(ctx, u, done)
+	}
 	key, unordered := executor.Lane(u)
-	return st.pool.Submit(ctx, key, unordered, st.exec.Task(u, done))
+	return st.pool.Submit(ctx, key, unordered, st.exec.Task(u, false, done))
 }
 
 // Ready reports whether the bot can serve: Run has started (getMe
@@ -400,6 +416,9 @@ func (b *Bot) submit(ctx context.Context, u *tg.Update, done func(handled bool))
 func (b *Bot) Ready(ctx context.Context) error {
 	if b.state.Load() == nil || b.Me() == nil {
 		return errStopped
+	}
+	if err := b.spoolReady(ctx); err != nil {
+		return err
 	}
 	if b.cfg.webhook == nil || b.cfg.webhook.URL == "" {
 		return nil

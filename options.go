@@ -14,6 +14,7 @@ import (
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/observe"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -96,6 +97,7 @@ type config struct {
 	watchdog       bool
 	watchdogOpts   []leak.WatchdogOption
 	sessionLen     func() int
+	spool          spool.Spool
 }
 
 func defaults() config {
@@ -132,7 +134,7 @@ func (c *config) check() error {
 			return optErr("WithAtMostOnce", "applies to polling; for webhooks set WebhookConfig.AckImmediately")
 		}
 	}
-	return nil
+	return c.checkSpool()
 }
 
 // WithClientOptions passes options to the Bot API client the bot creates

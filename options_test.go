@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/spool/spooltest"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -44,6 +45,10 @@ func TestOptionsValidated(t *testing.T) {
 		{"client and base URL", []tidygram.Option{tidygram.WithClient(client), tidygram.WithBaseURL("http://127.0.0.1:1")}, "WithClient"},
 		{"client and flood control", []tidygram.Option{tidygram.WithClient(client), tidygram.WithoutFloodControl()}, "WithClient"},
 		{"client alone", []tidygram.Option{tidygram.WithClient(client)}, ""},
+		{"nil spool", []tidygram.Option{tidygram.WithSpool(nil)}, "WithSpool"},
+		{"spool with at-most-once", []tidygram.Option{tidygram.WithSpool(spooltest.New()), tidygram.WithAtMostOnce()}, "WithSpool"},
+		{"spool with an immediate webhook answer", []tidygram.Option{tidygram.WithSpool(spooltest.New()), tidygram.WithWebhook(tidygram.WebhookConfig{Secret: "s", AckImmediately: true})}, "WithSpool"},
+		{"spool with a webhook", []tidygram.Option{tidygram.WithSpool(spooltest.New()), tidygram.WithWebhook(tidygram.WebhookConfig{Secret: "s"})}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -65,6 +66,9 @@ type State struct {
 	// Ready reports whether the bot can serve: Run has started and, for
 	// webhooks, Telegram reports no recent delivery error.
 	Ready func(ctx context.Context) error
+	// Spool reads the counters of the bot's spool (tidygram.WithSpool);
+	// nil without a spool, or when the spool reports none.
+	Spool func() spool.Stats
 	// IdleConns is how many idle keep-alive connections the bot's client
 	// keeps (goroutine reports count that many pool goroutines as normal).
 	IdleConns int

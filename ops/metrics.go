@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -40,7 +41,8 @@ const (
 // limiter_wait_seconds (histogram), leaked_goroutines_total{handler},
 // goroutines_proven_leaked, response_bodies_unclosed_total,
 // growth_alarms_total{resource}, handlers_abandoned_total{handler},
-// session_entries, api_open_connections.
+// session_entries, api_open_connections, and with a spool spool_depth,
+// spool_leading, spool_redelivered_total, spool_lease_changes_total.
 // Label values come from code (update kinds, route names, method names),
 // never from user input, so the number of series stays bounded: a method
 // label is a Bot API method's documented name or "other" (MethodOther).
@@ -137,8 +139,32 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		m.gaugeFunc("updates_in_flight", "Handlers running now.", &m.inFlight),
 		m.gaugeFunc("session_entries", "Entries in the session store.", &m.sessionSize),
 		m.gaugeFunc("api_open_connections", "Open connections to the Bot API.", &m.openConns),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "spool_depth",
+			Help: "Updates in the spool not yet handled (tidygram.WithSpool)."}, m.spoolStat(func(s spool.Stats) float64 { return float64(s.Depth) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "spool_leading",
+			Help: "1 while this instance holds the spool's poll lease."}, m.spoolStat(func(s spool.Stats) float64 {
+			if s.Leading {
+				return 1
+			}
+			return 0
+		})),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_redelivered_total",
+			Help: "Updates the spool delivered again (after a stop, a crash or a failover)."}, m.spoolStat(func(s spool.Stats) float64 { return float64(s.Redelivered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_lease_changes_total",
+			Help: "Times this instance gained or lost a spool lease (poll or partition)."}, m.spoolStat(func(s spool.Stats) float64 { return float64(s.LeaseChanges) })),
 	)
 	return m
+}
+
+// spoolStat reads one figure of the running bot's spool stats (0 without
+// a bot or a spool).
+func (m *Metrics) spoolStat(f func(spool.Stats) float64) func() float64 {
+	return func() float64 {
+		if st := m.bot(); st != nil && st.Spool != nil {
+			return f(st.Spool())
+		}
+		return 0
+	}
 }
 
 // gaugeFunc is a gauge reading the function in p (0 while it is unset).

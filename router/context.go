@@ -22,6 +22,14 @@ type Context struct {
 	Client *tg.Client
 	// Route is the name of the route that matched.
 	Route string
+	// Redelivered reports that the update came from a spool
+	// (tidygram.WithSpool) that may have delivered it before — to this
+	// instance or to one that stopped or crashed — so this handler may
+	// already have run for it, fully or in part. Keep side effects
+	// idempotent when it is set (e.g. key them by the update's id).
+	// Without a spool it is always false: a redelivery by Telegram (an
+	// update not confirmed at a crash) cannot be told apart.
+	Redelivered bool
 
 	spawn func(fn func(ctx context.Context)) error
 }

@@ -82,17 +82,20 @@ func Lane(u *tg.Update) (key int64, unordered bool) { return spool.Lane(u) }
 // cut it off), when it was abandoned (true: it counts as failed and is
 // confirmed; false at stop), or when it was dropped at stop without
 // running (false).
-func (e *Executor) Task(u *tg.Update, done func(handled bool)) dispatch.Task {
-	return &task{e: e, u: u, done: done}
+// redelivered marks an update a spool may have delivered before
+// (Context.Redelivered).
+func (e *Executor) Task(u *tg.Update, redelivered bool, done func(handled bool)) dispatch.Task {
+	return &task{e: e, u: u, done: done, redelivered: redelivered}
 }
 
 // task is one update on its way through the pool.
 type task struct {
-	e       *Executor
-	u       *tg.Update
-	done    func(handled bool)
-	started atomic.Int64 // unix nanos; Abandon reads it on another goroutine
-	settled atomic.Bool  // done was called (or is being called)
+	e           *Executor
+	u           *tg.Update
+	done        func(handled bool)
+	redelivered bool
+	started     atomic.Int64 // unix nanos; Abandon reads it on another goroutine
+	settled     atomic.Bool  // done was called (or is being called)
 }
 
 // settle reports whether the caller is the one to finish the update.
@@ -199,7 +202,9 @@ func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handl
 // labels (goroutines it starts inherit them).
 func (e *Executor) labelled(ctx context.Context, t *task, name string, fn func(c *router.Context)) {
 	pprof.Do(ctx, e.cfg.Owner.Handler(t.u, name), func(lctx context.Context) {
-		fn(router.NewContext(lctx, t.u, e.cfg.Client, name, e.bg.spawner(lctx)))
+		c := router.NewContext(lctx, t.u, e.cfg.Client, name, e.bg.spawner(lctx))
+		c.Redelivered = t.redelivered
+		fn(c)
 	})
 }
 

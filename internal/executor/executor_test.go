@@ -66,7 +66,7 @@ func TestTaskSettlesOnce(t *testing.T) {
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Me: func() string { return "thisbot" }})
 			defer e.CloseBackground(time.Now())
 			var calls []bool
-			task := e.Task(tt.u, func(h bool) { calls = append(calls, h) })
+			task := e.Task(tt.u, false, func(h bool) { calls = append(calls, h) })
 			if tt.drop {
 				task.Drop()
 			} else {

@@ -1,0 +1,171 @@
+package tidygram
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidygram/tidygram/spool"
+	"github.com/tidygram/tidygram/tg"
+)
+
+// WithSpool puts s, a durable spool, between the update source and the
+// handlers (the NATS JetStream spool is the module
+// github.com/tidygram/tidygram/jetstream):
+//
+//   - the poller, or the webhook receiver, puts each update in s and
+//     confirms it to Telegram as soon as Put returned (polling: the next
+//     offset; webhook: the 200). Telegram's 100-update window then no
+//     longer limits how far ahead the bot reads: a slow or flood-limited
+//     chat holds back no other.
+//   - the handlers take updates from s (Spool.Consume), in per-chat
+//     order, and s forgets an update only after its handler ended
+//     (returned, failed, panicked or was abandoned). Updates not started
+//     by the end of the drain period, and updates in hand at a crash,
+//     come again from s, flagged Context.Redelivered.
+//   - with a spool shared by several instances (one that implements
+//     spool.Leader), the bot polls only while it holds the poll lease, so
+//     exactly one instance calls getUpdates; webhook instances all
+//     receive. Partitioning updates by chat among the instances is the
+//     spool's.
+//   - Ready (ops /readyz) fails while s fails its spool.Checker, and
+//     observe.State.Spool reports its spool.Stats.
+//
+// A Put that fails (the spool unreachable) is tried again with the bot's
+// backoff (WithBackoff) until it succeeds or Run stops; the update stays
+// unconfirmed meanwhile, so nothing is lost. The caller owns s: close it
+// after Run returned. WithSpool cannot be combined with WithAtMostOnce or
+// WebhookConfig.AckImmediately: both confirm an update before anything
+// holds it, which the spool exists to avoid.
+func WithSpool(s spool.Spool) Option {
+	return func(c *config) error {
+		if s == nil {
+			return optErr("WithSpool", "nil spool")
+		}
+		c.spool = s
+		return nil
+	}
+}
+
+// checkSpool validates the options that combine with WithSpool.
+func (c *config) checkSpool() error {
+	switch {
+	case c.spool == nil:
+		return nil
+	case c.atMostOnce:
+		return optErr("WithSpool", "cannot be combined with WithAtMostOnce: the spool confirms an update once it holds it")
+	case c.webhook != nil && c.webhook.AckImmediately:
+		return optErr("WithSpool", "cannot be combined with WebhookConfig.AckImmediately: the webhook answers once the spool holds the update")
+	}
+	return nil
+}
+
+// spoolPut is the source's submit with a spool: it puts u in the spool,
+// trying again after the backoff while Put fails, and reports u handled
+// (confirmable to Telegram) once the spool holds it. An error means the
+// bot is stopping: u stays unconfirmed.
+func (b *Bot) spoolPut(ctx context.Context, u *tg.Update, done func(handled bool)) error {
+	delay := b.cfg.backoffMin
+	var t *time.Timer
+	for {
+		err := b.cfg.spool.Put(ctx, u)
+		if err == nil {
+			done(true)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.log.Warn("tidygram: the spool did not take an update; trying again", "update_id", u.UpdateID, "error", err, "retry_in", delay)
+		if t == nil {
+			t = time.NewTimer(delay)
+			defer t.Stop()
+		} else {
+			t.Reset(delay)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, b.cfg.backoffMax)
+	}
+}
+
+// consume runs the spool's consumer until ctx is done: every delivery
+// goes to the pool like an update from a source, with its Done as the
+// callback.
+func (b *Bot) consume(ctx context.Context) error {
+	return b.cfg.spool.Consume(ctx, func(ctx context.Context, d *spool.Delivery) error {
+		st := b.state.Load()
+		if st == nil {
+			return errStopped
+		}
+		key, unordered := spool.Lane(d.Update)
+		return st.pool.Submit(ctx, key, unordered, st.exec.Task(d.Update, d.Redelivered, d.Done))
+	})
+}
+
+// pollWhileLeading polls only while this instance holds the spool's poll
+// lease: when the lease is lost it stops polling, confirms what the spool
+// holds, and waits to hold the lease again. It returns nil when ctx is
+// done, or the error that ends the run (Telegram refusing the bot, the
+// lease failing for good).
+func (b *Bot) pollWhileLeading(ctx context.Context, l spool.Leader) error {
+	for {
+		held, release, err := l.Lead(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tidygram: spool poll lease: %w", err)
+		}
+		b.log.Info("tidygram: holding the spool's poll lease; polling")
+		p := b.poller()
+		err = p.Run(held)
+		p.Confirm() // what the spool holds, so the next holder starts after it
+		release()
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		b.log.Warn("tidygram: lost the spool's poll lease; polling stopped until it is held again")
+	}
+}
+
+// spoolState is what observe.State reports of the spool.
+func (b *Bot) spoolState() func() spool.Stats {
+	if s, ok := b.cfg.spool.(spool.Stater); ok {
+		return s.Stats
+	}
+	return nil
+}
+
+// spoolReady is the spool's part of Ready.
+func (b *Bot) spoolReady(ctx context.Context) error {
+	if c, ok := b.cfg.spool.(spool.Checker); ok {
+		if err := c.Check(ctx); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	return nil
+}
+
+// startConsumer starts the spool's consumer (when there is a spool) on a
+// goroutine of the bot; the channel is closed once it returned. A consumer
+// failing before the stop ends the run through fail.
+func (b *Bot) startConsumer(ctx context.Context, fail context.CancelCauseFunc) <-chan struct{} {
+	done := make(chan struct{})
+	if b.cfg.spool == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		b.id.Do(ctx, "spool", func(ctx context.Context) {
+			if err := b.consume(ctx); err != nil && ctx.Err() == nil {
+				fail(fmt.Errorf("tidygram: spool: %w", err))
+			}
+		})
+	}()
+	return done
+}
