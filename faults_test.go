@@ -119,3 +119,29 @@ type pollObserver struct {
 }
 
 func (o pollObserver) PollFailed(err error, wait time.Duration) { o.f(err, wait) }
+
+// TestBlackHoledPollIsGivenUp: a long poll that gets no answer at all (the
+// connection silently dropped) is abandoned PollTimeout + 3 s after it was
+// sent, and the next poll delivers; with the earlier 10 s margin the first
+// update came after 11 s.
+func TestBlackHoledPollIsGivenUp(t *testing.T) {
+	srv := emulator(t)
+	if err := srv.ScriptFaults("getUpdates", tgtest.Fault{Kind: tgtest.FaultHang, Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	b := newBot(t, srv, tidygram.WithPollTimeout(time.Second))
+	b.OnText(func(c *tidygram.Context) error { got <- time.Now(); return nil })
+	begin := time.Now()
+	r := start(t, b)
+	pushText(t, srv, 1, "after the black hole")
+	select {
+	case at := <-got:
+		t.Logf("handled %v after start (poll timeout 1 s + margin 3 s)", at.Sub(begin).Round(time.Millisecond))
+	case <-time.After(8 * time.Second):
+		t.Fatal("no update 8 s after a black-holed poll with a 1 s poll timeout")
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

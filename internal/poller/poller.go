@@ -28,8 +28,11 @@ import (
 // ConfirmTimeout bounds the final confirmation at stop.
 const ConfirmTimeout = 3 * time.Second
 
-// pollMargin is added to the long-poll timeout for the request's deadline.
-const pollMargin = 10 * time.Second
+// pollMargin is added to the long-poll timeout for the request's deadline:
+// a poll whose connection was silently dropped (a black hole: no answer,
+// no reset) is given up PollTimeout + pollMargin after it was sent, so
+// delivery stops for at most that long (33 s with the defaults).
+const pollMargin = 3 * time.Second
 
 // stallRecheck bounds how long a new update waits to be fetched while
 // updates are in flight (at-least-once mode): Telegram answers at once
