@@ -129,6 +129,10 @@ func (c *Context) Send(text string, opts ...SendOption) error {
 	for _, o := range opts {
 		o.applySend(p)
 	}
+	if !wantsSent(opts) {
+		// Nobody keeps the message: the answer is checked, not decoded.
+		return c.Client.Call(c, "sendMessage", p, nil)
+	}
 	m, err := c.Client.SendMessage(c, p)
 	keep(opts, m)
 	return err
@@ -162,6 +166,9 @@ func (c *Context) Edit(text string, opts ...EditOption) error {
 	}
 	for _, o := range opts {
 		o.applyEdit(p)
+	}
+	if !wantsSent(opts) {
+		return c.Client.Call(c, "editMessageText", p, nil)
 	}
 	m, err := c.Client.EditMessageText(c, p)
 	keep(opts, m)

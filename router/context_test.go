@@ -202,6 +202,8 @@ func TestReplySendEdit(t *testing.T) {
 			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "x"}, sent: true},
 		{name: "reply fails", u: onMessage, fail: true, call: func(c *Context) error { return c.Reply("x", Sent(&got)) },
 			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "x", "reply_parameters": map[string]any{"message_id": 5.0}}, sent: true},
+		{name: "send fails (result not decoded)", u: onMessage, fail: true, call: func(c *Context) error { return c.Send("x") },
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "x"}},
 		{name: "reply to a button press", u: onButton, call: func(c *Context) error { return c.Reply("noted") },
 			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "noted", "reply_parameters": map[string]any{"message_id": 5.0}}},
 		{name: "send without a chat", u: noChat, call: func(c *Context) error { return c.Send("x") }, err: ErrNoChat},

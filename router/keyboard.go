@@ -94,6 +94,17 @@ type sent struct{ m **tg.Message }
 func (sent) applySend(*tg.SendMessageParams)     {}
 func (sent) applyEdit(*tg.EditMessageTextParams) {}
 
+// wantsSent reports whether a Sent option among opts keeps the message:
+// without one, the answer's result is not decoded at all.
+func wantsSent[O any](opts []O) bool {
+	for _, o := range opts {
+		if s, ok := any(o).(sent); ok && s.m != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // keep stores m through every Sent option among opts.
 func keep[O any](opts []O, m *tg.Message) {
 	for _, o := range opts {
