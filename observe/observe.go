@@ -30,7 +30,9 @@ type Observer interface {
 	// run, with the running bot's live state.
 	Start(s State)
 	// UpdateReceived: an update was taken from a source; duplicate when
-	// it was recognised as one already in hand or handled.
+	// it was recognised as one already in hand or handled. (A poll skips
+	// the updates it already holds by their id without decoding them;
+	// those are not reported.)
 	UpdateReceived(u *tg.Update, duplicate bool)
 	// UpdateHandled: an update's handler ended (route "" when no route took
 	// it) after d; err is its error, a panic (*tidygram.PanicError) or,

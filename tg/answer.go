@@ -296,14 +296,19 @@ func (d *answerDecoder) decodeResult(result any, maxItems int, okSeen bool, setS
 	if result == nil {
 		return false, dec.SkipValue()
 	}
-	rv := reflect.ValueOf(result).Elem()
-	if dec.PeekKind() != '[' || !elementwise(rv.Type()) {
-		return false, d.decodeField(result, setSemantic)
+	var add elementAdder
+	if sk, ok := result.(*skippingUpdates); ok && dec.PeekKind() == '[' {
+		add = sk
+	} else {
+		rv := reflect.ValueOf(result).Elem()
+		if dec.PeekKind() != '[' || !elementwise(rv.Type()) {
+			return false, d.decodeField(result, setSemantic)
+		}
+		add = arrayAppender(rv)
 	}
 	if _, err := dec.ReadToken(); err != nil { // '['
 		return false, err
 	}
-	add := arrayAppender(rv)
 	n := 0
 	for dec.PeekKind() != ']' {
 		if maxItems > 0 && n == maxItems {
@@ -350,6 +355,12 @@ func elementwise(t reflect.Type) bool {
 		}
 	}
 	return true
+}
+
+// elementAdder takes the elements of an array result one at a time.
+type elementAdder interface {
+	add(raw []byte) error
+	done()
 }
 
 // appender collects the elements of an array into a value.

@@ -99,7 +99,9 @@ func (p *Poller) loop(ctx context.Context) error {
 		}
 		params.Offset = off
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout+pollMargin)
-		ups, err := p.cfg.Client.GetUpdates(rctx, params)
+		// Updates already in flight or handled are sent again while
+		// unconfirmed: they are recognised by id and not decoded.
+		ups, skipped, err := p.cfg.Client.GetUpdatesSkipping(rctx, params, tr.known)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -145,8 +147,9 @@ func (p *Poller) loop(ctx context.Context) error {
 		// The server answered at once with nothing to take: only updates
 		// refused above (and, at-least-once, nothing in flight to wait
 		// for). Polling now would spin; poll again after stallRecheck.
-		nothingNew := len(ups) > 0 && fresh == 0 && (p.cfg.AtMostOnce || tr.inFlight() == 0)
-		if !nothingNew && (p.cfg.AtMostOnce || len(ups) == 0 || len(ups) == p.cfg.Limit) {
+		got := len(ups) + skipped
+		nothingNew := got > 0 && fresh == 0 && (p.cfg.AtMostOnce || tr.inFlight() == 0)
+		if !nothingNew && (p.cfg.AtMostOnce || got == 0 || got == p.cfg.Limit) {
 			// Nothing in flight comes again (at-most-once), the long poll
 			// ended empty, or a backlog waits (waitRoom paces it).
 			continue

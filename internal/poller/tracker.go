@@ -59,6 +59,19 @@ func (t *tracker) take(id int64) bool {
 	return true
 }
 
+// known reports whether id is in flight or handled (take would refuse it).
+func (t *tracker) known(id int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.inflight[id]; ok {
+		return true
+	}
+	if _, ok := t.done[id]; ok {
+		return true
+	}
+	return t.maxSeen != 0 && id < t.watermarkLocked()
+}
+
 // finish marks id handled. An id taken but never handled (not queued, or
 // dropped at stop) is simply never finished: it stays in flight for the
 // rest of the run, so the watermark never passes it and Telegram
