@@ -215,6 +215,13 @@ func (b *Bot) Run(ctx context.Context) error {
 	// labels, so the leftover check below waits for all of it.
 	var err error
 	b.id.Do(ctx, "run", func(ctx context.Context) { err = b.run(ctx) })
+	// Whichever way run ended (a cancel during getMe included), the
+	// client the bot created and the handlers' HTTP client let go of
+	// their connections.
+	if b.ownClient {
+		b.client.Close()
+	}
+	b.httpTr.CloseIdleConnections()
 	if lerr := b.checkLeftovers(); lerr != nil && b.cfg.strictLeaks && err == nil {
 		return lerr
 	}
@@ -272,10 +279,6 @@ func (b *Bot) run(ctx context.Context) error {
 			srcErr = cause // a service failed
 		}
 	}
-	if b.ownClient {
-		b.client.Close()
-	}
-	b.httpTr.CloseIdleConnections()
 	return srcErr
 }
 

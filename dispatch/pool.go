@@ -1,9 +1,11 @@
-// Package dispatch runs work on a fixed pool of workers fed by a bounded
-// queue, keeping the order of work that shares a key, and supervises it.
+// Package dispatch runs work on a pool of at most Workers workers fed by a
+// bounded queue, keeping the order of work that shares a key, and
+// supervises it.
 //
-// dispatch owns its workers and nothing else: it keeps exactly Workers
-// goroutines running tasks plus, when Deadline is set, one supervisor; it
-// starts no goroutine per key or per task. Work with the same key (a chat)
+// dispatch owns its workers and nothing else: workers start on demand, up
+// to Workers, when work is queued and none is idle, and end after
+// IdleTimeout without work, so an idle pool holds no worker; supervision
+// runs on Run's own goroutine. It starts no goroutine per key or per task. Work with the same key (a chat)
 // runs one at a time in submission order; work with different keys runs in
 // parallel. The queue is bounded: Submit blocks (backpressure) while it is
 // full. Idle per-key state is freed as soon as a key has no queued work.
@@ -23,6 +25,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,20 +70,25 @@ const (
 	DefaultWorkers   = 16                     // workers when Workers is 0
 	DefaultQueueSize = 1024                   // queued plus running tasks when QueueSize is 0
 	DefaultStopGrace = 500 * time.Millisecond // when StopGrace is 0
+	DefaultIdle      = 10 * time.Second       // when IdleTimeout is 0
 )
 
 // Config configures a Pool. The zero value is usable: 16 workers, 1024
 // tasks, no deadline, no drain period (Run returns as soon as running tasks
 // ended their cancelled contexts or were abandoned).
 type Config struct {
-	// Workers is the number of goroutines that run tasks. Default 16.
+	// Workers is the most goroutines that run tasks at once. Default 16.
 	Workers int
+	// IdleTimeout is how long a worker waits for work before it ends
+	// (a later Submit starts another). Default 10 s.
+	IdleTimeout time.Duration
 	// QueueSize bounds the number of tasks queued or running at once;
 	// Submit blocks while it is reached. Default 1024; at least Workers.
 	QueueSize int
 	// Deadline, if positive, is how long a task may run before it is
-	// abandoned (see Task.Abandon). Supervision costs one goroutine that
-	// wakes when the earliest running task reaches it.
+	// abandoned (see Task.Abandon). Supervision runs on Run's goroutine,
+	// which wakes when the earliest running task reaches it (every
+	// Deadline while none runs).
 	Deadline time.Duration
 	// Drain is how long queued and running tasks may go on after Run's
 	// context is done; then the task context is cancelled and what is
@@ -115,8 +123,37 @@ type worker struct {
 	mu      sync.Mutex
 	lane    *lane
 	task    Task
-	started time.Time // when task started; zero while idle
-	gone    bool      // abandoned: the goroutine no longer belongs to the pool
+	started time.Time     // when task started; zero while idle
+	gone    bool          // abandoned: the goroutine no longer belongs to the pool
+	wake    chan struct{} // capacity 1: work or quit, sent while it is idle
+}
+
+// laneQueue is a FIFO of lanes; its memory follows the lanes waiting now.
+type laneQueue struct {
+	q    []*lane
+	head int
+}
+
+func (q *laneQueue) len() int { return len(q.q) - q.head }
+
+func (q *laneQueue) push(l *lane) { q.q = append(q.q, l) }
+
+func (q *laneQueue) pop() *lane {
+	if q.head == len(q.q) {
+		return nil
+	}
+	l := q.q[q.head]
+	q.q[q.head] = nil
+	q.head++
+	if q.head == len(q.q) {
+		if cap(q.q) > 64 {
+			q.q = nil // a burst is over: let its array go
+		} else {
+			q.q = q.q[:0]
+		}
+		q.head = 0
+	}
+	return l
 }
 
 // Pool is a fixed pool of workers with per-key ordered lanes.
@@ -124,25 +161,25 @@ type worker struct {
 type Pool struct {
 	cfg   Config
 	slots chan struct{} // one token per queued or running task
-	ready chan *lane    // lanes with work and no worker; capacity QueueSize
 
 	mu       sync.Mutex
 	lanes    map[int64]*lane
+	ready    laneQueue // lanes with work and no worker
+	idle     []*worker // workers waiting for work
+	running  bool      // Run has started: workers may start
 	closed   bool
 	stopped  chan struct{} // closed when Run stops accepting work
 	empty    chan struct{} // closed when the last task ends after stop
 	freeLn   []*lane
 	itemPl   sync.Pool
 	workers  map[*worker]struct{}
+	drained  bool // the drain period is over: lanes stay queued
 	quitting bool
 	none     chan struct{} // closed when the last worker ends after quit
 
-	// set by Run
-	ctx    context.Context // labels and values for replacement workers
-	tctx   context.Context // task context
-	quit   chan struct{}
-	wg     sync.WaitGroup // the supervisor
-	drainC chan struct{}  // closed when the drain period is over
+	// set by Run before any worker starts
+	ctx  context.Context // labels and values for workers
+	tctx context.Context // task context
 
 	abandoned atomic.Int64
 	dropped   atomic.Int64
@@ -162,19 +199,27 @@ func New(cfg Config) *Pool {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdle
+	}
 	return &Pool{
 		cfg:     cfg,
 		slots:   make(chan struct{}, cfg.QueueSize),
-		ready:   make(chan *lane, cfg.QueueSize),
 		lanes:   make(map[int64]*lane),
 		stopped: make(chan struct{}),
 		workers: make(map[*worker]struct{}),
-		drainC:  make(chan struct{}),
 	}
 }
 
-// Workers returns the number of workers.
+// Workers returns the most workers the pool runs at once.
 func (p *Pool) Workers() int { return p.cfg.Workers }
+
+// Running returns the number of worker goroutines now (busy or idle).
+func (p *Pool) Running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.workers)
+}
 
 // Len returns the number of tasks queued or running (abandoned tasks are
 // not counted).
@@ -237,10 +282,31 @@ func (p *Pool) Submit(ctx context.Context, key int64, unordered bool, task Task)
 	l.n++
 	if !l.active {
 		l.active = true
-		p.ready <- l // never blocks: ready lanes ≤ queued tasks ≤ capacity
+		p.ready.push(l)
+		p.dispatchLocked()
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// dispatchLocked gets a worker for a lane just made ready: an idle one is
+// woken, else a new one starts if fewer than Workers run; p.mu is held.
+func (p *Pool) dispatchLocked() {
+	if !p.running || p.quitting || p.drained {
+		return
+	}
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		w.wake <- struct{}{} // never blocks: an idle worker's channel is empty
+		return
+	}
+	if len(p.workers) < p.cfg.Workers {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers[w] = struct{}{}
+		p.goWorker(w, nil)
+	}
 }
 
 func (p *Pool) newLane(key int64) *lane {
@@ -274,7 +340,8 @@ func (p *Pool) pop(l *lane) Task {
 func (p *Pool) finish(l *lane) {
 	p.mu.Lock()
 	if l.n > 0 {
-		p.ready <- l // to the back: fair between keys
+		p.ready.push(l) // to the back: fair between keys
+		p.dispatchLocked()
 	} else {
 		p.forget(l)
 		*l = lane{}
@@ -304,31 +371,36 @@ func (p *Pool) release() {
 	}
 }
 
-// Run starts the workers (and the supervisor when Deadline is set) and
-// blocks until ctx is done and the pool has stopped. Once ctx is done,
-// Submit returns ErrClosed and the workers go on with queued tasks until
-// none is left or Drain has passed, whichever comes first. Then the task
-// context is cancelled, running tasks get StopGrace to return and are
-// abandoned if they do not (Task.Abandon(true)), and tasks still queued are
-// dropped (Task.Drop). Run returns after every worker that was not
-// abandoned has ended: at most Drain + StopGrace after ctx is done,
-// whatever the tasks do. Tasks run with a context that carries ctx's values
-// but is cancelled only at the end of the drain period.
+// Run starts the pool and blocks until ctx is done and the pool has
+// stopped. Workers start as work is submitted (work queued before Run
+// starts when Run does). Once ctx is done, Submit returns ErrClosed and the
+// workers go on with queued tasks until none is left or Drain has passed,
+// whichever comes first. Then the task context is cancelled, running tasks
+// get StopGrace to return and are abandoned if they do not
+// (Task.Abandon(true)), and tasks still queued are dropped (Task.Drop). Run
+// returns after every worker that was not abandoned has ended: at most
+// Drain + StopGrace after ctx is done, whatever the tasks do. Tasks run
+// with a context that carries ctx's values but is cancelled only at the
+// end of the drain period. Run supervises the running tasks (Deadline) on
+// its own goroutine.
 func (p *Pool) Run(ctx context.Context) {
 	tctx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()
-	p.ctx, p.tctx, p.quit = ctx, tctx, make(chan struct{})
-	for range p.cfg.Workers {
-		p.startWorker(nil)
+	p.mu.Lock()
+	p.ctx, p.tctx, p.running = ctx, tctx, true
+	for range min(p.ready.len(), p.cfg.Workers) {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers[w] = struct{}{}
+		p.goWorker(w, nil)
 	}
-	superDone := make(chan struct{})
+	p.mu.Unlock()
+	sup := &supervisor{p: p}
 	if p.cfg.Deadline > 0 {
-		p.wg.Go(func() { p.supervise(superDone) })
+		sup.t = time.NewTimer(p.cfg.Deadline)
+		defer sup.t.Stop()
 	}
-	defer p.wg.Wait()
-	defer close(superDone)
+	sup.wait(ctx.Done(), nil)
 
-	<-ctx.Done()
 	p.mu.Lock()
 	p.closed = true
 	close(p.stopped)
@@ -340,17 +412,20 @@ func (p *Pool) Run(ctx context.Context) {
 	p.mu.Unlock()
 	if empty != nil {
 		t := time.NewTimer(p.cfg.Drain)
-		select {
-		case <-empty:
-		case <-t.C:
-			close(p.drainC) // workers leave lanes queued from now on
+		if !sup.wait(empty, t.C) {
+			p.mu.Lock()
+			p.drained = true // workers leave lanes queued from now on
+			p.mu.Unlock()
 			cancelTasks()
 		}
 		t.Stop()
 	}
 	p.mu.Lock()
 	p.quitting = true
-	close(p.quit)
+	for _, w := range p.idle {
+		w.wake <- struct{}{}
+	}
+	p.idle = nil
 	none := make(chan struct{})
 	if len(p.workers) == 0 {
 		close(none)
@@ -360,9 +435,7 @@ func (p *Pool) Run(ctx context.Context) {
 	p.mu.Unlock()
 	grace := time.NewTimer(p.cfg.StopGrace)
 	defer grace.Stop()
-	select {
-	case <-none:
-	case <-grace.C:
+	if !sup.wait(none, grace.C) {
 		cancelTasks()
 		p.abandonAll()
 	}
@@ -372,7 +445,7 @@ func (p *Pool) Run(ctx context.Context) {
 // startWorker starts a worker; first, if not nil, runs on it before its
 // loop, under supervision.
 func (p *Pool) startWorker(first Task) {
-	w := &worker{}
+	w := &worker{wake: make(chan struct{}, 1)}
 	p.mu.Lock()
 	p.workers[w] = struct{}{}
 	p.mu.Unlock()
@@ -418,20 +491,44 @@ func (p *Pool) work(w *worker, first Task) {
 	if first != nil && !p.runTask(w, nil, first) {
 		return
 	}
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
 	for {
-		select {
-		case l := <-p.ready:
-			select {
-			case <-p.drainC: // drain period over: leave the lane queued
-				p.ready <- l
-				return
-			default:
-			}
+		p.mu.Lock()
+		if p.quitting || p.drained {
+			p.mu.Unlock()
+			return // at the end of the drain period queued lanes stay queued
+		}
+		if l := p.ready.pop(); l != nil {
+			p.mu.Unlock()
 			if !p.runTask(w, l, p.pop(l)) {
 				return
 			}
-		case <-p.quit:
-			return
+			continue
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+		if idle == nil {
+			idle = time.NewTimer(p.cfg.IdleTimeout)
+		} else {
+			idle.Reset(p.cfg.IdleTimeout)
+		}
+		select {
+		case <-w.wake:
+			idle.Stop()
+		case <-idle.C:
+			p.mu.Lock()
+			if i := slices.Index(p.idle, w); i >= 0 {
+				p.idle = slices.Delete(p.idle, i, i+1)
+				p.mu.Unlock()
+				return // idle for IdleTimeout: the worker ends
+			}
+			p.mu.Unlock()
+			<-w.wake // claimed meanwhile: the wake was sent before p.mu was free
 		}
 	}
 }
@@ -457,18 +554,29 @@ func (p *Pool) runTask(w *worker, l *lane, t Task) bool {
 	return true
 }
 
-// supervise abandons tasks that run past the deadline. It sleeps until the
-// earliest running task reaches it (a full Deadline when none runs).
-func (p *Pool) supervise(done <-chan struct{}) {
-	t := time.NewTimer(p.cfg.Deadline)
-	defer t.Stop()
+// supervisor abandons the tasks that run past the deadline while Run
+// waits; its timer (nil without a Deadline) fires when the earliest
+// running task reaches it.
+type supervisor struct {
+	p *Pool
+	t *time.Timer
+}
+
+// wait waits for done (true) or limit (false), supervising meanwhile.
+func (s *supervisor) wait(done <-chan struct{}, limit <-chan time.Time) bool {
+	var tc <-chan time.Time
+	if s.t != nil {
+		tc = s.t.C
+	}
 	for {
 		select {
 		case <-done:
-			return
-		case <-t.C:
+			return true
+		case <-limit:
+			return false
+		case <-tc:
+			s.t.Reset(s.p.check(time.Now()))
 		}
-		t.Reset(p.check(time.Now()))
 	}
 }
 
@@ -526,7 +634,7 @@ func (p *Pool) abandon(w *worker, stopping bool) {
 	var next *worker
 	p.mu.Lock()
 	if !p.quitting && !stopping {
-		next = &worker{}
+		next = &worker{wake: make(chan struct{}, 1)}
 		p.workers[next] = struct{}{}
 	}
 	p.mu.Unlock()
@@ -568,20 +676,21 @@ func (a *afterAbandon) next()                         { a.once.Do(func() { a.p.f
 // dropQueued hands every task left in the queue to Task.Drop.
 func (p *Pool) dropQueued() {
 	for {
-		select {
-		case l := <-p.ready:
-			for l.n > 0 {
-				p.pop(l).Drop()
-				p.dropped.Add(1)
-				p.mu.Lock()
-				p.release()
-				p.mu.Unlock()
-			}
-			p.mu.Lock()
-			p.forget(l)
-			p.mu.Unlock()
-		default:
+		p.mu.Lock()
+		l := p.ready.pop()
+		p.mu.Unlock()
+		if l == nil {
 			return
 		}
+		for l.n > 0 {
+			p.pop(l).Drop()
+			p.dropped.Add(1)
+			p.mu.Lock()
+			p.release()
+			p.mu.Unlock()
+		}
+		p.mu.Lock()
+		p.forget(l)
+		p.mu.Unlock()
 	}
 }

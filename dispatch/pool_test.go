@@ -414,3 +414,42 @@ func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
 	}
 	close(release)
 }
+
+// An idle pool holds no worker: workers start as work comes, at most
+// Workers of them, and end after IdleTimeout without work; work submitted
+// later starts them again.
+func TestWorkersStartOnDemandAndEndWhenIdle(t *testing.T) {
+	p := New(Config{Workers: 4, IdleTimeout: 20 * time.Millisecond})
+	stop := start(p)
+	defer stop()
+	if n := p.Running(); n != 0 {
+		t.Fatalf("%d workers before any work, want 0", n)
+	}
+	for round := range 2 {
+		release := make(chan struct{})
+		var started sync.WaitGroup
+		started.Add(4)
+		for k := range 10 {
+			if err := submit(context.Background(), p, int64(k), false, func(context.Context) {
+				if k < 4 {
+					started.Done()
+				}
+				<-release
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitOrFail(t, &started, 10*time.Second, "4 keys running at once")
+		if n := p.Running(); n != 4 {
+			t.Fatalf("round %d: %d workers for 10 keys, want Workers (4)", round, n)
+		}
+		close(release)
+		deadline := time.Now().Add(10 * time.Second)
+		for p.Running() != 0 || p.Len() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d workers and %d tasks left 10 s after the work ended", round, p.Running(), p.Len())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

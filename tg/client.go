@@ -212,7 +212,6 @@ func newTransport(maxIdle int, headerTimeout time.Duration, cc *connCounter) *ht
 		ResponseHeaderTimeout: headerTimeout,
 		MaxIdleConnsPerHost:   maxIdle,
 		IdleConnTimeout:       idleConnTimeout,
-		WriteBufferSize:       64 << 10,
 	}
 }
 
