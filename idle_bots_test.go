@@ -3,8 +3,8 @@ package tidygram_test
 import (
 	"context"
 	"os"
-	"runtime/pprof"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
