@@ -13,20 +13,36 @@ import (
 
 // Defaults of [Survivors].
 const (
-	DefaultGrace      = 30 * time.Second // how long an update's goroutines may outlive its handler
-	DefaultInterval   = 5 * time.Second  // how often Run checks the updates whose grace is over
-	DefaultMaxPending = 100_000          // updates remembered at once; the oldest are dropped beyond
+	DefaultGrace       = 30 * time.Second // how long an update's goroutines may outlive its handler
+	DefaultInterval    = 5 * time.Second  // how often Run checks (shortened to the grace when that is shorter)
+	DefaultMaxSuspects = 10_000           // updates with surviving goroutines tracked at once; more are counted in Dropped
 )
+
+// DefaultMaxPending is the former name of DefaultMaxSuspects.
+//
+// Deprecated: Survivors no longer remembers every handled update; use
+// DefaultMaxSuspects.
+const DefaultMaxPending = DefaultMaxSuspects
+
+// minInterval is the shortest interval Run checks at.
+const minInterval = time.Millisecond
+
+// remakeAbove is the size above which an emptied map is made anew, so that
+// the capacity a burst left behind is given back.
+const remakeAbove = 256
 
 // Report names goroutines that outlived the update whose handler started
 // them.
 type Report struct {
-	Bot      string    `json:"bot"`
-	Handler  string    `json:"handler"`
-	UpdateID int64     `json:"update_id"`
-	ChatID   string    `json:"chat_id,omitempty"`
-	Count    int       `json:"count"`
-	Ended    time.Time `json:"ended"` // when the handler returned
+	Bot      string `json:"bot"`
+	Handler  string `json:"handler"`
+	UpdateID int64  `json:"update_id"`
+	ChatID   string `json:"chat_id,omitempty"`
+	Count    int    `json:"count"`
+	// Ended is when the goroutines were first seen outliving their handler:
+	// the first check after the handler returned, so at most one interval
+	// after it did (for an UpdateReport: when the report was made).
+	Ended time.Time `json:"ended"`
 	// Groups are the survivors by stack. They carry creation sites, wait
 	// states and goroutine ids when GODEBUG has tracebacklabels=1 (see
 	// EnableTracebackLabels); otherwise Origin names the function the go
@@ -35,60 +51,107 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%d goroutine(s) of handler %q outlived update %d (ended %s):\n%s",
+	return fmt.Sprintf("%d goroutine(s) of handler %q outlived update %d (seen since %s):\n%s",
 		r.Count, r.Handler, r.UpdateID, r.Ended.Format(time.RFC3339), Format(r.Groups))
 }
 
 // Survivors checks that the goroutines a handler started end with its
-// update. After each handler returns, the runtime calls Ended; once the
-// grace period is over, one goroutine profile (debug=1, no stop-the-world)
-// finds the goroutines still labelled with that update. Survivors are
-// reported once per update, then the update is forgotten.
+// update. The runtime calls Started before each handler runs and Ended when
+// it returns; a check (Run, every interval, or CheckNow) reads this bot's
+// goroutines from one goroutine profile (debug=1, no stop-the-world) and
+// groups them by their update_id label, skipping the updates whose handler
+// is running:
+//
+//   - an update seen with goroutines for the first time becomes a suspect,
+//     first seen now;
+//   - a suspect still seen grace or more after it was first seen is
+//     reported, once: handler and chat from the goroutines' labels,
+//     creation sites from a debug=2 dump when tracebacklabels is on. It
+//     stays marked reported, and so is never reported again, until its
+//     goroutines are gone;
+//   - a suspect whose goroutines are gone is forgotten.
+//
+// So with checks every interval, goroutines that outlive their handler are
+// reported at least grace and at most grace + 2×interval after it returned
+// (grace + interval at most until the first check that sees them, plus
+// less than one interval for the check that finds grace over). A goroutine
+// that ends within grace of its handler is never reported. A handler that
+// runs, however long, is never a suspect: that is supervision's business
+// (an abandoned handler is reported by the runtime, which calls Reported
+// so that its goroutines are not reported again here).
 //
 // Not counted: net/http client pool goroutines (they inherit the labels of
-// the handler that caused a dial but belong to the pool; see PoolStats),
-// and background work started through the handler context (component
+// the handler that caused a dial but belong to the pool; see Pool), and
+// background work started through the handler context (component
 // "background": owned, cancelled and awaited by the bot).
 //
-// Ended never blocks and costs one map insert; a check costs one profile
-// read, taken only when some update's grace is over. At most MaxPending
-// updates are remembered: beyond it the oldest are dropped unchecked and
-// counted (Dropped).
+// Memory does not grow with throughput: Survivors holds the ids of the
+// handlers running now (the workers plus abandoned handlers still running),
+// a counter of handlers ended since the last check, and at most
+// MaxSuspects suspects (about 40 bytes each; Reported marks are kept beyond
+// it, one per abandoned update whose goroutines still run). Updates whose
+// goroutines end with their handler leave nothing behind.
+//
+// Started and Ended never block on a check in progress (a check holds the
+// lock only to compare the goroutines it read with the running set) and
+// allocate nothing once the running set has reached its working size. A
+// check reads the goroutine profile only when a handler ended since the
+// last read or a suspect's grace is over: an idle bot costs nothing but
+// its ticker. The debug=2 dump (which stops the world) is read only when
+// some suspect is being reported and tracebacklabels is on.
 type Survivors struct {
-	bot        string
-	grace      time.Duration
-	interval   time.Duration
-	maxPending int
-	now        func() time.Time
-	snapshot   func() ([]Group, error)
-	detail     func() ([]Goroutine, error)
-	report     func(Report)
+	bot         string
+	grace       time.Duration
+	interval    time.Duration
+	maxSuspects int
+	now         func() time.Time
+	snapshot    func() ([]Group, error)
+	detail      func() ([]Goroutine, error)
+	report      func(Report)
 
-	mu      sync.Mutex
-	pending map[int64]ended
-	queue   []int64 // update ids by end time (oldest first)
-	dropped int64
-	leaked  int64
-	pool    PoolStats // pool goroutines of ended updates seen at the last check
+	checking sync.Mutex // one check at a time
+
+	mu         sync.Mutex
+	running    map[int64]int32 // update id → handlers of it running (Started, not Ended)
+	runPeak    int             // most entries running has held since it was made
+	ended      int64           // handlers ended since the last profile read
+	suspects   map[int64]suspect
+	suspPeak   int       // most entries suspects has held since it was made
+	unreported int       // suspects not reported yet
+	nextDue    time.Time // no unreported suspect is due before
+	dropped    int64
+	leaked     int64
+	pool       PoolStats // pool goroutines of ended updates seen at the last profile read
 }
 
-type ended struct {
-	handler string
-	at      time.Time
+// suspect is an update whose goroutines were seen after its handler ended.
+type suspect struct {
+	first    time.Time // the check that first saw them
+	reported bool      // reported (here, or by the runtime as abandoned)
 }
 
 // SurvivorOption configures Survivors.
 type SurvivorOption func(*Survivors)
 
 // WithGrace sets how long an update's goroutines may outlive its handler
-// (default 30 s).
+// (default 30 s; 0 reports them at the second check that sees them).
 func WithGrace(d time.Duration) SurvivorOption { return func(s *Survivors) { s.grace = d } }
 
-// WithInterval sets how often Run checks (default 5 s).
+// WithInterval sets how often Run checks (default 5 s, or the grace when
+// that is shorter; at least 1 ms).
 func WithInterval(d time.Duration) SurvivorOption { return func(s *Survivors) { s.interval = d } }
 
-// WithMaxPending bounds the updates remembered at once (default 100,000).
-func WithMaxPending(n int) SurvivorOption { return func(s *Survivors) { s.maxPending = n } }
+// WithMaxSuspects bounds the updates with surviving goroutines tracked at
+// once (default 10,000; at least 1). Beyond it an update seen with
+// survivors is not tracked and is counted in Dropped, at every check that
+// sees it until room is free; it is then tracked from that check on.
+func WithMaxSuspects(n int) SurvivorOption { return func(s *Survivors) { s.maxSuspects = n } }
+
+// WithMaxPending is the former name of WithMaxSuspects.
+//
+// Deprecated: Survivors no longer remembers every handled update, only the
+// suspects; use WithMaxSuspects, which this now calls.
+func WithMaxPending(n int) SurvivorOption { return WithMaxSuspects(n) }
 
 // WithReport sets the function that receives each report, on the goroutine
 // that runs the check. Default: log it at Warn with slog.Default().
@@ -116,8 +179,8 @@ func WithSnapshot(snapshot func() ([]Group, error), detail func() ([]Goroutine, 
 // your own.
 func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 	s := &Survivors{
-		bot: bot, grace: DefaultGrace, interval: DefaultInterval, maxPending: DefaultMaxPending,
-		now: time.Now, pending: map[int64]ended{},
+		bot: bot, grace: DefaultGrace, maxSuspects: DefaultMaxSuspects,
+		now: time.Now, running: map[int64]int32{}, suspects: map[int64]suspect{},
 		snapshot: func() ([]Group, error) { return snapshotLabelled(LabelBot, bot) },
 		report: func(r Report) {
 			slog.Warn("leak: goroutines outlived their update", "handler", r.Handler, "update_id", r.UpdateID,
@@ -135,29 +198,65 @@ func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 			return Goroutines()
 		}
 	}
-	if s.maxPending < 1 {
-		s.maxPending = 1
+	if s.grace < 0 {
+		s.grace = 0
 	}
+	if s.interval <= 0 {
+		s.interval = min(DefaultInterval, s.grace)
+	}
+	s.interval = max(s.interval, minInterval)
+	s.maxSuspects = max(s.maxSuspects, 1)
 	return s
 }
 
-// Ended records that the handler of updateID returned. Safe for concurrent
-// use; never blocks on a check in progress for longer than a map update.
+// Started records that a handler of updateID is about to run: until the
+// matching Ended, the update's goroutines are not checked. Call it before
+// the handler starts, or a handler running longer than the grace is taken
+// for its own survivor. Safe for concurrent use.
+func (s *Survivors) Started(updateID int64) {
+	s.mu.Lock()
+	s.running[updateID]++
+	s.runPeak = max(s.runPeak, len(s.running))
+	s.mu.Unlock()
+}
+
+// Ended records that the handler of updateID returned (an abandoned one
+// too, when it finally does): the next check looks for goroutines it left.
+// handler is not kept: reports name the handler from the goroutines'
+// labels. Safe for concurrent use; it allocates nothing.
 func (s *Survivors) Ended(updateID int64, handler string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.pending[updateID]; !ok {
-		s.queue = append(s.queue, updateID)
-	}
-	s.pending[updateID] = ended{handler: handler, at: s.now()}
-	for len(s.pending) > s.maxPending {
-		id := s.queue[0]
-		s.queue = s.queue[1:]
-		if _, ok := s.pending[id]; ok {
-			delete(s.pending, id)
-			s.dropped++
+	if n := s.running[updateID]; n > 1 {
+		s.running[updateID] = n - 1
+	} else if n == 1 {
+		delete(s.running, updateID)
+		if len(s.running) == 0 && s.runPeak > remakeAbove {
+			s.running, s.runPeak = map[int64]int32{}, 0
 		}
 	}
+	s.ended++
+	s.mu.Unlock()
+}
+
+// Reported records that the goroutines of updateID were reported by other
+// means (the runtime reports an abandoned handler with UpdateReport): they
+// are never reported here, until they are all gone. Marks are kept beyond
+// MaxSuspects.
+func (s *Survivors) Reported(updateID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.suspects[updateID]
+	if ok && sp.reported {
+		return
+	}
+	if ok {
+		s.unreported--
+	} else {
+		sp.first = s.now()
+	}
+	sp.reported = true
+	s.suspects[updateID] = sp
+	s.suspPeak = max(s.suspPeak, len(s.suspects))
 }
 
 // Run checks every interval until ctx is done, then returns ctx's cause.
@@ -175,110 +274,160 @@ func (s *Survivors) Run(ctx context.Context) error {
 	}
 }
 
-// CheckNow checks the updates whose grace period is over, reports their
-// survivors and forgets them. It returns the reports it made.
+// CheckNow checks once (see Survivors), passes the reports it makes to the
+// report function and returns them. It reads nothing and returns nil when
+// no handler ended since the last profile read and no suspect's grace is
+// over. When the profile cannot be read it returns the error and changes
+// nothing: the next check reads it again. Checks run one at a time.
 func (s *Survivors) CheckNow() ([]Report, error) {
-	due := s.due()
-	if len(due) == 0 {
-		return nil, nil
-	}
-	reports, err := s.inspect(due)
-	if err != nil {
-		s.requeue(due)
-		return nil, err
-	}
-	s.mu.Lock()
-	for _, r := range reports {
-		s.leaked += int64(r.Count)
-	}
-	s.mu.Unlock()
+	reports, err := s.check()
 	for _, r := range reports {
 		s.report(r)
 	}
-	return reports, nil
+	return reports, err
 }
 
-// UpdateReport returns the goroutines of bot labelled with updateID right
-// now (pool goroutines and owned background work left out), as a Report
-// for handler: for a handler that is still running past its deadline. It
-// reads one goroutine profile, and a full dump for creation sites when
-// tracebacklabels is on. Count is 0 when none is found.
-func UpdateReport(bot string, updateID int64, handler string) (Report, error) {
-	now := time.Now()
-	rs, err := NewSurvivors(bot).inspect(map[int64]ended{updateID: {handler: handler, at: now}})
-	if err != nil || len(rs) == 0 {
-		return Report{Bot: bot, Handler: handler, UpdateID: updateID, Ended: now}, err
-	}
-	return rs[0], nil
-}
-
-// inspect reads the goroutines of the due updates and returns a report for
-// each update that has some.
-func (s *Survivors) inspect(due map[int64]ended) ([]Report, error) {
-	groups, err := s.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	mine, pool := s.split(groups, due)
+// check is CheckNow without calling the report function.
+func (s *Survivors) check() ([]Report, error) {
+	s.checking.Lock()
+	defer s.checking.Unlock()
 	s.mu.Lock()
-	s.pool = pool
+	ended, todo := s.ended, s.ended > 0 || s.unreported > 0 && !s.now().Before(s.nextDue)
 	s.mu.Unlock()
-	if len(mine) == 0 {
+	if !todo {
 		return nil, nil
 	}
+	groups, err := s.snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("leak: survivors of bot %q: %w", s.bot, err)
+	}
+	seen, pooled := s.byUpdate(groups)
+
+	s.mu.Lock()
+	// Handlers that end from here on are counted for the next check; those
+	// that ended while the profile was read are seen now and next time.
+	s.ended -= ended
+	now := s.now()
+	due := s.track(seen, now)
+	var pool []Group
+	for id, gs := range pooled {
+		if s.running[id] == 0 {
+			pool = append(pool, gs...)
+		}
+	}
+	_, s.pool = SplitPool(pool)
+	s.mu.Unlock()
+	if len(due) == 0 {
+		return nil, nil
+	}
+
 	detailed := s.details(due)
-	var reports []Report
-	for id, gs := range mine {
+	reports := make([]Report, 0, len(due))
+	leaked := 0
+	for id, first := range due {
+		gs := seen[id]
 		if d, ok := detailed[id]; ok {
 			gs = d
 		}
-		r := Report{Bot: s.bot, Handler: due[id].handler, UpdateID: id, Count: Count(gs), Ended: due[id].at, Groups: gs}
-		if len(gs) > 0 {
-			r.ChatID = gs[0].Labels[LabelChatID]
-		}
+		r := Report{Bot: s.bot, UpdateID: id, Count: Count(gs), Ended: first, Groups: gs}
+		r.Handler, r.ChatID = labelOf(gs, LabelHandler), labelOf(gs, LabelChatID)
 		reports = append(reports, r)
+		leaked += r.Count
 	}
 	sortReports(reports)
+	s.mu.Lock()
+	s.leaked += int64(leaked)
+	s.mu.Unlock()
 	return reports, nil
 }
 
-// split returns the survivors of due updates by update id, and the pool
-// goroutines labelled with due updates.
-func (s *Survivors) split(groups []Group, due map[int64]ended) (map[int64][]Group, PoolStats) {
-	mine := map[int64][]Group{}
-	var pooled []Group
+// track updates the suspects with the goroutines a profile read at now
+// shows by update (running updates left out), and returns the suspects due
+// for their report (marked reported) with their first-seen time. s.mu is
+// held.
+func (s *Survivors) track(seen map[int64][]Group, now time.Time) map[int64]time.Time {
+	// Forget the suspects whose goroutines are gone first, to make room.
+	// One whose handler runs again (redelivered) is left as it is.
+	for id, sp := range s.suspects {
+		if _, ok := seen[id]; !ok && s.running[id] == 0 {
+			delete(s.suspects, id)
+			if !sp.reported {
+				s.unreported--
+			}
+		}
+	}
+	var due map[int64]time.Time
+	for id := range seen {
+		if s.running[id] > 0 {
+			continue
+		}
+		sp, ok := s.suspects[id]
+		switch {
+		case !ok && len(s.suspects) >= s.maxSuspects:
+			s.dropped++
+		case !ok:
+			s.suspects[id] = suspect{first: now}
+			s.unreported++
+		case !sp.reported && now.Sub(sp.first) >= s.grace:
+			if due == nil {
+				due = map[int64]time.Time{}
+			}
+			due[id] = sp.first
+			sp.reported = true
+			s.suspects[id] = sp
+			s.unreported--
+		}
+	}
+	s.suspPeak = max(s.suspPeak, len(s.suspects))
+	if len(s.suspects) == 0 && s.suspPeak > remakeAbove {
+		s.suspects, s.suspPeak = map[int64]suspect{}, 0
+	}
+	s.nextDue = now.Add(s.grace)
+	for _, sp := range s.suspects {
+		if !sp.reported && sp.first.Add(s.grace).Before(s.nextDue) {
+			s.nextDue = sp.first.Add(s.grace)
+		}
+	}
+	return due
+}
+
+// byUpdate returns this bot's goroutines labelled with an update by update
+// id, owned background work left out: the candidates, and apart the pool
+// goroutines.
+func (s *Survivors) byUpdate(groups []Group) (mine, pooled map[int64][]Group) {
+	mine, pooled = map[int64][]Group{}, map[int64][]Group{}
 	for _, g := range groups {
-		id, ok := s.dueUpdate(g.Labels, due)
+		id, ok := s.updateOf(g.Labels)
 		if !ok {
 			continue
 		}
 		if g.PoolRole() != "" {
-			pooled = append(pooled, g)
+			pooled[id] = append(pooled[id], g)
 			continue
 		}
 		mine[id] = append(mine[id], g)
 	}
-	_, pool := SplitPool(pooled)
-	return mine, pool
+	return mine, pooled
 }
 
-// dueUpdate returns the update id of a survivor candidate: a goroutine of
-// this bot labelled with a due update and not owned background work.
-func (s *Survivors) dueUpdate(labels map[string]string, due map[int64]ended) (int64, bool) {
+// updateOf returns the update id of a survivor candidate: a goroutine of
+// this bot labelled with an update and not owned background work.
+func (s *Survivors) updateOf(labels map[string]string) (int64, bool) {
 	if labels[LabelBot] != s.bot || labels[LabelComponent] == "background" {
 		return 0, false
 	}
-	id, err := strconv.ParseInt(labels[LabelUpdateID], 10, 64)
-	if err != nil {
+	v, ok := labels[LabelUpdateID]
+	if !ok {
 		return 0, false
 	}
-	_, ok := due[id]
-	return id, ok
+	id, err := strconv.ParseInt(v, 10, 64)
+	return id, err == nil
 }
 
-// details returns the survivors from a debug=2 dump (creation sites, wait
-// states), when one with labels can be had.
-func (s *Survivors) details(due map[int64]ended) map[int64][]Group {
+// details returns the goroutines of the given updates from a debug=2 dump
+// (creation sites, wait states), pool goroutines left out, when one with
+// labels can be had.
+func (s *Survivors) details(ids map[int64]time.Time) map[int64][]Group {
 	if s.detail == nil {
 		return nil
 	}
@@ -288,53 +437,50 @@ func (s *Survivors) details(due map[int64]ended) map[int64][]Group {
 	}
 	by := map[int64][]Goroutine{}
 	for _, g := range gs {
-		if id, ok := s.dueUpdate(g.Labels, due); ok && (Group{Stack: g.Stack}).PoolRole() == "" {
+		id, ok := s.updateOf(g.Labels)
+		if _, want := ids[id]; ok && want && (Group{Stack: g.Stack}).PoolRole() == "" {
 			by[id] = append(by[id], g)
 		}
 	}
-	out := map[int64][]Group{}
+	out := make(map[int64][]Group, len(by))
 	for id, list := range by {
 		out[id] = GroupGoroutines(list)
 	}
 	return out
 }
 
-// due removes and returns the updates whose grace period is over.
-func (s *Survivors) due() map[int64]ended {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cut := s.now().Add(-s.grace)
-	due := map[int64]ended{}
-	for len(s.queue) > 0 {
-		id := s.queue[0]
-		e, ok := s.pending[id]
-		if ok && e.at.After(cut) {
-			break
-		}
-		s.queue = s.queue[1:]
-		if ok {
-			delete(s.pending, id)
-			due[id] = e
-		}
+// UpdateReport returns the goroutines of bot labelled with updateID right
+// now (pool goroutines and owned background work left out), as a Report
+// for handler: for a handler that is still running past its deadline. It
+// reads one goroutine profile, and a full dump for creation sites when
+// tracebacklabels is on. Count is 0 when none is found.
+func UpdateReport(bot string, updateID int64, handler string) (Report, error) {
+	s := NewSurvivors(bot)
+	r := Report{Bot: bot, Handler: handler, UpdateID: updateID, Ended: time.Now()}
+	groups, err := s.snapshot()
+	if err != nil {
+		return r, fmt.Errorf("leak: goroutines of update %d: %w", updateID, err)
 	}
-	if len(s.queue) == 0 {
-		s.queue = nil // let the backing array go
+	mine, _ := s.byUpdate(groups)
+	gs, ok := mine[updateID]
+	if !ok {
+		return r, nil
 	}
-	return due
+	if d, ok := s.details(map[int64]time.Time{updateID: r.Ended})[updateID]; ok {
+		gs = d
+	}
+	r.Count, r.Groups, r.ChatID = Count(gs), gs, labelOf(gs, LabelChatID)
+	return r, nil
 }
 
-// requeue puts back updates whose check failed.
-func (s *Survivors) requeue(due map[int64]ended) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []int64
-	for id, e := range due {
-		if _, ok := s.pending[id]; !ok {
-			s.pending[id] = e
-			ids = append(ids, id)
+// labelOf returns the first non-empty value of label among gs.
+func labelOf(gs []Group, label string) string {
+	for _, g := range gs {
+		if v := g.Labels[label]; v != "" {
+			return v
 		}
 	}
-	s.queue = append(ids, s.queue...)
+	return ""
 }
 
 // Leaked returns the goroutines reported so far.
@@ -344,24 +490,33 @@ func (s *Survivors) Leaked() int64 {
 	return s.leaked
 }
 
-// Dropped returns the updates forgotten unchecked because more than
-// MaxPending were waiting.
+// Dropped returns how many times an update seen with survivors was not
+// tracked because MaxSuspects suspects were (counted at each check that
+// saw it untracked).
 func (s *Survivors) Dropped() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dropped
 }
 
-// Pending returns the updates waiting for their grace period to end.
-func (s *Survivors) Pending() int {
+// Suspects returns the updates tracked now: seen with goroutines after
+// their handler returned, reported or not yet (Reported marks included).
+func (s *Survivors) Suspects() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pending)
+	return len(s.suspects)
 }
 
-// Pool returns the connection-pool goroutines labelled with the updates
-// checked last: connections dialled on their behalf, which belong to the
-// pool and are not leaks (unless Bodies stays high: bodies not closed).
+// Pending returns Suspects.
+//
+// Deprecated: updates are no longer remembered until their grace is over;
+// use Suspects.
+func (s *Survivors) Pending() int { return s.Suspects() }
+
+// Pool returns the connection-pool goroutines labelled with updates whose
+// handler was not running at the last profile read: connections dialled on
+// their behalf, which belong to the pool and are not leaks (unless Bodies
+// stays high: bodies not closed).
 func (s *Survivors) Pool() PoolStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -137,6 +137,9 @@ func (t *task) Abandon(ctx context.Context, stopping bool) {
 		return
 	}
 	ran := time.Since(time.Unix(0, t.started.Load()))
+	if e.cfg.Survivors != nil {
+		e.cfg.Survivors.Reported(t.u.UpdateID) // reported here, with its goroutines: not again as survivors
+	}
 	rep, rerr := leak.UpdateReport(string(e.cfg.Owner), t.u.UpdateID, name)
 	if rerr != nil {
 		e.cfg.Log.Warn("tidygram: cannot read the abandoned handler's goroutines", "error", rerr)
@@ -176,12 +179,17 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 }
 
 // run runs h for t's update under the handler's labels and timeout; it
-// reports the error (or recovered panic) and hands the update to the leak
-// check. It returns errAbandoned when the update was abandoned meanwhile
-// (then it reports nothing).
+// reports the error (or recovered panic) and tells the leak check when the
+// handler starts and ends (an abandoned one too, when it returns). It
+// returns errAbandoned when the update was abandoned meanwhile (then it
+// reports nothing).
 func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler) (err error) {
 	hctx, cancel := context.WithTimeout(ctx, e.cfg.HandlerTimeout)
 	defer cancel()
+	if s := e.cfg.Survivors; s != nil {
+		s.Started(t.u.UpdateID)
+		defer s.Ended(t.u.UpdateID, name)
+	}
 	e.labelled(hctx, t, name, func(c *router.Context) {
 		err = call(c, h)
 		if !t.settle() {
@@ -192,9 +200,6 @@ func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handl
 			e.reportTo(c, err)
 		}
 	})
-	if e.cfg.Survivors != nil && err != errAbandoned {
-		e.cfg.Survivors.Ended(t.u.UpdateID, name)
-	}
 	return err
 }
 
