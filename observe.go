@@ -11,9 +11,16 @@ import (
 // WithLeakCheck sets the grace period after which goroutines still
 // carrying a handled update's labels are reported (to the observer) as
 // leaked by that handler (default leak.DefaultGrace, 30 s; must be
-// positive). The check is on by default; it reads one goroutine profile
-// (no stop-the-world) per interval, and only while some update's grace is
-// over.
+// positive): between grace and grace + 2 check intervals after the handler
+// returned (the interval is leak.DefaultInterval, 5 s, or the grace when
+// shorter). See leak.Survivors.
+//
+// The check is on by default. Its memory does not grow with throughput:
+// the ids of the handlers running now and at most leak.DefaultMaxSuspects
+// updates whose goroutines outlived their handler. It reads one goroutine
+// profile (no stop-the-world) per interval, and only when a handler ended
+// since its last read or a suspect's grace is over: an idle bot reads
+// nothing.
 func WithLeakCheck(grace time.Duration) Option {
 	return func(c *config) error {
 		if grace <= 0 {
