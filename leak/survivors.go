@@ -72,10 +72,12 @@ func (r Report) String() string {
 //   - a suspect whose goroutines are gone is forgotten.
 //
 // So with checks every interval, goroutines that outlive their handler are
-// reported at least grace and at most grace + 2×interval after it returned
-// (grace + interval at most until the first check that sees them, plus
-// less than one interval for the check that finds grace over). A goroutine
-// that ends within grace of its handler is never reported. A handler that
+// reported at least grace and less than grace + 2×interval after it
+// returned: at most one interval until the first check that sees them,
+// the grace, then less than one interval until the check that finds the
+// grace over (plus the time checks take; a check whose profile read fails
+// changes nothing, and the next one does its work). A goroutine that ends
+// within grace of its handler's return is never reported. A handler that
 // runs, however long, is never a suspect: that is supervision's business
 // (an abandoned handler is reported by the runtime, which calls Reported
 // so that its goroutines are not reported again here).
@@ -88,9 +90,10 @@ func (r Report) String() string {
 // Memory does not grow with throughput: Survivors holds the ids of the
 // handlers running now (the workers plus abandoned handlers still running),
 // a counter of handlers ended since the last check, and at most
-// MaxSuspects suspects (about 40 bytes each; Reported marks are kept beyond
-// it, one per abandoned update whose goroutines still run). Updates whose
-// goroutines end with their handler leave nothing behind.
+// MaxSuspects suspects (under 0.5 MB at the default 10,000). Reported
+// marks are kept beyond it: one per abandoned update whose handler or
+// goroutines still run. Updates whose goroutines end with their handler
+// leave nothing behind.
 //
 // Started and Ended never block on a check in progress (a check holds the
 // lock only to compare the goroutines it read with the running set) and
@@ -108,6 +111,7 @@ type Survivors struct {
 	snapshot    func() ([]Group, error)
 	detail      func() ([]Goroutine, error)
 	report      func(Report)
+	epoch       time.Time // suspects' times count from it (so they are small)
 
 	checking sync.Mutex // one check at a time
 
@@ -126,8 +130,8 @@ type Survivors struct {
 
 // suspect is an update whose goroutines were seen after its handler ended.
 type suspect struct {
-	first    time.Time // the check that first saw them
-	reported bool      // reported (here, or by the runtime as abandoned)
+	first    time.Duration // the check that first saw them, since epoch
+	reported bool          // reported (here, or by the runtime as abandoned)
 }
 
 // SurvivorOption configures Survivors.
@@ -190,6 +194,7 @@ func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 	for _, o := range opts {
 		o(s)
 	}
+	s.epoch = s.now()
 	if s.detail == nil {
 		s.detail = func() ([]Goroutine, error) {
 			if !TracebackLabels() {
@@ -252,7 +257,7 @@ func (s *Survivors) Reported(updateID int64) {
 	if ok {
 		s.unreported--
 	} else {
-		sp.first = s.now()
+		sp.first = s.now().Sub(s.epoch)
 	}
 	sp.reported = true
 	s.suspects[updateID] = sp
@@ -366,13 +371,13 @@ func (s *Survivors) track(seen map[int64][]Group, now time.Time) map[int64]time.
 		case !ok && len(s.suspects) >= s.maxSuspects:
 			s.dropped++
 		case !ok:
-			s.suspects[id] = suspect{first: now}
+			s.suspects[id] = suspect{first: now.Sub(s.epoch)}
 			s.unreported++
-		case !sp.reported && now.Sub(sp.first) >= s.grace:
+		case !sp.reported && now.Sub(s.epoch)-sp.first >= s.grace:
 			if due == nil {
 				due = map[int64]time.Time{}
 			}
-			due[id] = sp.first
+			due[id] = s.epoch.Add(sp.first)
 			sp.reported = true
 			s.suspects[id] = sp
 			s.unreported--
@@ -384,8 +389,8 @@ func (s *Survivors) track(seen map[int64][]Group, now time.Time) map[int64]time.
 	}
 	s.nextDue = now.Add(s.grace)
 	for _, sp := range s.suspects {
-		if !sp.reported && sp.first.Add(s.grace).Before(s.nextDue) {
-			s.nextDue = sp.first.Add(s.grace)
+		if at := s.epoch.Add(sp.first + s.grace); !sp.reported && at.Before(s.nextDue) {
+			s.nextDue = at
 		}
 	}
 	return due
