@@ -113,7 +113,10 @@ type chatState struct {
 	botIn   bool
 	blocked bool
 	members map[int64]bool
-	user    *User // the other party of a private chat with a simulated user
+	user    *User            // the other party of a private chat with a simulated user
+	biz     *bizConn         // the business connection of a business chat; nil otherwise
+	status  map[int64]string // members' statuses set with SimGroup.SetStatus
+	botStat string           // the bot's status in a group ("" = member)
 	limit   int
 	nextID  int64
 	recs    []msgRec // ring

@@ -57,9 +57,14 @@
 // API) answers sends with 429 beyond about 30 messages/s per bot, 1/s per
 // chat with a burst of 3, and 20/min per group (FloodLimits).
 //
+// WithLocalMode makes it a local Bot API server (--local): getFile
+// answers absolute paths on this machine, uploads go up to 2000 MB and may
+// name a local file (absolute path or file:// URI).
+//
 // The emulator does not render parse_mode (text is stored as sent),
-// does not model channels, forum topics, payments, stickers or inline
-// message editing, and serves one bot per server.
+// does not model channels, forum topics, invoices and payments (only the
+// pre-checkout query), stickers or inline message editing, and serves one
+// bot per server.
 //
 // # Simulated users and inspection
 //
@@ -67,7 +72,15 @@
 // fine). A SimUser sends text, commands, photos and documents, presses
 // inline buttons (a callback_query carrying the button's callback_data),
 // types inline queries, joins and leaves groups, and blocks the bot; each
-// action enqueues the update Telegram would send. SimUser.WaitReply and
+// action enqueues the update Telegram would send. More: SendAlbum and
+// AddToAlbum (media groups, one update per part), ConnectBusiness and
+// SimBusiness.Send (business_connection and business_message updates; the
+// bot's sends with business_connection_id land in the business chat, see
+// SimBusiness.WaitMessages), SimGroup.SetStatus and SetBotStatus
+// (chat_member and my_chat_member transitions), WebAppInitData and
+// LoginWidgetData (signed with the server's token as Telegram signs them),
+// SendWebAppData, and PreCheckout (answered with answerPreCheckoutQuery,
+// see Server.WaitPreCheckoutAnswer). SimUser.WaitReply and
 // Server.WaitMessages wait, with a context deadline, for what the bot
 // sends; Messages and History inspect a chat; FileContent reads a file.
 // Push and PushRaw enqueue any Update, e.g. one captured from Telegram.

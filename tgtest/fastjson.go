@@ -204,6 +204,8 @@ func (b *sendBase) setBaseField(key string, raw []byte) error {
 		return b.ReplyMarkup.UnmarshalJSON(raw)
 	case "reply_parameters":
 		return setJSON(&b.ReplyParameters, raw)
+	case "business_connection_id":
+		return setStr(&b.BusinessConnectionID, raw)
 	case "reply_to_message_id":
 		return setInt(&b.ReplyToMessageID, raw)
 	}

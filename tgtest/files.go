@@ -172,7 +172,11 @@ func (s *Server) getFile(rq *request) (any, error) {
 	if f.size > s.cfg.downloadLimit {
 		return nil, errFileTooBig
 	}
-	return File{FileID: f.id, FileUniqueID: f.uniq, FileSize: f.size, FilePath: f.path}, nil
+	fp := f.path
+	if s.cfg.local {
+		fp = f.local // absolute, as a --local server answers
+	}
+	return File{FileID: f.id, FileUniqueID: f.uniq, FileSize: f.size, FilePath: fp}, nil
 }
 
 // serveFile serves GET /file/bot<token>/<file_path>, streaming from disk.

@@ -36,6 +36,7 @@ const (
 	mSendMediaGroup
 	mGetFile
 	mGetChat
+	mAnswerPreCheckoutQuery
 	numMethods
 )
 
@@ -78,6 +79,7 @@ func init() {
 		mSendMediaGroup:         {"sendMediaGroup", (*Server).sendMediaGroup},
 		mGetFile:                {"getFile", (*Server).getFile},
 		mGetChat:                {"getChat", (*Server).getChat},
+		mAnswerPreCheckoutQuery: {"answerPreCheckoutQuery", (*Server).answerPreCheckoutQuery},
 	}
 	for id, m := range methods[1:] {
 		methodByName[m.name] = methodID(id + 1)
@@ -147,6 +149,9 @@ type sendBase struct {
 	ReplyMarkup      markupParam  `json:"reply_markup"`
 	ReplyParameters  *replyParams `json:"reply_parameters"`
 	ReplyToMessageID intParam     `json:"reply_to_message_id"`
+	// BusinessConnectionID sends on behalf of a business account (see
+	// SimUser.ConnectBusiness).
+	BusinessConnectionID strParam `json:"business_connection_id"`
 }
 
 func utf16Len(s string) int {
@@ -202,7 +207,7 @@ func (s *Server) target(ref chatRef) (*chatState, error) {
 // prepare checks what every send does before storing a message: the chat,
 // parse_mode, the message replied to and flood control (n messages).
 func (s *Server) prepare(b *sendBase, n int) (*chatState, *Message, error) {
-	c, err := s.target(b.ChatID)
+	c, err := s.targetFor(string(b.BusinessConnectionID), b.ChatID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,9 +246,14 @@ func (s *Server) prepare(b *sendBase, n int) (*chatState, *Message, error) {
 	return c, reply, nil
 }
 
-// storeBot stores a message the bot sends to c.
+// storeBot stores a message the bot sends to c (in a business chat: on
+// behalf of the account's owner).
 func (s *Server) storeBot(c *chatState, m *Message) *Message {
 	m.From = s.botFrom
+	if c.biz != nil {
+		owner := c.biz.conn.User
+		m.From, m.SenderBusinessBot, m.BusinessConnectionID = &owner, s.botFrom, c.biz.conn.ID
+	}
 	m.Chat = c.chat
 	if c.add(m, true) {
 		s.c.historyDropped.Add(1)
@@ -406,6 +416,9 @@ type editParams struct {
 	MessageID       intParam    `json:"message_id"`
 	InlineMessageID strParam    `json:"inline_message_id"`
 	ReplyMarkup     markupParam `json:"reply_markup"`
+	// BusinessConnectionID edits a message sent on behalf of a business
+	// account.
+	BusinessConnectionID strParam `json:"business_connection_id"`
 }
 
 // edit finds the bot's message an edit method names and replaces it with
@@ -414,12 +427,12 @@ func (s *Server) edit(p *editParams, change func(m *Message) error) (any, error)
 	if p.InlineMessageID != "" {
 		return nil, badRequest("MESSAGE_ID_INVALID")
 	}
-	c, err := s.target(p.ChatID)
+	c, err := s.targetFor(string(p.BusinessConnectionID), p.ChatID)
 	if err != nil {
 		return nil, err
 	}
 	return c.edit(int64(p.MessageID), errEditNotFound, func(old *Message) (*Message, error) {
-		if old.From == nil || old.From.ID != s.bot.ID {
+		if !s.sentByBot(old) {
 			return nil, errCantEdit
 		}
 		m := *old

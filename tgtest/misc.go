@@ -30,11 +30,21 @@ type InlineAnswer struct {
 	IsPersonal bool            `json:"is_personal,omitempty"`
 }
 
+// queryKind tells the kinds of query apart: an answer must match.
+type queryKind uint8
+
+const (
+	queryCallback queryKind = iota
+	queryInline
+	queryPreCheckout
+)
+
 type query struct {
-	inline   bool
+	kind     queryKind
 	answered chan struct{} // closed when answered
 	cb       CallbackAnswer
 	inl      InlineAnswer
+	pre      PreCheckoutAnswer
 }
 
 // miscState holds queries waiting for answers, the command menus and an
@@ -63,12 +73,12 @@ func (ms *miscState) nextID() int64 {
 }
 
 // newQuery registers a query and returns its id.
-func (ms *miscState) newQuery(inline bool) string {
+func (ms *miscState) newQuery(kind queryKind) string {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	ms.ids++
 	id := strconv.FormatInt(4_000_000_000_000_000+ms.ids, 10)
-	ms.queries[id] = &query{inline: inline, answered: make(chan struct{})}
+	ms.queries[id] = &query{kind: kind, answered: make(chan struct{})}
 	ms.order = append(ms.order, id)
 	if len(ms.order) > maxQueries {
 		delete(ms.queries, ms.order[0])
@@ -78,11 +88,11 @@ func (ms *miscState) newQuery(inline bool) string {
 }
 
 // answer records the answer to query id once; fill writes it.
-func (ms *miscState) answer(id string, inline bool, fill func(q *query)) error {
+func (ms *miscState) answer(id string, kind queryKind, fill func(q *query)) error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	q := ms.queries[id]
-	if q == nil || q.inline != inline {
+	if q == nil || q.kind != kind {
 		return errQueryInvalid
 	}
 	select {
@@ -148,7 +158,7 @@ func (s *Server) answerCallbackQuery(rq *request) (any, error) {
 	if utf16Len(string(p.Text)) > 200 {
 		return nil, badRequest("MESSAGE_TOO_LONG")
 	}
-	err := s.misc.answer(string(p.ID), false, func(q *query) {
+	err := s.misc.answer(string(p.ID), queryCallback, func(q *query) {
 		q.cb = CallbackAnswer{Text: string(p.Text), ShowAlert: p.ShowAlert, URL: string(p.URL), CacheTime: int(p.CacheTime)}
 	})
 	if err != nil {
@@ -176,7 +186,7 @@ func (s *Server) answerInlineQuery(rq *request) (any, error) {
 		return nil, badRequest("RESULTS_TOO_MUCH")
 	}
 	res := slices.Clone(p.Results) // p.Results aliases a pooled buffer
-	err := s.misc.answer(string(p.ID), true, func(q *query) {
+	err := s.misc.answer(string(p.ID), queryInline, func(q *query) {
 		q.inl = InlineAnswer{Results: res, NextOffset: string(p.NextOffset), CacheTime: int(p.CacheTime), IsPersonal: p.IsPersonal}
 	})
 	if err != nil {

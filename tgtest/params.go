@@ -297,6 +297,9 @@ func (rq *request) inputFile(field string, v string) (*storedFile, error) {
 	if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
 		return nil, badRequest("failed to get HTTP URL content")
 	}
+	if f, ok, err := rq.localFile(v); ok {
+		return f, err
+	}
 	f := rq.s.files.get(v)
 	if f == nil {
 		return nil, errBadFileID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +58,9 @@ type config struct {
 	tempDir        string
 	idleTimeout    time.Duration
 	firstUpdateID  int64
+	local          bool
+	uploadSet      bool
+	downloadSet    bool
 }
 
 // An Option configures a Server.
@@ -94,11 +98,15 @@ func WithHistoryLimit(n int) Option { return func(c *config) { c.historyLimit = 
 
 // WithUploadLimit bounds the size of one uploaded file. A larger upload is
 // answered 413 without being read further. Default DefaultUploadLimit.
-func WithUploadLimit(n int64) Option { return func(c *config) { c.uploadLimit = n } }
+func WithUploadLimit(n int64) Option {
+	return func(c *config) { c.uploadLimit, c.uploadSet = n, true }
+}
 
 // WithDownloadLimit bounds the size of a file getFile agrees to serve.
 // Default DefaultDownloadLimit.
-func WithDownloadLimit(n int64) Option { return func(c *config) { c.downloadLimit = n } }
+func WithDownloadLimit(n int64) Option {
+	return func(c *config) { c.downloadLimit, c.downloadSet = n, true }
+}
 
 // WithWebhookTimeout bounds one webhook delivery; a slower answer counts as a
 // failure and the update is re-sent. Default DefaultWebhookTimeout.
@@ -167,6 +175,7 @@ type Server struct {
 	flood  floodControl
 	faults faultTable
 	misc   miscState
+	biz    bizStore
 }
 
 // New starts a Server. It returns an error if it cannot listen or create
@@ -181,6 +190,14 @@ func New(opts ...Option) (*Server, error) {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.local {
+		if !cfg.uploadSet {
+			cfg.uploadLimit = LocalUploadLimit
+		}
+		if !cfg.downloadSet {
+			cfg.downloadLimit = math.MaxInt64
+		}
 	}
 	botID, err := tokenBotID(cfg.token)
 	if err != nil {
@@ -222,6 +239,7 @@ func New(opts ...Option) (*Server, error) {
 	s.flood.init(cfg.flood)
 	s.faults.init(cfg.seed)
 	s.misc.init()
+	s.biz.init()
 	s.control = s.controlHandler()
 	s.ln = &countingListener{Listener: ln, c: &s.c}
 	s.hs = &http.Server{

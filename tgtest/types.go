@@ -105,6 +105,14 @@ type Message struct {
 	NewChatMembers  []User          `json:"new_chat_members,omitempty"`
 	LeftChatMember  *User           `json:"left_chat_member,omitempty"`
 	ReplyMarkup     *ReplyMarkup    `json:"reply_markup,omitempty"`
+	// BusinessConnectionID is set on messages of a business account's
+	// chats (received as business_message, or sent by the bot on the
+	// account's behalf).
+	BusinessConnectionID string `json:"business_connection_id,omitempty"`
+	// SenderBusinessBot is the bot, on messages it sent on behalf of a
+	// business account.
+	SenderBusinessBot *User       `json:"sender_business_bot,omitempty"`
+	WebAppData        *WebAppData `json:"web_app_data,omitempty"`
 }
 
 // Buttons returns every button of the message's inline keyboard, row by row.
@@ -163,6 +171,45 @@ type Update struct {
 	InlineQuery   *InlineQuery       `json:"inline_query,omitempty"`
 	MyChatMember  *ChatMemberUpdated `json:"my_chat_member,omitempty"`
 	ChatMember    *ChatMemberUpdated `json:"chat_member,omitempty"`
+
+	BusinessConnection    *BusinessConnection `json:"business_connection,omitempty"`
+	BusinessMessage       *Message            `json:"business_message,omitempty"`
+	EditedBusinessMessage *Message            `json:"edited_business_message,omitempty"`
+	PreCheckoutQuery      *PreCheckoutQuery   `json:"pre_checkout_query,omitempty"`
+}
+
+// WebAppData is data a Web App sent to the bot from a keyboard button
+// (Bot API type WebAppData).
+type WebAppData struct {
+	Data       string `json:"data"`
+	ButtonText string `json:"button_text"`
+}
+
+// BusinessConnection is the bot's connection to a business account (Bot
+// API type BusinessConnection).
+type BusinessConnection struct {
+	ID         string             `json:"id"`
+	User       User               `json:"user"`
+	UserChatID int64              `json:"user_chat_id"`
+	Date       int64              `json:"date"`
+	Rights     *BusinessBotRights `json:"rights,omitempty"`
+	IsEnabled  bool               `json:"is_enabled"`
+}
+
+// BusinessBotRights are the rights of a business bot; the emulator sets
+// only CanReply.
+type BusinessBotRights struct {
+	CanReply bool `json:"can_reply,omitempty"`
+}
+
+// PreCheckoutQuery is the last step of a payment (Bot API type
+// PreCheckoutQuery).
+type PreCheckoutQuery struct {
+	ID             string `json:"id"`
+	From           User   `json:"from"`
+	Currency       string `json:"currency"`
+	TotalAmount    int64  `json:"total_amount"`
+	InvoicePayload string `json:"invoice_payload"`
 }
 
 // File is a file ready to be downloaded (Bot API type File).

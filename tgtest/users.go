@@ -204,7 +204,7 @@ func (u *SimUser) SendDocument(name string, data []byte) (Message, error) {
 // callback query id, for SimUser's WaitCallbackAnswer. It fails if the
 // message is gone or has no such button.
 func (u *SimUser) Press(msg Message, data string) (string, error) {
-	c := u.s.chats.get(msg.Chat.ID)
+	c := u.s.chatOf(msg)
 	if c == nil {
 		return "", fmt.Errorf("tgtest: unknown chat %d", msg.Chat.ID)
 	}
@@ -222,7 +222,7 @@ func (u *SimUser) Press(msg Message, data string) (string, error) {
 	if !found {
 		return "", fmt.Errorf("tgtest: message %d has no button with callback_data %q", msg.MessageID, data)
 	}
-	id := u.s.misc.newQuery(false)
+	id := u.s.misc.newQuery(queryCallback)
 	cq := &CallbackQuery{ID: id, From: u.user, Message: cur, ChatInstance: strconv.FormatInt(c.chat.ID*7919, 10), Data: data}
 	if _, err := u.s.enqueueValue("callback_query", c.chat.ID, cq); err != nil {
 		return "", err
@@ -238,7 +238,7 @@ func (u *SimUser) WaitCallbackAnswer(ctx context.Context, id string) (CallbackAn
 // InlineQuery types query in inline mode and returns the query id, for
 // Server.WaitInlineAnswer.
 func (u *SimUser) InlineQuery(query string) (string, error) {
-	id := u.s.misc.newQuery(true)
+	id := u.s.misc.newQuery(queryInline)
 	iq := &InlineQuery{ID: id, From: u.user, Query: query, ChatType: "sender"}
 	if _, err := u.s.enqueueValue("inline_query", u.user.ID, iq); err != nil {
 		return "", err
@@ -268,6 +268,7 @@ func (u *SimUser) membership(g *SimGroup, join bool) error {
 	if !join {
 		delete(g.chat.members, u.user.ID)
 	}
+	delete(g.chat.status, u.user.ID) // back to plain member or left
 	g.chat.mu.Unlock()
 	m := &Message{}
 	old, now := "left", "member"
@@ -414,6 +415,7 @@ func (s *Server) Reset() {
 	s.chats.init(s.cfg.historyLimit)
 	s.files.reset()
 	s.misc.init()
+	s.biz.init()
 	s.faults.init(s.faults.seed)
 	s.flood.init(nil)
 	s.c.reset()
