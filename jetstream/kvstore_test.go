@@ -13,7 +13,9 @@ import (
 
 	"github.com/tidygram/tidygram/jetstream/internal/natstest"
 	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/session"
+	"github.com/tidygram/tidygram/tg"
 )
 
 // testClock is a clock that moves only when told.
@@ -674,4 +676,60 @@ func validTestKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// On a 3-node cluster with R3 buckets and the two instances connected to
+// different nodes, a refused write (code 10071 here; nats.go says some
+// replicated paths answer 10164, which isConflict takes too) matches
+// ErrConflict for the store, and the limiter re-reads and keeps a chat's
+// rule across the instances.
+func TestSharedStateOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	leaktest.Check(t)
+	nodes := natstest.Cluster(t, 3)
+	_, jsA := natstest.Connect(t, nodes[0].URL())
+	_, jsB := natstest.Connect(t, nodes[1].URL())
+	ctx := testCtx(t)
+
+	a := newTestStore(t, jsA, "r3", StoreReplicas(3))
+	b := newTestStore(t, jsB, "r3", StoreReplicas(3))
+	v1, err := a.SetIf(ctx, "k", []byte("a"), time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SetIf(ctx, "k", []byte("b"), time.Hour, 0); !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("create over a value on R3: %v, want ErrConflict", err)
+	}
+	if _, err := a.SetIf(ctx, "k", []byte("c"), time.Hour, v1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.SetIf(ctx, "k", []byte("d"), time.Hour, v1)
+	var apiErr *natsjs.APIError
+	if !errors.Is(err, session.ErrConflict) || !errors.As(err, &apiErr) {
+		t.Fatalf("stale write on R3: %v, want ErrConflict wrapping the server's error", err)
+	}
+	t.Logf("refused write on R3: error code %d", apiErr.ErrorCode)
+	if err := b.DeleteIf(ctx, "k", v1); !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("stale delete on R3: %v", err)
+	}
+
+	rule := limit.Rule{Every: 200 * time.Millisecond, Burst: 3}
+	log := &turnLog{}
+	la := newTestLimiter(t, jsA, "r3flood", log, LimiterReplicas(3), LimiterRules(noRule, rule, noRule))
+	lb := newTestLimiter(t, jsB, "r3flood", log, LimiterReplicas(3), LimiterRules(noRule, rule, noRule))
+	for i := range 6 {
+		l := la
+		if i%2 == 1 {
+			l = lb
+		}
+		if err := l.Wait(ctx, tg.ID(77)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRule(t, "chat on R3", log.of(tg.ID(77)), rule)
+	if st := lb.Stats(); st.Conflicts == 0 {
+		t.Fatalf("B never met A's writes: %+v", st)
+	}
 }

@@ -122,11 +122,12 @@ var ErrLimiterState = errors.New("jetstream: limiter: unreadable flood state")
 // against an in-process server (2 cores, go test -bench LimiterWait):
 // 2.0 KV operations and 0.12-0.16 ms per Wait for known chats, 3.0 and
 // 0.23-0.52 ms for new chats, 2.2-2.3 with two instances writing the
-// global key in a tight loop (0.10-0.14 refused writes per Wait). Two instances sending
-// to the same chats at once (not the case when a partitioned spool gives
-// each chat to one instance) refuse each other's chat writes about once
-// per message: about 5 round trips per message in
-// TestLimiterTwoInstancesNo429. Wait starts no goroutine.
+// global key in a tight loop (0.10-0.14 refused writes per Wait).
+// Instances sending to the same chats at once (not the case when a
+// partitioned spool gives each chat to one instance) refuse each other's
+// chat writes about once per message: 4.3-5.0 round trips per message
+// with three instances in TestLimiterInstancesNo429. Wait starts no
+// goroutine.
 //
 // # Clock and failures
 //

@@ -391,19 +391,72 @@ func TestNewLimiterOptions(t *testing.T) {
 	}
 }
 
-// End to end: two bots' clients (two instances of one bot), each with
+// Waits queued for the global key that give up (cancelled while queued,
+// while leading a batch, or while sleeping) never block the others: every
+// Wait returns, the granted slots keep the rule, and the queue is empty
+// afterwards.
+func TestLimiterQueueWithCancellations(t *testing.T) {
+	leaktest.Check(t)
+	node := natstest.Server(t)
+	_, js := natstest.Connect(t, node.URL())
+	ctx := testCtx(t)
+	rule := limit.Rule{Every: 10 * time.Millisecond, Burst: 1}
+	log := &turnLog{}
+	l := newTestLimiter(t, js, "queue", log, LimiterRules(rule, noRule, noRule))
+	var (
+		wg                 sync.WaitGroup
+		mu                 sync.Mutex
+		granted, cancelled int
+	)
+	for i := range 60 {
+		wg.Go(func() {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			if i%2 == 1 {
+				stop := time.AfterFunc(time.Duration(i)*3*time.Millisecond, cancel)
+				defer stop.Stop()
+			}
+			err := l.Wait(wctx, tg.ID(int64(i+1)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				granted++
+			case errors.Is(err, context.Canceled):
+				cancelled++
+			default:
+				t.Errorf("Wait %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	checkRule(t, "global", log.every(), rule)
+	l.gmu.Lock()
+	left, busy := len(l.gq), l.gbusy
+	l.gmu.Unlock()
+	if left != 0 || busy {
+		t.Fatalf("queue after the Waits: %d queued, leader %v", left, busy)
+	}
+	if granted < 30 || granted+cancelled != 60 {
+		t.Fatalf("%d granted, %d cancelled of 60", granted, cancelled)
+	}
+	if err := l.Wait(ctx, tg.ID(1000)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d granted, %d cancelled; %+v", granted, cancelled, l.Stats())
+}
+
+// End to end: three clients (three instances of one bot), each with
 // limit.Control on its own Limiter and NATS connection, send to the same
 // chats at once through the emulator with flood control on. The
 // emulator's limits are the limiters' rules (faster than Telegram's, to
 // keep the test short): no 429, every message stored.
-func TestLimiterTwoInstancesNo429(t *testing.T) {
+func TestLimiterInstancesNo429(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a few seconds of load")
 	}
 	leaktest.Check(t)
 	node := natstest.Server(t)
-	_, jsA := natstest.Connect(t, node.URL())
-	_, jsB := natstest.Connect(t, node.URL())
 	ctx := testCtx(t)
 	flood := tgtest.FloodLimits{PerSecond: 50, PerChat: 10, ChatBurst: 3, GroupPerMinute: 120}
 	global := limit.Rule{Every: time.Second / 50, Burst: 1} // the emulator allows a burst of 50 on top
@@ -411,9 +464,11 @@ func TestLimiterTwoInstancesNo429(t *testing.T) {
 	group := limit.Rule{Every: time.Minute / 120, Burst: 3} // the emulator allows a burst of 120
 	emu := tgtest.NewServer(tgtest.WithTB(t), tgtest.WithFlood(flood))
 
-	clients := make([]*tg.Client, 2)
-	limiters := make([]*Limiter, 2)
-	for i, js := range []natsjs.JetStream{jsA, jsB} {
+	const instances = 3
+	clients := make([]*tg.Client, instances)
+	limiters := make([]*Limiter, instances)
+	for i := range instances {
+		_, js := natstest.Connect(t, node.URL())
 		limiters[i] = newTestLimiter(t, js, "e2e", nil, LimiterRules(global, chat, group))
 		ctl := limit.New(limit.WithLimiter(limiters[i]))
 		c, err := tg.NewClient(emu.Token(), tg.WithBaseURL(emu.URL()), tg.WithMiddleware(ctl.Middleware()))
@@ -441,9 +496,9 @@ func TestLimiterTwoInstancesNo429(t *testing.T) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range plans {
-		for i, c := range clients { // both instances send to every chat at once
+		for i, c := range clients { // every instance sends to every chat at once
 			wg.Go(func() {
-				for k := i; k < p.n; k += 2 {
+				for k := i; k < p.n; k += instances {
 					if _, err := c.SendMessage(ctx, &tg.SendMessageParams{ChatID: tg.ID(p.chat), Text: fmt.Sprint(k)}); err != nil {
 						t.Errorf("instance %d, chat %d, message %d: %v", i, p.chat, k, err)
 						return
@@ -465,9 +520,15 @@ func TestLimiterTwoInstancesNo429(t *testing.T) {
 	if sent != int64(total) {
 		t.Fatalf("the emulator stored %d messages, want %d", sent, total)
 	}
-	sa, sb := limiters[0].Stats(), limiters[1].Stats()
-	t.Logf("%d messages to %d chats from 2 instances in %v (%.1f/s, the global rule allows 50/s): no 429; A %+v; B %+v",
-		total, len(plans), elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), sa, sb)
+	var ops, conflicts uint64
+	for _, l := range limiters {
+		st := l.Stats()
+		ops += st.Reads + st.Writes
+		conflicts += st.Conflicts
+	}
+	t.Logf("%d messages to %d chats from %d instances in %v (%.1f/s, the global rule allows 50/s): no 429; %.1f KV ops and %.1f refused writes per message",
+		total, len(plans), instances, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(),
+		float64(ops)/float64(total), float64(conflicts)/float64(total))
 }
 
 // BenchmarkLimiterWait measures one Wait against an in-process server,
