@@ -175,7 +175,7 @@ func (s *Spool) Lead(ctx context.Context) (held context.Context, release func(),
 	for {
 		s.mu.Lock()
 		closed, wake := s.closed, s.viewWake
-		_, taken := s.keys["poll"]
+		taken := s.liveLocked("poll")
 		ready := s.viewReady
 		s.mu.Unlock()
 		if closed {

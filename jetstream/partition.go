@@ -52,6 +52,7 @@ type partition struct {
 	committedWM  uint64
 	committedHW  uint64
 	stateRev     uint64 // revision of wm.<n> as we last read or wrote it
+	revUnknown   bool   // a write failed without a verdict
 	inflight     int    // handed over, Done not yet called
 	releasing    bool
 	releaseBy    time.Time
@@ -65,8 +66,9 @@ type entry struct {
 
 // stored is the value of wm.<n>.
 type stored struct {
-	WM uint64 `json:"wm"` // every update of the partition at or below is done
-	HW uint64 `json:"hw"` // no update above was ever delivered
+	WM uint64 `json:"wm"`           // every update of the partition at or below is done
+	HW uint64 `json:"hw"`           // no update above was ever delivered
+	By string `json:"by,omitempty"` // the instance that wrote it
 }
 
 // watermark computes the watermark; p.mu is held.
@@ -149,27 +151,84 @@ func (p *partition) releasable(now time.Time) bool {
 	return p.releasing && (p.inflight == 0 || now.After(p.releaseBy))
 }
 
-// writeState writes wm.<n> = {wm, hw} over revision rev (Create when 0);
-// p.writeMu is held. A revision mismatch means another instance wrote it:
-// the lease is lost.
-func (s *Spool) writeState(ctx context.Context, p *partition, wm, hw, rev uint64) error {
-	b, _ := json.Marshal(stored{WM: wm, HW: hw})
+// writeState writes wm.<n> = {wm, hw}, revision-checked (Create when
+// the key is new); p.writeMu is held. A write that failed without a
+// verdict (a timeout: it may have been applied) leaves the revision
+// unknown, and a revision mismatch may be such a write of ours: both are
+// resolved by reading the key back. A key another instance wrote means
+// the partition is no longer ours: the lease ends.
+func (s *Spool) writeState(ctx context.Context, p *partition, wm, hw uint64) error {
 	key := "wm." + itoa(p.n)
-	var nrev uint64
-	var err error
-	if rev == 0 {
-		nrev, err = s.state.Create(ctx, key, b)
-	} else {
-		nrev, err = s.state.Update(ctx, key, b, rev)
+	p.mu.Lock()
+	unknown := p.revUnknown
+	p.mu.Unlock()
+	if unknown {
+		if err := s.resolveState(ctx, p); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		if isWrongLastSeq(err) {
+	b, _ := json.Marshal(stored{WM: wm, HW: hw, By: s.cfg.instance})
+	write := func() (uint64, error) {
+		p.mu.Lock()
+		rev := p.stateRev
+		p.mu.Unlock()
+		if rev == 0 {
+			return s.state.Create(ctx, key, b)
+		}
+		return s.state.Update(ctx, key, b, rev)
+	}
+	nrev, err := write()
+	if err != nil && isWrongLastSeq(err) {
+		if rerr := s.resolveState(ctx, p); rerr != nil {
+			return rerr
+		}
+		nrev, err = write()
+		if err != nil && isWrongLastSeq(err) {
 			p.lease.end(fmt.Errorf("%w: %s written by another instance", errLeaseLost, key))
 		}
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.revUnknown = true
+		p.mu.Unlock()
 		return fmt.Errorf("jetstream: write %s: %w", key, err)
 	}
 	p.mu.Lock()
 	p.stateRev, p.committedWM, p.committedHW = nrev, wm, hw
+	p.mu.Unlock()
+	return nil
+}
+
+// resolveState reads wm.<n> back after a write without a verdict: a
+// revision other than the last known one is ours (a write that was
+// applied after all) if we wrote it, else another instance's.
+func (s *Spool) resolveState(ctx context.Context, p *partition) error {
+	key := "wm." + itoa(p.n)
+	var st stored
+	var rev uint64
+	e, err := s.state.Get(ctx, key)
+	switch {
+	case err == nil:
+		rev = e.Revision()
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			return fmt.Errorf("jetstream: read %s: %w", key, err)
+		}
+	case errors.Is(err, natsjs.ErrKeyNotFound):
+	default:
+		return fmt.Errorf("jetstream: read %s: %w", key, err)
+	}
+	p.mu.Lock()
+	known := p.stateRev
+	if rev != known && st.By != s.cfg.instance {
+		p.mu.Unlock()
+		err := fmt.Errorf("%w: %s written by %q", errLeaseLost, key, st.By)
+		p.lease.end(err)
+		return err
+	}
+	if rev != known {
+		p.stateRev, p.committedWM, p.committedHW = rev, st.WM, st.HW
+	}
+	p.revUnknown = false
 	p.mu.Unlock()
 	return nil
 }
@@ -181,7 +240,7 @@ func (s *Spool) commit(ctx context.Context, p *partition, final bool) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	p.mu.Lock()
-	wm, hw, rev := p.watermark(), p.hw, p.stateRev
+	wm, hw := p.watermark(), p.hw
 	if final {
 		hw = max(p.prevHW, p.maxDelivered)
 	}
@@ -190,7 +249,7 @@ func (s *Spool) commit(ctx context.Context, p *partition, final bool) error {
 	if same || !p.lease.held() {
 		return nil
 	}
-	return s.writeState(ctx, p, wm, hw, rev)
+	return s.writeState(ctx, p, wm, hw)
 }
 
 // reserve records a high-water mark above seq before seq is delivered,
@@ -206,12 +265,12 @@ func (s *Spool) reserve(ctx context.Context, p *partition, seq, pending uint64) 
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	p.mu.Lock()
-	wm, rev := p.watermark(), p.stateRev
+	wm := p.watermark()
 	p.mu.Unlock()
 	if !p.lease.held() {
 		return context.Cause(p.lease.ctx)
 	}
-	if err := s.writeState(ctx, p, wm, target, rev); err != nil {
+	if err := s.writeState(ctx, p, wm, target); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -336,7 +395,7 @@ func (s *Spool) balance(c *consumer) {
 		if _, mine := s.parts[n]; mine {
 			continue
 		}
-		if _, taken := s.keys["part."+itoa(n)]; !taken {
+		if !s.liveLocked("part." + itoa(n)) {
 			free = append(free, n)
 		}
 	}

@@ -49,7 +49,7 @@ type Spool struct {
 
 	mu        sync.Mutex
 	closed    bool
-	keys      map[string]string // the leases bucket as the watcher sees it
+	keys      map[string]seen // the leases bucket as the watcher sees it
 	viewReady bool
 	viewWake  chan struct{} // closed and replaced when keys change
 	parts     map[int]*partition
@@ -88,7 +88,7 @@ func Open(ctx context.Context, opts ...Option) (*Spool, error) {
 		log:      c.log.With("spool", c.name, "instance", c.instance),
 		subject:  c.name + ".u.",
 		inHand:   make(chan struct{}, c.maxInHand),
-		keys:     map[string]string{},
+		keys:     map[string]seen{},
 		viewWake: make(chan struct{}),
 		parts:    map[int]*partition{},
 	}
@@ -386,7 +386,7 @@ func (s *Spool) Instances() int {
 func (s *Spool) membersLocked() int {
 	n, self := 0, false
 	for k := range s.keys {
-		if id, ok := strings.CutPrefix(k, "member."); ok {
+		if id, ok := strings.CutPrefix(k, "member."); ok && s.liveLocked(k) {
 			n++
 			self = self || id == s.cfg.instance
 		}
@@ -395,6 +395,22 @@ func (s *Spool) membersLocked() int {
 		n++ // this instance counts even before its heartbeat is seen
 	}
 	return n
+}
+
+// seen is a key of the leases bucket as the watcher last saw it.
+type seen struct {
+	value string
+	at    time.Time
+}
+
+// liveLocked reports whether key is held as far as the watcher knows:
+// seen, and written again within LeaseTTL + LeaseTTL/3. Every holder
+// rewrites its keys every LeaseTTL/3, so an older key has expired even
+// if the watcher missed its expiry marker (a watcher that restarts
+// after a node failure can skip markers already removed). s.mu is held.
+func (s *Spool) liveLocked(key string) bool {
+	e, ok := s.keys[key]
+	return ok && time.Since(e.at) < s.cfg.leaseTTL+s.cfg.leaseTTL/3
 }
 
 func (s *Spool) isClosed() bool {

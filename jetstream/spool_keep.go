@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,7 @@ func (s *Spool) watchLoop(w natsjs.KeyWatcher, wctx context.Context, wcancel con
 }
 
 func (s *Spool) readWatcher(w natsjs.KeyWatcher) {
-	fresh, ready := map[string]string{}, false
+	fresh, ready := map[string]seen{}, false
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -69,7 +70,7 @@ func (s *Spool) readWatcher(w natsjs.KeyWatcher) {
 			case e == nil: // the initial values are in
 				s.keys, s.viewReady, ready = fresh, true, true
 			case e.Operation() == natsjs.KeyValuePut:
-				keys[e.Key()] = string(e.Value())
+				keys[e.Key()] = seen{value: string(e.Value()), at: time.Now()}
 			default:
 				delete(keys, e.Key())
 			}
@@ -127,36 +128,50 @@ func (s *Spool) keepOnce() {
 	}
 	s.mu.Unlock()
 
+	// One goroutine per lease, all ended before the next tick: a slow
+	// server delays each lease by one request, not by all the others'.
+	var wg sync.WaitGroup
 	if memberDue {
-		s.heartbeat()
+		wg.Go(s.heartbeat)
 	}
 	if poll != nil && poll.due(period) {
-		s.op(func(ctx context.Context) error { return poll.renew(ctx) }, "renew the poll lease")
+		wg.Go(func() {
+			s.op(func(ctx context.Context) error { return poll.renew(ctx) }, "renew the poll lease")
+		})
 	}
 	for _, p := range parts {
-		switch {
-		case p.lease.ctx.Err() != nil: // lost or expired: its reader stops on its own
-			s.dropPartition(p, context.Cause(p.lease.ctx))
-			continue
-		case p.lease.due(period):
-			s.op(func(ctx context.Context) error { return p.lease.renew(ctx) }, "renew a partition lease", "partition", p.n)
-		}
-		if p.releasable(time.Now()) {
-			s.mu.Lock()
-			if s.parts[p.n] == p {
-				delete(s.parts, p.n)
-			}
-			s.wakeLocked()
-			s.mu.Unlock()
-			s.op(func(ctx context.Context) error { return s.releasePartition(ctx, p) }, "release a partition", "partition", p.n)
-			continue
-		}
-		s.op(func(ctx context.Context) error { return s.commit(ctx, p, false) }, "commit a watermark", "partition", p.n)
-		if purge {
-			s.op(func(ctx context.Context) error { return s.purge(ctx, p) }, "purge done updates", "partition", p.n)
-		}
+		wg.Go(func() { s.keepPartition(p, period, purge) })
 	}
-	s.op(func(ctx context.Context) error { return s.lookStream(ctx, false) }, "look up the stream")
+	wg.Go(func() {
+		s.op(func(ctx context.Context) error { return s.lookStream(ctx, false) }, "look up the stream")
+	})
+	wg.Wait()
+}
+
+// keepPartition renews p's lease when due, then releases p (given up and
+// drained) or commits its watermark and purges what is done.
+func (s *Spool) keepPartition(p *partition, period time.Duration, purge bool) {
+	switch {
+	case p.lease.ctx.Err() != nil: // lost or expired: its reader stops on its own
+		s.dropPartition(p, context.Cause(p.lease.ctx))
+		return
+	case p.lease.due(period):
+		s.op(func(ctx context.Context) error { return p.lease.renew(ctx) }, "renew a partition lease", "partition", p.n)
+	}
+	if p.releasable(time.Now()) {
+		s.mu.Lock()
+		if s.parts[p.n] == p {
+			delete(s.parts, p.n)
+		}
+		s.wakeLocked()
+		s.mu.Unlock()
+		s.op(func(ctx context.Context) error { return s.releasePartition(ctx, p) }, "release a partition", "partition", p.n)
+		return
+	}
+	s.op(func(ctx context.Context) error { return s.commit(ctx, p, false) }, "commit a watermark", "partition", p.n)
+	if purge {
+		s.op(func(ctx context.Context) error { return s.purge(ctx, p) }, "purge done updates", "partition", p.n)
+	}
 }
 
 // op runs f with a timeout and logs its error.
