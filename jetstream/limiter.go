@@ -120,9 +120,9 @@ var ErrLimiterState = errors.New("jetstream: limiter: unreadable flood state")
 // refused because another instance wrote the key first; Waits queued
 // together share one global write. BenchmarkLimiterWait measures it
 // against an in-process server (2 cores, go test -bench LimiterWait):
-// 2.0 KV operations and 0.12-0.16 ms per Wait for known chats, 3.0 and
-// 0.23-0.52 ms for new chats, 2.2-2.3 with two instances writing the
-// global key in a tight loop (0.10-0.14 refused writes per Wait).
+// 2.0 KV operations and 0.11-0.16 ms per Wait for known chats, 3.0 and
+// 0.16-0.52 ms for new chats, 2.2-2.7 with two instances writing the
+// global key in a tight loop (0.10-0.33 refused writes per Wait).
 // Instances sending to the same chats at once (not the case when a
 // partitioned spool gives each chat to one instance) refuse each other's
 // chat writes about once per message: 4.3-5.0 round trips per message
@@ -477,7 +477,15 @@ func (l *Limiter) Wait(ctx context.Context, chat tg.ChatID) error {
 		var cs floodState
 		if ckey != "" {
 			var err error
-			if cs, err = l.load(ctx, ckey); err != nil {
+			if l.charged(chat) {
+				// A state remembered can only be behind the bucket's
+				// (TATs and pauses only grow); step 3's conditional
+				// write finds out.
+				cs, _, err = l.load(ctx, ckey)
+			} else { // only a pause can hold it, and nothing writes to check
+				cs, err = l.read(ctx, ckey)
+			}
+			if err != nil {
 				return l.kvErr(ctx, "read", chat, err)
 			}
 		}
@@ -739,15 +747,17 @@ func (l *Limiter) localPause(chat tg.ChatID) int64 {
 	return t.UnixNano()
 }
 
-// load returns key's state: the one last read or written, else a read.
-func (l *Limiter) load(ctx context.Context, key string) (floodState, error) {
+// load returns key's state: the one last read or written (remembered:
+// true), else a read.
+func (l *Limiter) load(ctx context.Context, key string) (f floodState, remembered bool, err error) {
 	l.mu.Lock()
 	f, ok := l.cache[key]
 	l.mu.Unlock()
 	if ok {
-		return f, nil
+		return f, true, nil
 	}
-	return l.read(ctx, key)
+	f, err = l.read(ctx, key)
+	return f, false, err
 }
 
 // read reads key's state from KV and remembers it.
@@ -769,14 +779,20 @@ func (l *Limiter) read(ctx context.Context, key string) (floodState, error) {
 
 // update applies change to key's state (the remembered one first, then,
 // after a refused write, the one read back) and writes the result
-// conditionally on the revision it started from; after refused writes it
-// tries again until LimiterTimeout has passed since the first (another
-// instance writing the key in a tight loop, as in a broadcast, can hold
-// it that long at worst) or ctx ends. change gets the state and now (Unix ns); it returns whether to
-// write, or an error that ends update without writing. Each write
-// carries a TTL that ends when the state will be idle.
+// conditionally on the revision it started from. change gets the state
+// and now (Unix ns); it returns whether to write, or an error that ends
+// update without writing. Each write carries a TTL that ends when the
+// state will be idle. After refused writes update tries again until
+// LimiterTimeout has passed since the first (another instance writing
+// the key in a tight loop, as in a broadcast, can hold it that long at
+// worst) or ctx ends. A decision not to write taken on a remembered
+// state is taken again on a fresh read: a remembered state can be behind
+// the bucket's (another instance's pause), and only a write would have
+// found out. An error from change on a remembered state stands: TATs and
+// pauses only grow, so the bucket's state holds a call back at least as
+// long.
 func (l *Limiter) update(ctx context.Context, key string, change func(f *floodState, now int64) (bool, error)) (floodState, error) {
-	f, err := l.load(ctx, key)
+	f, remembered, err := l.load(ctx, key)
 	if err != nil {
 		return f, err
 	}
@@ -785,8 +801,18 @@ func (l *Limiter) update(ctx context.Context, key string, change func(f *floodSt
 		now := time.Now().UnixNano()
 		next := f
 		write, err := change(&next, now)
-		if err != nil || !write {
+		if err != nil {
 			return f, err
+		}
+		if !write {
+			if !remembered {
+				return f, nil
+			}
+			remembered = false
+			if f, err = l.read(ctx, key); err != nil {
+				return f, err
+			}
+			continue
 		}
 		ttl := time.Duration(next.idleAt()-now) + time.Second
 		l.writes.Add(1)
@@ -804,6 +830,7 @@ func (l *Limiter) update(ctx context.Context, key string, change func(f *floodSt
 		if time.Since(start) > l.timeout {
 			return f, fmt.Errorf("key %s: %w: writes refused for %v", key, ErrLimiterBusy, l.timeout)
 		}
+		remembered = false
 		if f, err = l.read(ctx, key); err != nil {
 			return f, err
 		}
