@@ -421,7 +421,8 @@ func (s *SessionStore) SetIf(ctx context.Context, key string, value []byte, ttl 
 }
 
 // Delete implements session.Store: it purges every revision of key, and
-// the server removes the purge marker a minute later. Deleting an absent
+// the server removes the purge marker a minute later (on a bucket with
+// per-message TTLs). Deleting an absent
 // key is not an error. One round trip.
 func (s *SessionStore) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, key); err != nil {

@@ -138,7 +138,15 @@ var ErrLimiterState = errors.New("jetstream: limiter: unreadable flood state")
 // let N instances send N times the bot's limit. A key's state is written
 // with a per-message TTL that ends when the state would be idle again
 // (its buckets full and no pause), so idle chats cost nothing in the
-// bucket.
+// bucket; the bucket has no MaxAge, which would drop a pause longer than
+// it.
+//
+// # Memory
+//
+// A Limiter remembers the last state it read or wrote of at most 4096
+// keys (about 100 bytes each; idle ones are dropped first when full, and
+// a key not remembered is read), the pauses in force that it was told
+// of, and the Waits queued for the global key: nothing per idle chat.
 //
 // Limiter does not implement limit.Settler: counting from the answer
 // would cost a third round trip per message, and the margin covers the
