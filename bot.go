@@ -256,6 +256,7 @@ func (b *Bot) run(ctx context.Context) error {
 	b.state.Store(st)
 	b.obs.Start(b.liveState(st))
 	stopServices := b.startServices(ctx, stop)
+	stopLeakCheck := b.startLeakCheck(ctx)
 	consumed := b.startConsumer(runCtx, stop)
 	confirm, srcErr := b.receive(runCtx)
 
@@ -271,6 +272,7 @@ func (b *Bot) run(ctx context.Context) error {
 		st.exec.CloseBackground(time.Unix(0, stopAt.Load()).Add(b.cfg.drainTimeout))
 	})
 	stopServices()
+	stopLeakCheck()
 	if confirm != nil {
 		confirm()
 	}

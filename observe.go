@@ -3,6 +3,7 @@ package tidygram
 import (
 	"context"
 	"errors"
+	"runtime/pprof"
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
@@ -46,8 +47,8 @@ func WithWatchdog(opts ...leak.WatchdogOption) Option {
 	}
 }
 
-// observe installs the leak check and the watchdog as owned services,
-// both reporting to the bot's observer.
+// observe installs the leak check (run on timers by startLeakCheck) and
+// the watchdog (an owned service), both reporting to the bot's observer.
 func (b *Bot) observe() {
 	cfg := &b.cfg
 	if !cfg.noLeakCheck {
@@ -55,8 +56,7 @@ func (b *Bot) observe() {
 		if cfg.leakGrace > 0 {
 			opts = append(opts, leak.WithGrace(cfg.leakGrace))
 		}
-		b.survivors = leak.NewSurvivors(string(b.id), opts...)
-		cfg.services = append(cfg.services, Service{Name: "leak-check", Run: ignoreCancel(b.survivors.Run)})
+		b.survivors = leak.NewSurvivors(string(b.id), opts...) // checks on timers while Run runs (startLeakCheck)
 	}
 	if cfg.watchdog {
 		opts := append([]leak.WatchdogOption{leak.WithAlarm(b.obs.Alarm)}, cfg.watchdogOpts...)
@@ -73,4 +73,13 @@ func ignoreCancel(run func(context.Context) error) func(context.Context) error {
 		}
 		return err
 	}
+}
+
+// startLeakCheck runs the per-update leak check on timers, under the
+// bot's labels, until the returned stop; without it, stop does nothing.
+func (b *Bot) startLeakCheck(ctx context.Context) (stop func()) {
+	if b.survivors == nil {
+		return func() {}
+	}
+	return b.survivors.Start(pprof.WithLabels(context.WithoutCancel(ctx), b.id.Labels("leak-check")))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -276,6 +277,47 @@ func (s *Survivors) Run(ctx context.Context) error {
 		case <-t.C:
 			_, _ = s.CheckNow()
 		}
+	}
+}
+
+// Start checks every interval on timers instead of a goroutine of its
+// own, until stop is called: each check runs on a goroutine of the timer's
+// that carries ctx's pprof labels, so an idle checker holds no goroutine
+// (a host of many idle bots pays none per bot). stop returns once a check
+// in progress ended; no check starts after it.
+func (s *Survivors) Start(ctx context.Context) (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		t       *time.Timer
+	)
+	tick := func() {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		pprof.SetGoroutineLabels(ctx)
+		_, _ = s.CheckNow()
+		mu.Lock()
+		if !stopped {
+			t.Reset(s.interval)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	t = time.AfterFunc(s.interval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		running.Wait()
 	}
 }
 

@@ -636,3 +636,48 @@ func TestSurvivorsIntervalDefault(t *testing.T) {
 		}
 	}
 }
+
+// Start checks on timers with no goroutine of its own between checks: a
+// planted leak is reported with real time (grace and interval short), the
+// checks run under the labels of Start's context, and stop returns with
+// no check running and none to come.
+func TestSurvivorsStartOnTimers(t *testing.T) {
+	reported := make(chan Report, 4)
+	var checkerLabel atomic.Value
+	s := NewSurvivors("timers", WithGrace(10*time.Millisecond), WithInterval(5*time.Millisecond), WithReport(func(r Report) {
+		// The report runs on the check's goroutine: it is the one
+		// goroutine that carries the role label.
+		if groups, err := Snapshot(); err == nil {
+			for _, g := range groups {
+				if v := g.Labels["role"]; v != "" {
+					checkerLabel.Store(v)
+				}
+			}
+		}
+		reported <- r
+	}))
+	before := runtime.NumGoroutine()
+	stop := s.Start(pprof.WithLabels(context.Background(), pprof.Labels("role", "checker")))
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("Start left %d goroutines running between checks", n-before)
+	}
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	s.Started(41)
+	runHandler("timers", "handler", "/leaky", 41, func(context.Context) { plantLeak(release, &started) })
+	started.Wait()
+	s.Ended(41, "/leaky")
+	select {
+	case r := <-reported:
+		if r.UpdateID != 41 || r.Handler != "/leaky" || r.Count != 1 {
+			t.Errorf("report %+v, want update 41 of /leaky with 1 goroutine", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no report 20 s after the leak, with a 10 ms grace")
+	}
+	stop()
+	close(release)
+	if v, _ := checkerLabel.Load().(string); v != "checker" {
+		t.Errorf("the check ran with role label %q, want the labels of Start's context", v)
+	}
+}
