@@ -27,7 +27,8 @@ const (
 	// in and never held whole (see MaxValueBytes).
 	DefaultMaxResponseBytes = 16 << 20
 	// DefaultMaxDownloadBytes caps a download (20 MiB): the cloud Bot API's
-	// getFile serves files up to 20 MB. A local Bot API server has no limit.
+	// getFile serves files up to 20 MB. A local Bot API server has no limit:
+	// WithLocalServer raises the default to LocalMaxDownloadBytes.
 	DefaultMaxDownloadBytes = 20 << 20
 	// DefaultMaxIdleConnsPerHost is the keep-alive pool size (32). Size it to
 	// the number of calls made at once, e.g. a dispatcher's worker count.
@@ -70,7 +71,8 @@ type Client struct {
 	maxResponse int64
 	maxDownload int64
 	maxIdle     int
-	jsonType    []string // Content-Type header value, shared by every JSON request (never modified)
+	jsonType    []string   // Content-Type header value, shared by every JSON request (never modified)
+	local       localFiles // local Bot API server mode (WithLocalServer); zero: off
 
 	closed  atomic.Bool  // set by Close: calls fail with ErrClosed, the dialer refuses
 	retried atomic.Int64 // calls sent again because the server never read them
@@ -87,6 +89,9 @@ type options struct {
 	maxDownload   int64
 	maxIdle       int
 	headerTimeout time.Duration
+	local         localFiles
+	downloadSet   bool // WithMaxDownloadBytes given: local mode keeps it
+	headerSet     bool // WithResponseHeaderTimeout given: local mode keeps it
 }
 
 // WithBaseURL sets the server: scheme, host and an optional path prefix, with
@@ -120,7 +125,9 @@ func WithMaxResponseBytes(n int64) Option { return func(o *options) { o.maxRespo
 // WithMaxDownloadBytes caps Download and DownloadFile. Default
 // DefaultMaxDownloadBytes; raise it for a local Bot API server. n must be
 // positive.
-func WithMaxDownloadBytes(n int64) Option { return func(o *options) { o.maxDownload = n } }
+func WithMaxDownloadBytes(n int64) Option {
+	return func(o *options) { o.maxDownload, o.downloadSet = n, true }
+}
 
 // WithMaxIdleConnsPerHost sets how many idle keep-alive connections the
 // Client keeps. Default DefaultMaxIdleConnsPerHost; n must be positive.
@@ -131,7 +138,7 @@ func WithMaxIdleConnsPerHost(n int) Option { return func(o *options) { o.maxIdle
 // allows. Default DefaultResponseHeaderTimeout. Raise it for large uploads
 // to a local Bot API server, which answers only after passing the file on.
 func WithResponseHeaderTimeout(d time.Duration) Option {
-	return func(o *options) { o.headerTimeout = d }
+	return func(o *options) { o.headerTimeout, o.headerSet = d, true }
 }
 
 // NewClient returns a Client for the bot token. It fails when the token is
@@ -162,6 +169,9 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if err := o.applyLocal(); err != nil {
+		return nil, err
+	}
 	base, err := checkBaseURL(o.baseURL)
 	if err != nil {
 		return nil, err
@@ -186,6 +196,7 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 		maxDownload: o.maxDownload,
 		maxIdle:     o.maxIdle,
 		jsonType:    []string{"application/json"},
+		local:       o.local,
 	}
 	if c.hc == nil {
 		c.conns = &connCounter{closed: &c.closed}

@@ -27,8 +27,14 @@ const downloadMethod = "download"
 // wrapped; after Close it fails with an error wrapping ErrClosed. The
 // response body is closed on every path.
 //
-// A local Bot API server in --local mode returns an absolute path that is
-// read from disk instead.
+// A local Bot API server in --local mode answers getFile with an absolute
+// path. With WithLocalServer (or WithLocalFiles) such a path is read from
+// disk instead: streamed, under the same cap (before anything is written
+// when the file's size is over it), ctx checked between reads, the file
+// closed on every path; a missing file gives an error wrapping
+// fs.ErrNotExist. Without local mode every path is requested over HTTP
+// (a --local server does not serve files: that gives a 404 *APIError,
+// unless a web server of yours serves the server's directory there).
 func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (int64, error) {
 	if c.closed.Load() {
 		return 0, errClosed(downloadMethod)
@@ -36,6 +42,9 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 	defer c.closeIdleIfClosed()
 	if filePath == "" {
 		return 0, errors.New("tg: download: empty file path")
+	}
+	if c.local.on && isLocalPath(filePath) {
+		return c.downloadLocal(ctx, filePath, w)
 	}
 	tr := &connTrace{}
 	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodGet, c.filePrefix+escapePath(filePath), nil)
@@ -63,37 +72,56 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 
 // copyCapped copies resp.Body to w, at most c.maxDownload bytes.
 func (c *Client) copyCapped(ctx context.Context, w io.Writer, resp *http.Response) (int64, error) {
+	n, over, rerr, werr := copyUpTo(ctx, w, resp.Body, c.maxDownload)
+	switch {
+	case werr != nil:
+		drainClose(resp.Body)
+		return n, fmt.Errorf("tg: download: writing: %w", werr)
+	case over:
+		return n, &ResponseError{Method: downloadMethod, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("%w: more than the cap of %d bytes", ErrTooLarge, c.maxDownload)}
+	case rerr != nil:
+		return n, c.networkError(ctx, downloadMethod, rerr, nil)
+	}
+	return n, nil
+}
+
+// copyUpTo copies r to w through a 32 KiB buffer until r ends (rerr nil),
+// a read fails (rerr), a write fails (werr, io.ErrShortWrite for a short
+// one), or more than max bytes come (over: max bytes were written). ctx
+// is checked before each read (rerr is then its error).
+func copyUpTo(ctx context.Context, w io.Writer, r io.Reader, max int64) (n int64, over bool, rerr, werr error) {
 	buf := make([]byte, 32<<10)
-	var n int64
 	for {
-		room := c.maxDownload - n + 1 // one byte more than allowed reveals an oversized body
+		if err := ctx.Err(); err != nil {
+			return n, false, err, nil
+		}
+		room := max - n + 1 // one byte more than allowed reveals an oversized body
 		if room > int64(len(buf)) {
 			room = int64(len(buf))
 		}
-		m, rerr := resp.Body.Read(buf[:room])
-		over := n+int64(m) > c.maxDownload
+		m, err := r.Read(buf[:room])
+		over = n+int64(m) > max
 		if over {
-			m = int(c.maxDownload - n)
+			m = int(max - n)
 		}
 		if m > 0 {
-			k, werr := w.Write(buf[:m])
+			k, err := w.Write(buf[:m])
 			n += int64(k)
-			if werr == nil && k < m {
-				werr = io.ErrShortWrite
+			if err == nil && k < m {
+				err = io.ErrShortWrite
 			}
-			if werr != nil {
-				drainClose(resp.Body)
-				return n, fmt.Errorf("tg: download: writing: %w", werr)
+			if err != nil {
+				return n, false, nil, err
 			}
 		}
 		switch {
 		case over:
-			return n, &ResponseError{Method: downloadMethod, StatusCode: resp.StatusCode,
-				Err: fmt.Errorf("%w: more than the cap of %d bytes", ErrTooLarge, c.maxDownload)}
-		case rerr == io.EOF:
-			return n, nil
-		case rerr != nil:
-			return n, c.networkError(ctx, downloadMethod, rerr, nil)
+			return n, true, nil, nil
+		case err == io.EOF:
+			return n, false, nil, nil
+		case err != nil:
+			return n, false, err, nil
 		}
 	}
 }

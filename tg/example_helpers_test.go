@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
@@ -89,4 +91,30 @@ func ExampleClient_AcceptPreCheckout() {
 	// Output:
 	// sku-1 ok=true ""
 	// sku-2 ok=false "Sorry, sku-2 just sold out"
+}
+
+// With a local Bot API server (--local), getFile answers an absolute
+// path; in local mode the Client reads it from disk.
+func ExampleWithLocalServer() {
+	srv := tgtest.NewServer(tgtest.WithLocalMode()) // behaves like telegram-bot-api --local
+	defer srv.Close()
+	c, err := tg.NewClient(srv.Token(), tg.WithBaseURL(srv.URL()), tg.WithLocalServer())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	msg, _ := srv.NewUser("alice").SendDocument("notes.txt", []byte("local bytes"))
+
+	f, err := c.GetFile(ctx, &tg.GetFileParams{FileID: msg.Document.FileID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var b strings.Builder
+	n, err := c.Download(ctx, f.FilePath, &b) // f.FilePath is like /var/lib/telegram-bot-api/<token>/documents/file_0.txt
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(filepath.IsAbs(f.FilePath), n, b.String())
+	// Output: true 11 local bytes
 }
