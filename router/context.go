@@ -3,7 +3,10 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
+	"github.com/tidygram/tidygram/router/format"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -20,7 +23,11 @@ type Context struct {
 	context.Context
 	Update *tg.Update
 	Client *tg.Client
-	// Route is the name of the route that matched.
+	// Route is the name of the route that matched. In a router with outer
+	// middleware or When, it is Match's name for the update (see Match)
+	// until routing chose the route; the router then sets it, also in the
+	// Context the outer middleware was given, so an error handler and
+	// outer middleware reading it after next see the route that ran.
 	Route string
 	// Redelivered reports that the update came from a spool
 	// (tidygram.WithSpool) that may have delivered it before — to this
@@ -31,7 +38,9 @@ type Context struct {
 	// update not confirmed at a crash) cannot be told apart.
 	Redelivered bool
 
-	spawn func(fn func(ctx context.Context)) error
+	spawn     func(fn func(ctx context.Context)) error
+	rt        *routing // a dynamic run's routing state (shared by copies)
+	parseMode *string  // the default parse mode (DefaultParseMode); nil: none
 }
 
 // NewContext returns the Context for one handler run. spawn starts owned
@@ -95,6 +104,37 @@ func (c *Context) Text() string {
 	return ""
 }
 
+// Caption returns the caption of the update's message ("" if none).
+func (c *Context) Caption() string {
+	if m := c.Message(); m != nil {
+		return m.Caption
+	}
+	return ""
+}
+
+// Entities returns the text of the entities of the given types in the
+// update's message, text and caption, in order: Entities("url") gives the
+// links a message holds, Entities("hashtag") its hashtags. No types: every
+// entity.
+func (c *Context) Entities(types ...string) []string {
+	m := c.Message()
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, part := range [2]struct {
+		text string
+		es   []tg.MessageEntity
+	}{{m.Text, m.Entities}, {m.Caption, m.CaptionEntities}} {
+		for _, e := range part.es {
+			if len(types) == 0 || slices.Contains(types, e.Type) {
+				out = append(out, format.EntityText(part.text, e))
+			}
+		}
+	}
+	return out
+}
+
 // Args returns the arguments after a command ("/start abc" → "abc").
 func (c *Context) Args() string {
 	_, _, args, _ := ParseCommand(c.Text())
@@ -112,9 +152,27 @@ func (c *Context) CallbackData() string {
 // ErrNoChat is returned by helpers that need a chat when the update has none.
 var ErrNoChat = errors.New("router: update has no chat to reply to")
 
-// Send sends text to the update's chat (in the same forum topic). opts
-// change the parameters: WithMarkup attaches a keyboard, SendFunc sets any
-// other field, Sent keeps the sent message:
+// ErrNotInline is returned by Edit given a markup other than an inline
+// keyboard: editMessageText takes only those (reply keyboards,
+// RemoveKeyboard and ForceReply go with Send and Reply).
+var ErrNotInline = errors.New("router: Edit takes an inline keyboard only")
+
+// BusinessConnectionID returns the id of the business connection the
+// update's message came through ("" if none): Send, Reply and Edit pass it,
+// so that their message goes out on behalf of the business account.
+func (c *Context) BusinessConnectionID() string {
+	if m := c.Message(); m != nil {
+		return m.BusinessConnectionID
+	}
+	return ""
+}
+
+// Send sends text to the update's chat (in the same forum topic and, for a
+// business message, through the same business connection: on behalf of
+// the business account). opts change the parameters: WithMarkup attaches a
+// keyboard, WithParseMode or WithEntities format the text (without them the
+// DefaultParseMode applies), SendFunc sets any other field, Sent keeps the
+// sent message:
 //
 //	return c.Send("Pick one:", router.WithMarkup(kb))
 func (c *Context) Send(text string, opts ...SendOption) error {
@@ -123,11 +181,17 @@ func (c *Context) Send(text string, opts ...SendOption) error {
 		return ErrNoChat
 	}
 	p := &tg.SendMessageParams{ChatID: tg.ID(chat.ID), Text: text}
-	if m := c.Message(); m != nil && m.IsTopicMessage {
-		p.MessageThreadID = m.MessageThreadID
+	if m := c.Message(); m != nil {
+		if m.IsTopicMessage {
+			p.MessageThreadID = m.MessageThreadID
+		}
+		p.BusinessConnectionID = m.BusinessConnectionID
 	}
 	for _, o := range opts {
 		o.applySend(p)
+	}
+	if p.ParseMode == "" && len(p.Entities) == 0 && c.parseMode != nil && !explicitMode(opts) {
+		p.ParseMode = *c.parseMode
 	}
 	if !wantsSent(opts) {
 		// Nobody keeps the message: the answer is checked, not decoded.
@@ -150,8 +214,10 @@ func (c *Context) Reply(text string, opts ...SendOption) error {
 }
 
 // Edit replaces the text of the message the update is about (the message
-// with the pressed button, or an edited message). Without WithMarkup the
-// message's keyboard is removed; pass WithMarkup(kb) to keep or replace it.
+// with the pressed button, or an edited message), through the business
+// connection the message belongs to, if any. Without WithMarkup the
+// message's keyboard is removed; pass WithMarkup(kb) with an inline
+// keyboard to keep or replace it (another kind of markup: ErrNotInline).
 // EditFunc sets any other field, Sent keeps the edited message (nil for an
 // inline message).
 func (c *Context) Edit(text string, opts ...EditOption) error {
@@ -161,11 +227,18 @@ func (c *Context) Edit(text string, opts ...EditOption) error {
 	} else if m := c.Message(); m != nil {
 		p.ChatID = tg.ID(m.Chat.ID)
 		p.MessageID = m.MessageID
+		p.BusinessConnectionID = m.BusinessConnectionID
 	} else {
 		return ErrNoChat
 	}
 	for _, o := range opts {
+		if mk, ok := o.(markup); ok && !mk.inline() {
+			return fmt.Errorf("%w, not %T", ErrNotInline, mk.m)
+		}
 		o.applyEdit(p)
+	}
+	if p.ParseMode == "" && len(p.Entities) == 0 && c.parseMode != nil && !explicitMode(opts) {
+		p.ParseMode = *c.parseMode
 	}
 	if !wantsSent(opts) {
 		return c.Client.Call(c, "editMessageText", p, nil)

@@ -173,6 +173,9 @@ func TestReplySendEdit(t *testing.T) {
 	onButton := &tg.Update{UpdateID: 2, CallbackQuery: &tg.CallbackQuery{ID: "q", Data: "yes", Message: msg}}
 	onInline := &tg.Update{UpdateID: 3, CallbackQuery: &tg.CallbackQuery{ID: "q", Data: "yes", InlineMessageID: "im"}}
 	noChat := &tg.Update{UpdateID: 4, InlineQuery: &tg.InlineQuery{ID: "iq"}}
+	bizMsg := &tg.Message{MessageID: 8, Chat: tg.Chat{ID: 11, Type: "private"}, Text: "order?", BusinessConnectionID: "biz1"}
+	onBusiness := &tg.Update{UpdateID: 5, BusinessMessage: bizMsg}
+	onBusinessButton := &tg.Update{UpdateID: 6, CallbackQuery: &tg.CallbackQuery{ID: "q", Data: "x", Message: bizMsg}}
 	var got *tg.Message
 
 	tests := []struct {
@@ -219,6 +222,49 @@ func TestReplySendEdit(t *testing.T) {
 		{name: "edit fails", u: onButton, fail: true, call: func(c *Context) error { return c.Edit("same") },
 			method: "editMessageText", params: map[string]any{"chat_id": 7.0, "message_id": 5.0, "text": "same"}},
 		{name: "edit without a message", u: noChat, call: func(c *Context) error { return c.Edit("x") }, err: ErrNoChat},
+		{name: "reply to a business message", u: onBusiness, call: func(c *Context) error { return c.Reply("on behalf") },
+			method: "sendMessage", params: map[string]any{"chat_id": 11.0, "text": "on behalf", "business_connection_id": "biz1", "reply_parameters": map[string]any{"message_id": 8.0}}},
+		{name: "send to a business chat", u: onBusiness, call: func(c *Context) error { return c.Send("hi") },
+			method: "sendMessage", params: map[string]any{"chat_id": 11.0, "text": "hi", "business_connection_id": "biz1"}},
+		{name: "send after an edited business message", u: &tg.Update{EditedBusinessMessage: bizMsg}, call: func(c *Context) error { return c.Send("seen") },
+			method: "sendMessage", params: map[string]any{"chat_id": 11.0, "text": "seen", "business_connection_id": "biz1"}},
+		{name: "edit a business message", u: onBusinessButton, call: func(c *Context) error { return c.Edit("edited") },
+			method: "editMessageText", params: map[string]any{"chat_id": 11.0, "message_id": 8.0, "text": "edited", "business_connection_id": "biz1"}},
+		{name: "send with a reply keyboard", u: onMessage, call: func(c *Context) error {
+			kb := ReplyKeyboard(Row(TextButton("A"), ContactButton("Phone")), Row(LocationButton("Where")))
+			kb.OneTimeKeyboard = true
+			return c.Send("pick", WithMarkup(kb))
+		}, method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "pick", "reply_markup": map[string]any{
+			"keyboard": []any{
+				[]any{map[string]any{"text": "A"}, map[string]any{"text": "Phone", "request_contact": true}},
+				[]any{map[string]any{"text": "Where", "request_location": true}},
+			},
+			"resize_keyboard": true, "one_time_keyboard": true}}},
+		{name: "send removing the keyboard", u: onMessage, call: func(c *Context) error { return c.Send("bye", WithMarkup(RemoveKeyboard())) },
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "bye", "reply_markup": map[string]any{"remove_keyboard": true}}},
+		{name: "reply forcing a reply", u: onMessage, call: func(c *Context) error { return c.Reply("name?", WithMarkup(ForceReply("Your name"))) },
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "name?", "reply_parameters": map[string]any{"message_id": 5.0},
+				"reply_markup": map[string]any{"force_reply": true, "input_field_placeholder": "Your name"}}},
+		{name: "send with a nil reply keyboard", u: onMessage, call: func(c *Context) error { return c.Send("x", WithMarkup((*tg.ReplyKeyboardMarkup)(nil))) },
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "x"}},
+		{name: "edit with a reply keyboard", u: onButton, call: func(c *Context) error { return c.Edit("x", WithMarkup(ReplyKeyboard())) }, err: ErrNotInline},
+		{name: "edit with a nil inline keyboard", u: onButton, call: func(c *Context) error { return c.Edit("x", WithMarkup((*tg.InlineKeyboardMarkup)(nil))) },
+			method: "editMessageText", params: map[string]any{"chat_id": 7.0, "message_id": 5.0, "text": "x"}},
+		{name: "default parse mode", u: onMessage, call: withMode("HTML", func(c *Context) error { return c.Send("<b>x</b>") }),
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "<b>x</b>", "parse_mode": "HTML"}},
+		{name: "default parse mode on edit", u: onButton, call: withMode("MarkdownV2", func(c *Context) error { return c.Edit("*x*") }),
+			method: "editMessageText", params: map[string]any{"chat_id": 7.0, "message_id": 5.0, "text": "*x*", "parse_mode": "MarkdownV2"}},
+		{name: "parse mode overrides the default", u: onMessage, call: withMode("HTML", func(c *Context) error { return c.Reply("*x*", WithParseMode("MarkdownV2")) }),
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "*x*", "parse_mode": "MarkdownV2", "reply_parameters": map[string]any{"message_id": 5.0}}},
+		{name: "plain text despite the default", u: onMessage, call: withMode("HTML", func(c *Context) error { return c.Send("a < b", WithParseMode("")) }),
+			method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "a < b"}},
+		{name: "entities instead of the default", u: onButton, call: withMode("HTML", func(c *Context) error {
+			return c.Edit("bold", WithEntities([]tg.MessageEntity{{Type: "bold", Length: 4}}))
+		}), method: "editMessageText", params: map[string]any{"chat_id": 7.0, "message_id": 5.0, "text": "bold",
+			"entities": []any{map[string]any{"type": "bold", "offset": 0.0, "length": 4.0}}}},
+		{name: "SendFunc parse mode beats the default", u: onMessage, call: withMode("HTML", func(c *Context) error {
+			return c.Send("x", SendFunc(func(p *tg.SendMessageParams) { p.ParseMode = "MarkdownV2" }))
+		}), method: "sendMessage", params: map[string]any{"chat_id": 7.0, "text": "x", "parse_mode": "MarkdownV2"}},
 		{name: "answer", u: onButton, call: func(c *Context) error { return c.Answer("ok") },
 			method: "answerCallbackQuery", params: map[string]any{"callback_query_id": "q", "text": "ok"}},
 	}
@@ -279,5 +325,31 @@ func TestInlineKeyboardFitsEveryMethod(t *testing.T) {
 		if got := string(fields["reply_markup"]); got != want {
 			t.Errorf("%T: reply_markup %s, want %s", p, got, want)
 		}
+	}
+}
+
+// withMode runs call as a handler behind DefaultParseMode(mode).
+func withMode(mode string, call func(c *Context) error) func(c *Context) error {
+	return func(c *Context) error { return DefaultParseMode(mode)(call)(c) }
+}
+
+func TestContextEntitiesAndCaption(t *testing.T) {
+	m := &tg.Message{Chat: tg.Chat{ID: 1}, Text: "🎉 go https://go.dev #tag", Caption: "",
+		Entities: []tg.MessageEntity{{Type: "url", Offset: 6, Length: 14}, {Type: "hashtag", Offset: 21, Length: 4}}}
+	c := NewContext(context.Background(), &tg.Update{Message: m}, nil, "", nil)
+	if got := c.Entities("url"); len(got) != 1 || got[0] != "https://go.dev" {
+		t.Errorf("Entities(url) = %q", got)
+	}
+	if got := c.Entities(); len(got) != 2 || got[1] != "#tag" {
+		t.Errorf("Entities() = %q", got)
+	}
+	photo := &tg.Message{Chat: tg.Chat{ID: 1}, Caption: "see @ann", CaptionEntities: []tg.MessageEntity{{Type: "mention", Offset: 4, Length: 4}}}
+	c = NewContext(context.Background(), &tg.Update{Message: photo}, nil, "", nil)
+	if got := c.Entities("mention"); c.Caption() != "see @ann" || len(got) != 1 || got[0] != "@ann" {
+		t.Errorf("caption %q, Entities(mention) = %q", c.Caption(), got)
+	}
+	c = NewContext(context.Background(), &tg.Update{InlineQuery: &tg.InlineQuery{}}, nil, "", nil)
+	if c.Entities() != nil || c.Caption() != "" || c.BusinessConnectionID() != "" || c.ParseMode() != "" {
+		t.Error("an update without a message has entities, a caption or a connection")
 	}
 }

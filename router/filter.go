@@ -86,16 +86,57 @@ func Message(u *tg.Update) *tg.Message {
 	return nil
 }
 
-// newMessage returns the message of a message or channel_post update (new
-// messages only: commands and text routes ignore edits).
+// newMessage returns the message of a message, channel_post or
+// business_message update: new messages only (text and command routes
+// ignore edits).
 func newMessage(u *tg.Update) *tg.Message {
-	if u.Message != nil {
+	switch {
+	case u.Message != nil:
 		return u.Message
+	case u.ChannelPost != nil:
+		return u.ChannelPost
 	}
-	return u.ChannelPost
+	return u.BusinessMessage
 }
 
-// Text matches new messages and channel posts with text.
+// editedMessage returns the message of an edited_message,
+// edited_channel_post or edited_business_message update.
+func editedMessage(u *tg.Update) *tg.Message {
+	switch {
+	case u.EditedMessage != nil:
+		return u.EditedMessage
+	case u.EditedChannelPost != nil:
+		return u.EditedChannelPost
+	}
+	return u.EditedBusinessMessage
+}
+
+// MessageWhere matches new messages (messages, channel posts and business
+// messages — the messages Text, Command and the content filters see) for
+// which pred returns true:
+//
+//	r.On(router.MessageWhere(func(m *tg.Message) bool { return m.Dice != nil && m.Dice.Value == 6 }), h)
+func MessageWhere(pred func(m *tg.Message) bool) Filter {
+	return func(u *tg.Update) bool {
+		m := newMessage(u)
+		return m != nil && pred(m)
+	}
+}
+
+// EditedWhere matches edited messages (edited_message,
+// edited_channel_post, edited_business_message) for which pred returns
+// true:
+//
+//	r.On(router.EditedWhere(func(m *tg.Message) bool { return router.ContentType(m) == "photo" }), h)
+func EditedWhere(pred func(m *tg.Message) bool) Filter {
+	return func(u *tg.Update) bool {
+		m := editedMessage(u)
+		return m != nil && pred(m)
+	}
+}
+
+// Text matches new messages, channel posts and business messages with
+// text.
 func Text() Filter {
 	return func(u *tg.Update) bool {
 		m := newMessage(u)
@@ -127,19 +168,23 @@ func TextMatches(re *regexp.Regexp) Filter {
 	}
 }
 
-// Command matches the command /name in a new message or channel post,
-// addressed to any bot ("/start@otherbot" too: the runtime filters commands
-// addressed to other bots before routing). name is compared case-sensitively
-// without its leading slash.
+// Command matches the command /name at the start of the text of a new
+// message, channel post or business message, addressed to any bot
+// ("/start@otherbot" too: the runtime filters commands addressed to other
+// bots before routing). name is given without its leading slash and
+// compared case-insensitively: Telegram's clients treat /Start, /START and
+// /start as the same command (they highlight and complete each of them,
+// and the bot's command menu sends them in lower case), so a bot answers
+// them alike. Commands in captions are not matched.
 func Command(name string) Filter {
 	name = strings.TrimPrefix(name, "/")
 	return func(u *tg.Update) bool {
 		m := newMessage(u)
-		if m == nil {
+		if m == nil || len(m.Text) < 2 || m.Text[0] != '/' {
 			return false
 		}
 		cmd, _, _, ok := ParseCommand(m.Text)
-		return ok && cmd == name
+		return ok && strings.EqualFold(cmd, name)
 	}
 }
 

@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"time"
 )
 
 // StepFunc handles one input at the current step of a conversation. It
@@ -18,10 +20,15 @@ type StepFunc[D, In any] func(ctx context.Context, in In, data *D) (next string,
 // In is the type of input the steps receive (the runtime's update or
 // context); Conversation does not depend on it.
 //
-// Register every step with On before the first Handle; after that, a
-// Conversation is safe for concurrent use by different keys. Calls for
-// one key must not overlap (the dispatcher runs one handler per chat at a
-// time).
+// Steps run two ways: a StepFunc per step (On) driven by Handle, or —
+// with package router's Conversation — routes that match the step like
+// commands, with the steps declared by Declare and each handler's view of
+// the state opened by Open and written by State.Commit.
+//
+// Register every step with On or Declare before the first Handle or
+// Open; after that, a Conversation is safe for concurrent use by different
+// keys. Calls for one key must not overlap (the dispatcher runs one
+// handler per chat at a time).
 type Conversation[D, In any] struct {
 	sess  *Session[convState[D]]
 	start string
@@ -45,14 +52,41 @@ func NewConversation[D, In any](store Store, start string, opts ...Option) *Conv
 // On registers fn for step name and returns c. It panics on an empty name
 // or a name registered twice, as http.ServeMux does.
 func (c *Conversation[D, In]) On(name string, fn StepFunc[D, In]) *Conversation[D, In] {
-	if name == "" || fn == nil {
+	if fn == nil {
+		panic("session: conversation step needs a name and a func")
+	}
+	c.register(name, fn)
+	return c
+}
+
+// Declare registers steps whose input is handled elsewhere — by routes of
+// package router that match the step — rather than by a StepFunc; Handle
+// at such a step returns an error. It panics on an empty name or a name
+// registered twice.
+func (c *Conversation[D, In]) Declare(names ...string) *Conversation[D, In] {
+	for _, name := range names {
+		c.register(name, nil)
+	}
+	return c
+}
+
+func (c *Conversation[D, In]) register(name string, fn StepFunc[D, In]) {
+	if name == "" {
 		panic("session: conversation step needs a name and a func")
 	}
 	if _, dup := c.steps[name]; dup {
 		panic(fmt.Sprintf("session: conversation step %q registered twice", name))
 	}
 	c.steps[name] = fn
-	return c
+}
+
+// Start returns the start step: where a key without a conversation is.
+func (c *Conversation[D, In]) Start() string { return c.start }
+
+// Has reports whether step is registered (On or Declare).
+func (c *Conversation[D, In]) Has(step string) bool {
+	_, ok := c.steps[step]
+	return ok
 }
 
 // Key returns the key of a chat and user's conversation ("" when the
@@ -104,8 +138,8 @@ func (c *Conversation[D, In]) Handle(ctx context.Context, key string, in In) (st
 	if err != nil {
 		return "", err
 	}
-	fn, ok := c.steps[st.Step]
-	if !ok {
+	fn := c.steps[st.Step]
+	if fn == nil {
 		return st.Step, fmt.Errorf("session: conversation step %q has no handler", st.Step)
 	}
 	next, err := fn(ctx, in, &st.Data)
@@ -131,4 +165,137 @@ func (c *Conversation[D, In]) move(ctx context.Context, key string, st convState
 	st.Step = step
 	st.Until = c.sess.cfg.clock().Add(c.sess.cfg.ttl).UnixNano()
 	return c.sess.Save(ctx, key, st)
+}
+
+// Open loads key's conversation into a State that one handler reads and
+// changes (Step, Data, Enter, End); State.Commit then writes what changed.
+// A conversation that timed out opens at the start step with zero data.
+// It returns ErrNoKey for an empty key. With a Versioned store, Commit
+// writes only over the version Open read (see Scope.Commit).
+func (c *Conversation[D, In]) Open(ctx context.Context, key string) (*State[D], error) {
+	sc, err := c.sess.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	st := &State[D]{
+		sc:     sc,
+		start:  c.start,
+		has:    c.Has,
+		codec:  c.sess.cfg.codec,
+		clock:  c.sess.cfg.clock,
+		ttl:    c.sess.cfg.ttl,
+		stored: sc.Value().Step != "",
+	}
+	v := sc.Value()
+	if v.Step == "" || c.sess.cfg.clock().UnixNano() >= v.Until {
+		*v = convState[D]{} // none, or timed out: at the start
+	}
+	st.orig, err = st.encode()
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// State is one handler's view of a key's conversation, opened by
+// Conversation.Open: the step, the data, and the moves the handler makes.
+// Nothing is written until Commit. A State is not safe for concurrent
+// use.
+type State[D any] struct {
+	sc     *Scope[convState[D]]
+	start  string
+	has    func(step string) bool
+	codec  Codec
+	clock  func() time.Time
+	ttl    time.Duration
+	stored bool   // the store held a state (maybe timed out) when opened
+	orig   []byte // encoding of step and data as opened
+	moved  bool   // Enter was called
+}
+
+// Key returns the conversation's key.
+func (s *State[D]) Key() string { return s.sc.Key() }
+
+// Step returns the current step: the start step when there is no
+// conversation.
+func (s *State[D]) Step() string {
+	if step := s.sc.Value().Step; step != "" {
+		return step
+	}
+	return s.start
+}
+
+// Active reports whether a conversation is under way (the step is not the
+// start step).
+func (s *State[D]) Active() bool { return s.Step() != s.start }
+
+// Data returns a pointer to the conversation's data; changes through it
+// are written by Commit (while a conversation is under way: at the start
+// step there is no data to keep).
+func (s *State[D]) Data() *D { return &s.sc.Value().Data }
+
+// Enter moves to step, keeping the data, and restarts the timeout when
+// committed (entering the current step again restarts it too). Entering
+// the start step is End. It returns an error for a step not registered.
+func (s *State[D]) Enter(step string) error {
+	if step == s.start {
+		s.End()
+		return nil
+	}
+	if !s.has(step) {
+		return fmt.Errorf("session: conversation step %q is not registered", step)
+	}
+	s.sc.Value().Step = step
+	s.moved = true
+	return nil
+}
+
+// End ends the conversation: back at the start step, the data dropped.
+func (s *State[D]) End() {
+	*s.sc.Value() = convState[D]{}
+	s.moved = true
+}
+
+func (s *State[D]) encode() ([]byte, error) {
+	v := s.sc.Value()
+	raw, err := s.codec.Marshal(convState[D]{Step: v.Step, Data: v.Data})
+	if err != nil {
+		return nil, fmt.Errorf("session: encode %q: %w", s.Key(), err)
+	}
+	return raw, nil
+}
+
+// Commit writes the conversation if it changed: under way, it saves the
+// step and data and restarts the timeout when the handler entered a step
+// or changed the data; ended (or timed out), it deletes what the store
+// held. Unchanged, it writes nothing — a handler that only reads does not
+// restart the timeout, and a key that never had a conversation costs no
+// store call.
+func (s *State[D]) Commit(ctx context.Context) error {
+	v := s.sc.Value()
+	if v.Step == "" || v.Step == s.start {
+		if !s.stored {
+			return nil
+		}
+		s.sc.Clear()
+		if err := s.sc.Commit(ctx); err != nil {
+			return err
+		}
+		s.stored, s.moved = false, false
+		s.orig, _ = s.encode()
+		return nil
+	}
+	raw, err := s.encode()
+	if err != nil {
+		return err
+	}
+	if !s.moved && bytes.Equal(raw, s.orig) {
+		return nil
+	}
+	v.Until = s.clock().Add(s.ttl).UnixNano()
+	if err := s.sc.Commit(ctx); err != nil {
+		return err
+	}
+	s.stored, s.moved, s.orig = true, false, raw
+	return nil
 }

@@ -139,3 +139,89 @@ func TestConversationOnPanics(t *testing.T) {
 		})
 	}
 }
+
+// counting counts the writes and deletes a store sees. It keeps values
+// twice as long as asked, as a store may: the conversation checks its
+// timeout itself.
+type counting struct {
+	Store
+	sets, deletes int
+}
+
+func (s *counting) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.sets++
+	return s.Store.Set(ctx, key, value, 2*ttl)
+}
+
+func (s *counting) Delete(ctx context.Context, key string) error {
+	s.deletes++
+	return s.Store.Delete(ctx, key)
+}
+
+// State: routed steps open, change and commit a key's conversation; only
+// what changed is written, and a timeout or End brings the key back.
+func TestConversationState(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	store := &counting{Store: NewMemory(WithClock(clock.Now))}
+	conv := NewConversation[order, string](store, "", WithClock(clock.Now), WithTTL(5*time.Minute)).Declare("size", "name")
+	key := conv.Key(1, 2)
+
+	type step struct {
+		advance time.Duration
+		do      func(st *State[order]) error
+		// after Commit:
+		step          string
+		data          order
+		sets, deletes int // store calls so far
+	}
+	steps := []step{
+		{do: func(st *State[order]) error { return nil }, step: ""},                                 // nobody in a conversation: no store call
+		{do: func(st *State[order]) error { st.End(); return nil }, step: ""},                       // End without one: none either
+		{do: func(st *State[order]) error { return st.Enter("size") }, step: "size", sets: 1},       // starts
+		{advance: time.Minute, do: func(*State[order]) error { return nil }, step: "size", sets: 1}, // only read: nothing written
+		{do: func(st *State[order]) error { st.Data().Size = "L"; return nil }, step: "size", data: order{Size: "L"}, sets: 2},
+		{advance: 4 * time.Minute, do: func(st *State[order]) error { return st.Enter("size") }, step: "size", data: order{Size: "L"}, sets: 3}, // re-entering restarts the timeout
+		{advance: 4 * time.Minute, do: func(st *State[order]) error { return st.Enter("name") }, step: "name", data: order{Size: "L"}, sets: 4},
+		{advance: 5 * time.Minute, do: func(st *State[order]) error { // timed out: opens at the start
+			if st.Step() != "" || st.Active() || *st.Data() != (order{}) {
+				return errors.New("timed-out state still open at " + st.Step())
+			}
+			return nil
+		}, step: "", sets: 4, deletes: 1},
+		{do: func(st *State[order]) error { return st.Enter("name") }, step: "name", sets: 5, deletes: 1},
+		{do: func(st *State[order]) error { st.Data().Name = "Ann"; st.End(); return nil }, step: "", sets: 5, deletes: 2}, // cancelled
+		{do: func(st *State[order]) error { return st.Enter("nowhere") }, step: "", sets: 5, deletes: 2},
+	}
+	for i, s := range steps {
+		clock.Advance(s.advance)
+		st, err := conv.Open(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.do(st); err != nil && !strings.Contains(err.Error(), "not registered") {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if err := st.Commit(ctx); err != nil {
+			t.Fatalf("step %d: commit: %v", i, err)
+		}
+		step, data, err := conv.Current(ctx, key)
+		if err != nil || step != s.step || data != s.data || store.sets != s.sets || store.deletes != s.deletes {
+			t.Fatalf("step %d: at %q %+v (%v), %d sets %d deletes; want %q %+v, %d sets %d deletes",
+				i, step, data, err, store.sets, store.deletes, s.step, s.data, s.sets, s.deletes)
+		}
+	}
+	if _, err := conv.Open(ctx, ""); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Open with an empty key: %v", err)
+	}
+	// A declared step has no StepFunc for Handle.
+	if err := conv.Enter(ctx, key, "size"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conv.Handle(ctx, key, "x"); err == nil || !strings.Contains(err.Error(), "no handler") {
+		t.Errorf("Handle at a declared step: %v", err)
+	}
+	if !conv.Has("size") || conv.Has("nowhere") || conv.Start() != "" {
+		t.Error("Has/Start")
+	}
+}
