@@ -119,7 +119,10 @@ func (l *lease) renew(ctx context.Context) error {
 	sent := time.Now()
 	nrev, err := l.kv.Update(ctx, l.key, l.value, rev)
 	if err != nil {
-		if errors.Is(err, natsjs.ErrKeyExists) || errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyDeleted) || isWrongLastSeq(err) {
+		if errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyDeleted) || isWrongLastSeq(err) {
+			if l.adopt(ctx, rev) {
+				return nil
+			}
 			l.end(fmt.Errorf("%w: %s: %w", errLeaseLost, l.key, err))
 		}
 		return fmt.Errorf("jetstream: renew lease %s: %w", l.key, err)
@@ -131,6 +134,26 @@ func (l *lease) renew(ctx context.Context) error {
 	}
 	l.rev, l.sent, l.until = nrev, sent, sent.Add(l.validity)
 	return nil
+}
+
+// adopt handles a revision mismatch on renewal: if the key still holds
+// this lease's value at a newer revision, an earlier renewal that failed
+// without a verdict (a timeout) was applied after all; nobody else wrote
+// since (a take is a Create, which needs the key gone). The revision is
+// adopted, the validity is not extended (the send time of that write is
+// unknown): the next renewal extends it.
+func (l *lease) adopt(ctx context.Context, rev uint64) bool {
+	e, err := l.kv.Get(ctx, l.key)
+	if err != nil || e.Revision() <= rev || string(e.Value()) != string(l.value) {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx.Err() != nil || l.rev != rev {
+		return false
+	}
+	l.rev = e.Revision()
+	return true
 }
 
 // release ends the lease and deletes its key (revision-checked, so a key

@@ -535,6 +535,10 @@ func (s *Spool) readFrom(p *partition, c *consumer) error {
 		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
 		OptStartSeq:       start,
 		InactiveThreshold: time.Minute,
+		// nats.go retries a failed reset inside Next, holding the lock Stop
+		// needs, and ignoring Next's context: bound it (about a second), and
+		// let read create the consumer again, with its own pause.
+		MaxResetAttempts: 2,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
@@ -544,33 +548,42 @@ func (s *Spool) readFrom(p *partition, c *consumer) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	defer it.Stop()
+	stopIt := context.AfterFunc(p.ctx, it.Stop) // ends a Next waiting in a reset
+	defer stopIt()
 	for p.ctx.Err() == nil {
-		select { // a slot of MaxInHand
-		case s.inHand <- struct{}{}:
-		case <-p.ctx.Done():
-			return nil
-		}
-		handed, err := s.next(p, c, it)
-		if !handed {
-			<-s.inHand
-		}
-		if err != nil {
+		if err := s.next(p, c, it); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// next reads and delivers one message; handed reports that deliver took
-// it (its Done frees the slot).
-func (s *Spool) next(p *partition, c *consumer, it natsjs.MessagesContext) (handed bool, err error) {
+// next reads one message and delivers it once a slot of MaxInHand is
+// free; the delivery's Done frees the slot. A message read but not
+// delivered (the partition stopped) is not tracked: the watermark stays
+// below it.
+func (s *Spool) next(p *partition, c *consumer, it natsjs.MessagesContext) error {
 	msg, err := it.Next(natsjs.NextContext(p.ctx))
 	if err != nil {
 		if p.ctx.Err() != nil {
-			return false, nil
+			return nil
 		}
-		return false, err
+		return err
 	}
+	select { // a slot of MaxInHand
+	case s.inHand <- struct{}{}:
+	case <-p.ctx.Done():
+		return nil
+	}
+	handed, err := s.deliver(p, c, msg)
+	if !handed {
+		<-s.inHand
+	}
+	return err
+}
+
+// deliver hands msg over; handed reports that deliver took it.
+func (s *Spool) deliver(p *partition, c *consumer, msg natsjs.Msg) (handed bool, err error) {
 	md, err := msg.Metadata()
 	if err != nil {
 		return false, err

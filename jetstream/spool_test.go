@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -395,4 +396,32 @@ func (s *Spool) held() []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestStreamDeleted: Consume returns an error once the stream is gone,
+// and Check reports it.
+func TestStreamDeleted(t *testing.T) {
+	leaktest.Check(t)
+	s := open(t, Embedded(t.TempDir()), Partitions(2))
+	r := newRecorder(nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Consume(ctx, r.deliver("one")) }()
+	putAll(t, s, update(1, 1, 1))
+	eventually(t, 10*time.Second, "delivered", func() bool { return r.has(1) })
+	if err := s.JetStream().DeleteStream(t.Context(), DefaultName); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "stream") {
+			t.Errorf("Consume = %v, want an error about the stream", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Consume did not return within 10 s of the stream's deletion")
+	}
+	if err := s.Check(t.Context()); err == nil {
+		t.Error("Check = nil with the stream deleted")
+	}
 }
