@@ -77,7 +77,8 @@ type stepper interface{ Step() string }
 // routes use the filters: the filters read what it loaded, and inner
 // middleware (Use) runs only after routing. Updates without a chat or a
 // user (inline queries, polls) get no state: the filters do not match and
-// State returns nil.
+// State returns nil. It costs one store read per update it sees, and a
+// write only when a handler changed the conversation.
 func (cv *Conversation[D]) Middleware() Middleware {
 	return func(next Handler) Handler {
 		return func(c *Context) error {

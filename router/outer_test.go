@@ -145,9 +145,10 @@ func TestDeferredRouteIsLabelled(t *testing.T) {
 	var got string
 	r := New()
 	r.UseOuter(func(next Handler) Handler { return func(c *Context) error { return next(c) } })
+	var background string
 	r.When(func(*Context) bool { return true }).OnText(func(c *Context) error {
 		got, _ = pprof.Label(c, leak.LabelHandler)
-		return nil
+		return c.Go(func(ctx context.Context) { background, _ = pprof.Label(ctx, leak.LabelHandler) })
 	})
 	r.Freeze()
 	name, h, ok := r.Match(text("hi"))
@@ -156,10 +157,13 @@ func TestDeferredRouteIsLabelled(t *testing.T) {
 	}
 	var err error
 	pprof.Do(context.Background(), pprof.Labels(leak.LabelHandler, name, leak.LabelUpdateID, "1"), func(ctx context.Context) {
-		err = h(NewContext(ctx, text("hi"), nil, name, nil))
+		// The runtime's spawner keeps the labels of the context it was
+		// made with; this one runs fn at once.
+		spawn := func(fn func(context.Context)) error { fn(ctx); return nil }
+		err = h(NewContext(ctx, text("hi"), nil, name, spawn))
 	})
-	if upd, _ := pprof.Label(context.Background(), leak.LabelUpdateID); err != nil || got != "text" || upd != "" {
-		t.Fatalf("handler label %q, err %v; want text", got, err)
+	if err != nil || got != "text" || background != "text" {
+		t.Fatalf("handler label %q, background work's %q, err %v; want text", got, background, err)
 	}
 }
 

@@ -469,8 +469,15 @@ func runRoute(c *Context, rt *route) error {
 		return rt.chain(c)
 	}
 	var err error
-	pprof.Do(c.Context, pprof.Labels(leak.LabelHandler, rt.name), func(ctx context.Context) {
-		err = rt.chain(c.WithContext(ctx))
+	labels := pprof.Labels(leak.LabelHandler, rt.name)
+	pprof.Do(c.Context, labels, func(ctx context.Context) {
+		c2 := c.WithContext(ctx)
+		if spawn := c.spawn; spawn != nil { // Context.Go's work is named after the route too
+			c2.spawn = func(fn func(ctx context.Context)) error {
+				return spawn(func(ctx context.Context) { pprof.Do(ctx, labels, fn) })
+			}
+		}
+		err = rt.chain(c2)
 	})
 	return err
 }
