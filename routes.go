@@ -9,6 +9,18 @@ import "github.com/tidygram/tidygram/router"
 // Use adds middleware around every route, in order (the first is outermost).
 func (b *Bot) Use(mw ...Middleware) { b.router.Use(mw...) }
 
+// UseOuter adds middleware that runs for every update before routing, in
+// order: it sees updates no route takes, may stop an update (by not calling
+// next), and what it puts in the Context is visible to When's filters and
+// to the handler. See router.Router.UseOuter.
+func (b *Bot) UseOuter(mw ...Middleware) { b.router.UseOuter(mw...) }
+
+// When returns a group whose routes also need every fs, filters that read
+// the Context (what outer middleware attached, a conversation's step):
+//
+//	bot.When(router.InStep("address")).OnText(h)
+func (b *Bot) When(fs ...router.ContextFilter) *router.Router { return b.router.When(fs...) }
+
 // Handle adds a route named name for updates f selects; the first route
 // whose filter matches handles an update.
 func (b *Bot) Handle(name string, f Filter, h Handler) { b.router.Handle(name, f, h) }

@@ -112,7 +112,7 @@ func (t *task) Run(ctx context.Context) {
 	name, h, ok := e.route(t.u)
 	var err error
 	if ok {
-		if err = e.run(ctx, t, name, h); errors.Is(err, errAbandoned) {
+		if name, err = e.run(ctx, t, name, h); errors.Is(err, errAbandoned) {
 			return // reported by Abandon
 		}
 	} else if !t.settle() {
@@ -182,8 +182,10 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 // reports the error (or recovered panic) and tells the leak check when the
 // handler starts and ends (an abandoned one too, when it returns). It
 // returns errAbandoned when the update was abandoned meanwhile (then it
-// reports nothing).
-func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler) (err error) {
+// reports nothing), and the route that took the update: name, or the one
+// the router settled on while running (router.Deferred routes).
+func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler) (route string, err error) {
+	route = name
 	hctx, cancel := context.WithTimeout(ctx, e.cfg.HandlerTimeout)
 	defer cancel()
 	if s := e.cfg.Survivors; s != nil {
@@ -192,6 +194,7 @@ func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handl
 	}
 	e.labelled(hctx, t, name, func(c *router.Context) {
 		err = call(c, h)
+		route = c.Route
 		if !t.settle() {
 			err = errAbandoned
 			return
@@ -200,7 +203,7 @@ func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handl
 			e.reportTo(c, err)
 		}
 	})
-	return err
+	return route, err
 }
 
 // labelled runs fn with a Context for t's update under the handler's
