@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,4 +228,26 @@ func TestLead(t *testing.T) {
 	if st := a.Stats(); st.Leading || st.LeaseChanges != 6 {
 		t.Errorf("Stats = %+v, want not leading after 3 leases gained and released", st)
 	}
+}
+
+// TestEmbeddedServerShared: EmbeddedServer fixes the embedded server's
+// port, and a second instance connects to it with URL: what one puts the
+// other consumes, and both count as instances.
+func TestEmbeddedServerShared(t *testing.T) {
+	leaktest.Check(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	a := open(t, Embedded(t.TempDir()), Instance("a"), EmbeddedServer(func(o *server.Options) { o.Port = port }))
+	b := open(t, URL("nats://127.0.0.1:"+strconv.Itoa(port)), Instance("b"))
+	r := newRecorder(nil)
+	consume(t, a, r.deliver("a"))
+	putAll(t, b, update(1, 1, 1), update(2, 1, 2))
+	eventually(t, 10*time.Second, "b's updates consumed by a", func() bool { return r.has(1, 2) })
+	checkOrder(t, r.snapshot())
+	consume(t, b, r.deliver("b"))
+	eventually(t, 10*time.Second, "two instances", func() bool { return a.Instances() == 2 && b.Instances() == 2 })
 }
