@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/dispatch"
+	"github.com/tidygram/tidygram/internal/album"
 	"github.com/tidygram/tidygram/internal/executor"
 	"github.com/tidygram/tidygram/internal/owner"
 	"github.com/tidygram/tidygram/internal/poller"
@@ -94,8 +95,9 @@ type Bot struct {
 
 // runState is the state of one Run: the pool and the executor feeding it.
 type runState struct {
-	pool *dispatch.Pool
-	exec *executor.Executor
+	pool   *dispatch.Pool
+	exec   *executor.Executor
+	albums *album.Collector // nil unless albums are collected (see OnAlbum)
 }
 
 // New returns a Bot for token with opts applied and validated: an invalid
@@ -248,10 +250,11 @@ func (b *Bot) run(ctx context.Context) error {
 	var stopAt atomic.Int64 // when the stop began: the drain period starts
 	context.AfterFunc(runCtx, func() { stopAt.Store(time.Now().UnixNano()) })
 	st := b.start(ctx)
+	poolCtx := b.poolContext(runCtx, st)
 	poolDone := make(chan struct{})
 	go func() {
 		defer close(poolDone)
-		b.id.Do(runCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
+		b.id.Do(poolCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
 	}()
 	b.state.Store(st)
 	b.obs.Start(b.liveState(st))
@@ -312,7 +315,25 @@ func (b *Bot) start(ctx context.Context) *runState {
 			b.id.Do(ctx, "worker", loop)
 		},
 	})
-	return &runState{pool: pool, exec: exec}
+	st := &runState{pool: pool, exec: exec}
+	if b.collectsAlbums() {
+		st.albums = album.New(context.WithoutCancel(ctx), album.Config{
+			Wait: b.cfg.albumWait,
+			Wrap: func(fn func()) { b.id.Do(ctx, "albums", func(context.Context) { fn() }) },
+			Submit: func(ctx context.Context, key int64, parts []album.Part) error {
+				ups := make([]*tg.Update, len(parts))
+				for i, p := range parts {
+					ups[i] = p.Update
+				}
+				return pool.Submit(ctx, key, false, exec.AlbumTask(ups, false, func(handled bool) {
+					for _, p := range parts {
+						p.Done(handled)
+					}
+				}))
+			},
+		})
+	}
+	return st
 }
 
 // liveState is what the observers may read while st runs.
@@ -412,6 +433,11 @@ func (b *Bot) submit(ctx context.Context, u *tg.Update, done func(handled bool))
 		return b.spoolPut(ctx, u, done)
 	}
 	key, unordered := executor.Lane(u)
+	if st.albums != nil {
+		if taken, err := st.albums.Add(ctx, key, unordered, album.Part{Update: u, Done: done}); taken || err != nil {
+			return err
+		}
+	}
 	return st.pool.Submit(ctx, key, unordered, st.exec.Task(u, false, done))
 }
 

@@ -98,6 +98,7 @@ type config struct {
 	watchdogOpts   []leak.WatchdogOption
 	sessionLen     func() int
 	spool          spool.Spool
+	albumWait      time.Duration // albums collected when > 0 (WithAlbums, OnAlbum)
 }
 
 func defaults() config {

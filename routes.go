@@ -48,3 +48,15 @@ func (b *Bot) Group(f Filter, fn func(g *router.Router)) { b.router.Group(f, fn)
 // OnCallbackPrefix adds a route for callback queries whose data starts
 // with prefix.
 func (b *Bot) OnCallbackPrefix(prefix string, h Handler) { b.router.OnCallbackPrefix(prefix, h) }
+
+// OnAlbum adds a route for albums (media groups: photos, videos,
+// documents sent together) and turns on their collection (WithAlbums with
+// DefaultAlbumWait unless given): h runs once per album, c.Update being
+// its first part and c.Album() every part's message in order. Other routes
+// see collected albums the same way (the first part routes the album).
+func (b *Bot) OnAlbum(h Handler) {
+	if b.cfg.albumWait <= 0 {
+		b.cfg.albumWait = DefaultAlbumWait
+	}
+	b.router.Handle("album", router.MediaGroup(), h)
+}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/dispatch"
+	"github.com/tidygram/tidygram/internal/album"
 	"github.com/tidygram/tidygram/internal/owner"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
@@ -88,14 +89,29 @@ func (e *Executor) Task(u *tg.Update, redelivered bool, done func(handled bool))
 	return &task{e: e, u: u, done: done, redelivered: redelivered}
 }
 
+// AlbumTask is Task for an album collected before dispatch (package
+// internal/album): parts (1 to 10, in arrival order) run as one update —
+// routed and handled as the first part, Context.Album giving every part's
+// message; done is called exactly once, as for Task, for the whole album.
+func (e *Executor) AlbumTask(parts []*tg.Update, redelivered bool, done func(handled bool)) dispatch.Task {
+	msgs := make([]*tg.Message, 0, len(parts))
+	for _, u := range parts {
+		if m := album.Message(u); m != nil {
+			msgs = append(msgs, m)
+		}
+	}
+	return &task{e: e, u: parts[0], done: done, redelivered: redelivered, album: msgs}
+}
+
 // task is one update on its way through the pool.
 type task struct {
 	e           *Executor
 	u           *tg.Update
 	done        func(handled bool)
 	redelivered bool
-	started     atomic.Int64 // unix nanos; Abandon reads it on another goroutine
-	settled     atomic.Bool  // done was called (or is being called)
+	album       []*tg.Message // the parts of a collected album; nil otherwise
+	started     atomic.Int64  // unix nanos; Abandon reads it on another goroutine
+	settled     atomic.Bool   // done was called (or is being called)
 }
 
 // settle reports whether the caller is the one to finish the update.
@@ -210,6 +226,9 @@ func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handl
 // labels (goroutines it starts inherit them).
 func (e *Executor) labelled(ctx context.Context, t *task, name string, fn func(c *router.Context)) {
 	pprof.Do(ctx, e.cfg.Owner.Handler(t.u, name), func(lctx context.Context) {
+		if t.album != nil {
+			lctx = router.WithAlbum(lctx, t.album)
+		}
 		c := router.NewContext(lctx, t.u, e.cfg.Client, name, e.bg.spawner(lctx))
 		c.Redelivered = t.redelivered
 		fn(c)
