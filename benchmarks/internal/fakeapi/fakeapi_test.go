@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ const testToken = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 // newServer starts a fake closed when the test ends.
 func newServer(t *testing.T, cfg Config) *Server {
 	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the fake Bot API server needs Linux")
+	}
 	if cfg.Token == "" {
 		cfg.Token = testToken
 	}
@@ -423,8 +427,9 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-// rawExchange writes req on a fresh connection and reads one answer.
-func rawExchange(t *testing.T, s *Server, req string) (*http.Response, string) {
+// rawExchange writes req on a fresh connection and reads one answer,
+// after any 1xx (continued tells whether there was one).
+func rawExchange(t *testing.T, s *Server, req string) (resp *http.Response, body string, continued bool) {
 	t.Helper()
 	nc, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
 	if err != nil {
@@ -435,18 +440,19 @@ func rawExchange(t *testing.T, s *Server, req string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err = http.ReadResponse(br, nil)
 	for err == nil && resp.StatusCode < 200 { // 100 Continue
+		continued = true
 		resp, err = http.ReadResponse(br, nil)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(body)
+	return resp, string(b), continued
 }
 
 // TestHTTP checks the HTTP layer: malformed requests get a clear 4xx and
@@ -459,28 +465,30 @@ func TestHTTP(t *testing.T) {
 		code      int
 		desc      string
 		close     bool
+		continued bool
 	}{
-		{"not HTTP", "HELLO\r\n\r\n", 400, "malformed HTTP request: bad request line", true},
-		{"bad Content-Length", "POST " + p + "getMe HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n", 400, "malformed HTTP request: bad Content-Length", true},
-		{"header without colon", "GET " + p + "getMe HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed HTTP request: header line without a name and colon", true},
-		{"body too large", "POST " + p + "sendMessage HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413, "request body too large", true},
-		{"wrong token", "GET /bot1:x/getMe HTTP/1.1\r\nHost: x\r\n\r\n", 401, "Unauthorized", false},
-		{"not a bot path", "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 404, "Not Found", false},
-		{"PUT", "PUT " + p + "getMe HTTP/1.1\r\nHost: x\r\n\r\n", 405, "Method Not Allowed: use GET or POST", false},
-		{"chunked with 100-continue", "POST " + p + "sendMessage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+		{"not HTTP", "HELLO\r\n\r\n", 400, "malformed HTTP request: bad request line", true, false},
+		{"bad Content-Length", "POST " + p + "getMe HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n", 400, "malformed HTTP request: bad Content-Length", true, false},
+		{"header without colon", "GET " + p + "getMe HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed HTTP request: header line without a name and colon", true, false},
+		{"body too large", "POST " + p + "sendMessage HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413, "request body too large", true, false},
+		{"wrong token", "GET /bot1:x/getMe HTTP/1.1\r\nHost: x\r\n\r\n", 401, "Unauthorized", false, false},
+		{"not a bot path", "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 404, "Not Found", false, false},
+		{"PUT", "PUT " + p + "getMe HTTP/1.1\r\nHost: x\r\n\r\n", 405, "Method Not Allowed: use GET or POST", false, false},
+		{"chunked, body sent with the head", "POST " + p + "sendMessage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
 			"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			"10\r\n{\"chat_id\":10000\r\n10\r\n0,\"text\":\"pong\"}\r\n0\r\n\r\n", 200, "", false},
-		{"HTTP/1.0", "GET " + p + "getMe HTTP/1.0\r\n\r\n", 200, "", true},
+			"10\r\n{\"chat_id\":10000\r\n10\r\n0,\"text\":\"pong\"}\r\n0\r\n\r\n", 200, "", false, false},
+		{"HTTP/1.0", "GET " + p + "getMe HTTP/1.0\r\n\r\n", 200, "", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, Config{Updates: 1, Chats: 1, Released: 1, MaxBody: 1000})
-			resp, body := rawExchange(t, s, tc.req)
+			resp, body, continued := rawExchange(t, s, tc.req)
 			var a answer
 			if err := json.Unmarshal([]byte(body), &a); err != nil {
 				t.Fatalf("%d %q: %v", resp.StatusCode, body, err)
 			}
-			if resp.StatusCode != tc.code || (tc.code != 200 && a.Description != tc.desc) || resp.Close != tc.close {
-				t.Errorf("%d %q close %v, want %d %q close %v", resp.StatusCode, a.Description, resp.Close, tc.code, tc.desc, tc.close)
+			if resp.StatusCode != tc.code || (tc.code != 200 && a.Description != tc.desc) || resp.Close != tc.close || continued != tc.continued {
+				t.Errorf("%d %q close %v 100-continue %v, want %d %q close %v 100-continue %v",
+					resp.StatusCode, a.Description, resp.Close, continued, tc.code, tc.desc, tc.close, tc.continued)
 			}
 			if got := resp.Header.Get("Content-Type"); got != "application/json" {
 				t.Errorf("Content-Type %q", got)
@@ -652,5 +660,100 @@ func TestParams(t *testing.T) {
 				t.Errorf("%q %v, want %q %v", v.b, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// TestPipelinedSlowReader sends 400 getUpdates on one connection before
+// reading anything: their answers (8 MB) overflow the socket buffers, so
+// the server writes part of an answer and waits for EPOLLOUT many times.
+// Then every answer is read: whole (its Content-Length, its first and last
+// update) and in order.
+func TestPipelinedSlowReader(t *testing.T) {
+	const calls = 400
+	s := newServer(t, Config{Updates: 600, Chats: 50, Released: 600})
+	nc, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var reqs strings.Builder
+	for i := range calls {
+		fmt.Fprintf(&reqs, "GET /bot%s/getUpdates?offset=%d HTTP/1.1\r\nHost: x\r\n\r\n", testToken, 1+i)
+	}
+	if _, err := io.WriteString(nc, reqs.String()); err != nil { // 36 KB: fits in the socket buffers
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	for i := range calls {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || int64(len(body)) != resp.ContentLength {
+			t.Fatalf("answer %d: %d of %d bytes: %v", i, len(body), resp.ContentLength, err)
+		}
+		first := fmt.Sprintf(`{"ok":true,"result":[%s,`, s.Update(i))
+		last := fmt.Sprintf(`,%s]}`, s.Update(i+99))
+		if !bytes.HasPrefix(body, []byte(first)) || !bytes.HasSuffix(body, []byte(last)) {
+			t.Fatalf("answer %d: %.80s…%.80s", i, body, body[max(0, len(body)-80):])
+		}
+	}
+}
+
+// TestExpectContinue sends a head with Expect: 100-continue, waits for
+// the 100, then sends the body.
+func TestExpectContinue(t *testing.T) {
+	s := newServer(t, Config{Updates: 1, Chats: 1, Released: 1})
+	nc, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	body := `{"chat_id":100000,"text":"pong"}`
+	fmt.Fprintf(nc, "POST /bot%s/sendMessage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", testToken, len(body))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 100 {
+		t.Fatalf("before the body: %v %v", resp, err)
+	}
+	io.WriteString(nc, body)
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the body: %v %v", resp, err)
+	}
+	if st := s.Stats(); st.Replies != 1 {
+		t.Errorf("%d replies", st.Replies)
+	}
+}
+
+// TestCloseEndsAWaitingPoll closes the server while a getUpdates waits:
+// the client sees its connection end and Close returns.
+func TestCloseEndsAWaitingPoll(t *testing.T) {
+	s, err := New(Config{Token: testToken, Updates: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newClient(t, s).poll(t.Context(), "timeout=50")
+	waitStats(t, s, "the poll to wait", func(st Stats) bool { return st.PollWaiting })
+	s.Close()
+	if a := <-got; a.Status != -1 {
+		t.Errorf("poll answered %d %s after Close", a.Status, a.Description)
+	}
+	if err := s.Wait(t.Context(), func(Stats) bool { return false }); err != ErrClosed {
+		t.Errorf("Wait after Close: %v", err)
+	}
+}
+
+// TestOneP runs a long poll with GOMAXPROCS 1, where the loop waits in an
+// ordinary system call instead of a raw one.
+func TestOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newServer(t, Config{Updates: 3, Chats: 3})
+	got := newClient(t, s).poll(t.Context(), "timeout=50")
+	waitStats(t, s, "the poll to wait", func(st Stats) bool { return st.PollWaiting })
+	s.Release(3)
+	if a := <-got; a.Status != 200 || !slices.Equal(a.updateIDs(t), ids(1, 3)) {
+		t.Fatalf("%d %s %s", a.Status, a.Description, a.Result)
 	}
 }

@@ -58,13 +58,13 @@ func (r *request) int(key string) (n int64, ok bool, err error) {
 	if (v.src == srcQuery || v.src == srcForm) && bytes.ContainsAny(b, "%+") {
 		s, err := url.QueryUnescape(string(b))
 		if err != nil {
-			return 0, true, &httpError{400, "Bad Request: parameter \"" + key + "\" is not percent-encoded correctly"}
+			return 0, true, &httpError{code: 400, text: "Bad Request: parameter \"" + key + "\" is not percent-encoded correctly"}
 		}
 		b = []byte(s)
 	}
 	n, good := parseInt(trimSpace(b))
 	if !good {
-		return 0, true, &httpError{400, "Bad Request: parameter \"" + key + "\" is not an integer"}
+		return 0, true, &httpError{code: 400, text: "Bad Request: parameter \"" + key + "\" is not an integer"}
 	}
 	return n, true, nil
 }
@@ -79,13 +79,13 @@ func (r *request) str(key string) (string, bool, error) {
 	case v.src == srcJSON && v.quoted && bytes.IndexByte(v.b, '\\') >= 0:
 		var s string
 		if err := json.Unmarshal(append(append([]byte{'"'}, v.b...), '"'), &s); err != nil {
-			return "", true, &httpError{400, "Bad Request: parameter \"" + key + "\" is not a valid JSON string"}
+			return "", true, &httpError{code: 400, text: "Bad Request: parameter \"" + key + "\" is not a valid JSON string"}
 		}
 		return s, true, nil
 	case v.src == srcQuery || v.src == srcForm:
 		s, err := url.QueryUnescape(string(v.b))
 		if err != nil {
-			return "", true, &httpError{400, "Bad Request: parameter \"" + key + "\" is not percent-encoded correctly"}
+			return "", true, &httpError{code: 400, text: "Bad Request: parameter \"" + key + "\" is not percent-encoded correctly"}
 		}
 		return s, true, nil
 	}
