@@ -419,14 +419,16 @@ func (s *Spool) balance(c *consumer) {
 		}
 		return
 	}
+	// Take the free ones up to the share at once (each take is a few
+	// requests): a takeover then costs one round of requests, not one per
+	// partition. A take that fails (another instance was quicker) is
+	// retried on the next call with the next free partition.
+	free = free[:min(len(free), max(share-held, 0))]
+	var wg sync.WaitGroup
 	for _, n := range free {
-		if held >= share || c.ctx.Err() != nil {
-			return
-		}
-		if s.take(c, n) {
-			held++
-		}
+		wg.Go(func() { s.take(c, n) })
 	}
+	wg.Wait()
 }
 
 func (p *partition) inHand() int {
