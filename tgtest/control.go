@@ -36,6 +36,16 @@ var controlEndpoints = []struct{ Route, Body, Result string }{
 	{"POST /_tgtest/users/{id}/join", `{"chat_id":-100…}`, "true"},
 	{"POST /_tgtest/users/{id}/leave", `{"chat_id":-100…}`, "true"},
 	{"POST /_tgtest/users/{id}/block", "", "true (bot blocked; /unblock undoes it)"},
+	{"POST /_tgtest/users/{id}/album", `{"chat_id":0,"items":[{"photo":"<base64>","caption":"…"},{"name":"a.txt","file":"<base64>"}]}`, "[]Message (one update per part, one media_group_id)"},
+	{"POST /_tgtest/users/{id}/webapp", `{"extra":{"start_param":"x"}}`, `{"init_data":"…"} signed with the bot's token`},
+	{"POST /_tgtest/users/{id}/login", `{"extra":{}}`, "Login Widget fields with hash"},
+	{"POST /_tgtest/users/{id}/webapp_data", `{"button_text":"Order","data":"…"}`, "Message with web_app_data"},
+	{"POST /_tgtest/users/{id}/precheckout", `{"currency":"EUR","total":1250,"payload":"order-1"}`, `{"pre_checkout_query_id":…}`},
+	{"POST /_tgtest/users/{id}/business", "", `{"business_connection_id":…} (the user connects the bot to their business account)`},
+	{"POST /_tgtest/business/{id}/send", `{"user_id":…,"text":"hi"}`, "Message (a customer writes to the business account)"},
+	{"GET /_tgtest/business/{id}/messages?user_id=…&n=N&timeout=5s", "", "[]Message the bot sent on the account's behalf to that customer"},
+	{"POST /_tgtest/groups/{id}/status", `{"by":…,"user_id":…,"status":"administrator"}`, "true (user_id 0: the bot's own status)"},
+	{"GET /_tgtest/precheckout/{id}?timeout=5s", "", "PreCheckoutAnswer (waits for it)"},
 	{"POST /_tgtest/updates", "raw Update JSON", `{"update_id":N}`},
 	{"GET /_tgtest/chats/{id}/messages?n=N&timeout=5s", "", "[]Message the bot sent (with n: wait until it sent n, return the first n)"},
 	{"GET /_tgtest/chats/{id}/history", "", "[]Message of users and bot"},
@@ -92,6 +102,14 @@ func (s *Server) controlHandler() http.Handler {
 		defer cancel()
 		return s.WaitInlineAnswer(ctx, r.PathValue("id"))
 	})
+	route("GET /_tgtest/precheckout/{id}", func(r *http.Request) (any, error) {
+		ctx, cancel := waitCtx(r)
+		defer cancel()
+		return s.WaitPreCheckoutAnswer(ctx, r.PathValue("id"))
+	})
+	route("POST /_tgtest/business/{id}/send", s.ctlBusinessSend)
+	route("GET /_tgtest/business/{id}/messages", s.ctlBusinessMessages)
+	route("POST /_tgtest/groups/{id}/status", s.ctlGroupStatus)
 	route("GET /_tgtest/counters", func(*http.Request) (any, error) { return s.Counters(), nil })
 	route("GET /_tgtest/commands", func(*http.Request) (any, error) { return nonNil(s.Commands()), nil })
 	route("PUT /_tgtest/flood", s.ctlFlood)
@@ -216,6 +234,13 @@ type userAction struct {
 	Caption   string `json:"caption"`
 	Query     string `json:"query"`
 	File      []byte `json:"file"` // base64 in JSON
+
+	Items      []albumItem       `json:"items"`
+	Extra      map[string]string `json:"extra"`
+	ButtonText string            `json:"button_text"`
+	Currency   string            `json:"currency"`
+	Total      int64             `json:"total"`
+	Payload    string            `json:"payload"`
 }
 
 func (s *Server) ctlUserAction(r *http.Request) (any, error) {
@@ -263,6 +288,8 @@ func (s *Server) ctlUserAction(r *http.Request) (any, error) {
 			return true, u.Join(g)
 		}
 		return true, u.Leave(g)
+	case "album", "webapp", "login", "webapp_data", "precheckout", "business":
+		return s.ctlUserExtra(u, g, action, &p)
 	case "block":
 		return true, u.Block()
 	case "unblock":

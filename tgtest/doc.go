@@ -134,6 +134,15 @@
 //	POST   /_tgtest/users/{id}/inline             {"query":"cats"} → {"inline_query_id":…}
 //	POST   /_tgtest/users/{id}/join|leave         {"chat_id":<group>} → true
 //	POST   /_tgtest/users/{id}/block|unblock      → true
+//	POST   /_tgtest/users/{id}/album              {"chat_id":0,"items":[{"photo":"<base64>"},{"name":"a.txt","file":"<base64>"}]} → []Message
+//	POST   /_tgtest/users/{id}/webapp|login       {"extra":{"start_param":"x"}} → {"init_data":…} | Login Widget fields
+//	POST   /_tgtest/users/{id}/webapp_data        {"button_text":"Order","data":"…"} → Message
+//	POST   /_tgtest/users/{id}/precheckout        {"currency":"EUR","total":1250,"payload":"p"} → {"pre_checkout_query_id":…}
+//	POST   /_tgtest/users/{id}/business           → {"business_connection_id":…}
+//	POST   /_tgtest/business/{id}/send            {"user_id":…,"text":"hi"} → Message
+//	GET    /_tgtest/business/{id}/messages?user_id=…[&n=N&timeout=5s]  the bot's messages on the account's behalf
+//	POST   /_tgtest/groups/{id}/status            {"by":…,"user_id":…,"status":"administrator"} → true (user_id 0: the bot)
+//	GET    /_tgtest/precheckout/{id}?timeout=5s   the bot's PreCheckoutAnswer (waits)
 //	POST   /_tgtest/updates                       raw Update JSON → {"update_id":N}
 //	GET    /_tgtest/chats/{id}/messages[?n=N&timeout=5s]  bot's messages (n: wait for the first n)
 //	GET    /_tgtest/chats/{id}/history            users' and bot's messages

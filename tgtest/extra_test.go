@@ -341,3 +341,79 @@ func TestLocalMode(t *testing.T) {
 	bob := cloud.NewUser("bob")
 	wantError(t, call(t, cloud, "sendDocument", map[string]any{"chat_id": bob.ChatID(), "document": local}), 400, "Bad Request: wrong file identifier")
 }
+
+// TestControlAPIExtras: the features above through the control API, for
+// bots in other languages.
+func TestControlAPIExtras(t *testing.T) {
+	s := newTestServer(t)
+	var owner, customer User
+	ctl(t, s, "POST", "/_tgtest/users", map[string]string{"name": "Owner"}, &owner)
+	ctl(t, s, "POST", "/_tgtest/users", map[string]string{"name": "Cus"}, &customer)
+	user := "/_tgtest/users/" + fmtInt(owner.ID)
+
+	var parts []Message
+	if code := ctl(t, s, "POST", user+"/album", map[string]any{"items": []map[string]any{
+		{"photo": tinyPNG(t, 2, 2), "caption": "front"}, {"name": "a.txt", "file": []byte("a")}}}, &parts); code != 200 ||
+		len(parts) != 2 || parts[0].MediaGroupID == "" || parts[0].MediaGroupID != parts[1].MediaGroupID || parts[1].Document == nil {
+		t.Fatalf("album: %d %+v", code, parts)
+	}
+	var wa map[string]string
+	ctl(t, s, "POST", user+"/webapp", map[string]any{"extra": map[string]string{"start_param": "p1"}}, &wa)
+	v, err := url.ParseQuery(wa["init_data"])
+	if err != nil || v.Get("start_param") != "p1" {
+		t.Fatalf("init_data %q %v", wa["init_data"], err)
+	}
+	k := hmac.New(sha256.New, []byte("WebAppData"))
+	k.Write([]byte(s.Token()))
+	checkHash(t, k.Sum(nil), v)
+	var lw map[string]string
+	ctl(t, s, "POST", user+"/login", nil, &lw)
+	lv := url.Values{}
+	for key, x := range lw {
+		lv.Set(key, x)
+	}
+	key := sha256.Sum256([]byte(s.Token()))
+	checkHash(t, key[:], lv)
+	var wad Message
+	ctl(t, s, "POST", user+"/webapp_data", map[string]string{"button_text": "Order", "data": "x"}, &wad)
+	if wad.WebAppData == nil || wad.WebAppData.Data != "x" {
+		t.Fatalf("webapp_data %+v", wad)
+	}
+
+	var pc map[string]string
+	ctl(t, s, "POST", user+"/precheckout", map[string]any{"currency": "EUR", "total": 100, "payload": "p"}, &pc)
+	mustOK(t, call(t, s, "answerPreCheckoutQuery", map[string]any{"pre_checkout_query_id": pc["pre_checkout_query_id"], "ok": true}))
+	var ans PreCheckoutAnswer
+	if ctl(t, s, "GET", "/_tgtest/precheckout/"+pc["pre_checkout_query_id"]+"?timeout=5s", nil, &ans); !ans.OK {
+		t.Fatalf("pre-checkout answer %+v", ans)
+	}
+
+	var biz map[string]string
+	ctl(t, s, "POST", user+"/business", nil, &biz)
+	var in Message
+	ctl(t, s, "POST", "/_tgtest/business/"+biz["business_connection_id"]+"/send", map[string]any{"user_id": customer.ID, "text": "hello"}, &in)
+	if in.BusinessConnectionID != biz["business_connection_id"] || in.Text != "hello" {
+		t.Fatalf("business message %+v", in)
+	}
+	mustOK(t, call(t, s, "sendMessage", map[string]any{"business_connection_id": biz["business_connection_id"], "chat_id": customer.ID, "text": "hi back"}))
+	var sent []Message
+	ctl(t, s, "GET", "/_tgtest/business/"+biz["business_connection_id"]+"/messages?user_id="+fmtInt(customer.ID)+"&n=1&timeout=5s", nil, &sent)
+	if len(sent) != 1 || sent[0].Text != "hi back" {
+		t.Fatalf("business messages %+v", sent)
+	}
+
+	var g Chat
+	ctl(t, s, "POST", "/_tgtest/groups", map[string]string{"title": "crew"}, &g)
+	if code := ctl(t, s, "POST", "/_tgtest/groups/"+fmtInt(g.ID)+"/status", map[string]any{"by": owner.ID, "user_id": customer.ID, "status": "administrator"}, nil); code != 200 {
+		t.Fatalf("status: %d", code)
+	}
+	if code := ctl(t, s, "POST", "/_tgtest/groups/"+fmtInt(g.ID)+"/status", map[string]any{"by": owner.ID, "status": "kicked"}, nil); code != 200 {
+		t.Fatalf("bot status: %d", code)
+	}
+	if code := ctl(t, s, "POST", "/_tgtest/groups/"+fmtInt(g.ID)+"/status", map[string]any{"by": owner.ID, "user_id": customer.ID, "status": "boss"}, nil); code != 400 {
+		t.Fatalf("unknown status: %d", code)
+	}
+	if code := ctl(t, s, "POST", "/_tgtest/business/nope/send", map[string]any{"user_id": customer.ID, "text": "x"}, nil); code != 404 {
+		t.Fatalf("unknown connection: %d", code)
+	}
+}
