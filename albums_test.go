@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -229,5 +230,38 @@ func TestAlbumsManyChats(t *testing.T) {
 func TestWithAlbumsOption(t *testing.T) {
 	if _, err := tidygram.New("1:x", tidygram.WithAlbums(-time.Second)); err == nil {
 		t.Fatal("a negative wait is accepted")
+	}
+}
+
+// TestAlbumsOverWebhook: with AckImmediately the parts are collected as
+// when polling; with the default (answer after the handler) Telegram sends
+// a chat's next part only after the answer, so each part is handled alone
+// and at once.
+func TestAlbumsOverWebhook(t *testing.T) {
+	for _, ack := range []bool{true, false} {
+		t.Run(fmt.Sprint("ack immediately ", ack), func(t *testing.T) {
+			srv := emulator(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &seen{}
+			bot := albumBot(t, srv, s, tidygram.WithAlbums(testAlbumWait), tidygram.WithWebhook(tidygram.WebhookConfig{
+				Secret: "album", Addr: ln.Addr().String(), Listener: ln, Path: "/tg", URL: "http://" + ln.Addr().String() + "/tg",
+				AckImmediately: ack,
+			}))
+			start(t, bot)
+			eventually(t, 5*time.Second, "webhook set", func() bool { return bot.Me() != nil })
+			doc := func(n string) tgtest.Media { return tgtest.Media{Name: n, Data: []byte(n)} }
+			ms := must(srv.NewUser("alice").SendAlbum(doc("a"), doc("b"), doc("c")))
+			want := []string{albumLine(ms)}
+			if !ack {
+				want = []string{albumLine(ms[:1]), albumLine(ms[1:2]), albumLine(ms[2:])}
+			}
+			eventually(t, 10*time.Second, "handlers saw everything", func() bool { return len(s.list()) >= len(want) })
+			if got := s.list(); !slices.Equal(got, want) {
+				t.Fatalf("handlers saw %q, want %q", got, want)
+			}
+		})
 	}
 }
