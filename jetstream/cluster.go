@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -30,11 +29,10 @@ const (
 	DefaultClusterMaxStore  = 1 << 30   // bytes of file storage per node
 )
 
-var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
-
-// clusterOptErr is StartCluster's error for an invalid option.
+// clusterOptErr is StartCluster's error for an invalid option: an
+// *OptionError, as Open's.
 func clusterOptErr(option, format string, args ...any) error {
-	return fmt.Errorf("jetstream: %s: %s", option, fmt.Sprintf(format, args...))
+	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
 }
 
 // ErrClusterClosed is returned by the methods of a closed Cluster that
@@ -90,7 +88,7 @@ type clusterConfig struct {
 // digits, '_' and '-', at most 32.
 func ClusterName(name string) ClusterOption {
 	return func(c *clusterConfig) error {
-		if !clusterNameRE.MatchString(name) {
+		if !nameRE.MatchString(name) {
 			return clusterOptErr("ClusterName", "%q: want 1–32 letters, digits, '_' or '-'", name)
 		}
 		c.name = name
@@ -149,7 +147,8 @@ func ClusterLogger(l *slog.Logger) ClusterOption {
 // a meta leader elected, every node current with the meta group, and the
 // leader aware of every node (so that an R<n> stream can be placed). The
 // wait is bounded by ctx and by ClusterReadyTimeout; on any error the
-// nodes started so far are shut down again.
+// nodes started so far are shut down again. An invalid option or node
+// count is an *OptionError.
 func StartCluster(ctx context.Context, n int, dir string, opts ...ClusterOption) (*Cluster, error) {
 	cfg := clusterConfig{name: DefaultClusterName, readyTimeout: DefaultClusterReadyTimeout, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {

@@ -222,8 +222,9 @@ func TestStartClusterRefuses(t *testing.T) {
 				c.Close()
 				t.Fatal("started")
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q lacks %q", err, tt.want)
+			var oe *jetstream.OptionError
+			if !errors.As(err, &oe) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q: want an *OptionError naming %q", err, tt.want)
 			}
 		})
 	}
