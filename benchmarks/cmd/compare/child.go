@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidygram/tidygram/benchmarks/internal/fakeapi"
 	"github.com/tidygram/tidygram/benchmarks/internal/libs"
 )
 
@@ -69,6 +70,8 @@ type event struct {
 	FileID     string   `json:"file_id,omitempty"`
 	N          int64    `json:"n,omitempty"`
 	Err        string   `json:"err,omitempty"`
+	// Server is the fake Bot API server's counters (event "server").
+	Server *fakeapi.Stats `json:"server,omitempty"`
 }
 
 // settle is how long a child waits after its library's stop returned

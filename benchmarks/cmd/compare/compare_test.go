@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,9 @@ func TestMain(m *testing.M) {
 	if raw := os.Getenv(childEnv); raw != "" { // a library's bot, started by a test below
 		childMain(raw)
 		return
+	}
+	if raw := os.Getenv(fakeEnv); raw != "" { // the fake Bot API server, started by a test below
+		os.Exit(fakeMain(raw))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -30,7 +34,8 @@ func tinyConfig(t *testing.T) config {
 	cfg := defaultConfig()
 	cfg.quick()
 	cfg.updates, cfg.warmup, cfg.chats = 150, 5, 15
-	cfg.restartUpdates, cfg.restartChats = 80, 8
+	cfg.restartUpdates, cfg.restartChats = 40, 4
+	cfg.quiet = 300 * time.Millisecond
 	cfg.faultCycles = 20
 	cfg.fileMiB, cfg.bodyMiB = 4, 2
 	cfg.tputLimit = time.Minute
@@ -54,6 +59,11 @@ func TestEveryLibraryAnswersEveryUpdate(t *testing.T) {
 	var table bytes.Buffer
 	res.print(&table, &cfg)
 	t.Log("\n" + table.String())
+	for _, want := range []string{"Server: the throughput runs use the fake Bot API server", "## CPU per update in every throughput run", "| S1 CPU per update | ≤ 1.10× floor |"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
 
 	want := int64(cfg.updates + cfg.warmup)
 	for _, lib := range cfg.libs {
@@ -71,6 +81,13 @@ func TestEveryLibraryAnswersEveryUpdate(t *testing.T) {
 				for _, r := range tc.runs {
 					if r.Err != "" || r.Sent != want || r.UpdatesPerSec <= 0 {
 						t.Errorf("%s: %d replies, want %d (err %q)", tc.workload, r.Sent, want, r.Err)
+					}
+					// The fake counted every chat's replies and its own CPU.
+					if r.ChatsShort != 0 || r.ChatsOver != 0 || r.Refused != 0 || r.LastUnknown != "" {
+						t.Errorf("%s: %d chats short, %d over, %d refused, unknown method %q", tc.workload, r.ChatsShort, r.ChatsOver, r.Refused, r.LastUnknown)
+					}
+					if r.ServerCPUPerUpdate <= 0 || r.Conns <= 0 || (tc.workload == "throughput" && r.PollsPerUpdate <= 0) {
+						t.Errorf("%s: server CPU %.1f µs/update, %v connections, %.4f getUpdates/update", tc.workload, r.ServerCPUPerUpdate, r.Conns, r.PollsPerUpdate)
 					}
 				}
 			}

@@ -48,6 +48,7 @@ type config struct {
 	restartUpdates int
 	restartChats   int
 	restartDelay   time.Duration
+	quiet          time.Duration // no reply for this long after the last: a bot is done (stop, faults)
 	faultCycles    int
 	faultTime      time.Duration
 	fileMiB        int
@@ -67,7 +68,7 @@ func defaultConfig() config {
 		libs:           libNames(),
 		workloads:      allWorkloads,
 		pollTimeout:    30 * time.Second,
-		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond,
+		restartUpdates: 2000, restartChats: 100, restartDelay: 5 * time.Millisecond, quiet: time.Second,
 		faultCycles: 300, faultTime: 20 * time.Second,
 		fileMiB: 512, bodyMiB: 256,
 		tputLimit: 2 * time.Minute,
@@ -97,6 +98,9 @@ func main() {
 		childMain(raw)
 		return
 	}
+	if raw := os.Getenv(fakeEnv); raw != "" {
+		os.Exit(fakeMain(raw))
+	}
 	cfg := defaultConfig()
 	quick := flag.Bool("quick", false, "smoke run: small counts, one round (about 2 minutes)")
 	only := flag.String("only", "", "comma-separated libraries (default all: "+strings.Join(libNames(), ",")+")")
@@ -105,7 +109,7 @@ func main() {
 	rounds := flag.Int("rounds", 0, "rounds of the throughput workloads (default 3; -quick 1)")
 	poll := flag.Duration("poll-timeout", 0, "long-poll timeout of every bot (default 30s)")
 	fileMiB := flag.Int("file-mib", 0, "size of the file uploaded and downloaded (default 512; -quick 16)")
-	flag.StringVar(&cfg.profileLib, "profile", "", "write a CPU profile of this library's throughput child to -profile-dir")
+	flag.StringVar(&cfg.profileLib, "profile", "", "write a CPU profile of this library's throughput child to -profile-dir (fakeapi: of the fake server in every throughput run)")
 	flag.DurationVar(&cfg.tputLimit, "timeout", cfg.tputLimit, "give up on a throughput run after this long (at least 5 ms per update)")
 	flag.StringVar(&cfg.profileDir, "profile-dir", os.TempDir(), "directory for -profile")
 	flag.Parse()
@@ -183,9 +187,9 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				r := cfg.runThroughput(lib, mode, round == 0) // the huge body and wrong secret once
-				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update %6.1f allocs/update sent %d %s",
-					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.AllocsPerUpdate, r.Sent, short(r.Err))
+				r := cfg.runThroughput(ctx, lib, mode, round) // the huge body and wrong secret once
+				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update (server %5.1f µs, %.2f×) %6.1f allocs/update sent %d %s",
+					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.ServerCPUPerUpdate, r.serverShare(), r.AllocsPerUpdate, r.Sent, short(r.Err))
 				if mode == "poll" {
 					res.throughput[lib] = append(res.throughput[lib], r)
 				} else {
@@ -196,14 +200,14 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 	}
 	if cfg.has("stop") {
 		for _, lib := range cfg.libs {
-			r := cfg.runStop(lib)
+			r := cfg.runStop(ctx, lib)
 			cfg.logf("stop %-16s %8.1f ms, goroutines left %d/%d, restart lost %d dup %d %s", lib, r.StopMS, r.GoReturn, r.GoAfter, r.Lost, r.Dup, short(r.Err))
 			res.stop = append(res.stop, r)
 		}
 	}
 	if cfg.has("faults") {
 		for _, lib := range cfg.libs {
-			r := cfg.runFaults(lib)
+			r := cfg.runFaults(ctx, lib)
 			cfg.logf("faults %-16s %d cycles %d faults in %.1fs, goroutines %d→%d→%d, conns %d, lost %d %s",
 				lib, r.Cycles, r.Faults, r.Seconds, r.GoStart, r.GoMax, r.GoEnd, r.Conns, r.Lost, short(r.Err))
 			res.faults = append(res.faults, r)
@@ -221,7 +225,7 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 			return nil, err
 		}
 		for _, lib := range cfg.libs {
-			r := cfg.runFiles(lib, path, size)
+			r := cfg.runFiles(ctx, lib, path, size)
 			cfg.logf("files %-16s upload %.0f MiB peak RSS (%.1fs) download %.0f MiB (%.1fs) %s %s",
 				lib, r.UpRSS, r.UpSec, r.DownRSS, r.DownSec, short(r.UpErr), short(r.DownErr))
 			res.files = append(res.files, r)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,12 +14,12 @@ import (
 	"time"
 )
 
-// child is one library's bot running in its own process, so that its CPU
-// time, RSS and goroutines are its own. The parent owns it: close kills it
-// if it still runs and waits for it and for the goroutine reading its
-// output.
+// child is a process this binary started: one library's bot, or the fake
+// Bot API server, each in its own process so that its CPU time, RSS and
+// goroutines are its own. The parent owns it: close kills it if it still
+// runs and waits for it and for the goroutine reading its output.
 type child struct {
-	spec   childSpec
+	name   string // for errors: "tidygram poll", "fakeapi"
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	events chan event
@@ -51,15 +52,25 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
+// startChild starts a library's bot described by spec.
 func startChild(spec childSpec) (*child, error) {
+	return startProc(spec.Lib+" "+spec.Mode, childEnv, spec)
+}
+
+// startProc re-executes this binary with env set to arg in JSON, which
+// makes it run that child (see main) instead of the comparison.
+func startProc(name, env string, arg any) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	raw, _ := json.Marshal(spec)
+	raw, err := json.Marshal(arg)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
-	c := &child{spec: spec, cmd: cmd, events: make(chan event, 16), stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
+	cmd.Env = append(os.Environ(), env+"="+string(raw))
+	c := &child{name: name, cmd: cmd, events: make(chan event, 16), stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -91,35 +102,37 @@ func startChild(spec childSpec) (*child, error) {
 // errExited is returned when a child ended before the awaited event.
 var errExited = errors.New("child exited")
 
-// next returns the next event named ev, skipping others, or fails after
-// timeout or when the child exits.
-func (c *child) next(ev string, timeout time.Duration) (event, error) {
+// next returns the next event named ev, skipping others, or fails when
+// ctx ends, after timeout or when the child exits.
+func (c *child) next(ctx context.Context, ev string, timeout time.Duration) (event, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
 		case e, ok := <-c.events:
 			if !ok {
-				return event{}, fmt.Errorf("%s %s: %w (%v) waiting for %q; stderr: %s", c.spec.Lib, c.spec.Mode, errExited, c.state, ev, c.stderr)
+				return event{}, fmt.Errorf("%s: %w (%v) waiting for %q; stderr: %s", c.name, errExited, c.state, ev, c.stderr)
 			}
 			if e.Ev == ev {
 				return e, nil
 			}
 			if e.Ev == "error" || (e.Ev == "ended" && ev != "ended") {
-				return e, fmt.Errorf("%s %s: %s: %s; stderr: %s", c.spec.Lib, c.spec.Mode, e.Ev, e.Err, c.stderr)
+				return e, fmt.Errorf("%s: %s: %s; stderr: %s", c.name, e.Ev, e.Err, c.stderr)
 			}
 		case <-t.C:
-			return event{}, fmt.Errorf("%s %s: no %q within %v; stderr: %s", c.spec.Lib, c.spec.Mode, ev, timeout, c.stderr)
+			return event{}, fmt.Errorf("%s: no %q within %v; stderr: %s", c.name, ev, timeout, c.stderr)
+		case <-ctx.Done():
+			return event{}, fmt.Errorf("%s: waiting for %q: %w", c.name, ev, ctx.Err())
 		}
 	}
 }
 
-// ask sends a command and returns the event it answers with.
-func (c *child) ask(cmd, ev string, timeout time.Duration) (event, error) {
+// ask sends a command and returns the event it answers with (as next).
+func (c *child) ask(ctx context.Context, cmd, ev string, timeout time.Duration) (event, error) {
 	if _, err := io.WriteString(c.stdin, cmd+"\n"); err != nil {
-		return event{}, fmt.Errorf("%s: %s: %w", c.spec.Lib, cmd, err)
+		return event{}, fmt.Errorf("%s: %s: %w", c.name, cmd, err)
 	}
-	return c.next(ev, timeout)
+	return c.next(ctx, ev, timeout)
 }
 
 // close ends the child (exit command, then SIGKILL after grace) and waits for it.

@@ -11,25 +11,37 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/tidygram/tidygram/benchmarks/internal/fakeapi"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
-// tputResult is one run of the throughput workload (polling or webhook).
+// tputResult is one run of the throughput workload (polling or webhook)
+// against the fake Bot API server.
 type tputResult struct {
 	Lib, Mode       string
-	UpdatesPerSec   float64
-	CPUPerUpdate    float64 // µs
+	Round           int     // 1-based
+	UpdatesPerSec   float64 // measured updates / seconds from the end of the warm-up to the last reply
+	CPUPerUpdate    float64 // µs of the bot's process
 	AllocsPerUpdate float64
 	BytesPerUpdate  float64
 	PeakRSS         float64 // MiB
-	Conns           float64 // TCP connections the bot opened to the emulator
-	EmuCPUPerUpdate float64 // µs of the parent (the emulator) per update
-	Sent            int64   // replies the emulator recorded (warm-up included)
-	WarmSec         float64 // seconds from start until the warm-up updates were answered
-	PushSec         float64 // seconds the emulator took to enqueue the measured updates
+	Conns           float64 // TCP connections the bot opened to the server
+	// The fake server's process over the same window: CPU µs per update,
+	// getUpdates calls and updates sent again (not yet confirmed) per
+	// update, requests it refused.
+	ServerCPUPerUpdate   float64
+	PollsPerUpdate       float64
+	RedeliveredPerUpdate float64
+	Refused              int64
+	LastUnknown          string // a method the fake does not implement, if one was called
+	// Sent is the replies the server counted (warm-up included);
+	// ChatsShort and ChatsOver count chats with fewer or more replies than
+	// updates.
+	Sent                  int64
+	ChatsShort, ChatsOver int
+	WarmSec               float64 // seconds from start until the warm-up updates were answered
 	// Webhook only, first round only.
 	Abused       bool // the huge body and the wrong secret were tried
 	BigStatus    int
@@ -40,11 +52,17 @@ type tputResult struct {
 	Err          string
 }
 
-func parentCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+// serverShare is the server's CPU per update over the bot's.
+func (r tputResult) serverShare() float64 {
+	if r.CPUPerUpdate <= 0 {
+		return 0
+	}
+	return r.ServerCPUPerUpdate / r.CPUPerUpdate
 }
+
+// maxServerShare is the most CPU the server may use, relative to the bot,
+// for a throughput run to measure the bot (issue 13: under a third).
+const maxServerShare = 1.0 / 3
 
 const mib = 1 << 20
 
@@ -93,23 +111,28 @@ func (cfg *config) spec(lib, mode string, srv *tgtest.Server) childSpec {
 	return childSpec{Lib: lib, Mode: mode, URL: srv.URL(), Token: srv.Token(), PollTimeout: cfg.pollTimeout}
 }
 
-// runThroughput answers cfg.updates preloaded updates with lib in mode
-// (poll or webhook) and, for webhooks, then tries a huge body and a wrong
+// runThroughput answers cfg.updates updates with lib in mode (poll or
+// webhook) against the fake Bot API server, each in its own process, and,
+// for webhooks in the first round, then tries a huge body and a wrong
 // secret.
-func (cfg *config) runThroughput(lib, mode string, abuse bool) (r tputResult) {
-	r = tputResult{Lib: lib, Mode: mode}
+func (cfg *config) runThroughput(ctx context.Context, lib, mode string, round int) (r tputResult) {
+	r = tputResult{Lib: lib, Mode: mode, Round: round + 1}
 	fail := func(err error) tputResult { r.Err = err.Error(); return r }
-	srv, err := newEmulator(cfg.warmup + cfg.updates)
+	// The warm-up updates are visible from the start; the measured ones
+	// are released once they were answered.
+	fspec := fakeSpec{Config: fakeapi.Config{
+		Token: benchToken, Updates: cfg.warmup + cfg.updates, Chats: cfg.chats,
+		FirstChatID: chatID(0), Released: cfg.warmup,
+	}}
+	if cfg.profileLib == "fakeapi" {
+		fspec.CPUProfile = filepath.Join(cfg.profileDir, "fakeapi-"+strings.ReplaceAll(lib, "/", "-")+"-"+mode+".pprof")
+	}
+	fk, err := startFake(ctx, fspec)
 	if err != nil {
 		return fail(err)
 	}
-	defer srv.Close()
-	// The warm-up updates come first; the measured ones are pushed once
-	// they were answered (pushing is much faster than any bot).
-	if _, err := preload(srv, cfg.chats, cfg.warmup); err != nil {
-		return fail(err)
-	}
-	spec := cfg.spec(lib, mode, srv)
+	defer fk.close()
+	spec := childSpec{Lib: lib, Mode: mode, URL: fk.url, Token: benchToken, PollTimeout: cfg.pollTimeout}
 	spec.Warmup, spec.Expect = int64(cfg.warmup), int64(cfg.updates)
 	spec.Secret = "s3cr3t-" + strconv.Itoa(os.Getpid())
 	if cfg.profileLib == lib {
@@ -122,46 +145,66 @@ func (cfg *config) runThroughput(lib, mode string, abuse bool) (r tputResult) {
 	defer c.close()
 	var addr string
 	if mode == "webhook" {
-		ready, err := c.next("ready", 30*time.Second)
+		ready, err := c.next(ctx, "ready", 30*time.Second)
 		if err != nil {
 			return fail(err)
 		}
 		addr = ready.Addr
 	}
 	if cfg.warmup > 0 {
-		if _, err := c.next("warm", cfg.tputTimeout()); err != nil {
+		if _, err := c.next(ctx, "warm", cfg.tputTimeout()); err != nil {
 			return fail(err)
 		}
 	}
-	cpu0 := parentCPU()
-	pushStart := time.Now()
-	if _, err := preload(srv, cfg.chats, cfg.updates); err != nil {
+	s0, err := fk.stats(ctx)
+	if err != nil {
 		return fail(err)
 	}
-	r.PushSec = time.Since(pushStart).Seconds()
-	done, err := c.next("done", cfg.tputTimeout())
-	if err != nil {
-		cs := srv.Counters()
-		r.Sent = sentTotal(cs)
-		return fail(fmt.Errorf("%w; emulator saw %v", err, cs.Requests))
+	if err := fk.release(ctx, cfg.updates); err != nil {
+		return fail(err)
 	}
-	emu := parentCPU() - cpu0
+	done, err := c.next(ctx, "done", cfg.tputTimeout())
+	if err != nil {
+		if s, serr := fk.stats(ctx); serr == nil {
+			r.Sent = s.Replies
+			err = fmt.Errorf("%w; server: %d getUpdates, %d sendMessage, %d refused (last unknown method %q), %d pending",
+				err, s.GetUpdates, s.SendMessage, s.BadRequests+s.Conflicts, s.LastUnknown, s.Pending)
+		}
+		return fail(err)
+	}
+	s1, err := fk.stats(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	n := float64(cfg.updates)
-	cs := srv.Counters()
 	r.UpdatesPerSec = n / time.Duration(done.ElapsedNS).Seconds()
 	r.CPUPerUpdate = float64(done.CPUNS) / 1e3 / n
 	r.AllocsPerUpdate = float64(done.Allocs) / n
 	r.BytesPerUpdate = float64(done.Bytes) / n
 	r.PeakRSS = float64(done.HWM) / mib
-	r.Conns = float64(cs.ConnsAccepted)
-	r.EmuCPUPerUpdate = float64(emu) / 1e3 / n
-	r.Sent = sentTotal(cs)
 	r.WarmSec = time.Duration(done.WarmNS).Seconds()
-	if mode == "webhook" && abuse {
+	r.Conns = float64(s1.ConnsAccepted)
+	r.ServerCPUPerUpdate = float64(s1.CPU-s0.CPU) / 1e3 / n
+	r.PollsPerUpdate = float64(s1.GetUpdates-s0.GetUpdates) / n
+	r.RedeliveredPerUpdate = float64(s1.Redelivered-s0.Redelivered) / n
+	r.Refused = s1.BadRequests + s1.Conflicts
+	r.LastUnknown = s1.LastUnknown
+	r.Sent, r.ChatsShort, r.ChatsOver = s1.Replies, s1.ChatsShort, s1.ChatsOver
+	if mode == "webhook" && round == 0 {
 		r.Abused = true
-		cfg.webhookAbuse(c, addr, spec.Secret, &r)
+		cfg.webhookAbuse(ctx, c, addr, spec.Secret, &r)
 	}
 	return r
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (cfg *config) tputTimeout() time.Duration {
@@ -212,9 +255,9 @@ func updateJSON(id, chatID int64, text string) (prefix, suffix string) {
 
 // webhookAbuse posts a cfg.bodyMiB body with the right secret, then a
 // small update with a wrong secret, and records what the bot did.
-func (cfg *config) webhookAbuse(c *child, addr, secret string, r *tputResult) {
+func (cfg *config) webhookAbuse(ctx context.Context, c *child, addr, secret string, r *tputResult) {
 	url := "http://" + addr + "/hook"
-	before, err := c.ask("stats", "stats", 10*time.Second)
+	before, err := c.ask(ctx, "stats", "stats", 10*time.Second)
 	if err != nil {
 		r.BigErr = err.Error()
 		return
@@ -226,8 +269,8 @@ func (cfg *config) webhookAbuse(c *child, addr, secret string, r *tputResult) {
 	if err != nil {
 		r.BigErr = err.Error()
 	}
-	time.Sleep(500 * time.Millisecond)
-	after, err := c.ask("stats", "stats", 10*time.Second)
+	sleep(ctx, 500*time.Millisecond)
+	after, err := c.ask(ctx, "stats", "stats", 10*time.Second)
 	if err != nil {
 		r.BigErr = err.Error()
 		return
@@ -239,8 +282,8 @@ func (cfg *config) webhookAbuse(c *child, addr, secret string, r *tputResult) {
 	if err != nil {
 		r.Err = "wrong secret: " + err.Error()
 	}
-	time.Sleep(500 * time.Millisecond)
-	last, err := c.ask("stats", "stats", 10*time.Second)
+	sleep(ctx, 500*time.Millisecond)
+	last, err := c.ask(ctx, "stats", "stats", 10*time.Second)
 	if err == nil {
 		r.WrongHandled = last.Handled > after.Handled
 	}
@@ -261,11 +304,11 @@ type stopResult struct {
 // runStop measures the stop of an idle bot with a poll pending, then
 // stops a busy bot mid-stream, restarts it and counts losses and
 // duplicates.
-func (cfg *config) runStop(lib string) stopResult {
+func (cfg *config) runStop(ctx context.Context, lib string) stopResult {
 	r := stopResult{Lib: lib, Total: cfg.restartUpdates}
-	err := cfg.stopIdle(lib, &r)
+	err := cfg.stopIdle(ctx, lib, &r)
 	if err == nil {
-		err = cfg.restart(lib, &r)
+		err = cfg.restart(ctx, lib, &r)
 	}
 	if err != nil {
 		r.Err = err.Error()
@@ -275,7 +318,7 @@ func (cfg *config) runStop(lib string) stopResult {
 
 // stopIdle answers one update, waits until the next long poll is pending
 // and stops the bot.
-func (cfg *config) stopIdle(lib string, r *stopResult) error {
+func (cfg *config) stopIdle(ctx context.Context, lib string, r *stopResult) error {
 	srv, err := newEmulator(1)
 	if err != nil {
 		return err
@@ -291,11 +334,11 @@ func (cfg *config) stopIdle(lib string, r *stopResult) error {
 	if _, err := push(srv, 0, 1, "warm up"); err != nil {
 		return err
 	}
-	if _, err := c.next("done", 30*time.Second); err != nil {
+	if _, err := c.next(ctx, "done", 30*time.Second); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond) // the next poll is pending by now
-	st, err := c.ask("stop", "stopped", 120*time.Second)
+	sleep(ctx, 500*time.Millisecond) // the next poll is pending by now
+	st, err := c.ask(ctx, "stop", "stopped", 120*time.Second)
 	if err != nil {
 		return err
 	}
@@ -311,7 +354,7 @@ func (cfg *config) stopIdle(lib string, r *stopResult) error {
 // updates and exit as soon as the stop returned, as a restarting service
 // would; a second process takes over until nothing is pending. It counts
 // the updates answered by neither and those answered twice.
-func (cfg *config) restart(lib string, r *stopResult) error {
+func (cfg *config) restart(ctx context.Context, lib string, r *stopResult) error {
 	srv, err := newEmulator(cfg.restartUpdates)
 	if err != nil {
 		return err
@@ -328,7 +371,7 @@ func (cfg *config) restart(lib string, r *stopResult) error {
 		return err
 	}
 	defer c1.close()
-	st1, err := c1.next("stopped", 3*time.Minute)
+	st1, err := c1.next(ctx, "stopped", 3*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -339,8 +382,8 @@ func (cfg *config) restart(lib string, r *stopResult) error {
 		return err
 	}
 	defer c2.close()
-	waitQuiet(srv, 30*time.Second)
-	st2, err := c2.ask("ids", "ids", 60*time.Second)
+	waitQuiet(ctx, srv, cfg.quiet, 30*time.Second)
+	st2, err := c2.ask(ctx, "ids", "ids", 60*time.Second)
 	if err != nil {
 		return err
 	}
@@ -360,8 +403,9 @@ func (cfg *config) restart(lib string, r *stopResult) error {
 	return nil
 }
 
-// waitQuiet waits until nothing is pending and no reply came for a second.
-func waitQuiet(srv *tgtest.Server, limit time.Duration) {
+// waitQuiet waits until nothing is pending and no reply came for quiet,
+// at most limit.
+func waitQuiet(ctx context.Context, srv *tgtest.Server, quiet, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	last, since := int64(-1), time.Now()
 	for time.Now().Before(deadline) {
@@ -369,10 +413,10 @@ func waitQuiet(srv *tgtest.Server, limit time.Duration) {
 		if n != last {
 			last, since = n, time.Now()
 		}
-		if srv.Pending() == 0 && time.Since(since) > time.Second {
+		if srv.Pending() == 0 && time.Since(since) > quiet {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		sleep(ctx, 100*time.Millisecond)
 	}
 }
 
@@ -390,7 +434,7 @@ type faultResult struct {
 // runFaults lets lib poll through cfg.faultCycles getUpdates calls (or
 // cfg.faultTime) while 502s, hangs, 429s and cut connections are injected
 // into getUpdates and updates trickle in, sampling its goroutines.
-func (cfg *config) runFaults(lib string) (r faultResult) {
+func (cfg *config) runFaults(ctx context.Context, lib string) (r faultResult) {
 	r = faultResult{Lib: lib}
 	fail := func(err error) faultResult { r.Err = err.Error(); return r }
 	const chats = 50
@@ -411,7 +455,7 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 	var pushed int64 = 1
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		s, err := c.ask("stats", "stats", 10*time.Second)
+		s, err := c.ask(ctx, "stats", "stats", 10*time.Second)
 		if err != nil {
 			return fail(err)
 		}
@@ -419,7 +463,7 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 			r.GoStart, r.GoMax = s.Goroutines, s.Goroutines
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		sleep(ctx, 50*time.Millisecond)
 	}
 	cycles := func() int64 {
 		var n int64
@@ -444,13 +488,13 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
+	tctx, cancel := context.WithCancel(ctx)
 	wg.Go(func() { // a trickle of updates keeps the polls short
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for i := 0; ; i++ {
 			select {
-			case <-ctx.Done():
+			case <-tctx.Done():
 				return
 			case <-t.C:
 				if _, err := push(srv, i, chats, "m"); err == nil {
@@ -460,8 +504,8 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 		}
 	})
 	for cycles()-c0 < int64(cfg.faultCycles) && time.Since(start) < cfg.faultTime {
-		time.Sleep(250 * time.Millisecond)
-		if s, err := c.ask("stats", "stats", 10*time.Second); err == nil {
+		sleep(ctx, 250*time.Millisecond)
+		if s, err := c.ask(ctx, "stats", "stats", 10*time.Second); err == nil {
 			r.GoMax = max(r.GoMax, s.Goroutines)
 		}
 	}
@@ -474,8 +518,8 @@ func (cfg *config) runFaults(lib string) (r faultResult) {
 		r.Faults += n
 	}
 	r.Pushed = pushed
-	waitQuiet(srv, 20*time.Second)
-	s, err := c.ask("ids", "ids", 10*time.Second)
+	waitQuiet(ctx, srv, cfg.quiet, 20*time.Second)
+	s, err := c.ask(ctx, "ids", "ids", 10*time.Second)
 	if err != nil {
 		return fail(err)
 	}
@@ -521,7 +565,7 @@ func makeFile(dir string, size int64) (string, error) {
 }
 
 // runFiles uploads path with lib, then downloads it, each in a fresh child.
-func (cfg *config) runFiles(lib, path string, size int64) (r fileResult) {
+func (cfg *config) runFiles(ctx context.Context, lib, path string, size int64) (r fileResult) {
 	r = fileResult{Lib: lib}
 	srv, err := newEmulator(10, tgtest.WithUploadLimit(size+mib), tgtest.WithDownloadLimit(size+mib), tgtest.WithTempDir(filepath.Dir(path)))
 	if err != nil {
@@ -535,7 +579,7 @@ func (cfg *config) runFiles(lib, path string, size int64) (r fileResult) {
 		r.UpErr = err.Error()
 		return r
 	}
-	up, err := runFileChild(spec)
+	up, err := runFileChild(ctx, spec)
 	r.UpRSS, r.UpSec = float64(up.HWM)/mib, time.Duration(up.ElapsedNS).Seconds()
 	if err != nil {
 		r.UpErr = err.Error()
@@ -543,7 +587,7 @@ func (cfg *config) runFiles(lib, path string, size int64) (r fileResult) {
 	}
 	spec = cfg.spec(lib, "download", srv)
 	spec.FileID = up.FileID
-	down, err := runFileChild(spec)
+	down, err := runFileChild(ctx, spec)
 	r.DownRSS, r.DownSec = float64(down.HWM)/mib, time.Duration(down.ElapsedNS).Seconds()
 	if err != nil {
 		r.DownErr = err.Error()
@@ -552,11 +596,11 @@ func (cfg *config) runFiles(lib, path string, size int64) (r fileResult) {
 	return r
 }
 
-func runFileChild(spec childSpec) (event, error) {
+func runFileChild(ctx context.Context, spec childSpec) (event, error) {
 	c, err := startChild(spec)
 	if err != nil {
 		return event{}, err
 	}
 	defer c.close()
-	return c.next("done", 10*time.Minute)
+	return c.next(ctx, "done", 10*time.Minute)
 }
