@@ -1,26 +1,29 @@
 // Command compare runs tidygram, a hand-written net/http floor and the
-// popular Go Telegram bot libraries against the same Bot API emulator
-// (tgtest) with the same workloads, and prints Markdown tables.
+// popular Go Telegram bot libraries with the same workloads, and prints
+// Markdown tables.
 //
-//	cd benchmarks && go run ./cmd/compare                      # about 11 minutes on 2 cores
-//	cd benchmarks && go run ./cmd/compare -updates 50000       # the count, about 20 minutes
+//	cd benchmarks && go run ./cmd/compare                      # about 10 minutes on 2 cores
+//	cd benchmarks && go run ./cmd/compare -updates 50000       # the count
 //	cd benchmarks && go run ./cmd/compare -quick               # smoke run, about 2 minutes
 //
-// The emulator runs in this process; each library's bot runs in a child
-// process (this binary re-executed), so CPU time, peak RSS and goroutines
-// are the library's own. Throughput workloads run in rounds, libraries
-// interleaved, and report medians. Workloads: throughput (polling),
-// webhook (throughput, an oversized body, a wrong secret), stop (latency
-// with a poll pending, goroutines left, losses and duplicates across a
-// restart), faults (goroutines and connections through getUpdates
-// failures) and files (peak RSS of a large upload and download).
+// Each library's bot runs in a child process (this binary re-executed), so
+// CPU time, peak RSS and goroutines are the library's own. The throughput
+// workloads (polling, webhook) run against the fake Bot API server of
+// internal/fakeapi, itself in a child process, so that its CPU time is
+// measured too and shown next to the bot's: the server must cost under a
+// third of the bot, or the run measures the server. They run in rounds,
+// libraries interleaved, and report medians. The behaviour workloads run
+// against the full emulator (tgtest) in this process: stop (latency with a
+// poll pending, goroutines left, losses and duplicates across a restart),
+// faults (goroutines and connections through getUpdates failures) and
+// files (peak RSS of a large upload and download).
 //
-// The parent owns every emulator and child process it starts: each
-// workload closes its emulator and ends its children (exit command, then
-// SIGKILL) before it returns, so a run leaves no process or goroutine
-// behind. Nothing is contacted beyond 127.0.0.1. A child is a short-lived
-// process: when told to exit it exits without stopping its library, which
-// is how a library's leftovers are measured only where asked (stop).
+// The parent owns every server and child process it starts: each workload
+// closes its servers and ends its children (exit command, then SIGKILL)
+// before it returns, so a run leaves no process or goroutine behind.
+// Nothing is contacted beyond 127.0.0.1. A child is a short-lived process:
+// when told to exit it exits without stopping its library, which is how a
+// library's leftovers are measured only where asked (stop).
 package main
 
 import (

@@ -60,8 +60,9 @@ func (c *conn) onEvent(ev uint32) {
 func (c *conn) read() {
 	if len(c.in) == cap(c.in) {
 		if cap(c.in) >= c.maxIn() {
-			if c.parked {
-				return // a client pipelining megabytes behind a poll: wait for the answer
+			if c.parked { // megabytes pipelined behind a waiting poll: no answer can come
+				c.close()
+				return
 			}
 			c.fail(errTooLarge)
 			return

@@ -413,6 +413,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown method", "sendSticker", "", "", "", 404, "Not Found: method sendSticker is not implemented by fakeapi"},
 		{"https webhook", "setWebhook", "url=https://example.com/hook", "", "", 400, "Bad Request: bad webhook: fakeapi delivers to http://host:port/path URLs only"},
 		{"bad secret", "setWebhook", "url=http://127.0.0.1:1/hook&secret_token=a%20b", "", "", 400, "Bad Request: bad webhook: secret token contains unallowed characters"},
+		{"webhook host not an IP", "setWebhook", "url=http://localhost:1/hook", "", "", 400, "Bad Request: bad webhook: fakeapi resolves no names, the host must be an IP address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, Config{Updates: 1, Chats: 1, Released: 1})
@@ -618,6 +619,29 @@ func TestWebhook(t *testing.T) {
 	}
 	if a := c.call("getUpdates", "", "", ""); a.Status != 200 || len(a.updateIDs(t)) != 0 {
 		t.Errorf("getUpdates after deleteWebhook: %d %s", a.Status, a.Result)
+	}
+}
+
+// TestWebhookUnreachable checks that deliveries to a port nobody listens
+// on fail, are retried after a backoff and counted, until deleteWebhook.
+func TestWebhookUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s := newServer(t, Config{Updates: 2, Chats: 2, Released: 2, WebhookConns: 1})
+	c := newClient(t, s)
+	if a := c.call("setWebhook", "url="+url.QueryEscape("http://"+addr+"/hook"), "", ""); a.Status != 200 {
+		t.Fatalf("setWebhook: %d %s", a.Status, a.Description)
+	}
+	waitStats(t, s, "two failed attempts", func(st Stats) bool { return st.HookFailures >= 2 })
+	if a := c.call("deleteWebhook", "", "", ""); a.Status != 200 {
+		t.Fatalf("deleteWebhook: %d", a.Status)
+	}
+	if st := s.Stats(); st.Redelivered < 1 || st.Confirmed != 0 || st.Pending != 2 || st.HookPosts != 0 || st.Webhook {
+		t.Errorf("stats %+v", st)
 	}
 }
 

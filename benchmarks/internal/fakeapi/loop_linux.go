@@ -28,6 +28,7 @@ type loop struct {
 	events  []syscall.EpollEvent
 	iov     []syscall.Iovec
 	scratch []byte
+	later   []*conn       // connections to serve at the tick (a poll ended by another's)
 	done    chan struct{} // closed when run has returned
 }
 
@@ -169,6 +170,13 @@ func (l *loop) timeout() int {
 // passed or a webhook was set, and drives the webhook. Server.mu held.
 func (l *loop) tick(now time.Time) {
 	s := l.s
+	for len(l.later) > 0 {
+		c := l.later[len(l.later)-1]
+		l.later = l.later[:len(l.later)-1]
+		if !c.closed {
+			c.process()
+		}
+	}
 	if p := s.poller; p != nil {
 		first, end := s.batchLocked(p.pollLimit)
 		if first < end || s.hook != nil || !now.Before(p.pollDeadline) {

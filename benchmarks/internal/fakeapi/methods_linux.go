@@ -100,7 +100,7 @@ func (s *Server) getUpdates(c *conn) {
 	if p := s.poller; p != nil { // Telegram ends the older call
 		p.unpark()
 		p.apiError(http.StatusConflict, descOtherPoller)
-		p.process()
+		c.l.later = append(c.l.later, p) // what it sent after the poll: served at the tick
 	}
 	s.confirmLocked(offset)
 	first, end := s.batchLocked(int(limit))
@@ -155,13 +155,13 @@ func (s *Server) setWebhook(c *conn) {
 	if !ok || conns == 0 {
 		conns = int64(s.cfg.WebhookConns)
 	}
-	drop := c.req.bool("drop_pending_updates")
-	s.removeWebhook(drop)
 	h, err := newWebhook(s, u, secret, int(clamp(conns, 1, 100)))
 	if err != nil {
 		c.badParam(err)
 		return
 	}
+	s.removeWebhook(c.req.bool("drop_pending_updates"))
+	h.resetLanes()
 	s.hook = h // the loop's tick starts the deliveries and ends a waiting getUpdates
 	s.notifyLocked()
 	c.writeJSON(http.StatusOK, s.resp.ok)

@@ -67,7 +67,13 @@ func newWebhook(s *Server, u *url.URL, secret string, conns int) (*webhook, erro
 		h.workers = append(h.workers, w)
 		h.free = append(h.free, w)
 	}
-	// Lanes start at each chat's oldest unconfirmed update.
+	return h, nil
+}
+
+// resetLanes starts each chat's lane at its oldest unconfirmed update;
+// the next tick queues the lanes with released updates.
+func (h *webhook) resetLanes() {
+	s, chats := h.s, h.s.cfg.Chats
 	for c := range chats {
 		i := s.head + (c-s.head%chats+chats)%chats
 		for i < len(s.state) && s.state[i]&stDone != 0 {
@@ -76,7 +82,6 @@ func newWebhook(s *Server, u *url.URL, secret string, conns int) (*webhook, erro
 		h.next[c] = i
 	}
 	h.seen = -1
-	return h, nil
 }
 
 // tick refills the lanes after a release, retries deliveries whose backoff
