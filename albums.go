@@ -32,6 +32,9 @@ const (
 // drain like any update (within StopGrace; otherwise they stay
 // unconfirmed and come again). OnAlbum turns collection on by itself.
 //
+// The observer sees every part received and the album handled once, as
+// its first part's update.
+//
 // Albums are collected when polling and for webhooks with AckImmediately;
 // with a webhook that answers after the handler (the default) Telegram
 // sends a chat's next update only after the answer, so each part is
