@@ -38,8 +38,10 @@ const (
 // Albums are collected when polling and for webhooks with AckImmediately;
 // with a webhook that answers after the handler (the default) Telegram
 // sends a chat's next update only after the answer, so each part is
-// handled alone, and with WithSpool parts are handled one by one too
-// (Context.Album then holds the part's own message).
+// handled alone (Context.Album then holds the part's own message) —
+// unless the bot has a spool (WithSpool): then the webhook answers once
+// the spool holds a part, and albums are collected from the spool's
+// deliveries, an album Redelivered if any part is.
 func WithAlbums(wait time.Duration) Option {
 	return func(c *config) error {
 		if wait < 0 {
@@ -55,10 +57,12 @@ func WithAlbums(wait time.Duration) Option {
 
 // collectsAlbums reports whether this run collects albums.
 func (b *Bot) collectsAlbums() bool {
-	if b.cfg.albumWait <= 0 || b.cfg.spool != nil {
+	if b.cfg.albumWait <= 0 {
 		return false
 	}
-	return b.cfg.webhook == nil || b.cfg.webhook.AckImmediately
+	// With a spool, albums are collected from the spool's deliveries,
+	// whatever the source.
+	return b.cfg.spool != nil || b.cfg.webhook == nil || b.cfg.webhook.AckImmediately
 }
 
 // poolContext returns the context the pool runs with: runCtx, or — when

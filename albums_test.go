@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/router"
+	"github.com/tidygram/tidygram/spool/spooltest"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -101,18 +102,29 @@ func TestAlbums(t *testing.T) {
 			return []string{albumLine(ms), albumLine(more)}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := emulator(t)
-			s := &seen{}
-			start(t, albumBot(t, srv, s, tidygram.WithAlbums(testAlbumWait)))
-			want := tt.send(t, srv.NewUser("alice"))
-			eventually(t, 10*time.Second, "handlers saw everything", func() bool { return len(s.list()) >= len(want) })
-			if got := s.list(); !slices.Equal(got, want) {
-				t.Fatalf("handlers saw\n%q\nwant\n%q", got, want)
+	for _, spooled := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if spooled {
+				name = "spool/" + name // collected from the spool's deliveries
 			}
-			eventually(t, 10*time.Second, "every part confirmed", func() bool { return srv.Pending() == 0 })
-		})
+			t.Run(name, func(t *testing.T) {
+				srv := emulator(t)
+				s := &seen{}
+				opts := []tidygram.Option{tidygram.WithAlbums(testAlbumWait)}
+				mem := spooltest.New()
+				if spooled {
+					opts = append(opts, tidygram.WithSpool(mem))
+				}
+				start(t, albumBot(t, srv, s, opts...))
+				want := tt.send(t, srv.NewUser("alice"))
+				eventually(t, 10*time.Second, "handlers saw everything", func() bool { return len(s.list()) >= len(want) })
+				if got := s.list(); !slices.Equal(got, want) {
+					t.Fatalf("handlers saw\n%q\nwant\n%q", got, want)
+				}
+				eventually(t, 10*time.Second, "every part confirmed", func() bool { return srv.Pending() == 0 && mem.Len() == 0 })
+			})
+		}
 	}
 }
 

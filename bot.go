@@ -322,10 +322,12 @@ func (b *Bot) start(ctx context.Context) *runState {
 			Wrap: func(fn func()) { b.id.Do(ctx, "albums", func(context.Context) { fn() }) },
 			Submit: func(ctx context.Context, key int64, parts []album.Part) error {
 				ups := make([]*tg.Update, len(parts))
+				redelivered := false
 				for i, p := range parts {
 					ups[i] = p.Update
+					redelivered = redelivered || p.Redelivered
 				}
-				return pool.Submit(ctx, key, false, exec.AlbumTask(ups, false, func(handled bool) {
+				return pool.Submit(ctx, key, false, exec.AlbumTask(ups, redelivered, func(handled bool) {
 					for _, p := range parts {
 						p.Done(handled)
 					}

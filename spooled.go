@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/album"
 	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
@@ -102,6 +103,12 @@ func (b *Bot) consume(ctx context.Context) error {
 			return errStopped
 		}
 		key, unordered := spool.Lane(d.Update)
+		if st.albums != nil {
+			part := album.Part{Update: d.Update, Done: d.Done, Redelivered: d.Redelivered}
+			if taken, err := st.albums.Add(ctx, key, unordered, part); taken || err != nil {
+				return err
+			}
+		}
 		return st.pool.Submit(ctx, key, unordered, st.exec.Task(d.Update, d.Redelivered, d.Done))
 	})
 }
