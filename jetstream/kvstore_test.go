@@ -15,6 +15,7 @@ import (
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/limit"
 	"github.com/tidygram/tidygram/session"
+	"github.com/tidygram/tidygram/session/storetest"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -62,116 +63,31 @@ func bucketName(t *testing.T) string {
 	return "b_" + r.Replace(t.Name())
 }
 
-// The Store contract, as session's stores keep it: values set, got,
-// overwritten, deleted and expired (by the store's clock), empty keys
-// refused.
+// The Store contract every session store keeps (session/storetest: set,
+// get, overwrite, delete, expiry by the store's clock, empty keys, copies,
+// done contexts), and session keys with characters KV keys do not allow,
+// escaped without colliding with a key that looks like their escape.
 func TestSessionStoreContract(t *testing.T) {
 	leaktest.Check(t)
 	node := natstest.Server(t)
 	_, js := natstest.Connect(t, node.URL())
-	ctx := testCtx(t)
-	type step struct {
-		op      string // set, get, del, advance
-		key     string
-		value   string
-		ttl     time.Duration
-		want    string
-		wantErr error
-	}
-	tests := []struct {
-		name  string
-		steps []step
-	}{
-		{"absent", []step{{op: "get", key: "a", wantErr: session.ErrNotFound}}},
-		{"set get", []step{
-			{op: "set", key: "a", value: "1"},
-			{op: "get", key: "a", want: "1"},
-		}},
-		{"overwrite", []step{
-			{op: "set", key: "a", value: "1"},
-			{op: "set", key: "a", value: "22"},
-			{op: "get", key: "a", want: "22"},
-		}},
-		{"empty value", []step{
-			{op: "set", key: "a", value: ""},
-			{op: "get", key: "a", want: ""},
-		}},
-		{"delete", []step{
-			{op: "set", key: "a", value: "1"},
-			{op: "del", key: "a"},
-			{op: "get", key: "a", wantErr: session.ErrNotFound},
-			{op: "del", key: "a"},
-			{op: "set", key: "a", value: "2"},
-			{op: "get", key: "a", want: "2"},
-		}},
-		{"delete absent", []step{{op: "del", key: "never"}}},
-		{"ttl alive before expiry", []step{
-			{op: "set", key: "a", value: "1", ttl: time.Hour},
-			{op: "advance", ttl: time.Hour - time.Nanosecond},
-			{op: "get", key: "a", want: "1"},
-		}},
-		{"ttl expired at expiry", []step{
-			{op: "set", key: "a", value: "1", ttl: time.Hour},
-			{op: "advance", ttl: time.Hour},
-			{op: "get", key: "a", wantErr: session.ErrNotFound},
-		}},
-		{"no ttl never expires", []step{
-			{op: "set", key: "a", value: "1"},
-			{op: "advance", ttl: 10 * 365 * 24 * time.Hour},
-			{op: "get", key: "a", want: "1"},
-		}},
-		{"set renews ttl", []step{
-			{op: "set", key: "a", value: "1", ttl: time.Hour},
-			{op: "advance", ttl: 50 * time.Minute},
-			{op: "set", key: "a", value: "2", ttl: time.Hour},
-			{op: "advance", ttl: 50 * time.Minute},
-			{op: "get", key: "a", want: "2"},
-		}},
-		{"keys independent", []step{
-			{op: "set", key: "a", value: "1", ttl: time.Minute},
-			{op: "set", key: "b", value: "2", ttl: time.Hour},
-			{op: "advance", ttl: 2 * time.Minute},
-			{op: "get", key: "a", wantErr: session.ErrNotFound},
-			{op: "get", key: "b", want: "2"},
-		}},
-		{"session keys", []step{
-			{op: "set", key: "s:c-100123:u5", value: "x"},
-			{op: "set", key: "s_3Ac-100123_3Au5", value: "y"}, // the first key's escaped form, as a key
-			{op: "get", key: "s:c-100123:u5", want: "x"},
-			{op: "get", key: "s_3Ac-100123_3Au5", want: "y"},
-		}},
-		{"empty key", []step{
-			{op: "set", key: "", value: "1", wantErr: session.ErrNoKey},
-			{op: "get", key: "", wantErr: session.ErrNoKey},
-			{op: "del", key: "", wantErr: session.ErrNoKey},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clock := newTestClock()
-			s := newTestStore(t, js, bucketName(t), StoreClock(clock.Now))
-			for i, st := range tt.steps {
-				var err error
-				switch st.op {
-				case "set":
-					err = s.Set(ctx, st.key, []byte(st.value), st.ttl)
-				case "del":
-					err = s.Delete(ctx, st.key)
-				case "advance":
-					clock.Advance(st.ttl)
-				case "get":
-					var got []byte
-					got, err = s.Get(ctx, st.key)
-					if err == nil && string(got) != st.want {
-						t.Fatalf("step %d: Get(%q) = %q, want %q", i, st.key, got, st.want)
-					}
-				}
-				if !errors.Is(err, st.wantErr) {
-					t.Fatalf("step %d (%s %q): err = %v, want %v", i, st.op, st.key, err, st.wantErr)
-				}
+	storetest.Run(t, func(t *testing.T, now func() time.Time) session.Store {
+		return newTestStore(t, js, bucketName(t), StoreClock(now))
+	})
+	t.Run("EscapedKeys", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := newTestStore(t, js, bucketName(t))
+		for k, v := range map[string]string{"s:c-100123:u5": "x", "s_3Ac-100123_3Au5": "y"} {
+			if err := s.Set(ctx, k, []byte(v), 0); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+		}
+		for k, want := range map[string]string{"s:c-100123:u5": "x", "s_3Ac-100123_3Au5": "y"} {
+			if got, err := s.Get(ctx, k); err != nil || string(got) != want {
+				t.Fatalf("Get(%q) = %q, %v; want %q", k, got, err, want)
+			}
+		}
+	})
 }
 
 // Values are copied in and out; every operation refuses a done context

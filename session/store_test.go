@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/session"
-	"github.com/tidygram/tidygram/session/internal/storetest"
+	"github.com/tidygram/tidygram/session/storetest"
 )
 
 // The memory store keeps the contract of every Store.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tidygram/tidygram/session"
 	"github.com/tidygram/tidygram/session/internal/fakeclock"
-	"github.com/tidygram/tidygram/session/internal/storetest"
+	"github.com/tidygram/tidygram/session/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 

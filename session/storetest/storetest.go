@@ -1,5 +1,14 @@
 // Package storetest is the contract every session.Store keeps, as tests:
-// the memory store's and the bbolt store's tests run it on their store.
+// the memory store, the bbolt store and the JetStream KV store run it, and
+// so can any Store of your own:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, now func() time.Time) session.Store {
+//			return mystore.New(mystore.WithClock(now)) // closed at the end of t
+//		})
+//	}
+//
+// It imports testing: only tests import it.
 package storetest
 
 import (
