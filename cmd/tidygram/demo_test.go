@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,6 +45,9 @@ func TestDemoFlags(t *testing.T) {
 		{"bad probability", []string{"demo", "--faults", "getUpdates:502:2"}, 2, "probability"},
 		{"too short", []string{"demo", "--duration", "10ms"}, 2, "--duration must be at least 1s"},
 		{"extra argument", []string{"demo", "now"}, 2, "unexpected arguments"},
+		{"one instance too few", []string{"demo", "--instances", "0"}, 2, "--instances must be from 2 to 16"},
+		{"instances and faults", []string{"demo", "--instances", "3", "--faults", "off"}, 2, "--faults cannot be combined with --instances"},
+		{"instances and keep", []string{"demo", "--instances", "3", "--keep"}, 2, "--keep cannot be combined with --instances"},
 	})
 }
 
@@ -160,5 +165,52 @@ func TestDemoInterrupted(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// `tidygram demo --instances 3`, run as a user runs it (the built binary,
+// whose instances are processes of the same binary): one instance is
+// killed with SIGKILL halfway; the report shows nothing lost, per-chat
+// order kept, no 429, the duplicates counted, the two others stopped
+// with exit 0, and the command exits 0.
+func TestDemoInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and starts processes")
+	}
+	bin := filepath.Join(t.TempDir(), "tidygram")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // generous: the run takes about 10 s
+	defer cancel()
+	var out, errb syncBuf
+	cmd := exec.CommandContext(ctx, bin, "demo", "--instances", "3", "--duration", "8s", "--users", "8", "--think", "200ms", "--seed", "3")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo --instances 3: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	rep := out.String()
+	for _, re := range []string{
+		`3 instances on a 3-node JetStream cluster, 8 users`,
+		`killed i\d( \(the poll leader\))? with SIGKILL`,
+		`updates sent by users +[1-9]\d*\n`,
+		`lost +0\n`,
+		`duplicates +\d+ `,
+		`per-chat order +kept in all 8 chats`,
+		`replies checked correct +(\d+) of (\d+) \(wrong 0, missing 0;`,
+		`429s +0 `,
+		`updates unconfirmed +0\n`,
+		`instances +(i\d (killed|exit 0)(, )?){3}\n`,
+		`OK: nothing lost, per-chat order kept, no 429`,
+	} {
+		if !regexp.MustCompile(re).MatchString(rep) {
+			t.Errorf("report does not match %s:\n%s", re, rep)
+		}
+	}
+	if n := strings.Count(rep, "exit 0"); n != 2 {
+		t.Errorf("%d instances exited 0, want the 2 not killed:\n%s", n, rep)
+	}
+	if !strings.Contains(errb.String(), "instances 3/3") || !strings.Contains(errb.String(), "instances 2/3") {
+		t.Errorf("the progress lines do not show the kill:\n%s", errb.String())
 	}
 }

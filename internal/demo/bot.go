@@ -13,6 +13,7 @@ package demo
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -69,12 +70,24 @@ const (
 	VoteDown = "vote:down"
 )
 
-// state is a user's session in a chat: the /count counter and the tally of
-// the user's current poll.
+// state is a user's session in a chat: the /count counter, the tally of
+// the user's current poll, and the update that last changed them.
 type state struct {
 	Count int `json:"count"`
 	Up    int `json:"up,omitempty"`
 	Down  int `json:"down,omitempty"`
+	// Last is the update_id of the update that last changed the state. A
+	// spool delivers an update again when the instance that had it died
+	// before it was done; when that update's change was already committed
+	// (Last equals its id), the handler answers as the first time without
+	// changing the state twice.
+	Last int64 `json:"last,omitempty"`
+}
+
+// applied reports whether c's update already changed st: it was
+// redelivered and its change committed before its first handling ended.
+func applied(c *tidygram.Context, st *state) bool {
+	return c.Redelivered && st.Last == c.Update.UpdateID
 }
 
 // voteKeyboard is the poll's keyboard, sent with the poll and kept by every
@@ -94,15 +107,36 @@ var voteKeyboard = router.InlineKeyboard(
 // and 429 retry_after handling are Telegram's.
 func NewBot(token string, opts ...tidygram.Option) (*tidygram.Bot, error) {
 	store := session.NewMemory(session.WithMaxEntries(100_000))
-	ctl := limit.New(
-		limit.WithLimiter(limit.NewLocal(limit.WithGlobal(limit.Per(1000, time.Second, 50)))),
-		limit.WithBackoff(50*time.Millisecond, time.Second),
-	)
 	base := []tidygram.Option{
-		tidygram.WithFloodControl(ctl),
+		tidygram.WithFloodControl(FloodControl(limit.NewLocal(limit.WithGlobal(GlobalRule())))),
 		tidygram.WithJanitor(store, time.Minute),
 	}
 	bot, err := tidygram.New(token, append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	register(bot, session.New[state](store))
+	return bot, nil
+}
+
+// GlobalRule is the demo bot's bot-wide flood rule: 1000 messages/s
+// (Telegram's paid-broadcast ceiling), bursts of 50.
+func GlobalRule() limit.Rule { return limit.Per(1000, time.Second, 50) }
+
+// FloodControl is the demo bot's flood control on lim: Telegram's
+// retry_after honoured, short backoffs after network errors.
+func FloodControl(lim limit.Limiter) *limit.Control {
+	return limit.New(limit.WithLimiter(lim), limit.WithBackoff(50*time.Millisecond, time.Second))
+}
+
+// NewSharedBot returns the demo bot for one of several instances: its
+// sessions are in store, which every instance shares (a session.Store
+// that checks versions, such as the jetstream module's SessionStore), and
+// opts must give the shared spool and flood control (tidygram.WithSpool,
+// tidygram.WithFloodControl). Its handlers change a session at most once
+// per update, also when the spool delivers an update again.
+func NewSharedBot(token string, store session.Store, opts ...tidygram.Option) (*tidygram.Bot, error) {
+	bot, err := tidygram.New(token, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -120,22 +154,29 @@ func register(r *tidygram.Bot, sess *session.Session[state]) {
 		}
 		return c.Reply(StartText(name))
 	})
+	// Every answer quotes the message it answers, so that a user can
+	// tell a repeated answer to an earlier message from the answer to
+	// the latest one.
 	r.OnCommand("help", func(c *tidygram.Context) error {
-		return c.Send(HelpText)
+		return c.Reply(HelpText)
 	})
 	r.OnCommand("count", func(c *tidygram.Context) error {
 		st, ok := session.From[state](c)
 		if !ok {
 			return fmt.Errorf("demo: /count without a session")
 		}
-		st.Count++
-		return c.Send(CountText(st.Count))
+		if !applied(c, st) {
+			st.Count++
+			st.Last = c.Update.UpdateID
+		}
+		return c.Reply(CountText(st.Count))
 	})
 	r.OnCommand("vote", func(c *tidygram.Context) error {
-		if st, ok := session.From[state](c); ok {
+		if st, ok := session.From[state](c); ok && !applied(c, st) {
 			st.Up, st.Down = 0, 0
+			st.Last = c.Update.UpdateID
 		}
-		return c.Send(VoteText(0, 0), router.WithMarkup(voteKeyboard))
+		return c.Reply(VoteText(0, 0), router.WithMarkup(voteKeyboard))
 	})
 	r.OnCallbackPrefix("vote:", func(c *tidygram.Context) error {
 		st, ok := session.From[state](c)
@@ -143,20 +184,28 @@ func register(r *tidygram.Bot, sess *session.Session[state]) {
 			return fmt.Errorf("demo: vote without a session")
 		}
 		choice := strings.TrimPrefix(c.CallbackData(), "vote:")
-		switch choice {
-		case "up":
-			st.Up++
-		case "down":
-			st.Down++
-		default:
+		again := applied(c, st)
+		switch {
+		case choice != "up" && choice != "down":
 			return c.Answer("unknown choice")
+		case again:
+		case choice == "up":
+			st.Up++
+		default:
+			st.Down++
 		}
+		st.Last = c.Update.UpdateID
 		// Edit first, answer second: once the user sees the answer, the
-		// message shows the new tally.
-		if err := c.Edit(VoteText(st.Up, st.Down), router.WithMarkup(voteKeyboard)); err != nil {
+		// message shows the new tally. Delivered again, the edit may
+		// change nothing and the query may be answered already: both are
+		// done, not failures.
+		if err := c.Edit(VoteText(st.Up, st.Down), router.WithMarkup(voteKeyboard)); err != nil && !(c.Redelivered && errors.Is(err, tg.ErrNotModified)) {
 			return err
 		}
-		return c.Answer(VotedText(choice))
+		if err := c.Answer(VotedText(choice)); err != nil && !(c.Redelivered && errors.Is(err, tg.ErrQueryTooOld)) {
+			return err
+		}
+		return nil
 	})
 	r.On(func(u *tg.Update) bool { return u.Message != nil && u.Message.Document != nil }, document)
 	r.OnText(func(c *tidygram.Context) error {
@@ -187,8 +236,9 @@ func document(c *tidygram.Context) error {
 	}
 	report := strings.NewReader(string(ReportFile(doc.FileName, n, sum)))
 	_, err = c.Client.SendDocument(c, &tg.SendDocumentParams{
-		ChatID:   tg.ID(c.Chat().ID),
-		Document: tg.FileReader(ReportName, io.Reader(report)),
+		ChatID:          tg.ID(c.Chat().ID),
+		Document:        tg.FileReader(ReportName, io.Reader(report)),
+		ReplyParameters: &tg.ReplyParameters{MessageID: c.Update.Message.MessageID},
 	})
 	return err
 }

@@ -56,6 +56,12 @@ type LoadConfig struct {
 	ReplyTimeout time.Duration // how long a user waits for a reply (DefaultReplyTimeout)
 	MaxFile      int           // largest document a user sends, bytes (DefaultMaxFile; at most MaxFileSize)
 	Seed         uint64        // seeds every user's choices
+	// Redeliveries makes users expect an answer to come twice (a spool
+	// delivers again what an instance held when it died): an answer
+	// that quotes an earlier message of theirs, or repeats the last
+	// answer to the same message, is counted (LoadStats.Repeated) and
+	// skipped.
+	Redeliveries bool
 }
 
 func (c LoadConfig) withDefaults() LoadConfig {
@@ -86,7 +92,7 @@ type Load struct {
 
 	Latency Histogram // from an action to its (first) reply, as a user sees it
 
-	actions, updates, checked, correct, wrong, missing, gaveUp, failed atomic.Int64
+	actions, updates, checked, correct, wrong, missing, gaveUp, failed, repeated atomic.Int64
 
 	mu    sync.Mutex
 	notes []string
@@ -122,6 +128,9 @@ type simUser struct {
 	rng   *rand.Rand
 	n     int // actions so far
 	count int // /count calls answered so far
+
+	action int64          // the message id of the current action's message
+	last   tgtest.Message // the last answer taken
 }
 
 func (l *Load) user(ctx context.Context, stop <-chan struct{}, u *simUser) {
@@ -187,7 +196,7 @@ func (l *Load) act(ctx context.Context, u *simUser) bool {
 
 func (l *Load) command(ctx context.Context, u *simUser, cmd, want string) bool {
 	start := time.Now()
-	if !l.sent(u.Command(cmd, "")) {
+	if !l.sent(u.act(u.Command(cmd, ""))) {
 		return false
 	}
 	m, ok := l.reply(ctx, u, start, "/"+cmd)
@@ -196,7 +205,7 @@ func (l *Load) command(ctx context.Context, u *simUser, cmd, want string) bool {
 
 func (l *Load) sendText(ctx context.Context, u *simUser, text string, ok func(got string) (bool, string)) bool {
 	start := time.Now()
-	if !l.sent(u.Send(text)) {
+	if !l.sent(u.act(u.Send(text))) {
 		return false
 	}
 	m, got := l.reply(ctx, u, start, "text")
@@ -211,7 +220,7 @@ func (l *Load) sendText(ctx context.Context, u *simUser, text string, ok func(go
 // leave the message with the new tally.
 func (l *Load) vote(ctx context.Context, u *simUser) bool {
 	start := time.Now()
-	if !l.sent(u.Command("vote", "")) {
+	if !l.sent(u.act(u.Command("vote", ""))) {
 		return false
 	}
 	m, ok := l.reply(ctx, u, start, "/vote")
@@ -279,7 +288,7 @@ func (l *Load) file(ctx context.Context, u *simUser) bool {
 	hexSum := hex.EncodeToString(sum[:])
 	name := fmt.Sprintf("file-%d.bin", u.n)
 	start := time.Now()
-	if !l.sent(u.SendDocument(name, data)) {
+	if !l.sent(u.act(u.SendDocument(name, data))) {
 		return false
 	}
 	m, ok := l.reply(ctx, u, start, "document")
@@ -325,16 +334,47 @@ func (l *Load) sent(_ tgtest.Message, err error) bool {
 func (l *Load) reply(ctx context.Context, u *simUser, start time.Time, what string) (tgtest.Message, bool) {
 	wctx, cancel := context.WithTimeout(ctx, l.cfg.ReplyTimeout)
 	defer cancel()
-	m, err := u.WaitReply(wctx)
-	if err != nil {
-		l.missing.Add(1)
-		l.note("%s: no reply to %s within %v: %v", u.name, what, l.cfg.ReplyTimeout, err)
-		return m, false
+	for {
+		m, err := u.WaitReply(wctx)
+		if err != nil {
+			l.missing.Add(1)
+			l.note("%s: no reply to %s within %v: %v", u.name, what, l.cfg.ReplyTimeout, err)
+			return m, false
+		}
+		if l.cfg.Redeliveries && u.repeated(m) {
+			l.repeated.Add(1)
+			continue
+		}
+		u.last = m
+		if !start.IsZero() {
+			l.Latency.Observe(time.Since(start))
+		}
+		return m, true
 	}
-	if !start.IsZero() {
-		l.Latency.Observe(time.Since(start))
+}
+
+// act notes m as the message of the user's current action.
+func (u *simUser) act(m tgtest.Message, err error) (tgtest.Message, error) {
+	if err == nil {
+		u.action = m.MessageID
 	}
-	return m, true
+	return m, err
+}
+
+// repeated reports whether m answers again what was answered before: it
+// quotes an earlier message than the current action's, or it is the
+// last answer taken once more.
+func (u *simUser) repeated(m tgtest.Message) bool {
+	q := m.ReplyToMessage
+	if q == nil {
+		return false
+	}
+	if q.MessageID < u.action {
+		return true
+	}
+	l := u.last
+	return l.ReplyToMessage != nil && l.ReplyToMessage.MessageID == q.MessageID && l.Text == m.Text &&
+		(l.Document == nil) == (m.Document == nil)
 }
 
 func (l *Load) check(u *simUser, what string, ok bool, detail string) bool {
@@ -367,6 +407,7 @@ type LoadStats struct {
 	Wrong    int64    // of which not as expected
 	Missing  int64    // replies that did not come within ReplyTimeout
 	GaveUp   int64    // users who stopped after a missing reply
+	Repeated int64    // answers that came again and were skipped (LoadConfig.Redeliveries)
 	Notes    []string // the first problems, for the report
 	Latency  HistSnapshot
 	Scenario Scenario
@@ -387,6 +428,7 @@ func (l *Load) Stats() LoadStats {
 		Wrong:    l.wrong.Load(),
 		Missing:  l.missing.Load(),
 		GaveUp:   l.gaveUp.Load(),
+		Repeated: l.repeated.Load(),
 		Notes:    notes,
 		Latency:  l.Latency.Snapshot(),
 		Scenario: l.cfg.Scenario,
