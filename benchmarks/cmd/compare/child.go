@@ -45,6 +45,7 @@ type childSpec struct {
 	ChatID       int64         `json:"chat_id,omitempty"`
 	FileID       string        `json:"file_id,omitempty"`     // download
 	CPUProfile   string        `json:"cpu_profile,omitempty"` // write a CPU profile of the run until "done"
+	Probe        int64         `json:"probe,omitempty"`       // report whether the update with this id was handled
 }
 
 // event is one JSON line a child writes on stdout.
@@ -68,6 +69,7 @@ type event struct {
 	Leftovers  []string `json:"leftovers,omitempty"`
 	IDs        []int64  `json:"ids,omitempty"`
 	FileID     string   `json:"file_id,omitempty"`
+	Probe      bool     `json:"probe,omitempty"` // the update childSpec.Probe was handled
 	N          int64    `json:"n,omitempty"`
 	Err        string   `json:"err,omitempty"`
 	// Server is the fake Bot API server's counters (event "server").
@@ -218,6 +220,7 @@ func childBot(lib libs.Lib, spec childSpec) int {
 		warmed      = make(chan struct{})
 		warm        atomic.Pointer[sample]
 		stopNow     = make(chan struct{})
+		probed      atomic.Bool
 	)
 	env := libs.Env{
 		URL: spec.URL, Token: spec.Token, PollTimeout: spec.PollTimeout, HandlerDelay: spec.HandlerDelay,
@@ -230,6 +233,9 @@ func childBot(lib libs.Lib, spec childSpec) int {
 				mu.Lock()
 				ids = append(ids, id)
 				mu.Unlock()
+			}
+			if spec.Probe != 0 && id == spec.Probe {
+				probed.Store(true)
 			}
 			n := count.Add(1)
 			if n == spec.Warmup {
@@ -252,7 +258,7 @@ func childBot(lib libs.Lib, spec childSpec) int {
 	}
 	stats := func(ev string) event {
 		rss, hwm := procStatus()
-		return event{Ev: ev, Handled: count.Load(), Errors: errs.Load(), Goroutines: runtime.NumGoroutine(), RSS: rss, HWM: hwm}
+		return event{Ev: ev, Handled: count.Load(), Errors: errs.Load(), Goroutines: runtime.NumGoroutine(), RSS: rss, HWM: hwm, Probe: probed.Load()}
 	}
 
 	if spec.Mode == "webhook" {

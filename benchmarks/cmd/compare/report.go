@@ -208,15 +208,15 @@ func (res *results) print(w io.Writer, cfg *config) {
 	floorHook := summarize("floor", res.webhook["floor"])
 	if cfg.has("webhook") {
 		fmt.Fprintf(w, "## Webhook: %d updates posted by the fake server (40 connections, one update in flight per chat) after %d warm-up updates, then (first round) a %d MiB body and a wrong secret (median of %d rounds)\n\n", cfg.updates, cfg.warmup, cfg.bodyMiB, cfg.rounds)
-		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | server CPU µs/update (× bot) | allocs/update | KiB/update | peak RSS MiB | redelivered/update | warm-up s | replies | %d MiB body: status, RSS growth MiB | wrong secret: status, handled |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", cfg.bodyMiB)
+		fmt.Fprintf(w, "| library | updates/s | × floor | CPU µs/update | server CPU µs/update (× bot) | allocs/update | KiB/update | peak RSS MiB | redelivered/update | TCP conns opened | warm-up s | replies | %d MiB body: status, RSS growth MiB | wrong secret: status, handled |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", cfg.bodyMiB)
 		for _, name := range cfg.libs {
 			s := summarize(name, res.webhook[name])
 			big := fmt.Sprintf("%d, %.0f", s.BigStatus, s.BigRSS)
 			if s.BigErr != "" {
 				big += " (" + short(s.BigErr) + ")"
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %s | %.1f | %.2f | %.1f | %.4f | %.2f | %s | %s | %d, %s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorHook.UpdatesPerSec),
-				s.CPUPerUpdate, serverCell(s.tputResult), s.AllocsPerUpdate, s.BytesPerUpdate/1024, s.PeakRSS, s.RedeliveredPerUpdate, s.WarmSec, repliesCell(s), big, s.WrongStatus, yesNo(s.WrongHandled))
+			fmt.Fprintf(w, "| %s | %.0f | %s | %.1f | %s | %.1f | %.2f | %.1f | %.4f | %.0f | %.2f | %s | %s | %d, %s |\n", name, s.UpdatesPerSec, ratio(s.UpdatesPerSec, floorHook.UpdatesPerSec),
+				s.CPUPerUpdate, serverCell(s.tputResult), s.AllocsPerUpdate, s.BytesPerUpdate/1024, s.PeakRSS, s.RedeliveredPerUpdate, s.Conns, s.WarmSec, repliesCell(s), big, s.WrongStatus, yesNo(s.WrongHandled))
 		}
 		fmt.Fprintln(w)
 	}
