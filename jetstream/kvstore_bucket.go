@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,10 +122,59 @@ func apiPrefix(o natsjs.JetStreamOptions) string {
 	}
 }
 
+// kvAttempt bounds one request to the bucket's stream. A request left
+// unanswered — its stream's leader being elected again after a node was
+// lost, a connection moving to another node — is sent again within the
+// caller's context instead of waiting for the context's end.
+const kvAttempt = time.Second
+
+// retried runs op until it succeeds, fails with an error that is not
+// transient (see transient), or ctx ends; each attempt has at most
+// kvAttempt, attempts 20 ms apart doubling to 500 ms. A write sent again
+// after an unanswered attempt may have happened the first time: a
+// conditional one then fails as a conflict (the caller reads and decides
+// again), an unconditional one writes the same value twice.
+func retried[T any](ctx context.Context, op func(context.Context) (T, error)) (T, error) {
+	return retriedEvery(ctx, kvAttempt, op)
+}
+
+// retriedEvery is retried with attempts of at most attempt each.
+func retriedEvery[T any](ctx context.Context, attempt time.Duration, op func(context.Context) (T, error)) (T, error) {
+	delay := 20 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		v, err := op(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return v, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+// transient reports whether err may pass by itself: no answer in time, no
+// responder (no leader yet), or the server's "temporarily unavailable".
+func transient(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503
+}
+
 // get returns key's last message; a key without one is kvEntry{} and no
-// error.
+// error. Transient failures are retried within ctx (retried).
 func (b *kvBucket) get(ctx context.Context, key string) (kvEntry, error) {
-	m, err := b.stream.GetLastMsgForSubject(ctx, b.readPre+key)
+	m, err := retried(ctx, func(ctx context.Context) (*natsjs.RawStreamMsg, error) {
+		return b.stream.GetLastMsgForSubject(ctx, b.readPre+key)
+	})
 	if errors.Is(err, natsjs.ErrMsgNotFound) {
 		return kvEntry{}, nil
 	}
@@ -167,7 +217,21 @@ func (b *kvBucket) put(ctx context.Context, key string, data []byte, ttl time.Du
 	if ttl > 0 && b.msgTTL {
 		opts = append(opts, natsjs.WithMsgTTL(wholeSeconds(ttl)))
 	}
-	ack, err := b.js.PublishMsg(ctx, m, opts...)
+	unanswered := false
+	ack, err := retried(ctx, func(ctx context.Context) (*natsjs.PubAck, error) {
+		ack, err := b.js.PublishMsg(ctx, m, opts...)
+		if err != nil && transient(err) {
+			unanswered = true
+		}
+		return ack, err
+	})
+	if err != nil && cond && unanswered && isConflict(err) {
+		// An attempt that got no answer may have been written: if the
+		// key now holds exactly this write, it was ours.
+		if e, gerr := b.get(ctx, key); gerr == nil && !e.deleted && e.rev > rev && bytes.Equal(e.value, data) {
+			return e.rev, nil
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -189,7 +253,7 @@ func (b *kvBucket) purge(ctx context.Context, key string, ttl time.Duration, rev
 	if ttl > 0 && b.msgTTL {
 		opts = append(opts, natsjs.WithMsgTTL(wholeSeconds(ttl)))
 	}
-	_, err := b.js.PublishMsg(ctx, m, opts...)
+	_, err := retried(ctx, func(ctx context.Context) (*natsjs.PubAck, error) { return b.js.PublishMsg(ctx, m, opts...) })
 	return err
 }
 

@@ -25,7 +25,7 @@ const (
 	DefaultMaxBytes     = 1 << 30                // MaxBytes: 1 GiB; a full stream refuses Put
 	DefaultReleaseWait  = 40 * time.Second       // ReleaseWait: how long a released partition waits for its deliveries' Done
 	DefaultSyncInterval = 2 * time.Minute        // SyncInterval: the embedded server's fsync period (nats-server's default)
-	DefaultOpenTimeout  = 10 * time.Second       // OpenTimeout: connect and set up, when ctx has no earlier deadline
+	DefaultOpenTimeout  = 30 * time.Second       // OpenTimeout: connect and set up, when ctx has no earlier deadline
 	commitEvery         = 100 * time.Millisecond // watermarks are committed this often
 	purgeEvery          = 5 * time.Second        // a partition's done updates are purged at most this often
 	checkCache          = time.Second            // Check and Stats reuse a stream lookup this long

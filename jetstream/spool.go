@@ -74,7 +74,7 @@ var (
 // Embedded), creates or updates the stream and the two KV buckets, and
 // starts the spool's two goroutines (the leases watcher and the keeper
 // that renews leases and commits watermarks), which end at Close. It
-// blocks until all that is done, ctx ends, or OpenTimeout (default 10 s)
+// blocks until all that is done, ctx ends, or OpenTimeout (default 30 s)
 // passed; an invalid option is an *OptionError.
 func Open(ctx context.Context, opts ...Option) (*Spool, error) {
 	c, err := newConfig(opts)
@@ -134,40 +134,49 @@ func (s *Spool) open(ctx context.Context) error {
 	if s.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	s.stream, err = s.js.CreateOrUpdateStream(ctx, natsjs.StreamConfig{
-		Name:        c.name,
-		Description: "tidygram spool: Telegram updates, partitioned by chat",
-		Subjects:    []string{s.subject + "*"},
-		Retention:   natsjs.LimitsPolicy,
-		Storage:     natsjs.FileStorage,
-		Replicas:    c.replicas,
-		MaxAge:      c.maxAge,
-		MaxBytes:    c.maxBytes,
-		Discard:     natsjs.DiscardNew,
-		Duplicates:  c.dedupe,
-		AllowDirect: true,
+	// A new replicated stream or bucket asked for by several instances at
+	// once gets an answer for one request only (nats-server 2.15): each
+	// setup request is sent again after setupAttempt without an answer.
+	s.stream, err = retriedEvery(ctx, setupAttempt, func(ctx context.Context) (natsjs.Stream, error) {
+		return s.js.CreateOrUpdateStream(ctx, natsjs.StreamConfig{
+			Name:        c.name,
+			Description: "tidygram spool: Telegram updates, partitioned by chat",
+			Subjects:    []string{s.subject + "*"},
+			Retention:   natsjs.LimitsPolicy,
+			Storage:     natsjs.FileStorage,
+			Replicas:    c.replicas,
+			MaxAge:      c.maxAge,
+			MaxBytes:    c.maxBytes,
+			Discard:     natsjs.DiscardNew,
+			Duplicates:  c.dedupe,
+			AllowDirect: true,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: stream %s: %w", c.name, err)
 	}
-	s.leases, err = s.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
-		Bucket:         c.name + "_leases",
-		Description:    "tidygram spool: members, partition and poll leases",
-		History:        1,
-		TTL:            c.leaseTTL,
-		LimitMarkerTTL: max(c.leaseTTL, time.Second),
-		Storage:        natsjs.FileStorage,
-		Replicas:       c.replicas,
+	s.leases, err = retriedEvery(ctx, setupAttempt, func(ctx context.Context) (natsjs.KeyValue, error) {
+		return s.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
+			Bucket:         c.name + "_leases",
+			Description:    "tidygram spool: members, partition and poll leases",
+			History:        1,
+			TTL:            c.leaseTTL,
+			LimitMarkerTTL: max(c.leaseTTL, time.Second),
+			Storage:        natsjs.FileStorage,
+			Replicas:       c.replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: leases bucket: %w", err)
 	}
-	s.state, err = s.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
-		Bucket:      c.name + "_state",
-		Description: "tidygram spool: partition watermarks",
-		History:     1,
-		Storage:     natsjs.FileStorage,
-		Replicas:    c.replicas,
+	s.state, err = retriedEvery(ctx, setupAttempt, func(ctx context.Context) (natsjs.KeyValue, error) {
+		return s.js.CreateOrUpdateKeyValue(ctx, natsjs.KeyValueConfig{
+			Bucket:      c.name + "_state",
+			Description: "tidygram spool: partition watermarks",
+			History:     1,
+			Storage:     natsjs.FileStorage,
+			Replicas:    c.replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: state bucket: %w", err)
@@ -491,3 +500,7 @@ func (s *Spool) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// setupAttempt bounds one request that sets up the stream or a bucket in
+// Open (sent again without an answer, within OpenTimeout).
+const setupAttempt = 3 * time.Second
