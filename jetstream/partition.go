@@ -252,16 +252,27 @@ func (s *Spool) commit(ctx context.Context, p *partition, final bool) error {
 	return s.writeState(ctx, p, wm, hw)
 }
 
+// reserveAhead is how far past what it knows of the stream a partition's
+// owner reserves its high-water mark, in stream sequences: one KV write
+// covers the next reserveAhead messages of the stream (about
+// reserveAhead/Partitions of one partition's), instead of one write per
+// delivery. After a crash, the next owner may therefore flag as
+// Redelivered updates up to reserveAhead sequences past the last one
+// delivered: a conservative flag, never a missing one.
+const reserveAhead = 1024
+
 // reserve records a high-water mark above seq before seq is delivered,
 // so that after a crash the next owner flags every update this owner may
 // have delivered: the stream's last sequence as known (refreshed when
-// the partition has more messages pending than it covers).
+// the partition has more messages pending than it covers), plus
+// reserveAhead.
 func (s *Spool) reserve(ctx context.Context, p *partition, seq, pending uint64) error {
 	target := max(seq, s.lastSeq.Load())
 	if pending > 0 && target == seq {
 		_ = s.lookStream(ctx, true)
 		target = max(seq, s.lastSeq.Load())
 	}
+	target += reserveAhead
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	p.mu.Lock()
