@@ -149,8 +149,9 @@ func setIf(dst *int, v int) {
 type results struct {
 	start      time.Time
 	duration   time.Duration
-	loadStart  string                  // /proc/loadavg when the run started and ended: other
-	loadEnd    string                  // processes on the machine skew every figure
+	loadStart  string                  // /proc/loadavg when the run started, after the
+	loadTput   string                  // throughput rounds and at the end: other processes on
+	loadEnd    string                  // the machine skew every figure
 	throughput map[string][]tputResult // by library, one per round
 	webhook    map[string][]tputResult
 	stop       []stopResult
@@ -201,6 +202,7 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 			}
 		}
 	}
+	res.loadTput = loadavg()
 	if cfg.has("stop") {
 		for _, lib := range cfg.libs {
 			r := cfg.runStop(ctx, lib)

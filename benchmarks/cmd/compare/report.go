@@ -184,8 +184,8 @@ func loadavg() string {
 
 func (res *results) print(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "# tidygram benchmarks, %s\n\n", res.start.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s %s/%s. Run took %s; load average %s at the start, %s at the end.\n\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, res.duration.Round(1e9), res.loadStart, res.loadEnd)
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s %s/%s. Run took %s; load average %s at the start, %s after the throughput rounds, %s at the end.\n\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, res.duration.Round(1e9), res.loadStart, res.loadTput, res.loadEnd)
 	res.printServerCheck(w, cfg)
 	fmt.Fprintf(w, "| library | version | how it is used |\n|---|---|---|\n")
 	for _, name := range cfg.libs {
