@@ -3,6 +3,7 @@ package jetstream
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -27,16 +28,20 @@ import (
 // in Nats-Expected-Last-Subject-Sequence), so the bucket stays an
 // ordinary KV bucket for the nats CLI and other clients.
 //
-// Reads go through the stream's last-message-for-subject request (a
-// direct get, served by any replica, when the bucket allows it, as KV
-// buckets do), which, unlike KeyValue.Get, returns the revision of a
-// delete marker too: a conditional write over a deleted key needs it.
+// Reads go through the stream's message-get API request for the last
+// message of the key's subject, answered by the stream's leader — not a
+// direct get, which any replica may answer from state a write just
+// changed (a session read stale after a failover would make its
+// instance's next write fail as a conflict). Unlike KeyValue.Get it
+// returns the revision of a delete marker too: a conditional write over
+// a deleted key needs it.
 type kvBucket struct {
 	js       natsjs.JetStream
 	stream   natsjs.Stream
 	name     string // the bucket's name
 	readPre  string // subject prefix of its keys: "$KV.<bucket>."
 	writePre string // the same, behind the API prefix of a JetStream context with a domain or prefix (as nats.go's KeyValue writes)
+	getSubj  string // the stream's message-get API subject
 	msgTTL   bool   // the stream allows per-message TTLs
 	maxMsg   int32  // the stream's MaxMsgSize; <= 0: none
 }
@@ -92,6 +97,7 @@ func openBucket(ctx context.Context, js natsjs.JetStream, cfg natsjs.KeyValueCon
 		name:     cfg.Bucket,
 		readPre:  pre,
 		writePre: apiPrefix(js.Options()) + pre,
+		getSubj:  apiRequestPrefix(js.Options()) + "STREAM.MSG.GET." + name,
 		msgTTL:   info.Config.AllowMsgTTL,
 		maxMsg:   info.Config.MaxMsgSize,
 	}, nil
@@ -172,9 +178,7 @@ func transient(err error) bool {
 // get returns key's last message; a key without one is kvEntry{} and no
 // error. Transient failures are retried within ctx (retried).
 func (b *kvBucket) get(ctx context.Context, key string) (kvEntry, error) {
-	m, err := retried(ctx, func(ctx context.Context) (*natsjs.RawStreamMsg, error) {
-		return b.stream.GetLastMsgForSubject(ctx, b.readPre+key)
-	})
+	m, err := retried(ctx, func(ctx context.Context) (*natsjs.RawStreamMsg, error) { return b.lastMsg(ctx, b.readPre+key) })
 	if errors.Is(err, natsjs.ErrMsgNotFound) {
 		return kvEntry{}, nil
 	}
@@ -188,6 +192,63 @@ func (b *kvBucket) get(ctx context.Context, key string) (kvEntry, error) {
 	}
 	e.value = m.Data
 	return e, nil
+}
+
+// lastMsg asks the stream's leader for the last message of subject.
+func (b *kvBucket) lastMsg(ctx context.Context, subject string) (*natsjs.RawStreamMsg, error) {
+	req, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return nil, err
+	}
+	msg, err := b.js.Conn().RequestWithContext(ctx, b.getSubj, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Error   *natsjs.APIError `json:"error"`
+		Message *struct {
+			Subject string `json:"subject"`
+			Seq     uint64 `json:"seq"`
+			Header  []byte `json:"hdrs"`
+			Data    []byte `json:"data"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("message get answer: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrorCode == natsjs.JSErrCodeMessageNotFound:
+		return nil, natsjs.ErrMsgNotFound
+	case resp.Error != nil:
+		return nil, resp.Error
+	case resp.Message == nil:
+		return nil, natsjs.ErrInvalidJetStreamResponse
+	}
+	m := &natsjs.RawStreamMsg{Subject: resp.Message.Subject, Sequence: resp.Message.Seq, Data: resp.Message.Data}
+	if len(resp.Message.Header) > 0 {
+		if m.Header, err = nats.DecodeHeadersMsg(resp.Message.Header); err != nil {
+			return nil, fmt.Errorf("message get answer: headers: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// apiRequestPrefix returns the prefix of JetStream API request subjects
+// for a context: "$JS.API." by default, the domain's or the custom one
+// otherwise.
+func apiRequestPrefix(o natsjs.JetStreamOptions) string {
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix == "":
+		return natsjs.DefaultAPIPrefix
+	case strings.HasSuffix(o.APIPrefix, "."):
+		return o.APIPrefix
+	default:
+		return o.APIPrefix + "."
+	}
 }
 
 // isMarker reports whether a message with header h is a delete or purge
