@@ -98,6 +98,12 @@ type runState struct {
 	pool   *dispatch.Pool
 	exec   *executor.Executor
 	albums *album.Collector // nil unless albums are collected (see OnAlbum)
+
+	// puts are the spool puts tried again after an asynchronous one
+	// failed (retryPut); waited for before the final confirmation.
+	putsMu      sync.Mutex
+	puts        sync.WaitGroup
+	putsStopped bool
 }
 
 // New returns a Bot for token with opts applied and validated: an invalid
@@ -276,6 +282,7 @@ func (b *Bot) run(ctx context.Context) error {
 	})
 	stopServices()
 	stopLeakCheck()
+	st.waitPuts()
 	if confirm != nil {
 		confirm()
 	}
@@ -432,7 +439,7 @@ func (b *Bot) submit(ctx context.Context, u *tg.Update, done func(handled bool))
 		return errStopped
 	}
 	if b.cfg.spool != nil {
-		return b.spoolPut(ctx, u, done)
+		return b.spoolPut(ctx, st, u, done)
 	}
 	key, unordered := executor.Lane(u)
 	if st.albums != nil {

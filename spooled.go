@@ -64,8 +64,32 @@ func (c *config) checkSpool() error {
 // spoolPut is the source's submit with a spool: it puts u in the spool,
 // trying again after the backoff while Put fails, and reports u handled
 // (confirmable to Telegram) once the spool holds it. An error means the
-// bot is stopping: u stays unconfirmed.
-func (b *Bot) spoolPut(ctx context.Context, u *tg.Update, done func(handled bool)) error {
+// bot is stopping: u stays unconfirmed. With a spool.AsyncPutter it
+// returns as soon as the put started: a poll's updates are stored without
+// a round trip each, and each is confirmed once stored.
+func (b *Bot) spoolPut(ctx context.Context, st *runState, u *tg.Update, done func(handled bool)) error {
+	if ap, ok := b.cfg.spool.(spool.AsyncPutter); ok {
+		err := ap.PutAsync(ctx, u, func(err error) {
+			if err == nil {
+				done(true)
+				return
+			}
+			// Not stored: put it again, waiting, on a goroutine of the
+			// run (Run waits for it before the final confirmation).
+			st.retryPut(func() {
+				b.id.Do(ctx, "spool", func(ctx context.Context) { _ = b.spoolPutWaiting(ctx, u, done) })
+			})
+		})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return b.spoolPutWaiting(ctx, u, done)
+}
+
+// spoolPutWaiting is spoolPut with Put: it returns once u is stored, or
+// ctx is done.
+func (b *Bot) spoolPutWaiting(ctx context.Context, u *tg.Update, done func(handled bool)) error {
 	delay := b.cfg.backoffMin
 	var t *time.Timer
 	for {
@@ -175,4 +199,23 @@ func (b *Bot) startConsumer(ctx context.Context, fail context.CancelCauseFunc) <
 		})
 	}()
 	return done
+}
+
+// retryPut runs put on a goroutine unless the run is stopping; waitPuts
+// waits for those started.
+func (st *runState) retryPut(put func()) {
+	st.putsMu.Lock()
+	defer st.putsMu.Unlock()
+	if st.putsStopped {
+		return // stopping: the update stays unconfirmed and comes again
+	}
+	st.puts.Go(put)
+}
+
+// waitPuts stops retryPut and waits for the puts it started.
+func (st *runState) waitPuts() {
+	st.putsMu.Lock()
+	st.putsStopped = true
+	st.putsMu.Unlock()
+	st.puts.Wait()
 }

@@ -39,7 +39,8 @@ type Spool struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	bg     sync.WaitGroup // the watch and keep goroutines
+	bg     sync.WaitGroup // the watch and keep goroutines, and PutAsync's acknowledgements
+	puts   asyncPuts
 
 	inHand  chan struct{} // a token per undone delivery, cap MaxInHand
 	lastSeq atomic.Uint64 // the stream's last sequence as last seen

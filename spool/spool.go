@@ -106,3 +106,18 @@ func Lane(u *tg.Update) (key int64, unordered bool) {
 	}
 	return 0, true
 }
+
+// AsyncPutter is implemented by a Spool that can store updates without a
+// round trip each: the bot's source then hands a poll's updates over
+// without waiting for each to be stored, and confirms each to Telegram
+// once stored is called for it.
+type AsyncPutter interface {
+	// PutAsync starts storing u, as Put would, and returns; stored is
+	// called exactly once, on another goroutine, with nil once the spool
+	// holds u as durably as Put documents, or with the error that kept it
+	// from it (the bot then puts u again with Put). PutAsync blocks while
+	// too many puts wait for their outcome, and returns an error — stored
+	// is then never called — when it cannot start (ctx done, spool
+	// closed).
+	PutAsync(ctx context.Context, u *tg.Update, stored func(error)) error
+}
