@@ -9,19 +9,18 @@ import (
 	"github.com/tidygram/tidygram/leak"
 )
 
-// The runtime tells Survivors when each handler returns and runs it;
-// goroutines still labelled with an update after the grace period are
-// reported once.
+// The runtime tells Survivors when each handler starts and returns, and
+// checks on timers (Start); goroutines still labelled with an update
+// grace after its handler returned are reported once.
 func ExampleSurvivors() {
 	s := leak.NewSurvivors("bot-id", leak.WithGrace(30*time.Second),
 		leak.WithReport(func(r leak.Report) { fmt.Println(r) }))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	s.Ended(42, "/start") // after the handler of update 42 returned
-	cancel()
-	fmt.Println(<-done)
-	// Output: context canceled
+	stop := s.Start(context.Background())
+	s.Started(42)         // before the handler of update 42 runs
+	s.Ended(42, "/start") // after it returned
+	stop()
+	fmt.Println(s.Leaked())
+	// Output: 0
 }
 
 // Parse reads any goroutine dump; Analyze explains it.
