@@ -14,7 +14,7 @@ var tidygramLib = Lib{
 	Name:   "tidygram",
 	Module: "github.com/tidygram/tidygram",
 	Note: "tidygram.New + OnText + Run(ctx), defaults (16 workers, per-chat lanes, at-least-once) except WithoutFloodControl " +
-		"(its default limiter holds a bot to Telegram's 30 messages/s; the emulator enforces no limit and no peer has one); " +
+		"(its default limiter holds a bot to Telegram's 30 messages/s; neither the fake Bot API nor the emulator enforces one, and no peer has one); " +
 		"webhook through WebhookConfig{Addr, Listener, URL, Secret} (answers after the handler); files through tg.FilePath and Client.Download",
 	Run:      tidygramRun,
 	Upload:   tidygramUpload,
