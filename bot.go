@@ -101,9 +101,12 @@ type runState struct {
 
 	// puts are the spool puts tried again after an asynchronous one
 	// failed (retryPut); waited for before the final confirmation.
+	// chatPuts holds, per chat, the end of its last put not yet stored
+	// (afterChatPut).
 	putsMu      sync.Mutex
 	puts        sync.WaitGroup
 	putsStopped bool
+	chatPuts    map[int64]chan struct{}
 }
 
 // New returns a Bot for token with opts applied and validated: an invalid

@@ -1,6 +1,8 @@
 package tidygram_test
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -10,6 +12,7 @@ import (
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/spool/spooltest"
+	"github.com/tidygram/tidygram/tg"
 )
 
 // With a spool, updates are confirmed to Telegram once the spool holds
@@ -179,5 +182,71 @@ func TestSpoolLeaseLetsOneInstancePoll(t *testing.T) {
 	}
 	if mem.Stats().Leading {
 		t.Fatal("the poll lease is still held after both bots stopped")
+	}
+}
+
+// flakyAsyncSpool is an in-memory spool with asynchronous puts whose first
+// put of every chat fails (an acknowledgement lost), as a spool may while a
+// node is lost.
+type flakyAsyncSpool struct {
+	*spooltest.Memory
+	mu     sync.Mutex
+	failed map[int64]bool
+}
+
+func (f *flakyAsyncSpool) PutAsync(ctx context.Context, u *tg.Update, stored func(error)) error {
+	f.mu.Lock()
+	chat := u.Message.Chat.ID
+	first := !f.failed[chat]
+	f.failed[chat] = true
+	f.mu.Unlock()
+	go func() {
+		if first {
+			stored(errors.New("no acknowledgement"))
+			return
+		}
+		stored(f.Put(ctx, u))
+	}()
+	return nil
+}
+
+// A put that fails and is tried again never lands behind a later update of
+// its chat: the bot hands a chat's next update to an asynchronous spool
+// only once the previous one is stored, so handlers see every chat's
+// updates in order although each chat's first put failed.
+func TestAsyncSpoolKeepsChatOrderWhenAPutFails(t *testing.T) {
+	srv := emulator(t)
+	sp := &flakyAsyncSpool{Memory: spooltest.New(), failed: map[int64]bool{}}
+	b := newBot(t, srv, tidygram.WithSpool(sp), tidygram.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	var (
+		mu      sync.Mutex
+		got     = map[int64][]int{}
+		handled atomic.Int64
+	)
+	b.OnText(func(c *tidygram.Context) error {
+		n, _ := strconv.Atoi(c.Text())
+		mu.Lock()
+		got[c.Chat().ID] = append(got[c.Chat().ID], n)
+		mu.Unlock()
+		handled.Add(1)
+		return nil
+	})
+	r := start(t, b)
+	const chats, each = 20, 5
+	for i := range each {
+		for c := range chats {
+			pushText(t, srv, int64(100+c), strconv.Itoa(i))
+		}
+	}
+	eventually(t, 20*time.Second, "every update handled", func() bool { return handled.Load() == chats*each })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for chat, seq := range got {
+		for i, n := range seq {
+			if n != i {
+				t.Fatalf("chat %d handled %v, want 0..%d in order", chat, seq, each-1)
+			}
+		}
 	}
 }

@@ -68,23 +68,69 @@ func (c *config) checkSpool() error {
 // returns as soon as the put started: a poll's updates are stored without
 // a round trip each, and each is confirmed once stored.
 func (b *Bot) spoolPut(ctx context.Context, st *runState, u *tg.Update, done func(handled bool)) error {
-	if ap, ok := b.cfg.spool.(spool.AsyncPutter); ok {
-		err := ap.PutAsync(ctx, u, func(err error) {
-			if err == nil {
-				done(true)
-				return
-			}
-			// Not stored: put it again, waiting, on a goroutine of the
-			// run (Run waits for it before the final confirmation).
-			st.retryPut(func() {
-				b.id.Do(ctx, "spool", func(ctx context.Context) { _ = b.spoolPutWaiting(ctx, u, done) })
-			})
+	ap, ok := b.cfg.spool.(spool.AsyncPutter)
+	if !ok {
+		return b.spoolPutWaiting(ctx, u, done)
+	}
+	// Puts of one chat are pipelined one at a time: an update is handed
+	// over only once the chat's previous one is stored, so that a put
+	// that fails and is tried again can never land behind a later update
+	// of its chat. Different chats' puts overlap.
+	stored, err := st.afterChatPut(ctx, u)
+	if err != nil {
+		return err
+	}
+	finish := func(handled bool) { done(handled); stored() }
+	err = ap.PutAsync(ctx, u, func(err error) {
+		if err == nil {
+			finish(true)
+			return
+		}
+		// Not stored: put it again, waiting, on a goroutine of the run
+		// (Run waits for it before the final confirmation).
+		st.retryPut(func() {
+			b.id.Do(ctx, "spool", func(ctx context.Context) { _ = b.spoolPutWaiting(ctx, u, finish) })
 		})
-		if err == nil || ctx.Err() != nil {
-			return err
+	})
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return b.spoolPutWaiting(ctx, u, finish)
+}
+
+// afterChatPut waits until the previous put of u's chat is stored (or ctx
+// is done), and returns the function that marks u's own put stored. The
+// state is one entry per chat with a put not yet stored.
+func (st *runState) afterChatPut(ctx context.Context, u *tg.Update) (stored func(), err error) {
+	key, unordered := spool.Lane(u)
+	if unordered {
+		return func() {}, nil
+	}
+	mine := make(chan struct{})
+	st.putsMu.Lock()
+	if st.chatPuts == nil {
+		st.chatPuts = map[int64]chan struct{}{}
+	}
+	prev := st.chatPuts[key]
+	st.chatPuts[key] = mine
+	st.putsMu.Unlock()
+	stored = func() {
+		st.putsMu.Lock()
+		if st.chatPuts[key] == mine {
+			delete(st.chatPuts, key)
+		}
+		st.putsMu.Unlock()
+		close(mine)
+	}
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			stored() // stopping: let later puts of the chat see the end too
+			return nil, ctx.Err()
 		}
 	}
-	return b.spoolPutWaiting(ctx, u, done)
+	return stored, nil
 }
 
 // spoolPutWaiting is spoolPut with Put: it returns once u is stored, or
