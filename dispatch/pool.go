@@ -303,9 +303,7 @@ func (p *Pool) dispatchLocked() {
 		return
 	}
 	if len(p.workers) < p.cfg.Workers {
-		w := &worker{wake: make(chan struct{}, 1)}
-		p.workers[w] = struct{}{}
-		p.goWorker(w, nil)
+		p.goWorker(p.addWorkerLocked(), nil)
 	}
 }
 
@@ -389,9 +387,7 @@ func (p *Pool) Run(ctx context.Context) {
 	p.mu.Lock()
 	p.ctx, p.tctx, p.running = ctx, tctx, true
 	for range min(p.ready.len(), p.cfg.Workers) {
-		w := &worker{wake: make(chan struct{}, 1)}
-		p.workers[w] = struct{}{}
-		p.goWorker(w, nil)
+		p.goWorker(p.addWorkerLocked(), nil)
 	}
 	p.mu.Unlock()
 	sup := &supervisor{p: p}
@@ -442,14 +438,12 @@ func (p *Pool) Run(ctx context.Context) {
 	p.dropQueued()
 }
 
-// startWorker starts a worker; first, if not nil, runs on it before its
-// loop, under supervision.
-func (p *Pool) startWorker(first Task) {
+// addWorkerLocked registers a new worker (its goroutine not started yet);
+// p.mu is held.
+func (p *Pool) addWorkerLocked() *worker {
 	w := &worker{wake: make(chan struct{}, 1)}
-	p.mu.Lock()
 	p.workers[w] = struct{}{}
-	p.mu.Unlock()
-	p.goWorker(w, first)
+	return w
 }
 
 // goWorker runs w's goroutine; w is already among p.workers.
@@ -634,8 +628,7 @@ func (p *Pool) abandon(w *worker, stopping bool) {
 	var next *worker
 	p.mu.Lock()
 	if !p.quitting && !stopping {
-		next = &worker{wake: make(chan struct{}, 1)}
-		p.workers[next] = struct{}{}
+		next = p.addWorkerLocked()
 	}
 	p.mu.Unlock()
 	var first Task

@@ -77,13 +77,12 @@ type got struct {
 // recorder records deliveries; done decides each one's Done: true, false,
 // or hold (never called by the recorder).
 type recorder struct {
-	mu    sync.Mutex
-	all   []got
-	byID  map[int64]int // deliveries per update id
-	held  []*spool.Delivery
-	done  func(id int64) (handled, call bool)
-	wake  chan struct{}
-	limit int // deliver refuses after this many (0: never)
+	mu   sync.Mutex
+	all  []got
+	byID map[int64]int // deliveries per update id
+	held []*spool.Delivery
+	done func(id int64) (handled, call bool)
+	wake chan struct{}
 }
 
 func newRecorder(done func(id int64) (handled, call bool)) *recorder {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -163,15 +162,4 @@ func (c *child) end(grace time.Duration) {
 			}
 		}
 	})
-}
-
-// maxRSS is the child's peak RSS from its rusage, once it has exited.
-func (c *child) maxRSS() int64 {
-	if c.state == nil {
-		return 0
-	}
-	if ru, ok := c.state.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss << 10
-	}
-	return 0
 }

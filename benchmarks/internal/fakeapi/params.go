@@ -273,8 +273,6 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
-
 // cutByte is bytes.Cut for one separator byte.
 func cutByte(b []byte, sep byte) (before, after []byte, found bool) {
 	if i := bytes.IndexByte(b, sep); i >= 0 {
