@@ -32,9 +32,9 @@ package leak
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/go-json-experiment/json/v1"
 	"io"
 	"runtime/pprof"
 	"slices"
