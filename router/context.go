@@ -38,15 +38,21 @@ type Context struct {
 	// update not confirmed at a crash) cannot be told apart.
 	Redelivered bool
 
-	spawn     func(fn func(ctx context.Context)) error
+	spawn     Spawner
 	rt        *routing // a dynamic run's routing state (shared by copies)
 	parseMode *string  // the default parse mode (DefaultParseMode); nil: none
 }
 
+// Spawner starts background work for Context.Go: fn on a goroutine of its
+// own that the runtime labels (with the labels of handlerCtx, the
+// handler's context), tracks and awaits at stop. It returns ErrNotRunning,
+// and starts nothing, once the bot is stopping.
+type Spawner func(handlerCtx context.Context, fn func(ctx context.Context)) error
+
 // NewContext returns the Context for one handler run. spawn starts owned
 // background work for Go; the runtime passes one that labels, tracks and
 // awaits it (nil: Go returns ErrNotRunning).
-func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn func(fn func(ctx context.Context)) error) *Context {
+func NewContext(ctx context.Context, u *tg.Update, client *tg.Client, route string, spawn Spawner) *Context {
 	return &Context{Context: ctx, Update: u, Client: client, Route: route, spawn: spawn}
 }
 
@@ -82,7 +88,7 @@ func (c *Context) Go(fn func(ctx context.Context)) error {
 	if c.spawn == nil {
 		return ErrNotRunning
 	}
-	return c.spawn(fn)
+	return c.spawn(c.Context, fn)
 }
 
 // Message returns the message the update carries (see Message): for a

@@ -157,9 +157,9 @@ func TestDeferredRouteIsLabelled(t *testing.T) {
 	}
 	var err error
 	pprof.Do(context.Background(), pprof.Labels(leak.LabelHandler, name, leak.LabelUpdateID, "1"), func(ctx context.Context) {
-		// The runtime's spawner keeps the labels of the context it was
-		// made with; this one runs fn at once.
-		spawn := func(fn func(context.Context)) error { fn(ctx); return nil }
+		// The runtime's spawner keeps the labels of the handler's
+		// context; this one runs fn at once with it.
+		spawn := func(hctx context.Context, fn func(context.Context)) error { fn(hctx); return nil }
 		err = h(NewContext(ctx, text("hi"), nil, name, spawn))
 	})
 	if err != nil || got != "text" || background != "text" {

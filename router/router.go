@@ -471,13 +471,9 @@ func runRoute(c *Context, rt *route) error {
 	var err error
 	labels := pprof.Labels(leak.LabelHandler, rt.name)
 	pprof.Do(c.Context, labels, func(ctx context.Context) {
-		c2 := c.WithContext(ctx)
-		if spawn := c.spawn; spawn != nil { // Context.Go's work is named after the route too
-			c2.spawn = func(fn func(ctx context.Context)) error {
-				return spawn(func(ctx context.Context) { pprof.Do(ctx, labels, fn) })
-			}
-		}
-		err = rt.chain(c2)
+		// ctx carries the route's label: Context.Go's work is named after
+		// the route too (the Spawner copies the handler context's labels)
+		err = rt.chain(c.WithContext(ctx))
 	})
 	return err
 }

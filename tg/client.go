@@ -34,9 +34,9 @@ const (
 	// the number of calls made at once, e.g. a dispatcher's worker count.
 	DefaultMaxIdleConnsPerHost = 32
 	// DefaultResponseHeaderTimeout bounds the wait for response headers after
-	// the request is written (2 min): a backstop for calls without a context
-	// deadline. It exceeds the longest sensible long poll (timeout=50 s);
-	// callers still set a per-request deadline (poll timeout plus a margin).
+	// the request is written (2 min), for calls without a context deadline:
+	// a backstop against a server that never answers. It exceeds the
+	// longest sensible long poll (timeout=50 s).
 	DefaultResponseHeaderTimeout = 2 * time.Minute
 )
 
@@ -60,8 +60,13 @@ const (
 type Client struct {
 	hc        *http.Client
 	transport *http.Transport // created by NewClient, nil when the caller supplied the http.Client
-	conns     *connCounter    // counts the connections of transport; nil with it
-	invoke    Invoker         // middleware chain around c.do
+	// with transport: the response header timeout of requests without a
+	// deadline, and the header of every JSON request (shared: a
+	// RoundTripper never modifies a request)
+	headerWait time.Duration
+	jsonHeader http.Header
+	conns      *connCounter // counts the connections of transport; nil with it
+	invoke     Invoker      // middleware chain around c.do
 
 	callPrefix string // base + "/bot" + token + "/"
 	filePrefix string // base + "/file/bot" + token + "/"
@@ -134,8 +139,10 @@ func WithMaxDownloadBytes(n int64) Option {
 func WithMaxIdleConnsPerHost(n int) Option { return func(o *options) { o.maxIdle = n } }
 
 // WithResponseHeaderTimeout sets how long the Client waits for response
-// headers once a request is written; 0 waits as long as the call's context
-// allows. Default DefaultResponseHeaderTimeout. Raise it for large uploads
+// headers once a request is written, for a call whose context has no
+// deadline (a call with a deadline waits as long as its context allows,
+// and pays for no timer); 0 waits without a limit. Default
+// DefaultResponseHeaderTimeout. A call it ends fails with a *NetworkError. Raise it for large uploads
 // to a local Bot API server, which answers only after passing the file on.
 func WithResponseHeaderTimeout(d time.Duration) Option {
 	return func(o *options) { o.headerTimeout, o.headerSet = d, true }
@@ -200,7 +207,9 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.conns = &connCounter{closed: &c.closed}
-		c.transport = newTransport(o.maxIdle, o.headerTimeout, c.conns)
+		c.transport = newTransport(o.maxIdle, c.conns)
+		c.headerWait = o.headerTimeout
+		c.jsonHeader = http.Header{"Content-Type": c.jsonType}
 		c.hc = &http.Client{
 			Transport:     c.transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -213,16 +222,18 @@ func NewClient(token string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-func newTransport(maxIdle int, headerTimeout time.Duration, cc *connCounter) *http.Transport {
+// newTransport returns the Transport of a Client's own http.Client. It has
+// no ResponseHeaderTimeout: that costs a timer per request, and only a
+// request without a deadline needs one (see connTrace).
+func newTransport(maxIdle int, cc *connCounter) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
 	cc.dial = d.DialContext
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           cc.DialContext,
-		TLSHandshakeTimeout:   tlsHandshakeTimeout,
-		ResponseHeaderTimeout: headerTimeout,
-		MaxIdleConnsPerHost:   maxIdle,
-		IdleConnTimeout:       idleConnTimeout,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         cc.DialContext,
+		TLSHandshakeTimeout: tlsHandshakeTimeout,
+		MaxIdleConnsPerHost: maxIdle,
+		IdleConnTimeout:     idleConnTimeout,
 	}
 }
 
@@ -422,17 +433,23 @@ func (c *Client) send(ctx context.Context, method string, params any, files []*I
 		body, contentType, length = bytes.NewReader(jsonBody), c.jsonType, int64(len(jsonBody))
 	}
 
-	tr := &connTrace{fresh: resent}
+	tr := &connTrace{fresh: resent, headerWait: c.headerWait}
+	defer tr.release()
 	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodPost, c.callPrefix+method, body)
 	if err != nil {
 		return resendNo, fmt.Errorf("tg: %s: %w", method, c.red.err(err))
 	}
 	if contentType != nil {
-		req.Header["Content-Type"] = contentType
+		if up == nil && c.jsonHeader != nil {
+			req.Header = c.jsonHeader
+		} else {
+			req.Header["Content-Type"] = contentType
+		}
 		req.ContentLength = length
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
+		err = tr.headerTimeoutError(err)
 		if up != nil {
 			if serr := up.stop(); serr != nil { // the upload source failed, not the network
 				return resendNo, fmt.Errorf("tg: %s: %w", method, serr)
@@ -498,6 +515,23 @@ func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Respo
 func drainClose(body io.ReadCloser) {
 	io.CopyN(io.Discard, body, maxDrainBytes)
 	body.Close()
+}
+
+// roundTrip sends req. Through the Client's own Transport it skips
+// http.Client, whose work (redirects, cookies, its Timeout, a copy of the
+// header for redirects) the Client's own http.Client never needs: it
+// follows no redirect and has neither a jar nor a timeout. Its errors are
+// *url.Error as http.Client's are.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	if c.transport == nil {
+		return c.hc.Do(req)
+	}
+	resp, err := c.transport.RoundTrip(req)
+	if err != nil {
+		op := req.Method[:1] + strings.ToLower(req.Method[1:])
+		return nil, &url.Error{Op: op, URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 // networkError wraps a transport error. tr is nil when the request surely

@@ -81,7 +81,7 @@ func (f *fakeAPI) client(t testing.TB, opts ...Option) *Client {
 // response bodies not yet closed.
 func (f *fakeAPI) countingClient(t testing.TB, opts ...Option) (*Client, *bodyCounter) {
 	t.Helper()
-	tr := newTransport(4, time.Minute, &connCounter{})
+	tr := newTransport(4, &connCounter{})
 	t.Cleanup(tr.CloseIdleConnections)
 	bc := &bodyCounter{next: tr}
 	return f.client(t, append([]Option{WithHTTPClient(&http.Client{Transport: bc})}, opts...)...), bc
@@ -734,7 +734,7 @@ func BenchmarkRawHTTP(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true,"result":{"message_id":12345,"text":"hello, world"}}`)
 	})
-	hc := &http.Client{Transport: newTransport(4, time.Minute, &connCounter{})}
+	hc := &http.Client{Transport: newTransport(4, &connCounter{})}
 	defer hc.Transport.(*http.Transport).CloseIdleConnections()
 	u := f.srv.URL + "/bot" + testToken + "/sendMessage"
 	p := &testSendMessage{ChatID: ID(-1001234567890), Text: "hello, world"}

@@ -3,6 +3,7 @@ package tg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httptrace"
@@ -40,7 +41,7 @@ func (cc *connCounter) DialContext(ctx context.Context, network, addr string) (n
 	}
 	cc.open.Add(1)
 	cc.dialed.Add(1)
-	return &countedConn{Conn: conn, cc: cc}, nil
+	return &countedConn{Conn: conn, cc: cc, peek: newPeeker(conn)}, nil
 }
 
 // countedConn is a TCP connection of the Client's own Transport. It counts
@@ -50,6 +51,7 @@ func (cc *connCounter) DialContext(ctx context.Context, network, addr string) (n
 type countedConn struct {
 	net.Conn
 	cc      *connCounter
+	peek    *peeker
 	once    sync.Once
 	written atomic.Int64 // bytes written
 	writes  atomic.Int64 // Write calls begun
@@ -62,7 +64,7 @@ type countedConn struct {
 
 func (c *countedConn) Write(p []byte) (int, error) {
 	if c.check.Load() && c.check.Swap(false) {
-		if c.refuse.Swap(false) || peerClosed(c.Conn) {
+		if c.refuse.Swap(false) || c.peek.peerClosed() {
 			c.cc.stale.Add(1)
 			return 0, errStaleConn
 		}
@@ -164,6 +166,11 @@ func (c *Client) StaleConns() StaleConnStats {
 // written when the request got it, and whether any byte of an answer came.
 // The Transport may report after Do returned, hence the atomics; it calls
 // GotConn again for each connection it tries.
+//
+// For a request whose context has no deadline it also keeps the Client's
+// response header timeout (see WithResponseHeaderTimeout): a timer started
+// when the request is written and stopped by the answer's first byte
+// cancels the request. A request with a deadline pays for no timer.
 type connTrace struct {
 	gotConn   atomic.Bool
 	reused    atomic.Bool
@@ -173,13 +180,79 @@ type connTrace struct {
 	before    atomic.Int64 // conn's written bytes when the request got it
 	writes    atomic.Int64 // conn's Write calls begun when the request got it
 	trace     httptrace.ClientTrace
+
+	headerWait time.Duration           // response header timeout; 0: none
+	cancel     context.CancelCauseFunc // of the request's context, with headerWait
+	mu         sync.Mutex              // guards timer and stopped
+	timer      *time.Timer             // running from the request's write to its first answer byte
+	stopped    bool                    // the timer must not start (again)
+	timedOut   atomic.Bool
 }
 
-// context returns ctx carrying the trace, for the request's context.
+// errHeaderTimeout is the cause of a request cancelled by the response
+// header timeout.
+var errHeaderTimeout = errors.New("tg: no answer within the response header timeout")
+
+// context returns ctx carrying the trace, for the request's context, and
+// a context of its own when the response header timeout applies: release
+// ends it once the call is done with the answer.
 func (t *connTrace) context(ctx context.Context) context.Context {
 	t.trace.GotConn = t.got
-	t.trace.GotFirstResponseByte = func() { t.firstByte.Store(true) }
+	t.trace.GotFirstResponseByte = t.gotFirstByte
+	if _, ok := ctx.Deadline(); !ok && t.headerWait > 0 {
+		ctx, t.cancel = context.WithCancelCause(ctx)
+		t.trace.WroteRequest = t.wrote
+	}
 	return httptrace.WithClientTrace(ctx, &t.trace)
+}
+
+func (t *connTrace) gotFirstByte() {
+	t.firstByte.Store(true)
+	if t.cancel != nil {
+		t.stopTimer()
+	}
+}
+
+// wrote starts the response header timeout once the request is written.
+func (t *connTrace) wrote(info httptrace.WroteRequestInfo) {
+	if info.Err != nil || t.firstByte.Load() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer == nil && !t.stopped {
+		t.timer = time.AfterFunc(t.headerWait, func() {
+			t.timedOut.Store(true)
+			t.cancel(errHeaderTimeout)
+		})
+	}
+}
+
+func (t *connTrace) stopTimer() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.stopped = true
+}
+
+// release ends the request's own context, if it has one, and its timer.
+// The answer must have been read (or abandoned) by then.
+func (t *connTrace) release() {
+	if t.cancel != nil {
+		t.stopTimer()
+		t.cancel(nil)
+	}
+}
+
+// headerTimeoutError returns err, marked as the response header timeout's
+// when that timer cancelled the request.
+func (t *connTrace) headerTimeoutError(err error) error {
+	if t.timedOut.Load() && !errors.Is(err, errHeaderTimeout) {
+		return fmt.Errorf("%w: %w", errHeaderTimeout, err)
+	}
+	return err
 }
 
 func (t *connTrace) got(info httptrace.GotConnInfo) {

@@ -46,14 +46,15 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 	if c.local.on && isLocalPath(filePath) {
 		return c.downloadLocal(ctx, filePath, w)
 	}
-	tr := &connTrace{}
+	tr := &connTrace{headerWait: c.headerWait}
+	defer tr.release()
 	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodGet, c.filePrefix+escapePath(filePath), nil)
 	if err != nil {
 		return 0, fmt.Errorf("tg: download: %w", c.red.err(err))
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
-		return 0, c.networkError(ctx, downloadMethod, err, tr)
+		return 0, c.networkError(ctx, downloadMethod, tr.headerTimeoutError(err), tr)
 	}
 	if resp.StatusCode != http.StatusOK {
 		err := c.readAnswer(ctx, downloadMethod, resp, nil, 0)

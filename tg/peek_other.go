@@ -7,10 +7,14 @@ import (
 	"time"
 )
 
-// peerClosed cannot look at the socket on this platform: it reports false,
-// and a request on a connection the server closed meanwhile relies on the
-// other rules (see connTrace.unread).
-func peerClosed(net.Conn) bool { return false }
+// peeker cannot look at the socket on this platform: peerClosed reports
+// false, and a request on a connection the server closed meanwhile relies
+// on the other rules (see connTrace.unread).
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return &peeker{} }
+
+func (*peeker) peerClosed() bool { return false }
 
 // resetFollows cannot look at the socket on this platform: it reports
 // false, leaving an end of stream after a written request unsure.

@@ -8,42 +8,46 @@ import (
 	"time"
 )
 
-// peek looks at conn's socket without reading from it or waiting: it
-// returns the error a read would meet (nil when a byte or the end of the
-// stream waits), whether a read would find the end of the stream, and
-// whether it could look at all. A pending error (ECONNRESET) is consumed.
-func peek(conn net.Conn) (err error, eof, ok bool) {
-	sc, isSC := conn.(syscall.Conn)
-	if !isSC {
-		return nil, false, false
+// peeker looks at one connection's socket without reading from it or
+// waiting. It is made once per connection, so that a look allocates
+// nothing; its looks must not overlap (countedConn makes one per request,
+// before the request's first write).
+type peeker struct {
+	raw  syscall.RawConn // nil: the connection has no socket to look at
+	look func(fd uintptr)
+	err  error // of the last look
+}
+
+func newPeeker(conn net.Conn) *peeker {
+	p := &peeker{}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			p.raw = raw
+		}
 	}
-	raw, rerr := sc.SyscallConn()
-	if rerr != nil {
-		return nil, false, false
-	}
-	cerr := raw.Control(func(fd uintptr) {
+	p.look = func(fd uintptr) {
 		var b [1]byte
 		for {
-			var n int
-			n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 			if err == syscall.EINTR {
 				continue
 			}
-			eof = err == nil && n == 0
+			p.err = err
 			return
 		}
-	})
-	return err, eof, cerr == nil
+	}
+	return p
 }
 
-// peerClosed reports whether the server has closed conn, or written to it
-// unasked, while it sat idle in the pool: a peek at its socket finds the
-// end of the stream, a pending error (a reset) or bytes nobody asked for
-// (an idle connection receives none; a server may send a 408 before
-// closing one). It reports false when it cannot tell.
-func peerClosed(conn net.Conn) bool {
-	err, _, ok := peek(conn)
-	return ok && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+// peerClosed reports whether the server has closed the connection, or
+// written to it unasked, while it sat idle in the pool: a peek at its
+// socket finds the end of the stream, a byte, or a pending error (consumed:
+// ECONNRESET) rather than nothing to read yet.
+func (p *peeker) peerClosed() bool {
+	if p.raw == nil || p.raw.Control(p.look) != nil {
+		return false
+	}
+	return p.err != syscall.EAGAIN && p.err != syscall.EWOULDBLOCK
 }
 
 // resetFollows reports whether a reset arrives on conn, whose stream has

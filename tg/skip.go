@@ -22,7 +22,10 @@ import (
 // is not asked). skip is called on the
 // calling goroutine, once per element, in order.
 func (c *Client) GetUpdatesSkipping(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool) ([]Update, int, error) {
-	r := &skippingUpdates{skip: skip}
+	r := &skippingUpdates{skip: skip, limit: maxUpdatesPerCall}
+	if p != nil && p.Limit > 0 && p.Limit < maxUpdatesPerCall {
+		r.limit = int(p.Limit)
+	}
 	if err := c.Call(ctx, "getUpdates", paramsOrNil(p), r); err != nil {
 		return nil, r.skipped, err
 	}
@@ -35,6 +38,7 @@ type skippingUpdates struct {
 	skip    func(int64) bool
 	ups     []Update
 	skipped int
+	limit   int // the most updates the answer may hold
 }
 
 // add takes one raw element of the array.
@@ -42,6 +46,13 @@ func (r *skippingUpdates) add(raw []byte) error {
 	if id, ok := leadingUpdateID(raw); ok && r.skip != nil && r.skip(id) {
 		r.skipped++
 		return nil
+	}
+	if len(r.ups) == cap(r.ups) { // a few first, then room for the whole batch
+		n := min(4, r.limit)
+		if len(r.ups) > 0 {
+			n = max(r.limit, 2*len(r.ups))
+		}
+		r.ups = append(make([]Update, 0, n), r.ups...)
 	}
 	r.ups = append(r.ups, Update{})
 	if err := json.Unmarshal(raw, &r.ups[len(r.ups)-1]); err != nil {

@@ -19,7 +19,9 @@
 package album
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -244,6 +246,11 @@ func (c *Collector) Stop(ctx context.Context) {
 	}
 	clear(c.lanes)
 	c.mu.Unlock()
+	// in the order they began (the lowest update first: it holds the
+	// poller's watermark), not the map's
+	slices.SortFunc(held, func(a, b *collecting) int {
+		return cmp.Compare(a.parts[0].Update.UpdateID, b.parts[0].Update.UpdateID)
+	})
 	for _, a := range held {
 		c.handOff(ctx, a)
 	}

@@ -201,44 +201,45 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 // reports nothing), and the route that took the update: name, or the one
 // the router settled on while running (router.Deferred routes).
 func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler) (route string, err error) {
-	route = name
 	hctx, cancel := context.WithTimeout(ctx, e.cfg.HandlerTimeout)
 	defer cancel()
 	if s := e.cfg.Survivors; s != nil {
 		s.Started(t.u.UpdateID)
 		defer s.Ended(t.u.UpdateID, name)
 	}
-	e.labelled(hctx, t, name, func(c *router.Context) {
-		err = call(c, h)
-		route = c.Route
-		if !t.settle() {
-			err = errAbandoned
-			return
-		}
-		if err != nil {
-			e.reportTo(c, err)
-		}
-	})
-	return route, err
+	c := e.labelled(hctx, t, name)
+	defer pprof.SetGoroutineLabels(hctx) // as pprof.Do does, without its closure
+	err = call(c, h)
+	if !t.settle() {
+		return c.Route, errAbandoned
+	}
+	if err != nil {
+		e.reportTo(c, err)
+	}
+	return c.Route, err
 }
 
-// labelled runs fn with a Context for t's update under the handler's
-// labels (goroutines it starts inherit them).
-func (e *Executor) labelled(ctx context.Context, t *task, name string, fn func(c *router.Context)) {
-	pprof.Do(ctx, e.cfg.Owner.Handler(t.u, name), func(lctx context.Context) {
-		if t.album != nil {
-			lctx = router.WithAlbum(lctx, t.album)
-		}
-		c := router.NewContext(lctx, t.u, e.cfg.Client, name, e.bg.spawner(lctx))
-		c.Redelivered = t.redelivered
-		fn(c)
-	})
+// labelled puts the calling goroutine under the handler's labels for t's
+// update (goroutines it starts inherit them) and returns the Context for
+// the update; the caller restores the goroutine's labels (to ctx's) when
+// done.
+func (e *Executor) labelled(ctx context.Context, t *task, name string) *router.Context {
+	lctx := pprof.WithLabels(ctx, e.cfg.Owner.Handler(t.u, name))
+	pprof.SetGoroutineLabels(lctx)
+	if t.album != nil {
+		lctx = router.WithAlbum(lctx, t.album)
+	}
+	c := router.NewContext(lctx, t.u, e.cfg.Client, name, e.bg.spawn)
+	c.Redelivered = t.redelivered
+	return c
 }
 
 // report hands err about t's update to the error handler, with a Context
 // for the update under the handler's labels.
 func (e *Executor) report(ctx context.Context, t *task, name string, err error) {
-	e.labelled(ctx, t, name, func(c *router.Context) { e.reportTo(c, err) })
+	c := e.labelled(ctx, t, name)
+	defer pprof.SetGoroutineLabels(ctx)
+	e.reportTo(c, err)
 }
 
 // reportTo passes err to the error handler, or logs it.

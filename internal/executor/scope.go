@@ -17,6 +17,7 @@ const minBackgroundWait = 100 * time.Millisecond
 // scope owns background work started with Context.Go: it labels it, hands
 // it a context cancelled at stop, and waits for it.
 type scope struct {
+	spawn  router.Spawner // s.start, made once
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -26,36 +27,35 @@ type scope struct {
 
 func (s *scope) init(parent context.Context) {
 	s.ctx, s.cancel = context.WithCancel(parent)
+	s.spawn = s.start
 }
 
-// spawner returns the function Context.Go uses for a handler running with
+// start is the Spawner of Context.Go for a handler running with
 // handlerCtx: the goroutine keeps the handler's labels (handler, update_id,
 // chat_id) with component "background", and runs with the scope's context.
-func (s *scope) spawner(handlerCtx context.Context) func(func(context.Context)) error {
-	return func(fn func(context.Context)) error {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return router.ErrNotRunning // the bot has stopped: nothing may start
-		}
-		s.wg.Add(1)
+func (s *scope) start(handlerCtx context.Context, fn func(context.Context)) error {
+	s.mu.Lock()
+	if s.closed {
 		s.mu.Unlock()
-		var kv []string
-		pprof.ForLabels(handlerCtx, func(k, v string) bool {
-			if k != leak.LabelComponent {
-				kv = append(kv, k, v)
-			}
-			return true
-		})
-		kv = append(kv, leak.LabelComponent, "background")
-		ctx := pprof.WithLabels(s.ctx, pprof.Labels(kv...))
-		go func() {
-			defer s.wg.Done()
-			pprof.SetGoroutineLabels(ctx)
-			fn(ctx)
-		}()
-		return nil
+		return router.ErrNotRunning // the bot has stopped: nothing may start
 	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	var kv []string
+	pprof.ForLabels(handlerCtx, func(k, v string) bool {
+		if k != leak.LabelComponent {
+			kv = append(kv, k, v)
+		}
+		return true
+	})
+	kv = append(kv, leak.LabelComponent, "background")
+	ctx := pprof.WithLabels(s.ctx, pprof.Labels(kv...))
+	go func() {
+		defer s.wg.Done()
+		pprof.SetGoroutineLabels(ctx)
+		fn(ctx)
+	}()
+	return nil
 }
 
 // close refuses new work, cancels the running work's context and waits

@@ -44,7 +44,7 @@ type childSpec struct {
 	Path         string        `json:"path,omitempty"` // upload
 	ChatID       int64         `json:"chat_id,omitempty"`
 	FileID       string        `json:"file_id,omitempty"`     // download
-	CPUProfile   string        `json:"cpu_profile,omitempty"` // write a CPU profile of the run until "done"
+	CPUProfile   string        `json:"cpu_profile,omitempty"` // write a CPU profile (and an allocation profile beside it, .allocs.pprof) of the run until "done"
 	Probe        int64         `json:"probe,omitempty"`       // report whether the update with this id was handled
 }
 
@@ -280,6 +280,14 @@ func childBot(lib libs.Lib, spec childSpec) int {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
+		// and an allocation profile beside it (the default sampling rate:
+		// a finer one would distort the CPU profile and figures)
+		defer func() {
+			if f, err := os.Create(strings.TrimSuffix(spec.CPUProfile, ".pprof") + ".allocs.pprof"); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	start := takeSample()
 	if spec.Warmup == 0 {
