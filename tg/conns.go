@@ -20,6 +20,15 @@ import (
 // download has none); otherwise the Client does (see Client.do).
 var errStaleConn = errors.New("tg: keep-alive connection closed by the server before the request was written")
 
+// peekAfterIdle is how long a keep-alive connection must have sat idle
+// before its socket is peeked at before reuse (see countedConn): a server
+// closes connections idle for far longer (its idle timeout), and a
+// connection handed from one call to the next under load is idle for
+// microseconds, so a busy client makes no extra system call per request.
+// A close the peek does not see is still caught after the fact (see
+// connTrace.unread).
+const peekAfterIdle = time.Millisecond
+
 // connCounter counts the TCP connections a Client's own Transport holds
 // open (dialled and not yet closed), for the open-connections metric, and
 // the stale keep-alive connections met.
@@ -269,7 +278,7 @@ func (t *connTrace) got(info httptrace.GotConnInfo) {
 	}
 	t.before.Store(cc.written.Load())
 	t.writes.Store(cc.writes.Load())
-	if info.Reused {
+	if info.Reused && (t.fresh || info.IdleTime >= peekAfterIdle) {
 		cc.refuse.Store(t.fresh)
 		cc.check.Store(true)
 	}
