@@ -9,17 +9,17 @@ import (
 )
 
 // peek looks at conn's socket without reading from it or waiting: it
-// returns the error a read would meet (nil when a byte or the end of the
-// stream waits), whether a read would find the end of the stream, and
-// whether it could look at all. A pending error (ECONNRESET) is consumed.
-func peek(conn net.Conn) (err error, eof, ok bool) {
+// returns whether a read would find the end of the stream, whether it
+// could look at all, and the error a read would meet (nil when a byte or
+// the end of the stream waits). A pending error (ECONNRESET) is consumed.
+func peek(conn net.Conn) (eof, ok bool, err error) {
 	sc, isSC := conn.(syscall.Conn)
 	if !isSC {
-		return nil, false, false
+		return false, false, nil
 	}
 	raw, rerr := sc.SyscallConn()
 	if rerr != nil {
-		return nil, false, false
+		return false, false, nil
 	}
 	cerr := raw.Control(func(fd uintptr) {
 		var b [1]byte
@@ -33,7 +33,7 @@ func peek(conn net.Conn) (err error, eof, ok bool) {
 			return
 		}
 	})
-	return err, eof, cerr == nil
+	return eof, cerr == nil, err
 }
 
 // peerClosed reports whether the server has closed conn, or written to it
@@ -42,7 +42,7 @@ func peek(conn net.Conn) (err error, eof, ok bool) {
 // (an idle connection receives none; a server may send a 408 before
 // closing one). It reports false when it cannot tell.
 func peerClosed(conn net.Conn) bool {
-	err, _, ok := peek(conn)
+	_, ok, err := peek(conn)
 	return ok && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
 }
 
