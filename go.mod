@@ -8,6 +8,7 @@ require (
 	github.com/tidygram/tidygram/jetstream v0.0.0
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/term v0.48.0
 )
 
 require (

@@ -156,7 +156,7 @@ func (x *SendMessageParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendMessage.reply_markup: %w", err)
+		return fmt.Errorf("decode sendMessage.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -322,7 +322,7 @@ func (x *CopyMessageParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("copyMessage.reply_markup: %w", err)
+		return fmt.Errorf("decode copyMessage.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -450,7 +450,7 @@ func (x *SendPhotoParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendPhoto.reply_markup: %w", err)
+		return fmt.Errorf("decode sendPhoto.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -553,7 +553,7 @@ func (x *SendLivePhotoParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendLivePhoto.reply_markup: %w", err)
+		return fmt.Errorf("decode sendLivePhoto.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -660,7 +660,7 @@ func (x *SendAudioParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendAudio.reply_markup: %w", err)
+		return fmt.Errorf("decode sendAudio.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -765,7 +765,7 @@ func (x *SendDocumentParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendDocument.reply_markup: %w", err)
+		return fmt.Errorf("decode sendDocument.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -889,7 +889,7 @@ func (x *SendVideoParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendVideo.reply_markup: %w", err)
+		return fmt.Errorf("decode sendVideo.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1003,7 +1003,7 @@ func (x *SendAnimationParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendAnimation.reply_markup: %w", err)
+		return fmt.Errorf("decode sendAnimation.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1096,7 +1096,7 @@ func (x *SendVoiceParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendVoice.reply_markup: %w", err)
+		return fmt.Errorf("decode sendVoice.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1192,7 +1192,7 @@ func (x *SendVideoNoteParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendVideoNote.reply_markup: %w", err)
+		return fmt.Errorf("decode sendVideoNote.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1287,10 +1287,10 @@ func (x *SendPaidMediaParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Media, u.Media, sliceOf(unmarshalInputPaidMedia)); err != nil {
-		return fmt.Errorf("sendPaidMedia.media: %w", err)
+		return fmt.Errorf("decode sendPaidMedia.media: %w", err)
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendPaidMedia.reply_markup: %w", err)
+		return fmt.Errorf("decode sendPaidMedia.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1362,7 +1362,7 @@ func (x *SendMediaGroupParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Media, u.Media, sliceOf(unmarshalInputMedia)); err != nil {
-		return fmt.Errorf("sendMediaGroup.media: %w", err)
+		return fmt.Errorf("decode sendMediaGroup.media: %w", err)
 	}
 	return nil
 }
@@ -1458,7 +1458,7 @@ func (x *SendLocationParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendLocation.reply_markup: %w", err)
+		return fmt.Errorf("decode sendLocation.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1543,7 +1543,7 @@ func (x *SendVenueParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendVenue.reply_markup: %w", err)
+		return fmt.Errorf("decode sendVenue.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1619,7 +1619,7 @@ func (x *SendContactParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendContact.reply_markup: %w", err)
+		return fmt.Errorf("decode sendContact.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1758,13 +1758,13 @@ func (x *SendPollParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ExplanationMedia, u.ExplanationMedia, unmarshalInputPollMedia); err != nil {
-		return fmt.Errorf("sendPoll.explanation_media: %w", err)
+		return fmt.Errorf("decode sendPoll.explanation_media: %w", err)
 	}
 	if err := decodeField(&x.Media, u.Media, unmarshalInputPollMedia); err != nil {
-		return fmt.Errorf("sendPoll.media: %w", err)
+		return fmt.Errorf("decode sendPoll.media: %w", err)
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendPoll.reply_markup: %w", err)
+		return fmt.Errorf("decode sendPoll.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1883,7 +1883,7 @@ func (x *SendDiceParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendDice.reply_markup: %w", err)
+		return fmt.Errorf("decode sendDice.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -1988,7 +1988,7 @@ func (x *SetMessageReactionParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Reaction, u.Reaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("setMessageReaction.reaction: %w", err)
+		return fmt.Errorf("decode setMessageReaction.reaction: %w", err)
 	}
 	return nil
 }
@@ -3051,7 +3051,7 @@ func (x *AnswerGuestQueryParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("answerGuestQuery.result: %w", err)
+		return fmt.Errorf("decode answerGuestQuery.result: %w", err)
 	}
 	return nil
 }
@@ -3147,7 +3147,7 @@ func (x *SetMyCommandsParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("setMyCommands.scope: %w", err)
+		return fmt.Errorf("decode setMyCommands.scope: %w", err)
 	}
 	return nil
 }
@@ -3176,7 +3176,7 @@ func (x *DeleteMyCommandsParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("deleteMyCommands.scope: %w", err)
+		return fmt.Errorf("decode deleteMyCommands.scope: %w", err)
 	}
 	return nil
 }
@@ -3203,7 +3203,7 @@ func (x *GetMyCommandsParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("getMyCommands.scope: %w", err)
+		return fmt.Errorf("decode getMyCommands.scope: %w", err)
 	}
 	return nil
 }
@@ -3286,7 +3286,7 @@ func (x *SetMyProfilePhotoParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Photo, u.Photo, unmarshalInputProfilePhoto); err != nil {
-		return fmt.Errorf("setMyProfilePhoto.photo: %w", err)
+		return fmt.Errorf("decode setMyProfilePhoto.photo: %w", err)
 	}
 	return nil
 }
@@ -3323,7 +3323,7 @@ func (x *SetChatMenuButtonParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.MenuButton, u.MenuButton, unmarshalMenuButton); err != nil {
-		return fmt.Errorf("setChatMenuButton.menu_button: %w", err)
+		return fmt.Errorf("decode setChatMenuButton.menu_button: %w", err)
 	}
 	return nil
 }
@@ -3591,7 +3591,7 @@ func (x *SetBusinessAccountProfilePhotoParams) UnmarshalJSON(data []byte) error 
 		return err
 	}
 	if err := decodeField(&x.Photo, u.Photo, unmarshalInputProfilePhoto); err != nil {
-		return fmt.Errorf("setBusinessAccountProfilePhoto.photo: %w", err)
+		return fmt.Errorf("decode setBusinessAccountProfilePhoto.photo: %w", err)
 	}
 	return nil
 }
@@ -3847,7 +3847,7 @@ func (x *PostStoryParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Content, u.Content, unmarshalInputStoryContent); err != nil {
-		return fmt.Errorf("postStory.content: %w", err)
+		return fmt.Errorf("decode postStory.content: %w", err)
 	}
 	return nil
 }
@@ -3915,7 +3915,7 @@ func (x *EditStoryParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Content, u.Content, unmarshalInputStoryContent); err != nil {
-		return fmt.Errorf("editStory.content: %w", err)
+		return fmt.Errorf("decode editStory.content: %w", err)
 	}
 	return nil
 }
@@ -3959,7 +3959,7 @@ func (x *AnswerWebAppQueryParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("answerWebAppQuery.result: %w", err)
+		return fmt.Errorf("decode answerWebAppQuery.result: %w", err)
 	}
 	return nil
 }
@@ -3996,7 +3996,7 @@ func (x *SavePreparedInlineMessageParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("savePreparedInlineMessage.result: %w", err)
+		return fmt.Errorf("decode savePreparedInlineMessage.result: %w", err)
 	}
 	return nil
 }
@@ -4128,7 +4128,7 @@ func (x *EditMessageMediaParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Media, u.Media, unmarshalInputMedia); err != nil {
-		return fmt.Errorf("editMessageMedia.media: %w", err)
+		return fmt.Errorf("decode editMessageMedia.media: %w", err)
 	}
 	return nil
 }
@@ -4500,7 +4500,7 @@ func (x *SendStickerParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendSticker.reply_markup: %w", err)
+		return fmt.Errorf("decode sendSticker.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -4815,7 +4815,7 @@ func (x *SendRichMessageParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("sendRichMessage.reply_markup: %w", err)
+		return fmt.Errorf("decode sendRichMessage.reply_markup: %w", err)
 	}
 	return nil
 }
@@ -4887,7 +4887,7 @@ func (x *AnswerInlineQueryParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Results, u.Results, sliceOf(unmarshalInlineQueryResult)); err != nil {
-		return fmt.Errorf("answerInlineQuery.results: %w", err)
+		return fmt.Errorf("decode answerInlineQuery.results: %w", err)
 	}
 	return nil
 }
@@ -5183,7 +5183,7 @@ func (x *SetPassportDataErrorsParams) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Errors, u.Errors, sliceOf(unmarshalPassportElementError)); err != nil {
-		return fmt.Errorf("setPassportDataErrors.errors: %w", err)
+		return fmt.Errorf("decode setPassportDataErrors.errors: %w", err)
 	}
 	return nil
 }

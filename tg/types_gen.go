@@ -388,7 +388,7 @@ func (x *ChatFullInfo) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.AvailableReactions, u.AvailableReactions, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("ChatFullInfo.available_reactions: %w", err)
+		return fmt.Errorf("decode ChatFullInfo.available_reactions: %w", err)
 	}
 	return nil
 }
@@ -734,10 +734,10 @@ func (x *Message) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ForwardOrigin, u.ForwardOrigin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("Message.forward_origin: %w", err)
+		return fmt.Errorf("decode Message.forward_origin: %w", err)
 	}
 	if err := decodeField(&x.PinnedMessage, u.PinnedMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("Message.pinned_message: %w", err)
+		return fmt.Errorf("decode Message.pinned_message: %w", err)
 	}
 	return nil
 }
@@ -923,7 +923,7 @@ func (x *ExternalReplyInfo) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Origin, u.Origin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("ExternalReplyInfo.origin: %w", err)
+		return fmt.Errorf("decode ExternalReplyInfo.origin: %w", err)
 	}
 	return nil
 }
@@ -1348,7 +1348,7 @@ func (x *PaidMediaInfo) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.PaidMedia, u.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("PaidMediaInfo.paid_media: %w", err)
+		return fmt.Errorf("decode PaidMediaInfo.paid_media: %w", err)
 	}
 	return nil
 }
@@ -1631,7 +1631,7 @@ func (x *InputPollOption) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Media, u.Media, unmarshalInputPollOptionMedia); err != nil {
-		return fmt.Errorf("InputPollOption.media: %w", err)
+		return fmt.Errorf("decode InputPollOption.media: %w", err)
 	}
 	return nil
 }
@@ -1975,7 +1975,7 @@ func (x *PollOptionAdded) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.PollMessage, u.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("PollOptionAdded.poll_message: %w", err)
+		return fmt.Errorf("decode PollOptionAdded.poll_message: %w", err)
 	}
 	return nil
 }
@@ -2009,7 +2009,7 @@ func (x *PollOptionDeleted) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.PollMessage, u.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("PollOptionDeleted.poll_message: %w", err)
+		return fmt.Errorf("decode PollOptionDeleted.poll_message: %w", err)
 	}
 	return nil
 }
@@ -2161,7 +2161,7 @@ func (x *BackgroundTypeFill) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Fill, u.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("BackgroundTypeFill.fill: %w", err)
+		return fmt.Errorf("decode BackgroundTypeFill.fill: %w", err)
 	}
 	return nil
 }
@@ -2240,7 +2240,7 @@ func (x *BackgroundTypePattern) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Fill, u.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("BackgroundTypePattern.fill: %w", err)
+		return fmt.Errorf("decode BackgroundTypePattern.fill: %w", err)
 	}
 	return nil
 }
@@ -2286,7 +2286,7 @@ func (x *ChatBackground) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Type, u.Type, unmarshalBackgroundType); err != nil {
-		return fmt.Errorf("ChatBackground.type: %w", err)
+		return fmt.Errorf("decode ChatBackground.type: %w", err)
 	}
 	return nil
 }
@@ -3219,7 +3219,7 @@ func (x *CallbackQuery) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Message, u.Message, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("CallbackQuery.message: %w", err)
+		return fmt.Errorf("decode CallbackQuery.message: %w", err)
 	}
 	return nil
 }
@@ -3401,10 +3401,10 @@ func (x *ChatMemberUpdated) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.OldChatMember, u.OldChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("ChatMemberUpdated.old_chat_member: %w", err)
+		return fmt.Errorf("decode ChatMemberUpdated.old_chat_member: %w", err)
 	}
 	if err := decodeField(&x.NewChatMember, u.NewChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("ChatMemberUpdated.new_chat_member: %w", err)
+		return fmt.Errorf("decode ChatMemberUpdated.new_chat_member: %w", err)
 	}
 	return nil
 }
@@ -3946,7 +3946,7 @@ func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.ReactionType, u.ReactionType, unmarshalReactionType); err != nil {
-		return fmt.Errorf("StoryAreaTypeSuggestedReaction.reaction_type: %w", err)
+		return fmt.Errorf("decode StoryAreaTypeSuggestedReaction.reaction_type: %w", err)
 	}
 	return nil
 }
@@ -4041,7 +4041,7 @@ func (x *StoryArea) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Type, u.Type, unmarshalStoryAreaType); err != nil {
-		return fmt.Errorf("StoryArea.type: %w", err)
+		return fmt.Errorf("decode StoryArea.type: %w", err)
 	}
 	return nil
 }
@@ -4166,7 +4166,7 @@ func (x *ReactionCount) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Type, u.Type, unmarshalReactionType); err != nil {
-		return fmt.Errorf("ReactionCount.type: %w", err)
+		return fmt.Errorf("decode ReactionCount.type: %w", err)
 	}
 	return nil
 }
@@ -4207,10 +4207,10 @@ func (x *MessageReactionUpdated) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.OldReaction, u.OldReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("MessageReactionUpdated.old_reaction: %w", err)
+		return fmt.Errorf("decode MessageReactionUpdated.old_reaction: %w", err)
 	}
 	if err := decodeField(&x.NewReaction, u.NewReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("MessageReactionUpdated.new_reaction: %w", err)
+		return fmt.Errorf("decode MessageReactionUpdated.new_reaction: %w", err)
 	}
 	return nil
 }
@@ -4631,7 +4631,7 @@ func (x *OwnedGifts) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Gifts, u.Gifts, sliceOf(unmarshalOwnedGift)); err != nil {
-		return fmt.Errorf("OwnedGifts.gifts: %w", err)
+		return fmt.Errorf("decode OwnedGifts.gifts: %w", err)
 	}
 	return nil
 }
@@ -5099,7 +5099,7 @@ func (x *ChatBoost) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Source, u.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("ChatBoost.source: %w", err)
+		return fmt.Errorf("decode ChatBoost.source: %w", err)
 	}
 	return nil
 }
@@ -5142,7 +5142,7 @@ func (x *ChatBoostRemoved) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Source, u.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("ChatBoostRemoved.source: %w", err)
+		return fmt.Errorf("decode ChatBoostRemoved.source: %w", err)
 	}
 	return nil
 }
@@ -6288,7 +6288,7 @@ func (x *RichMessage) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichMessage.blocks: %w", err)
+		return fmt.Errorf("decode RichMessage.blocks: %w", err)
 	}
 	return nil
 }
@@ -6392,7 +6392,7 @@ func (x *RichTextBold) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextBold.text: %w", err)
+		return fmt.Errorf("decode RichTextBold.text: %w", err)
 	}
 	return nil
 }
@@ -6429,7 +6429,7 @@ func (x *RichTextItalic) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextItalic.text: %w", err)
+		return fmt.Errorf("decode RichTextItalic.text: %w", err)
 	}
 	return nil
 }
@@ -6466,7 +6466,7 @@ func (x *RichTextUnderline) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextUnderline.text: %w", err)
+		return fmt.Errorf("decode RichTextUnderline.text: %w", err)
 	}
 	return nil
 }
@@ -6503,7 +6503,7 @@ func (x *RichTextStrikethrough) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextStrikethrough.text: %w", err)
+		return fmt.Errorf("decode RichTextStrikethrough.text: %w", err)
 	}
 	return nil
 }
@@ -6540,7 +6540,7 @@ func (x *RichTextSpoiler) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextSpoiler.text: %w", err)
+		return fmt.Errorf("decode RichTextSpoiler.text: %w", err)
 	}
 	return nil
 }
@@ -6582,7 +6582,7 @@ func (x *RichTextDateTime) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextDateTime.text: %w", err)
+		return fmt.Errorf("decode RichTextDateTime.text: %w", err)
 	}
 	return nil
 }
@@ -6621,7 +6621,7 @@ func (x *RichTextTextMention) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextTextMention.text: %w", err)
+		return fmt.Errorf("decode RichTextTextMention.text: %w", err)
 	}
 	return nil
 }
@@ -6658,7 +6658,7 @@ func (x *RichTextSubscript) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextSubscript.text: %w", err)
+		return fmt.Errorf("decode RichTextSubscript.text: %w", err)
 	}
 	return nil
 }
@@ -6695,7 +6695,7 @@ func (x *RichTextSuperscript) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextSuperscript.text: %w", err)
+		return fmt.Errorf("decode RichTextSuperscript.text: %w", err)
 	}
 	return nil
 }
@@ -6732,7 +6732,7 @@ func (x *RichTextMarked) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextMarked.text: %w", err)
+		return fmt.Errorf("decode RichTextMarked.text: %w", err)
 	}
 	return nil
 }
@@ -6769,7 +6769,7 @@ func (x *RichTextCode) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextCode.text: %w", err)
+		return fmt.Errorf("decode RichTextCode.text: %w", err)
 	}
 	return nil
 }
@@ -6852,7 +6852,7 @@ func (x *RichTextURL) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextUrl.text: %w", err)
+		return fmt.Errorf("decode RichTextUrl.text: %w", err)
 	}
 	return nil
 }
@@ -6891,7 +6891,7 @@ func (x *RichTextEmailAddress) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextEmailAddress.text: %w", err)
+		return fmt.Errorf("decode RichTextEmailAddress.text: %w", err)
 	}
 	return nil
 }
@@ -6930,7 +6930,7 @@ func (x *RichTextPhoneNumber) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextPhoneNumber.text: %w", err)
+		return fmt.Errorf("decode RichTextPhoneNumber.text: %w", err)
 	}
 	return nil
 }
@@ -6969,7 +6969,7 @@ func (x *RichTextBankCardNumber) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextBankCardNumber.text: %w", err)
+		return fmt.Errorf("decode RichTextBankCardNumber.text: %w", err)
 	}
 	return nil
 }
@@ -7008,7 +7008,7 @@ func (x *RichTextMention) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextMention.text: %w", err)
+		return fmt.Errorf("decode RichTextMention.text: %w", err)
 	}
 	return nil
 }
@@ -7047,7 +7047,7 @@ func (x *RichTextHashtag) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextHashtag.text: %w", err)
+		return fmt.Errorf("decode RichTextHashtag.text: %w", err)
 	}
 	return nil
 }
@@ -7086,7 +7086,7 @@ func (x *RichTextCashtag) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextCashtag.text: %w", err)
+		return fmt.Errorf("decode RichTextCashtag.text: %w", err)
 	}
 	return nil
 }
@@ -7125,7 +7125,7 @@ func (x *RichTextBotCommand) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextBotCommand.text: %w", err)
+		return fmt.Errorf("decode RichTextBotCommand.text: %w", err)
 	}
 	return nil
 }
@@ -7185,7 +7185,7 @@ func (x *RichTextAnchorLink) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextAnchorLink.text: %w", err)
+		return fmt.Errorf("decode RichTextAnchorLink.text: %w", err)
 	}
 	return nil
 }
@@ -7224,7 +7224,7 @@ func (x *RichTextReference) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextReference.text: %w", err)
+		return fmt.Errorf("decode RichTextReference.text: %w", err)
 	}
 	return nil
 }
@@ -7263,7 +7263,7 @@ func (x *RichTextReferenceLink) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichTextReferenceLink.text: %w", err)
+		return fmt.Errorf("decode RichTextReferenceLink.text: %w", err)
 	}
 	return nil
 }
@@ -7292,10 +7292,10 @@ func (x *RichBlockCaption) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockCaption.text: %w", err)
+		return fmt.Errorf("decode RichBlockCaption.text: %w", err)
 	}
 	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockCaption.credit: %w", err)
+		return fmt.Errorf("decode RichBlockCaption.credit: %w", err)
 	}
 	return nil
 }
@@ -7333,7 +7333,7 @@ func (x *RichBlockTableCell) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockTableCell.text: %w", err)
+		return fmt.Errorf("decode RichBlockTableCell.text: %w", err)
 	}
 	return nil
 }
@@ -7372,7 +7372,7 @@ func (x *RichBlockListItem) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichBlockListItem.blocks: %w", err)
+		return fmt.Errorf("decode RichBlockListItem.blocks: %w", err)
 	}
 	return nil
 }
@@ -7450,7 +7450,7 @@ func (x *RichBlockParagraph) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockParagraph.text: %w", err)
+		return fmt.Errorf("decode RichBlockParagraph.text: %w", err)
 	}
 	return nil
 }
@@ -7490,7 +7490,7 @@ func (x *RichBlockSectionHeading) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockSectionHeading.text: %w", err)
+		return fmt.Errorf("decode RichBlockSectionHeading.text: %w", err)
 	}
 	return nil
 }
@@ -7530,7 +7530,7 @@ func (x *RichBlockPreformatted) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockPreformatted.text: %w", err)
+		return fmt.Errorf("decode RichBlockPreformatted.text: %w", err)
 	}
 	return nil
 }
@@ -7567,7 +7567,7 @@ func (x *RichBlockFooter) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockFooter.text: %w", err)
+		return fmt.Errorf("decode RichBlockFooter.text: %w", err)
 	}
 	return nil
 }
@@ -7689,10 +7689,10 @@ func (x *RichBlockBlockQuotation) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichBlockBlockQuotation.blocks: %w", err)
+		return fmt.Errorf("decode RichBlockBlockQuotation.blocks: %w", err)
 	}
 	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockBlockQuotation.credit: %w", err)
+		return fmt.Errorf("decode RichBlockBlockQuotation.credit: %w", err)
 	}
 	return nil
 }
@@ -7733,10 +7733,10 @@ func (x *RichBlockPullQuotation) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockPullQuotation.text: %w", err)
+		return fmt.Errorf("decode RichBlockPullQuotation.text: %w", err)
 	}
 	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockPullQuotation.credit: %w", err)
+		return fmt.Errorf("decode RichBlockPullQuotation.credit: %w", err)
 	}
 	return nil
 }
@@ -7775,7 +7775,7 @@ func (x *RichBlockCollage) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichBlockCollage.blocks: %w", err)
+		return fmt.Errorf("decode RichBlockCollage.blocks: %w", err)
 	}
 	return nil
 }
@@ -7814,7 +7814,7 @@ func (x *RichBlockSlideshow) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichBlockSlideshow.blocks: %w", err)
+		return fmt.Errorf("decode RichBlockSlideshow.blocks: %w", err)
 	}
 	return nil
 }
@@ -7857,7 +7857,7 @@ func (x *RichBlockTable) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Caption, u.Caption, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockTable.caption: %w", err)
+		return fmt.Errorf("decode RichBlockTable.caption: %w", err)
 	}
 	return nil
 }
@@ -7900,10 +7900,10 @@ func (x *RichBlockDetails) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Summary, u.Summary, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockDetails.summary: %w", err)
+		return fmt.Errorf("decode RichBlockDetails.summary: %w", err)
 	}
 	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("RichBlockDetails.blocks: %w", err)
+		return fmt.Errorf("decode RichBlockDetails.blocks: %w", err)
 	}
 	return nil
 }
@@ -8089,7 +8089,7 @@ func (x *RichBlockThinking) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("RichBlockThinking.text: %w", err)
+		return fmt.Errorf("decode RichBlockThinking.text: %w", err)
 	}
 	return nil
 }
@@ -8238,7 +8238,7 @@ func (x *InlineQueryResultArticle) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultArticle.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultArticle.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8305,7 +8305,7 @@ func (x *InlineQueryResultPhoto) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultPhoto.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultPhoto.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8376,7 +8376,7 @@ func (x *InlineQueryResultGif) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultGif.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultGif.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8448,7 +8448,7 @@ func (x *InlineQueryResultMpeg4Gif) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultMpeg4Gif.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultMpeg4Gif.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8521,7 +8521,7 @@ func (x *InlineQueryResultVideo) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultVideo.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultVideo.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8580,7 +8580,7 @@ func (x *InlineQueryResultAudio) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultAudio.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultAudio.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8639,7 +8639,7 @@ func (x *InlineQueryResultVoice) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultVoice.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultVoice.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8707,7 +8707,7 @@ func (x *InlineQueryResultDocument) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultDocument.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultDocument.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8776,7 +8776,7 @@ func (x *InlineQueryResultLocation) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultLocation.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultLocation.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8843,7 +8843,7 @@ func (x *InlineQueryResultVenue) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultVenue.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultVenue.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8901,7 +8901,7 @@ func (x *InlineQueryResultContact) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultContact.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultContact.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -8987,7 +8987,7 @@ func (x *InlineQueryResultCachedPhoto) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedPhoto.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedPhoto.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9046,7 +9046,7 @@ func (x *InlineQueryResultCachedGif) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedGif.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedGif.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9108,7 +9108,7 @@ func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedMpeg4Gif.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedMpeg4Gif.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9155,7 +9155,7 @@ func (x *InlineQueryResultCachedSticker) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedSticker.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedSticker.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9215,7 +9215,7 @@ func (x *InlineQueryResultCachedDocument) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedDocument.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedDocument.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9277,7 +9277,7 @@ func (x *InlineQueryResultCachedVideo) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedVideo.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedVideo.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9334,7 +9334,7 @@ func (x *InlineQueryResultCachedVoice) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedVoice.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedVoice.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9389,7 +9389,7 @@ func (x *InlineQueryResultCachedAudio) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("InlineQueryResultCachedAudio.input_message_content: %w", err)
+		return fmt.Errorf("decode InlineQueryResultCachedAudio.input_message_content: %w", err)
 	}
 	return nil
 }
@@ -9991,7 +9991,7 @@ func (x *TransactionPartnerUser) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.PaidMedia, u.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("TransactionPartnerUser.paid_media: %w", err)
+		return fmt.Errorf("decode TransactionPartnerUser.paid_media: %w", err)
 	}
 	return nil
 }
@@ -10075,7 +10075,7 @@ func (x *TransactionPartnerFragment) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.WithdrawalState, u.WithdrawalState, unmarshalRevenueWithdrawalState); err != nil {
-		return fmt.Errorf("TransactionPartnerFragment.withdrawal_state: %w", err)
+		return fmt.Errorf("decode TransactionPartnerFragment.withdrawal_state: %w", err)
 	}
 	return nil
 }
@@ -10182,10 +10182,10 @@ func (x *StarTransaction) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if err := decodeField(&x.Source, u.Source, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("StarTransaction.source: %w", err)
+		return fmt.Errorf("decode StarTransaction.source: %w", err)
 	}
 	if err := decodeField(&x.Receiver, u.Receiver, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("StarTransaction.receiver: %w", err)
+		return fmt.Errorf("decode StarTransaction.receiver: %w", err)
 	}
 	return nil
 }

@@ -22,8 +22,16 @@ const maxControlBody = 64 << 20
 // maxControlWait bounds how long a control API call waits (timeout=…).
 const maxControlWait = 5 * time.Minute
 
+// controlEndpoint is one entry of GET /_tgtest/; its keys are snake_case
+// like the rest of the control API ("body" is "" when the call takes none).
+type controlEndpoint struct {
+	Route  string `json:"route"`
+	Body   string `json:"body"`
+	Result string `json:"result"`
+}
+
 // controlEndpoints documents the control API; GET /_tgtest/ returns it.
-var controlEndpoints = []struct{ Route, Body, Result string }{
+var controlEndpoints = []controlEndpoint{
 	{"GET /_tgtest/", "", "this list"},
 	{"POST /_tgtest/users", `{"name":"alice"}`, "User (its id is also its private chat id)"},
 	{"POST /_tgtest/groups", `{"title":"team"}`, "Chat"},

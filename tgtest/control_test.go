@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,14 @@ func TestControlAPIRoundTrip(t *testing.T) {
 	var index []map[string]string
 	if ctl(t, s, "GET", "/_tgtest/", nil, &index) != 200 || len(index) < 20 {
 		t.Fatalf("index %v", index)
+	}
+	for _, e := range index { // snake_case keys, like the rest of the API
+		if len(e) != 3 || !strings.Contains(e["route"], " /_tgtest/") || e["result"] == "" {
+			t.Fatalf("index entry %v: want the keys route, body and result", e)
+		}
+		if _, ok := e["body"]; !ok {
+			t.Fatalf("index entry %v has no body key", e)
+		}
 	}
 	var u User
 	ctl(t, s, "POST", "/_tgtest/users", map[string]string{"name": "Zoe"}, &u)

@@ -66,12 +66,15 @@ func TestDemoRun(t *testing.T) {
 		`handled twice +0\n`,
 		`replies checked correct +(\d+) of (\d+) \(wrong 0, missing 0\)`,
 		`goroutines +before (\d+), peak \d+, after (\d+)`,
-		`ops server +http://127\.0\.0\.1:\d+/metrics`,
+		`fetched again, skipped +\d+ times for [1-9]\d* updates sent: expected, none handled twice\n +\(getUpdates confirms by offset`,
 		`OK: nothing lost`,
 	} {
 		if !regexp.MustCompile(re).MatchString(rep) {
 			t.Errorf("report does not match %s:\n%s", re, rep)
 		}
+	}
+	if strings.Contains(rep, "127.0.0.1") || strings.Contains(rep, "Bearer") {
+		t.Errorf("the report names the ops server, stopped by then:\n%s", rep)
 	}
 	g := regexp.MustCompile(`goroutines +before (\d+), peak \d+, after (\d+)`).FindStringSubmatch(rep)
 	if g == nil {
@@ -100,9 +103,12 @@ func TestDemoKeep(t *testing.T) {
 		done <- run(ctx, []string{"demo", "--keep", "--duration", "1s", "--users", "3", "--faults", "off"}, &out, &errb)
 	}()
 	bottest.Eventually(t, 60*time.Second, "'Still running' printed", func() bool { return strings.Contains(out.String(), "Still running") })
-	m := regexp.MustCompile(`ops server is at (\S+) \(token (\w+)\)`).FindStringSubmatch(out.String())
+	m := regexp.MustCompile(`ops page +(http://\S+)/debug/\n +token +(\w+)\n`).FindStringSubmatch(out.String())
 	if m == nil {
-		t.Fatalf("no ops URL in:\n%s", out.String())
+		t.Fatalf("no ops page and token in:\n%s", out.String())
+	}
+	if want := "curl -H 'Authorization: Bearer " + m[2] + "' " + m[1] + "/debug/goroutines"; !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in:\n%s", want, out.String())
 	}
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

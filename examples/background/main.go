@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -45,7 +46,9 @@ const (
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	bot, err := tidygram.NewFromEnv(getenv)
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("background")
+	bot, err := tidygram.NewFromEnv(getenv, life.Option())
 	if err != nil {
 		return err
 	}
@@ -81,5 +84,5 @@ func run(ctx context.Context, getenv func(string) string) error {
 	bot.OnCommand("pending", func(c *tidygram.Context) error {
 		return c.Reply(fmt.Sprintf("%d reminders waiting.", pending.Load()))
 	})
-	return bot.Run(ctx) // returns after every reminder goroutine has ended
+	return life.Run(ctx, bot) // returns after every reminder goroutine has ended
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/tg"
 )
@@ -42,7 +43,9 @@ var drinks = []string{"tea", "coffee", "cocoa"}
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	bot, err := tidygram.NewFromEnv(getenv)
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("commands")
+	bot, err := tidygram.NewFromEnv(getenv, life.Option())
 	if err != nil {
 		return err
 	}
@@ -89,5 +92,5 @@ func run(ctx context.Context, getenv func(string) string) error {
 	bot.On(router.AnyCommand(), func(c *tidygram.Context) error {
 		return c.Reply("I don't know that command. Try /help.")
 	})
-	return bot.Run(ctx)
+	return life.Run(ctx, bot)
 }

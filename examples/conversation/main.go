@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 	"github.com/tidygram/tidygram/session"
 )
 
@@ -87,8 +88,10 @@ func newConversation(store session.Store) *session.Conversation[order, *tidygram
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	store := session.NewMemory(session.WithMaxEntries(100_000))                       // bounded: LRU beyond
-	bot, err := tidygram.NewFromEnv(getenv, tidygram.WithJanitor(store, time.Minute)) // Run owns the purge loop
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("conversation")
+	store := session.NewMemory(session.WithMaxEntries(100_000))                                      // bounded: LRU beyond
+	bot, err := tidygram.NewFromEnv(getenv, life.Option(), tidygram.WithJanitor(store, time.Minute)) // Run owns the purge loop
 	if err != nil {
 		return err
 	}
@@ -107,5 +110,5 @@ func run(ctx context.Context, getenv func(string) string) error {
 		_, err := conv.Handle(c, key(c), c)
 		return err
 	})
-	return bot.Run(ctx)
+	return life.Run(ctx, bot)
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 )
 
 func main() {
@@ -29,7 +30,9 @@ func main() {
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	bot, err := tidygram.NewFromEnv(getenv)
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("echo")
+	bot, err := tidygram.NewFromEnv(getenv, life.Option())
 	if err != nil {
 		return err
 	}
@@ -43,5 +46,5 @@ func run(ctx context.Context, getenv func(string) string) error {
 		}
 		return c.Send("Send me some text and I will send it back.")
 	})
-	return bot.Run(ctx) // returns after everything it started has ended
+	return life.Run(ctx, bot) // returns after everything it started has ended
 }

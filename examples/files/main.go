@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -40,7 +41,9 @@ const maxDownload = 20 << 20
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
-	bot, err := tidygram.NewFromEnv(getenv)
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("files")
+	bot, err := tidygram.NewFromEnv(getenv, life.Option())
 	if err != nil {
 		return err
 	}
@@ -57,7 +60,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	bot.OnText(func(c *tidygram.Context) error {
 		return c.Reply("Send me a text file, or /sample.")
 	})
-	return bot.Run(ctx)
+	return life.Run(ctx, bot)
 }
 
 // upperCase downloads the document into a pipe and uploads the other end

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/router/format"
 	"github.com/tidygram/tidygram/session"
@@ -125,8 +126,10 @@ func page(n int) (string, *tg.InlineKeyboardMarkup) {
 
 // run serves until ctx ends; it returns nil after a clean stop.
 func run(ctx context.Context, getenv func(string) string) error {
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("shop")
 	store := session.NewMemory(session.WithMaxEntries(100_000)) // bounded: LRU beyond
-	bot, err := tidygram.NewFromEnv(getenv, tidygram.WithJanitor(store, time.Minute))
+	bot, err := tidygram.NewFromEnv(getenv, life.Option(), tidygram.WithJanitor(store, time.Minute))
 	if err != nil {
 		return err
 	}
@@ -248,5 +251,5 @@ func run(ctx context.Context, getenv func(string) string) error {
 	bot.OnText(func(c *tidygram.Context) error {
 		return c.Send("I did not get that: "+format.EscapeHTML(c.Text())+". Use the menu below.", router.WithMarkup(menu()))
 	})
-	return bot.Run(ctx)
+	return life.Run(ctx, bot)
 }

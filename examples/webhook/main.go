@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/examples/internal/exlog"
 )
 
 func main() {
@@ -52,7 +53,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	// Addr is empty: the server below is ours, Run only runs handlers and
 	// registers URL (when set) with setWebhook as it starts.
-	bot, err := tidygram.NewFromEnv(getenv, tidygram.WithWebhook(tidygram.WebhookConfig{Secret: secret, URL: getenv("WEBHOOK_URL")}))
+	// life logs three lines: starting, connected (as whom), stopped.
+	life := exlog.Starting("webhook")
+	bot, err := tidygram.NewFromEnv(getenv, life.Option(), tidygram.WithWebhook(tidygram.WebhookConfig{Secret: secret, URL: getenv("WEBHOOK_URL")}))
 	if err != nil {
 		return err
 	}
@@ -86,7 +89,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		cancel() // the server failed: stop the bot too
 		served <- err
 	}()
-	runErr := bot.Run(ctx) // the server listens: Run registers the webhook, then serves until ctx ends
+	runErr := life.Run(ctx, bot) // the server listens: Run registers the webhook, then serves until ctx ends
 	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	shutErr := server.Shutdown(shutdown)

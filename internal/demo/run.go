@@ -111,6 +111,9 @@ type Report struct {
 	GoroutinesBefore, GoroutinesPeak, GoroutinesAfter int
 	HeapPeak                                          uint64 // bytes of heap objects, sampled every 100 ms
 
+	// OpsURL and OpsToken are the ops server's base URL and bearer
+	// token; the report prints them only when the run is kept (Keep):
+	// otherwise the server is gone by then.
 	OpsURL, OpsToken string
 }
 
@@ -232,7 +235,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Emulator = srv.Counters()
 		rep.GoroutinesPeak, rep.HeapPeak = mon.peaks()
 		rep.write(cfg.Out, false)
-		fmt.Fprintf(cfg.Out, "\nStill running (--keep): the ops server is at %s (token %s). Press Ctrl-C to stop.\n", rep.OpsURL, rep.OpsToken)
+		rep.writeKept(cfg.Out)
 		<-ctx.Done()
 	}
 
@@ -441,7 +444,11 @@ func (r *Report) write(w io.Writer, stopped bool) {
 	p("  handled                   %d", r.Bot.Handled)
 	p("  lost                      %d", r.Lost)
 	p("  handled twice             %d", r.Bot.HandledTwice)
-	p("  fetched again, skipped    %d (updates a poll returned again while in flight or after a spoiled answer; skipped by update_id)", r.Bot.Redelivered)
+	p("  fetched again, skipped    %d times for %d updates sent: expected, none handled twice", r.Emulator.UpdatesRedelivered, r.Load.Updates)
+	p("                            (getUpdates confirms by offset, and the bot's offset stays at the")
+	p("                            lowest update not yet handled, so a poll returns again the updates")
+	p("                            still being handled, and those of an answer a fault spoiled; the")
+	p("                            bot skips by update_id every one it already holds)")
 	p("  replies checked correct   %d of %d (wrong %d, missing %d)", r.Load.Correct, r.Load.Checked, r.Load.Wrong, r.Load.Missing)
 	p("  reply latency (users)     p50 %s  p99 %s", FormatDuration(r.Load.Latency.Quantile(0.5)), FormatDuration(r.Load.Latency.Quantile(0.99)))
 	p("  handler time              p50 %s  p99 %s  (includes waits for the per-chat flood limit)", FormatDuration(r.Bot.Latency.Quantile(0.5)), FormatDuration(r.Bot.Latency.Quantile(0.99)))
@@ -461,13 +468,26 @@ func (r *Report) write(w io.Writer, stopped bool) {
 		p("  goroutines                before %d, peak %d (after: once stopped)", r.GoroutinesBefore, r.GoroutinesPeak)
 	}
 	p("  peak heap                 %.1f MiB", float64(r.HeapPeak)/(1<<20))
-	p("  ops server                %s/metrics, %s/debug/goroutines (Authorization: Bearer %s)", r.OpsURL, r.OpsURL, r.OpsToken)
 	for _, n := range r.Load.Notes {
 		p("  ! %s", n)
 	}
 	for _, n := range r.Bot.ErrorNotes {
 		p("  ! handler error: %s", n)
 	}
+}
+
+// writeKept tells where the ops server of a run kept alive (--keep) is and
+// how to pass its token.
+func (r *Report) writeKept(w io.Writer) {
+	fmt.Fprintf(w, `
+Still running (--keep): the bot, the emulator and the ops server, until Ctrl-C.
+  ops page   %[1]s/debug/
+  token      %[2]s
+             the /debug/ paths want it in a header: Authorization: Bearer <token>
+             curl -H 'Authorization: Bearer %[2]s' %[1]s/debug/goroutines
+  metrics    %[1]s/metrics (no token)
+Press Ctrl-C to stop.
+`, r.OpsURL, r.OpsToken)
 }
 
 func (r *Report) verdict(w io.Writer) {

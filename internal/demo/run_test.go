@@ -38,9 +38,15 @@ func TestRun(t *testing.T) {
 	if len(rep.Emulator.Faults) == 0 {
 		t.Fatal("the fault phase injected nothing")
 	}
-	for _, want := range []string{"lost                      0", "OK: nothing lost", rep.OpsURL + "/metrics"} {
+	for _, want := range []string{"lost                      0", "fetched again, skipped", "OK: nothing lost"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+	// The ops server is gone when the report is printed: no address, no token.
+	for _, gone := range []string{rep.OpsURL, rep.OpsToken} {
+		if gone == "" || strings.Contains(out.String(), gone) {
+			t.Errorf("report names the stopped ops server (%q)", gone)
 		}
 	}
 	if !strings.Contains(progress.String(), "upd/s") {

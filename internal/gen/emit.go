@@ -264,7 +264,7 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 	for _, u := range ufs {
 		n := exportName(u.fl.Name)
 		f.p("\tif err := decodeField(&x.%s, u.%s, %s); err != nil {", n, n, decoder(m.unions[u.g.base], u.g.depth))
-		f.p("\t\treturn fmt.Errorf(\"%s.%s: %%w\", err)\n\t}", owner, u.fl.Name)
+		f.p("\t\treturn fmt.Errorf(\"decode %s.%s: %%w\", err)\n\t}", owner, u.fl.Name)
 	}
 	f.p("\treturn nil\n}\n")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tidygram/tidygram/session/internal/fakeclock"
 	"github.com/tidygram/tidygram/session/storetest"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The bbolt store keeps the contract of every session.Store.
@@ -107,7 +108,7 @@ func TestBoltLockedFile(t *testing.T) {
 	}
 	defer b.Close()
 	_, err = Open(path, WithOpenTimeout(20*time.Millisecond))
-	if err == nil || !errors.Is(err, bolt.ErrTimeout) {
+	if err == nil || !errors.Is(err, berrors.ErrTimeout) {
 		t.Fatalf("second Open of a locked file: err = %v, want a timeout", err)
 	}
 }
