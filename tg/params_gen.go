@@ -144,18 +144,35 @@ type SendMessageParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendMessageParamsWire is SendMessageParams as it is decoded, its union fields left raw.
+type sendMessageParamsWire struct {
+	*sendMessageParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendMessageParamsPlain SendMessageParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendMessageParams) UnmarshalJSON(data []byte) error {
-	type plain SendMessageParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendMessageParamsWire{sendMessageParamsPlain: (*sendMessageParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendMessageParamsWire{sendMessageParamsPlain: (*sendMessageParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendMessageParamsWire) unions(x *SendMessageParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendMessage.reply_markup: %w", err)
 	}
 	return nil
@@ -310,18 +327,35 @@ type CopyMessageParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// copyMessageParamsWire is CopyMessageParams as it is decoded, its union fields left raw.
+type copyMessageParamsWire struct {
+	*copyMessageParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type copyMessageParamsPlain CopyMessageParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *CopyMessageParams) UnmarshalJSON(data []byte) error {
-	type plain CopyMessageParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := copyMessageParamsWire{copyMessageParamsPlain: (*copyMessageParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *CopyMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := copyMessageParamsWire{copyMessageParamsPlain: (*copyMessageParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *copyMessageParamsWire) unions(x *CopyMessageParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode copyMessage.reply_markup: %w", err)
 	}
 	return nil
@@ -438,18 +472,35 @@ type SendPhotoParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendPhotoParamsWire is SendPhotoParams as it is decoded, its union fields left raw.
+type sendPhotoParamsWire struct {
+	*sendPhotoParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendPhotoParamsPlain SendPhotoParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPhotoParams) UnmarshalJSON(data []byte) error {
-	type plain SendPhotoParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendPhotoParamsWire{sendPhotoParamsPlain: (*sendPhotoParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendPhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendPhotoParamsWire{sendPhotoParamsPlain: (*sendPhotoParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendPhotoParamsWire) unions(x *SendPhotoParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendPhoto.reply_markup: %w", err)
 	}
 	return nil
@@ -541,18 +592,35 @@ type SendLivePhotoParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendLivePhotoParamsWire is SendLivePhotoParams as it is decoded, its union fields left raw.
+type sendLivePhotoParamsWire struct {
+	*sendLivePhotoParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendLivePhotoParamsPlain SendLivePhotoParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendLivePhotoParams) UnmarshalJSON(data []byte) error {
-	type plain SendLivePhotoParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendLivePhotoParamsWire{sendLivePhotoParamsPlain: (*sendLivePhotoParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendLivePhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendLivePhotoParamsWire{sendLivePhotoParamsPlain: (*sendLivePhotoParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendLivePhotoParamsWire) unions(x *SendLivePhotoParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendLivePhoto.reply_markup: %w", err)
 	}
 	return nil
@@ -648,18 +716,35 @@ type SendAudioParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendAudioParamsWire is SendAudioParams as it is decoded, its union fields left raw.
+type sendAudioParamsWire struct {
+	*sendAudioParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendAudioParamsPlain SendAudioParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendAudioParams) UnmarshalJSON(data []byte) error {
-	type plain SendAudioParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendAudioParamsWire{sendAudioParamsPlain: (*sendAudioParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendAudioParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendAudioParamsWire{sendAudioParamsPlain: (*sendAudioParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendAudioParamsWire) unions(x *SendAudioParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendAudio.reply_markup: %w", err)
 	}
 	return nil
@@ -753,18 +838,35 @@ type SendDocumentParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendDocumentParamsWire is SendDocumentParams as it is decoded, its union fields left raw.
+type sendDocumentParamsWire struct {
+	*sendDocumentParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendDocumentParamsPlain SendDocumentParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendDocumentParams) UnmarshalJSON(data []byte) error {
-	type plain SendDocumentParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendDocumentParamsWire{sendDocumentParamsPlain: (*sendDocumentParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendDocumentParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendDocumentParamsWire{sendDocumentParamsPlain: (*sendDocumentParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendDocumentParamsWire) unions(x *SendDocumentParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendDocument.reply_markup: %w", err)
 	}
 	return nil
@@ -877,18 +979,35 @@ type SendVideoParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendVideoParamsWire is SendVideoParams as it is decoded, its union fields left raw.
+type sendVideoParamsWire struct {
+	*sendVideoParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendVideoParamsPlain SendVideoParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVideoParams) UnmarshalJSON(data []byte) error {
-	type plain SendVideoParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendVideoParamsWire{sendVideoParamsPlain: (*sendVideoParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendVideoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendVideoParamsWire{sendVideoParamsPlain: (*sendVideoParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendVideoParamsWire) unions(x *SendVideoParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendVideo.reply_markup: %w", err)
 	}
 	return nil
@@ -991,18 +1110,35 @@ type SendAnimationParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendAnimationParamsWire is SendAnimationParams as it is decoded, its union fields left raw.
+type sendAnimationParamsWire struct {
+	*sendAnimationParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendAnimationParamsPlain SendAnimationParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendAnimationParams) UnmarshalJSON(data []byte) error {
-	type plain SendAnimationParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendAnimationParamsWire{sendAnimationParamsPlain: (*sendAnimationParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendAnimationParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendAnimationParamsWire{sendAnimationParamsPlain: (*sendAnimationParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendAnimationParamsWire) unions(x *SendAnimationParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendAnimation.reply_markup: %w", err)
 	}
 	return nil
@@ -1084,18 +1220,35 @@ type SendVoiceParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendVoiceParamsWire is SendVoiceParams as it is decoded, its union fields left raw.
+type sendVoiceParamsWire struct {
+	*sendVoiceParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendVoiceParamsPlain SendVoiceParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVoiceParams) UnmarshalJSON(data []byte) error {
-	type plain SendVoiceParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendVoiceParamsWire{sendVoiceParamsPlain: (*sendVoiceParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendVoiceParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendVoiceParamsWire{sendVoiceParamsPlain: (*sendVoiceParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendVoiceParamsWire) unions(x *SendVoiceParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendVoice.reply_markup: %w", err)
 	}
 	return nil
@@ -1180,18 +1333,35 @@ type SendVideoNoteParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendVideoNoteParamsWire is SendVideoNoteParams as it is decoded, its union fields left raw.
+type sendVideoNoteParamsWire struct {
+	*sendVideoNoteParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendVideoNoteParamsPlain SendVideoNoteParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVideoNoteParams) UnmarshalJSON(data []byte) error {
-	type plain SendVideoNoteParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendVideoNoteParamsWire{sendVideoNoteParamsPlain: (*sendVideoNoteParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendVideoNoteParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendVideoNoteParamsWire{sendVideoNoteParamsPlain: (*sendVideoNoteParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendVideoNoteParamsWire) unions(x *SendVideoNoteParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendVideoNote.reply_markup: %w", err)
 	}
 	return nil
@@ -1274,22 +1444,39 @@ type SendPaidMediaParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendPaidMediaParamsWire is SendPaidMediaParams as it is decoded, its union fields left raw.
+type sendPaidMediaParamsWire struct {
+	*sendPaidMediaParamsPlain
+	Media       json.RawMessage `json:"media"`
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendPaidMediaParamsPlain SendPaidMediaParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPaidMediaParams) UnmarshalJSON(data []byte) error {
-	type plain SendPaidMediaParams
-	var u struct {
-		*plain
-		Media       json.RawMessage `json:"media"`
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendPaidMediaParamsWire{sendPaidMediaParamsPlain: (*sendPaidMediaParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Media, u.Media, sliceOf(unmarshalInputPaidMedia)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendPaidMediaParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendPaidMediaParamsWire{sendPaidMediaParamsPlain: (*sendPaidMediaParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendPaidMediaParamsWire) unions(x *SendPaidMediaParams) error {
+	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputPaidMedia)); err != nil {
 		return fmt.Errorf("decode sendPaidMedia.media: %w", err)
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendPaidMedia.reply_markup: %w", err)
 	}
 	return nil
@@ -1350,18 +1537,35 @@ type SendMediaGroupParams struct {
 	ReplyParameters *ReplyParameters `json:"reply_parameters,omitzero"`
 }
 
+// sendMediaGroupParamsWire is SendMediaGroupParams as it is decoded, its union fields left raw.
+type sendMediaGroupParamsWire struct {
+	*sendMediaGroupParamsPlain
+	Media json.RawMessage `json:"media"`
+}
+
+type sendMediaGroupParamsPlain SendMediaGroupParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendMediaGroupParams) UnmarshalJSON(data []byte) error {
-	type plain SendMediaGroupParams
-	var u struct {
-		*plain
-		Media json.RawMessage `json:"media"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendMediaGroupParamsWire{sendMediaGroupParamsPlain: (*sendMediaGroupParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Media, u.Media, sliceOf(unmarshalInputMedia)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendMediaGroupParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendMediaGroupParamsWire{sendMediaGroupParamsPlain: (*sendMediaGroupParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendMediaGroupParamsWire) unions(x *SendMediaGroupParams) error {
+	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputMedia)); err != nil {
 		return fmt.Errorf("decode sendMediaGroup.media: %w", err)
 	}
 	return nil
@@ -1446,18 +1650,35 @@ type SendLocationParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendLocationParamsWire is SendLocationParams as it is decoded, its union fields left raw.
+type sendLocationParamsWire struct {
+	*sendLocationParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendLocationParamsPlain SendLocationParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendLocationParams) UnmarshalJSON(data []byte) error {
-	type plain SendLocationParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendLocationParamsWire{sendLocationParamsPlain: (*sendLocationParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendLocationParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendLocationParamsWire{sendLocationParamsPlain: (*sendLocationParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendLocationParamsWire) unions(x *SendLocationParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendLocation.reply_markup: %w", err)
 	}
 	return nil
@@ -1531,18 +1752,35 @@ type SendVenueParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendVenueParamsWire is SendVenueParams as it is decoded, its union fields left raw.
+type sendVenueParamsWire struct {
+	*sendVenueParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendVenueParamsPlain SendVenueParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVenueParams) UnmarshalJSON(data []byte) error {
-	type plain SendVenueParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendVenueParamsWire{sendVenueParamsPlain: (*sendVenueParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendVenueParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendVenueParamsWire{sendVenueParamsPlain: (*sendVenueParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendVenueParamsWire) unions(x *SendVenueParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendVenue.reply_markup: %w", err)
 	}
 	return nil
@@ -1607,18 +1845,35 @@ type SendContactParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendContactParamsWire is SendContactParams as it is decoded, its union fields left raw.
+type sendContactParamsWire struct {
+	*sendContactParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendContactParamsPlain SendContactParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendContactParams) UnmarshalJSON(data []byte) error {
-	type plain SendContactParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendContactParamsWire{sendContactParamsPlain: (*sendContactParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendContactParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendContactParamsWire{sendContactParamsPlain: (*sendContactParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendContactParamsWire) unions(x *SendContactParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendContact.reply_markup: %w", err)
 	}
 	return nil
@@ -1744,26 +1999,43 @@ type SendPollParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendPollParamsWire is SendPollParams as it is decoded, its union fields left raw.
+type sendPollParamsWire struct {
+	*sendPollParamsPlain
+	ExplanationMedia json.RawMessage `json:"explanation_media"`
+	Media            json.RawMessage `json:"media"`
+	ReplyMarkup      json.RawMessage `json:"reply_markup"`
+}
+
+type sendPollParamsPlain SendPollParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPollParams) UnmarshalJSON(data []byte) error {
-	type plain SendPollParams
-	var u struct {
-		*plain
-		ExplanationMedia json.RawMessage `json:"explanation_media"`
-		Media            json.RawMessage `json:"media"`
-		ReplyMarkup      json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendPollParamsWire{sendPollParamsPlain: (*sendPollParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ExplanationMedia, u.ExplanationMedia, unmarshalInputPollMedia); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendPollParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendPollParamsWire{sendPollParamsPlain: (*sendPollParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendPollParamsWire) unions(x *SendPollParams) error {
+	if err := decodeField(&x.ExplanationMedia, w.ExplanationMedia, unmarshalInputPollMedia); err != nil {
 		return fmt.Errorf("decode sendPoll.explanation_media: %w", err)
 	}
-	if err := decodeField(&x.Media, u.Media, unmarshalInputPollMedia); err != nil {
+	if err := decodeField(&x.Media, w.Media, unmarshalInputPollMedia); err != nil {
 		return fmt.Errorf("decode sendPoll.media: %w", err)
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendPoll.reply_markup: %w", err)
 	}
 	return nil
@@ -1871,18 +2143,35 @@ type SendDiceParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendDiceParamsWire is SendDiceParams as it is decoded, its union fields left raw.
+type sendDiceParamsWire struct {
+	*sendDiceParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendDiceParamsPlain SendDiceParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendDiceParams) UnmarshalJSON(data []byte) error {
-	type plain SendDiceParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendDiceParamsWire{sendDiceParamsPlain: (*sendDiceParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendDiceParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendDiceParamsWire{sendDiceParamsPlain: (*sendDiceParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendDiceParamsWire) unions(x *SendDiceParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendDice.reply_markup: %w", err)
 	}
 	return nil
@@ -1976,18 +2265,35 @@ type SetMessageReactionParams struct {
 	IsBig bool `json:"is_big,omitzero"`
 }
 
+// setMessageReactionParamsWire is SetMessageReactionParams as it is decoded, its union fields left raw.
+type setMessageReactionParamsWire struct {
+	*setMessageReactionParamsPlain
+	Reaction json.RawMessage `json:"reaction"`
+}
+
+type setMessageReactionParamsPlain SetMessageReactionParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMessageReactionParams) UnmarshalJSON(data []byte) error {
-	type plain SetMessageReactionParams
-	var u struct {
-		*plain
-		Reaction json.RawMessage `json:"reaction"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setMessageReactionParamsWire{setMessageReactionParamsPlain: (*setMessageReactionParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Reaction, u.Reaction, sliceOf(unmarshalReactionType)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetMessageReactionParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setMessageReactionParamsWire{setMessageReactionParamsPlain: (*setMessageReactionParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setMessageReactionParamsWire) unions(x *SetMessageReactionParams) error {
+	if err := decodeField(&x.Reaction, w.Reaction, sliceOf(unmarshalReactionType)); err != nil {
 		return fmt.Errorf("decode setMessageReaction.reaction: %w", err)
 	}
 	return nil
@@ -3039,18 +3345,35 @@ type AnswerGuestQueryParams struct {
 	Result InlineQueryResult `json:"result"`
 }
 
+// answerGuestQueryParamsWire is AnswerGuestQueryParams as it is decoded, its union fields left raw.
+type answerGuestQueryParamsWire struct {
+	*answerGuestQueryParamsPlain
+	Result json.RawMessage `json:"result"`
+}
+
+type answerGuestQueryParamsPlain AnswerGuestQueryParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerGuestQueryParams) UnmarshalJSON(data []byte) error {
-	type plain AnswerGuestQueryParams
-	var u struct {
-		*plain
-		Result json.RawMessage `json:"result"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := answerGuestQueryParamsWire{answerGuestQueryParamsPlain: (*answerGuestQueryParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *AnswerGuestQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := answerGuestQueryParamsWire{answerGuestQueryParamsPlain: (*answerGuestQueryParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *answerGuestQueryParamsWire) unions(x *AnswerGuestQueryParams) error {
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
 		return fmt.Errorf("decode answerGuestQuery.result: %w", err)
 	}
 	return nil
@@ -3135,18 +3458,35 @@ type SetMyCommandsParams struct {
 	LanguageCode string `json:"language_code,omitzero"`
 }
 
+// setMyCommandsParamsWire is SetMyCommandsParams as it is decoded, its union fields left raw.
+type setMyCommandsParamsWire struct {
+	*setMyCommandsParamsPlain
+	Scope json.RawMessage `json:"scope"`
+}
+
+type setMyCommandsParamsPlain SetMyCommandsParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMyCommandsParams) UnmarshalJSON(data []byte) error {
-	type plain SetMyCommandsParams
-	var u struct {
-		*plain
-		Scope json.RawMessage `json:"scope"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setMyCommandsParamsWire{setMyCommandsParamsPlain: (*setMyCommandsParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setMyCommandsParamsWire{setMyCommandsParamsPlain: (*setMyCommandsParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setMyCommandsParamsWire) unions(x *SetMyCommandsParams) error {
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
 		return fmt.Errorf("decode setMyCommands.scope: %w", err)
 	}
 	return nil
@@ -3164,18 +3504,35 @@ type DeleteMyCommandsParams struct {
 	LanguageCode string `json:"language_code,omitzero"`
 }
 
+// deleteMyCommandsParamsWire is DeleteMyCommandsParams as it is decoded, its union fields left raw.
+type deleteMyCommandsParamsWire struct {
+	*deleteMyCommandsParamsPlain
+	Scope json.RawMessage `json:"scope"`
+}
+
+type deleteMyCommandsParamsPlain DeleteMyCommandsParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *DeleteMyCommandsParams) UnmarshalJSON(data []byte) error {
-	type plain DeleteMyCommandsParams
-	var u struct {
-		*plain
-		Scope json.RawMessage `json:"scope"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := deleteMyCommandsParamsWire{deleteMyCommandsParamsPlain: (*deleteMyCommandsParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *DeleteMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := deleteMyCommandsParamsWire{deleteMyCommandsParamsPlain: (*deleteMyCommandsParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *deleteMyCommandsParamsWire) unions(x *DeleteMyCommandsParams) error {
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
 		return fmt.Errorf("decode deleteMyCommands.scope: %w", err)
 	}
 	return nil
@@ -3191,18 +3548,35 @@ type GetMyCommandsParams struct {
 	LanguageCode string `json:"language_code,omitzero"`
 }
 
+// getMyCommandsParamsWire is GetMyCommandsParams as it is decoded, its union fields left raw.
+type getMyCommandsParamsWire struct {
+	*getMyCommandsParamsPlain
+	Scope json.RawMessage `json:"scope"`
+}
+
+type getMyCommandsParamsPlain GetMyCommandsParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *GetMyCommandsParams) UnmarshalJSON(data []byte) error {
-	type plain GetMyCommandsParams
-	var u struct {
-		*plain
-		Scope json.RawMessage `json:"scope"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := getMyCommandsParamsWire{getMyCommandsParamsPlain: (*getMyCommandsParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Scope, u.Scope, unmarshalBotCommandScope); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *GetMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := getMyCommandsParamsWire{getMyCommandsParamsPlain: (*getMyCommandsParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *getMyCommandsParamsWire) unions(x *GetMyCommandsParams) error {
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
 		return fmt.Errorf("decode getMyCommands.scope: %w", err)
 	}
 	return nil
@@ -3274,18 +3648,35 @@ type SetMyProfilePhotoParams struct {
 	Photo InputProfilePhoto `json:"photo"`
 }
 
+// setMyProfilePhotoParamsWire is SetMyProfilePhotoParams as it is decoded, its union fields left raw.
+type setMyProfilePhotoParamsWire struct {
+	*setMyProfilePhotoParamsPlain
+	Photo json.RawMessage `json:"photo"`
+}
+
+type setMyProfilePhotoParamsPlain SetMyProfilePhotoParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMyProfilePhotoParams) UnmarshalJSON(data []byte) error {
-	type plain SetMyProfilePhotoParams
-	var u struct {
-		*plain
-		Photo json.RawMessage `json:"photo"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setMyProfilePhotoParamsWire{setMyProfilePhotoParamsPlain: (*setMyProfilePhotoParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Photo, u.Photo, unmarshalInputProfilePhoto); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetMyProfilePhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setMyProfilePhotoParamsWire{setMyProfilePhotoParamsPlain: (*setMyProfilePhotoParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setMyProfilePhotoParamsWire) unions(x *SetMyProfilePhotoParams) error {
+	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto); err != nil {
 		return fmt.Errorf("decode setMyProfilePhoto.photo: %w", err)
 	}
 	return nil
@@ -3311,18 +3702,35 @@ type SetChatMenuButtonParams struct {
 	MenuButton MenuButton `json:"menu_button,omitzero"`
 }
 
+// setChatMenuButtonParamsWire is SetChatMenuButtonParams as it is decoded, its union fields left raw.
+type setChatMenuButtonParamsWire struct {
+	*setChatMenuButtonParamsPlain
+	MenuButton json.RawMessage `json:"menu_button"`
+}
+
+type setChatMenuButtonParamsPlain SetChatMenuButtonParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetChatMenuButtonParams) UnmarshalJSON(data []byte) error {
-	type plain SetChatMenuButtonParams
-	var u struct {
-		*plain
-		MenuButton json.RawMessage `json:"menu_button"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setChatMenuButtonParamsWire{setChatMenuButtonParamsPlain: (*setChatMenuButtonParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.MenuButton, u.MenuButton, unmarshalMenuButton); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetChatMenuButtonParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setChatMenuButtonParamsWire{setChatMenuButtonParamsPlain: (*setChatMenuButtonParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setChatMenuButtonParamsWire) unions(x *SetChatMenuButtonParams) error {
+	if err := decodeField(&x.MenuButton, w.MenuButton, unmarshalMenuButton); err != nil {
 		return fmt.Errorf("decode setChatMenuButton.menu_button: %w", err)
 	}
 	return nil
@@ -3579,18 +3987,35 @@ type SetBusinessAccountProfilePhotoParams struct {
 	IsPublic bool `json:"is_public,omitzero"`
 }
 
+// setBusinessAccountProfilePhotoParamsWire is SetBusinessAccountProfilePhotoParams as it is decoded, its union fields left raw.
+type setBusinessAccountProfilePhotoParamsWire struct {
+	*setBusinessAccountProfilePhotoParamsPlain
+	Photo json.RawMessage `json:"photo"`
+}
+
+type setBusinessAccountProfilePhotoParamsPlain SetBusinessAccountProfilePhotoParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetBusinessAccountProfilePhotoParams) UnmarshalJSON(data []byte) error {
-	type plain SetBusinessAccountProfilePhotoParams
-	var u struct {
-		*plain
-		Photo json.RawMessage `json:"photo"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setBusinessAccountProfilePhotoParamsWire{setBusinessAccountProfilePhotoParamsPlain: (*setBusinessAccountProfilePhotoParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Photo, u.Photo, unmarshalInputProfilePhoto); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetBusinessAccountProfilePhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setBusinessAccountProfilePhotoParamsWire{setBusinessAccountProfilePhotoParamsPlain: (*setBusinessAccountProfilePhotoParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setBusinessAccountProfilePhotoParamsWire) unions(x *SetBusinessAccountProfilePhotoParams) error {
+	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto); err != nil {
 		return fmt.Errorf("decode setBusinessAccountProfilePhoto.photo: %w", err)
 	}
 	return nil
@@ -3835,18 +4260,35 @@ type PostStoryParams struct {
 	ProtectContent bool `json:"protect_content,omitzero"`
 }
 
+// postStoryParamsWire is PostStoryParams as it is decoded, its union fields left raw.
+type postStoryParamsWire struct {
+	*postStoryParamsPlain
+	Content json.RawMessage `json:"content"`
+}
+
+type postStoryParamsPlain PostStoryParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PostStoryParams) UnmarshalJSON(data []byte) error {
-	type plain PostStoryParams
-	var u struct {
-		*plain
-		Content json.RawMessage `json:"content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := postStoryParamsWire{postStoryParamsPlain: (*postStoryParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Content, u.Content, unmarshalInputStoryContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *PostStoryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := postStoryParamsWire{postStoryParamsPlain: (*postStoryParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *postStoryParamsWire) unions(x *PostStoryParams) error {
+	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent); err != nil {
 		return fmt.Errorf("decode postStory.content: %w", err)
 	}
 	return nil
@@ -3903,18 +4345,35 @@ type EditStoryParams struct {
 	Areas []StoryArea `json:"areas,omitzero"`
 }
 
+// editStoryParamsWire is EditStoryParams as it is decoded, its union fields left raw.
+type editStoryParamsWire struct {
+	*editStoryParamsPlain
+	Content json.RawMessage `json:"content"`
+}
+
+type editStoryParamsPlain EditStoryParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *EditStoryParams) UnmarshalJSON(data []byte) error {
-	type plain EditStoryParams
-	var u struct {
-		*plain
-		Content json.RawMessage `json:"content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := editStoryParamsWire{editStoryParamsPlain: (*editStoryParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Content, u.Content, unmarshalInputStoryContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *EditStoryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := editStoryParamsWire{editStoryParamsPlain: (*editStoryParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *editStoryParamsWire) unions(x *EditStoryParams) error {
+	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent); err != nil {
 		return fmt.Errorf("decode editStory.content: %w", err)
 	}
 	return nil
@@ -3947,18 +4406,35 @@ type AnswerWebAppQueryParams struct {
 	Result InlineQueryResult `json:"result"`
 }
 
+// answerWebAppQueryParamsWire is AnswerWebAppQueryParams as it is decoded, its union fields left raw.
+type answerWebAppQueryParamsWire struct {
+	*answerWebAppQueryParamsPlain
+	Result json.RawMessage `json:"result"`
+}
+
+type answerWebAppQueryParamsPlain AnswerWebAppQueryParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerWebAppQueryParams) UnmarshalJSON(data []byte) error {
-	type plain AnswerWebAppQueryParams
-	var u struct {
-		*plain
-		Result json.RawMessage `json:"result"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := answerWebAppQueryParamsWire{answerWebAppQueryParamsPlain: (*answerWebAppQueryParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *AnswerWebAppQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := answerWebAppQueryParamsWire{answerWebAppQueryParamsPlain: (*answerWebAppQueryParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *answerWebAppQueryParamsWire) unions(x *AnswerWebAppQueryParams) error {
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
 		return fmt.Errorf("decode answerWebAppQuery.result: %w", err)
 	}
 	return nil
@@ -3984,18 +4460,35 @@ type SavePreparedInlineMessageParams struct {
 	AllowChannelChats bool `json:"allow_channel_chats,omitzero"`
 }
 
+// savePreparedInlineMessageParamsWire is SavePreparedInlineMessageParams as it is decoded, its union fields left raw.
+type savePreparedInlineMessageParamsWire struct {
+	*savePreparedInlineMessageParamsPlain
+	Result json.RawMessage `json:"result"`
+}
+
+type savePreparedInlineMessageParamsPlain SavePreparedInlineMessageParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SavePreparedInlineMessageParams) UnmarshalJSON(data []byte) error {
-	type plain SavePreparedInlineMessageParams
-	var u struct {
-		*plain
-		Result json.RawMessage `json:"result"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := savePreparedInlineMessageParamsWire{savePreparedInlineMessageParamsPlain: (*savePreparedInlineMessageParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Result, u.Result, unmarshalInlineQueryResult); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SavePreparedInlineMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := savePreparedInlineMessageParamsWire{savePreparedInlineMessageParamsPlain: (*savePreparedInlineMessageParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *savePreparedInlineMessageParamsWire) unions(x *SavePreparedInlineMessageParams) error {
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
 		return fmt.Errorf("decode savePreparedInlineMessage.result: %w", err)
 	}
 	return nil
@@ -4116,18 +4609,35 @@ type EditMessageMediaParams struct {
 	ReplyMarkup *InlineKeyboardMarkup `json:"reply_markup,omitzero"`
 }
 
+// editMessageMediaParamsWire is EditMessageMediaParams as it is decoded, its union fields left raw.
+type editMessageMediaParamsWire struct {
+	*editMessageMediaParamsPlain
+	Media json.RawMessage `json:"media"`
+}
+
+type editMessageMediaParamsPlain EditMessageMediaParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *EditMessageMediaParams) UnmarshalJSON(data []byte) error {
-	type plain EditMessageMediaParams
-	var u struct {
-		*plain
-		Media json.RawMessage `json:"media"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := editMessageMediaParamsWire{editMessageMediaParamsPlain: (*editMessageMediaParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Media, u.Media, unmarshalInputMedia); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *EditMessageMediaParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := editMessageMediaParamsWire{editMessageMediaParamsPlain: (*editMessageMediaParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *editMessageMediaParamsWire) unions(x *EditMessageMediaParams) error {
+	if err := decodeField(&x.Media, w.Media, unmarshalInputMedia); err != nil {
 		return fmt.Errorf("decode editMessageMedia.media: %w", err)
 	}
 	return nil
@@ -4488,18 +4998,35 @@ type SendStickerParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendStickerParamsWire is SendStickerParams as it is decoded, its union fields left raw.
+type sendStickerParamsWire struct {
+	*sendStickerParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendStickerParamsPlain SendStickerParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendStickerParams) UnmarshalJSON(data []byte) error {
-	type plain SendStickerParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendStickerParamsWire{sendStickerParamsPlain: (*sendStickerParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendStickerParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendStickerParamsWire{sendStickerParamsPlain: (*sendStickerParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendStickerParamsWire) unions(x *SendStickerParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendSticker.reply_markup: %w", err)
 	}
 	return nil
@@ -4803,18 +5330,35 @@ type SendRichMessageParams struct {
 	ReplyMarkup ReplyMarkup `json:"reply_markup,omitzero"`
 }
 
+// sendRichMessageParamsWire is SendRichMessageParams as it is decoded, its union fields left raw.
+type sendRichMessageParamsWire struct {
+	*sendRichMessageParamsPlain
+	ReplyMarkup json.RawMessage `json:"reply_markup"`
+}
+
+type sendRichMessageParamsPlain SendRichMessageParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendRichMessageParams) UnmarshalJSON(data []byte) error {
-	type plain SendRichMessageParams
-	var u struct {
-		*plain
-		ReplyMarkup json.RawMessage `json:"reply_markup"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := sendRichMessageParamsWire{sendRichMessageParamsPlain: (*sendRichMessageParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, u.ReplyMarkup, unmarshalReplyMarkup); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SendRichMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := sendRichMessageParamsWire{sendRichMessageParamsPlain: (*sendRichMessageParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *sendRichMessageParamsWire) unions(x *SendRichMessageParams) error {
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
 		return fmt.Errorf("decode sendRichMessage.reply_markup: %w", err)
 	}
 	return nil
@@ -4875,18 +5419,35 @@ type AnswerInlineQueryParams struct {
 	Button *InlineQueryResultsButton `json:"button,omitzero"`
 }
 
+// answerInlineQueryParamsWire is AnswerInlineQueryParams as it is decoded, its union fields left raw.
+type answerInlineQueryParamsWire struct {
+	*answerInlineQueryParamsPlain
+	Results json.RawMessage `json:"results"`
+}
+
+type answerInlineQueryParamsPlain AnswerInlineQueryParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerInlineQueryParams) UnmarshalJSON(data []byte) error {
-	type plain AnswerInlineQueryParams
-	var u struct {
-		*plain
-		Results json.RawMessage `json:"results"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := answerInlineQueryParamsWire{answerInlineQueryParamsPlain: (*answerInlineQueryParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Results, u.Results, sliceOf(unmarshalInlineQueryResult)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *AnswerInlineQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := answerInlineQueryParamsWire{answerInlineQueryParamsPlain: (*answerInlineQueryParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *answerInlineQueryParamsWire) unions(x *AnswerInlineQueryParams) error {
+	if err := decodeField(&x.Results, w.Results, sliceOf(unmarshalInlineQueryResult)); err != nil {
 		return fmt.Errorf("decode answerInlineQuery.results: %w", err)
 	}
 	return nil
@@ -5171,18 +5732,35 @@ type SetPassportDataErrorsParams struct {
 	Errors []PassportElementError `json:"errors"`
 }
 
+// setPassportDataErrorsParamsWire is SetPassportDataErrorsParams as it is decoded, its union fields left raw.
+type setPassportDataErrorsParamsWire struct {
+	*setPassportDataErrorsParamsPlain
+	Errors json.RawMessage `json:"errors"`
+}
+
+type setPassportDataErrorsParamsPlain SetPassportDataErrorsParams
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetPassportDataErrorsParams) UnmarshalJSON(data []byte) error {
-	type plain SetPassportDataErrorsParams
-	var u struct {
-		*plain
-		Errors json.RawMessage `json:"errors"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := setPassportDataErrorsParamsWire{setPassportDataErrorsParamsPlain: (*setPassportDataErrorsParamsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Errors, u.Errors, sliceOf(unmarshalPassportElementError)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *SetPassportDataErrorsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := setPassportDataErrorsParamsWire{setPassportDataErrorsParamsPlain: (*setPassportDataErrorsParamsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *setPassportDataErrorsParamsWire) unions(x *SetPassportDataErrorsParams) error {
+	if err := decodeField(&x.Errors, w.Errors, sliceOf(unmarshalPassportElementError)); err != nil {
 		return fmt.Errorf("decode setPassportDataErrors.errors: %w", err)
 	}
 	return nil

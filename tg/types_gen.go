@@ -376,18 +376,35 @@ type ChatFullInfo struct {
 	GuardBot *User `json:"guard_bot,omitzero"`
 }
 
+// chatFullInfoWire is ChatFullInfo as it is decoded, its union fields left raw.
+type chatFullInfoWire struct {
+	*chatFullInfoPlain
+	AvailableReactions json.RawMessage `json:"available_reactions"`
+}
+
+type chatFullInfoPlain ChatFullInfo
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatFullInfo) UnmarshalJSON(data []byte) error {
-	type plain ChatFullInfo
-	var u struct {
-		*plain
-		AvailableReactions json.RawMessage `json:"available_reactions"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := chatFullInfoWire{chatFullInfoPlain: (*chatFullInfoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.AvailableReactions, u.AvailableReactions, sliceOf(unmarshalReactionType)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ChatFullInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := chatFullInfoWire{chatFullInfoPlain: (*chatFullInfoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *chatFullInfoWire) unions(x *ChatFullInfo) error {
+	if err := decodeField(&x.AvailableReactions, w.AvailableReactions, sliceOf(unmarshalReactionType)); err != nil {
 		return fmt.Errorf("decode ChatFullInfo.available_reactions: %w", err)
 	}
 	return nil
@@ -721,22 +738,39 @@ type Message struct {
 	ReplyMarkup *InlineKeyboardMarkup `json:"reply_markup,omitzero"`
 }
 
+// messageWire is Message as it is decoded, its union fields left raw.
+type messageWire struct {
+	*messagePlain
+	ForwardOrigin json.RawMessage `json:"forward_origin"`
+	PinnedMessage json.RawMessage `json:"pinned_message"`
+}
+
+type messagePlain Message
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *Message) UnmarshalJSON(data []byte) error {
-	type plain Message
-	var u struct {
-		*plain
-		ForwardOrigin json.RawMessage `json:"forward_origin"`
-		PinnedMessage json.RawMessage `json:"pinned_message"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := messageWire{messagePlain: (*messagePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ForwardOrigin, u.ForwardOrigin, unmarshalMessageOrigin); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *Message) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := messageWire{messagePlain: (*messagePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *messageWire) unions(x *Message) error {
+	if err := decodeField(&x.ForwardOrigin, w.ForwardOrigin, unmarshalMessageOrigin); err != nil {
 		return fmt.Errorf("decode Message.forward_origin: %w", err)
 	}
-	if err := decodeField(&x.PinnedMessage, u.PinnedMessage, unmarshalMaybeInaccessibleMessage); err != nil {
+	if err := decodeField(&x.PinnedMessage, w.PinnedMessage, unmarshalMaybeInaccessibleMessage); err != nil {
 		return fmt.Errorf("decode Message.pinned_message: %w", err)
 	}
 	return nil
@@ -911,18 +945,35 @@ type ExternalReplyInfo struct {
 	Venue *Venue `json:"venue,omitzero"`
 }
 
+// externalReplyInfoWire is ExternalReplyInfo as it is decoded, its union fields left raw.
+type externalReplyInfoWire struct {
+	*externalReplyInfoPlain
+	Origin json.RawMessage `json:"origin"`
+}
+
+type externalReplyInfoPlain ExternalReplyInfo
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ExternalReplyInfo) UnmarshalJSON(data []byte) error {
-	type plain ExternalReplyInfo
-	var u struct {
-		*plain
-		Origin json.RawMessage `json:"origin"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := externalReplyInfoWire{externalReplyInfoPlain: (*externalReplyInfoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Origin, u.Origin, unmarshalMessageOrigin); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ExternalReplyInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := externalReplyInfoWire{externalReplyInfoPlain: (*externalReplyInfoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *externalReplyInfoWire) unions(x *ExternalReplyInfo) error {
+	if err := decodeField(&x.Origin, w.Origin, unmarshalMessageOrigin); err != nil {
 		return fmt.Errorf("decode ExternalReplyInfo.origin: %w", err)
 	}
 	return nil
@@ -1336,18 +1387,35 @@ type PaidMediaInfo struct {
 	PaidMedia []PaidMedia `json:"paid_media"`
 }
 
+// paidMediaInfoWire is PaidMediaInfo as it is decoded, its union fields left raw.
+type paidMediaInfoWire struct {
+	*paidMediaInfoPlain
+	PaidMedia json.RawMessage `json:"paid_media"`
+}
+
+type paidMediaInfoPlain PaidMediaInfo
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PaidMediaInfo) UnmarshalJSON(data []byte) error {
-	type plain PaidMediaInfo
-	var u struct {
-		*plain
-		PaidMedia json.RawMessage `json:"paid_media"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := paidMediaInfoWire{paidMediaInfoPlain: (*paidMediaInfoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.PaidMedia, u.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *PaidMediaInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := paidMediaInfoWire{paidMediaInfoPlain: (*paidMediaInfoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *paidMediaInfoWire) unions(x *PaidMediaInfo) error {
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
 		return fmt.Errorf("decode PaidMediaInfo.paid_media: %w", err)
 	}
 	return nil
@@ -1619,18 +1687,35 @@ type InputPollOption struct {
 	Media InputPollOptionMedia `json:"media,omitzero"`
 }
 
+// inputPollOptionWire is InputPollOption as it is decoded, its union fields left raw.
+type inputPollOptionWire struct {
+	*inputPollOptionPlain
+	Media json.RawMessage `json:"media"`
+}
+
+type inputPollOptionPlain InputPollOption
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InputPollOption) UnmarshalJSON(data []byte) error {
-	type plain InputPollOption
-	var u struct {
-		*plain
-		Media json.RawMessage `json:"media"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inputPollOptionWire{inputPollOptionPlain: (*inputPollOptionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Media, u.Media, unmarshalInputPollOptionMedia); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InputPollOption) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inputPollOptionWire{inputPollOptionPlain: (*inputPollOptionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inputPollOptionWire) unions(x *InputPollOption) error {
+	if err := decodeField(&x.Media, w.Media, unmarshalInputPollOptionMedia); err != nil {
 		return fmt.Errorf("decode InputPollOption.media: %w", err)
 	}
 	return nil
@@ -1963,18 +2048,35 @@ type PollOptionAdded struct {
 	OptionTextEntities []MessageEntity `json:"option_text_entities,omitzero"`
 }
 
+// pollOptionAddedWire is PollOptionAdded as it is decoded, its union fields left raw.
+type pollOptionAddedWire struct {
+	*pollOptionAddedPlain
+	PollMessage json.RawMessage `json:"poll_message"`
+}
+
+type pollOptionAddedPlain PollOptionAdded
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PollOptionAdded) UnmarshalJSON(data []byte) error {
-	type plain PollOptionAdded
-	var u struct {
-		*plain
-		PollMessage json.RawMessage `json:"poll_message"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := pollOptionAddedWire{pollOptionAddedPlain: (*pollOptionAddedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.PollMessage, u.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *PollOptionAdded) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := pollOptionAddedWire{pollOptionAddedPlain: (*pollOptionAddedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *pollOptionAddedWire) unions(x *PollOptionAdded) error {
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
 		return fmt.Errorf("decode PollOptionAdded.poll_message: %w", err)
 	}
 	return nil
@@ -1997,18 +2099,35 @@ type PollOptionDeleted struct {
 	OptionTextEntities []MessageEntity `json:"option_text_entities,omitzero"`
 }
 
+// pollOptionDeletedWire is PollOptionDeleted as it is decoded, its union fields left raw.
+type pollOptionDeletedWire struct {
+	*pollOptionDeletedPlain
+	PollMessage json.RawMessage `json:"poll_message"`
+}
+
+type pollOptionDeletedPlain PollOptionDeleted
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PollOptionDeleted) UnmarshalJSON(data []byte) error {
-	type plain PollOptionDeleted
-	var u struct {
-		*plain
-		PollMessage json.RawMessage `json:"poll_message"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := pollOptionDeletedWire{pollOptionDeletedPlain: (*pollOptionDeletedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.PollMessage, u.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *PollOptionDeleted) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := pollOptionDeletedWire{pollOptionDeletedPlain: (*pollOptionDeletedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *pollOptionDeletedWire) unions(x *PollOptionDeleted) error {
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
 		return fmt.Errorf("decode PollOptionDeleted.poll_message: %w", err)
 	}
 	return nil
@@ -2149,18 +2268,35 @@ func (x BackgroundTypeFill) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// backgroundTypeFillWire is BackgroundTypeFill as it is decoded, its union fields left raw.
+type backgroundTypeFillWire struct {
+	*backgroundTypeFillPlain
+	Fill json.RawMessage `json:"fill"`
+}
+
+type backgroundTypeFillPlain BackgroundTypeFill
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *BackgroundTypeFill) UnmarshalJSON(data []byte) error {
-	type plain BackgroundTypeFill
-	var u struct {
-		*plain
-		Fill json.RawMessage `json:"fill"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := backgroundTypeFillWire{backgroundTypeFillPlain: (*backgroundTypeFillPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Fill, u.Fill, unmarshalBackgroundFill); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *BackgroundTypeFill) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := backgroundTypeFillWire{backgroundTypeFillPlain: (*backgroundTypeFillPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *backgroundTypeFillWire) unions(x *BackgroundTypeFill) error {
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
 		return fmt.Errorf("decode BackgroundTypeFill.fill: %w", err)
 	}
 	return nil
@@ -2228,18 +2364,35 @@ func (x BackgroundTypePattern) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// backgroundTypePatternWire is BackgroundTypePattern as it is decoded, its union fields left raw.
+type backgroundTypePatternWire struct {
+	*backgroundTypePatternPlain
+	Fill json.RawMessage `json:"fill"`
+}
+
+type backgroundTypePatternPlain BackgroundTypePattern
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *BackgroundTypePattern) UnmarshalJSON(data []byte) error {
-	type plain BackgroundTypePattern
-	var u struct {
-		*plain
-		Fill json.RawMessage `json:"fill"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := backgroundTypePatternWire{backgroundTypePatternPlain: (*backgroundTypePatternPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Fill, u.Fill, unmarshalBackgroundFill); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *BackgroundTypePattern) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := backgroundTypePatternWire{backgroundTypePatternPlain: (*backgroundTypePatternPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *backgroundTypePatternWire) unions(x *BackgroundTypePattern) error {
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
 		return fmt.Errorf("decode BackgroundTypePattern.fill: %w", err)
 	}
 	return nil
@@ -2274,18 +2427,35 @@ type ChatBackground struct {
 	Type BackgroundType `json:"type"`
 }
 
+// chatBackgroundWire is ChatBackground as it is decoded, its union fields left raw.
+type chatBackgroundWire struct {
+	*chatBackgroundPlain
+	Type json.RawMessage `json:"type"`
+}
+
+type chatBackgroundPlain ChatBackground
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBackground) UnmarshalJSON(data []byte) error {
-	type plain ChatBackground
-	var u struct {
-		*plain
-		Type json.RawMessage `json:"type"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := chatBackgroundWire{chatBackgroundPlain: (*chatBackgroundPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Type, u.Type, unmarshalBackgroundType); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ChatBackground) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := chatBackgroundWire{chatBackgroundPlain: (*chatBackgroundPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *chatBackgroundWire) unions(x *ChatBackground) error {
+	if err := decodeField(&x.Type, w.Type, unmarshalBackgroundType); err != nil {
 		return fmt.Errorf("decode ChatBackground.type: %w", err)
 	}
 	return nil
@@ -3207,18 +3377,35 @@ type CallbackQuery struct {
 	GameShortName string `json:"game_short_name,omitzero"`
 }
 
+// callbackQueryWire is CallbackQuery as it is decoded, its union fields left raw.
+type callbackQueryWire struct {
+	*callbackQueryPlain
+	Message json.RawMessage `json:"message"`
+}
+
+type callbackQueryPlain CallbackQuery
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *CallbackQuery) UnmarshalJSON(data []byte) error {
-	type plain CallbackQuery
-	var u struct {
-		*plain
-		Message json.RawMessage `json:"message"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := callbackQueryWire{callbackQueryPlain: (*callbackQueryPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Message, u.Message, unmarshalMaybeInaccessibleMessage); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *CallbackQuery) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := callbackQueryWire{callbackQueryPlain: (*callbackQueryPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *callbackQueryWire) unions(x *CallbackQuery) error {
+	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage); err != nil {
 		return fmt.Errorf("decode CallbackQuery.message: %w", err)
 	}
 	return nil
@@ -3388,22 +3575,39 @@ type ChatMemberUpdated struct {
 	ViaChatFolderInviteLink bool `json:"via_chat_folder_invite_link,omitzero"`
 }
 
+// chatMemberUpdatedWire is ChatMemberUpdated as it is decoded, its union fields left raw.
+type chatMemberUpdatedWire struct {
+	*chatMemberUpdatedPlain
+	OldChatMember json.RawMessage `json:"old_chat_member"`
+	NewChatMember json.RawMessage `json:"new_chat_member"`
+}
+
+type chatMemberUpdatedPlain ChatMemberUpdated
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatMemberUpdated) UnmarshalJSON(data []byte) error {
-	type plain ChatMemberUpdated
-	var u struct {
-		*plain
-		OldChatMember json.RawMessage `json:"old_chat_member"`
-		NewChatMember json.RawMessage `json:"new_chat_member"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := chatMemberUpdatedWire{chatMemberUpdatedPlain: (*chatMemberUpdatedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.OldChatMember, u.OldChatMember, unmarshalChatMember); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ChatMemberUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := chatMemberUpdatedWire{chatMemberUpdatedPlain: (*chatMemberUpdatedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *chatMemberUpdatedWire) unions(x *ChatMemberUpdated) error {
+	if err := decodeField(&x.OldChatMember, w.OldChatMember, unmarshalChatMember); err != nil {
 		return fmt.Errorf("decode ChatMemberUpdated.old_chat_member: %w", err)
 	}
-	if err := decodeField(&x.NewChatMember, u.NewChatMember, unmarshalChatMember); err != nil {
+	if err := decodeField(&x.NewChatMember, w.NewChatMember, unmarshalChatMember); err != nil {
 		return fmt.Errorf("decode ChatMemberUpdated.new_chat_member: %w", err)
 	}
 	return nil
@@ -3934,18 +4138,35 @@ func (x StoryAreaTypeSuggestedReaction) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// storyAreaTypeSuggestedReactionWire is StoryAreaTypeSuggestedReaction as it is decoded, its union fields left raw.
+type storyAreaTypeSuggestedReactionWire struct {
+	*storyAreaTypeSuggestedReactionPlain
+	ReactionType json.RawMessage `json:"reaction_type"`
+}
+
+type storyAreaTypeSuggestedReactionPlain StoryAreaTypeSuggestedReaction
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSON(data []byte) error {
-	type plain StoryAreaTypeSuggestedReaction
-	var u struct {
-		*plain
-		ReactionType json.RawMessage `json:"reaction_type"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := storyAreaTypeSuggestedReactionWire{storyAreaTypeSuggestedReactionPlain: (*storyAreaTypeSuggestedReactionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.ReactionType, u.ReactionType, unmarshalReactionType); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := storyAreaTypeSuggestedReactionWire{storyAreaTypeSuggestedReactionPlain: (*storyAreaTypeSuggestedReactionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *storyAreaTypeSuggestedReactionWire) unions(x *StoryAreaTypeSuggestedReaction) error {
+	if err := decodeField(&x.ReactionType, w.ReactionType, unmarshalReactionType); err != nil {
 		return fmt.Errorf("decode StoryAreaTypeSuggestedReaction.reaction_type: %w", err)
 	}
 	return nil
@@ -4029,18 +4250,35 @@ type StoryArea struct {
 	Type StoryAreaType `json:"type"`
 }
 
+// storyAreaWire is StoryArea as it is decoded, its union fields left raw.
+type storyAreaWire struct {
+	*storyAreaPlain
+	Type json.RawMessage `json:"type"`
+}
+
+type storyAreaPlain StoryArea
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StoryArea) UnmarshalJSON(data []byte) error {
-	type plain StoryArea
-	var u struct {
-		*plain
-		Type json.RawMessage `json:"type"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := storyAreaWire{storyAreaPlain: (*storyAreaPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Type, u.Type, unmarshalStoryAreaType); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *StoryArea) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := storyAreaWire{storyAreaPlain: (*storyAreaPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *storyAreaWire) unions(x *StoryArea) error {
+	if err := decodeField(&x.Type, w.Type, unmarshalStoryAreaType); err != nil {
 		return fmt.Errorf("decode StoryArea.type: %w", err)
 	}
 	return nil
@@ -4154,18 +4392,35 @@ type ReactionCount struct {
 	TotalCount int64 `json:"total_count"`
 }
 
+// reactionCountWire is ReactionCount as it is decoded, its union fields left raw.
+type reactionCountWire struct {
+	*reactionCountPlain
+	Type json.RawMessage `json:"type"`
+}
+
+type reactionCountPlain ReactionCount
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ReactionCount) UnmarshalJSON(data []byte) error {
-	type plain ReactionCount
-	var u struct {
-		*plain
-		Type json.RawMessage `json:"type"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := reactionCountWire{reactionCountPlain: (*reactionCountPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Type, u.Type, unmarshalReactionType); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ReactionCount) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := reactionCountWire{reactionCountPlain: (*reactionCountPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *reactionCountWire) unions(x *ReactionCount) error {
+	if err := decodeField(&x.Type, w.Type, unmarshalReactionType); err != nil {
 		return fmt.Errorf("decode ReactionCount.type: %w", err)
 	}
 	return nil
@@ -4194,22 +4449,39 @@ type MessageReactionUpdated struct {
 	NewReaction []ReactionType `json:"new_reaction"`
 }
 
+// messageReactionUpdatedWire is MessageReactionUpdated as it is decoded, its union fields left raw.
+type messageReactionUpdatedWire struct {
+	*messageReactionUpdatedPlain
+	OldReaction json.RawMessage `json:"old_reaction"`
+	NewReaction json.RawMessage `json:"new_reaction"`
+}
+
+type messageReactionUpdatedPlain MessageReactionUpdated
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *MessageReactionUpdated) UnmarshalJSON(data []byte) error {
-	type plain MessageReactionUpdated
-	var u struct {
-		*plain
-		OldReaction json.RawMessage `json:"old_reaction"`
-		NewReaction json.RawMessage `json:"new_reaction"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := messageReactionUpdatedWire{messageReactionUpdatedPlain: (*messageReactionUpdatedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.OldReaction, u.OldReaction, sliceOf(unmarshalReactionType)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *MessageReactionUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := messageReactionUpdatedWire{messageReactionUpdatedPlain: (*messageReactionUpdatedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *messageReactionUpdatedWire) unions(x *MessageReactionUpdated) error {
+	if err := decodeField(&x.OldReaction, w.OldReaction, sliceOf(unmarshalReactionType)); err != nil {
 		return fmt.Errorf("decode MessageReactionUpdated.old_reaction: %w", err)
 	}
-	if err := decodeField(&x.NewReaction, u.NewReaction, sliceOf(unmarshalReactionType)); err != nil {
+	if err := decodeField(&x.NewReaction, w.NewReaction, sliceOf(unmarshalReactionType)); err != nil {
 		return fmt.Errorf("decode MessageReactionUpdated.new_reaction: %w", err)
 	}
 	return nil
@@ -4619,18 +4891,35 @@ type OwnedGifts struct {
 	NextOffset string `json:"next_offset,omitzero"`
 }
 
+// ownedGiftsWire is OwnedGifts as it is decoded, its union fields left raw.
+type ownedGiftsWire struct {
+	*ownedGiftsPlain
+	Gifts json.RawMessage `json:"gifts"`
+}
+
+type ownedGiftsPlain OwnedGifts
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *OwnedGifts) UnmarshalJSON(data []byte) error {
-	type plain OwnedGifts
-	var u struct {
-		*plain
-		Gifts json.RawMessage `json:"gifts"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := ownedGiftsWire{ownedGiftsPlain: (*ownedGiftsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Gifts, u.Gifts, sliceOf(unmarshalOwnedGift)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *OwnedGifts) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := ownedGiftsWire{ownedGiftsPlain: (*ownedGiftsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *ownedGiftsWire) unions(x *OwnedGifts) error {
+	if err := decodeField(&x.Gifts, w.Gifts, sliceOf(unmarshalOwnedGift)); err != nil {
 		return fmt.Errorf("decode OwnedGifts.gifts: %w", err)
 	}
 	return nil
@@ -5087,18 +5376,35 @@ type ChatBoost struct {
 	Source ChatBoostSource `json:"source"`
 }
 
+// chatBoostWire is ChatBoost as it is decoded, its union fields left raw.
+type chatBoostWire struct {
+	*chatBoostPlain
+	Source json.RawMessage `json:"source"`
+}
+
+type chatBoostPlain ChatBoost
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBoost) UnmarshalJSON(data []byte) error {
-	type plain ChatBoost
-	var u struct {
-		*plain
-		Source json.RawMessage `json:"source"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := chatBoostWire{chatBoostPlain: (*chatBoostPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Source, u.Source, unmarshalChatBoostSource); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ChatBoost) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := chatBoostWire{chatBoostPlain: (*chatBoostPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *chatBoostWire) unions(x *ChatBoost) error {
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
 		return fmt.Errorf("decode ChatBoost.source: %w", err)
 	}
 	return nil
@@ -5130,18 +5436,35 @@ type ChatBoostRemoved struct {
 	Source ChatBoostSource `json:"source"`
 }
 
+// chatBoostRemovedWire is ChatBoostRemoved as it is decoded, its union fields left raw.
+type chatBoostRemovedWire struct {
+	*chatBoostRemovedPlain
+	Source json.RawMessage `json:"source"`
+}
+
+type chatBoostRemovedPlain ChatBoostRemoved
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBoostRemoved) UnmarshalJSON(data []byte) error {
-	type plain ChatBoostRemoved
-	var u struct {
-		*plain
-		Source json.RawMessage `json:"source"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := chatBoostRemovedWire{chatBoostRemovedPlain: (*chatBoostRemovedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Source, u.Source, unmarshalChatBoostSource); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *ChatBoostRemoved) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := chatBoostRemovedWire{chatBoostRemovedPlain: (*chatBoostRemovedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *chatBoostRemovedWire) unions(x *ChatBoostRemoved) error {
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
 		return fmt.Errorf("decode ChatBoostRemoved.source: %w", err)
 	}
 	return nil
@@ -6276,18 +6599,35 @@ type RichMessage struct {
 	IsRTL bool `json:"is_rtl,omitzero"`
 }
 
+// richMessageWire is RichMessage as it is decoded, its union fields left raw.
+type richMessageWire struct {
+	*richMessagePlain
+	Blocks json.RawMessage `json:"blocks"`
+}
+
+type richMessagePlain RichMessage
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichMessage) UnmarshalJSON(data []byte) error {
-	type plain RichMessage
-	var u struct {
-		*plain
-		Blocks json.RawMessage `json:"blocks"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richMessageWire{richMessagePlain: (*richMessagePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichMessage) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richMessageWire{richMessagePlain: (*richMessagePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richMessageWire) unions(x *RichMessage) error {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichMessage.blocks: %w", err)
 	}
 	return nil
@@ -6380,18 +6720,35 @@ func (x RichTextBold) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextBoldWire is RichTextBold as it is decoded, its union fields left raw.
+type richTextBoldWire struct {
+	*richTextBoldPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextBoldPlain RichTextBold
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBold) UnmarshalJSON(data []byte) error {
-	type plain RichTextBold
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextBoldWire{richTextBoldPlain: (*richTextBoldPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextBold) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextBoldWire{richTextBoldPlain: (*richTextBoldPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextBoldWire) unions(x *RichTextBold) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextBold.text: %w", err)
 	}
 	return nil
@@ -6417,18 +6774,35 @@ func (x RichTextItalic) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextItalicWire is RichTextItalic as it is decoded, its union fields left raw.
+type richTextItalicWire struct {
+	*richTextItalicPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextItalicPlain RichTextItalic
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextItalic) UnmarshalJSON(data []byte) error {
-	type plain RichTextItalic
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextItalicWire{richTextItalicPlain: (*richTextItalicPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextItalic) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextItalicWire{richTextItalicPlain: (*richTextItalicPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextItalicWire) unions(x *RichTextItalic) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextItalic.text: %w", err)
 	}
 	return nil
@@ -6454,18 +6828,35 @@ func (x RichTextUnderline) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextUnderlineWire is RichTextUnderline as it is decoded, its union fields left raw.
+type richTextUnderlineWire struct {
+	*richTextUnderlinePlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextUnderlinePlain RichTextUnderline
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextUnderline) UnmarshalJSON(data []byte) error {
-	type plain RichTextUnderline
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextUnderlineWire{richTextUnderlinePlain: (*richTextUnderlinePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextUnderline) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextUnderlineWire{richTextUnderlinePlain: (*richTextUnderlinePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextUnderlineWire) unions(x *RichTextUnderline) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextUnderline.text: %w", err)
 	}
 	return nil
@@ -6491,18 +6882,35 @@ func (x RichTextStrikethrough) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextStrikethroughWire is RichTextStrikethrough as it is decoded, its union fields left raw.
+type richTextStrikethroughWire struct {
+	*richTextStrikethroughPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextStrikethroughPlain RichTextStrikethrough
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextStrikethrough) UnmarshalJSON(data []byte) error {
-	type plain RichTextStrikethrough
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextStrikethroughWire{richTextStrikethroughPlain: (*richTextStrikethroughPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextStrikethrough) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextStrikethroughWire{richTextStrikethroughPlain: (*richTextStrikethroughPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextStrikethroughWire) unions(x *RichTextStrikethrough) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextStrikethrough.text: %w", err)
 	}
 	return nil
@@ -6528,18 +6936,35 @@ func (x RichTextSpoiler) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextSpoilerWire is RichTextSpoiler as it is decoded, its union fields left raw.
+type richTextSpoilerWire struct {
+	*richTextSpoilerPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextSpoilerPlain RichTextSpoiler
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSpoiler) UnmarshalJSON(data []byte) error {
-	type plain RichTextSpoiler
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextSpoilerWire{richTextSpoilerPlain: (*richTextSpoilerPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextSpoiler) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextSpoilerWire{richTextSpoilerPlain: (*richTextSpoilerPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextSpoilerWire) unions(x *RichTextSpoiler) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextSpoiler.text: %w", err)
 	}
 	return nil
@@ -6570,18 +6995,35 @@ func (x RichTextDateTime) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextDateTimeWire is RichTextDateTime as it is decoded, its union fields left raw.
+type richTextDateTimeWire struct {
+	*richTextDateTimePlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextDateTimePlain RichTextDateTime
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextDateTime) UnmarshalJSON(data []byte) error {
-	type plain RichTextDateTime
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextDateTimeWire{richTextDateTimePlain: (*richTextDateTimePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextDateTime) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextDateTimeWire{richTextDateTimePlain: (*richTextDateTimePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextDateTimeWire) unions(x *RichTextDateTime) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextDateTime.text: %w", err)
 	}
 	return nil
@@ -6609,18 +7051,35 @@ func (x RichTextTextMention) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextTextMentionWire is RichTextTextMention as it is decoded, its union fields left raw.
+type richTextTextMentionWire struct {
+	*richTextTextMentionPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextTextMentionPlain RichTextTextMention
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextTextMention) UnmarshalJSON(data []byte) error {
-	type plain RichTextTextMention
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextTextMentionWire{richTextTextMentionPlain: (*richTextTextMentionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextTextMentionWire{richTextTextMentionPlain: (*richTextTextMentionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextTextMentionWire) unions(x *RichTextTextMention) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextTextMention.text: %w", err)
 	}
 	return nil
@@ -6646,18 +7105,35 @@ func (x RichTextSubscript) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextSubscriptWire is RichTextSubscript as it is decoded, its union fields left raw.
+type richTextSubscriptWire struct {
+	*richTextSubscriptPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextSubscriptPlain RichTextSubscript
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSubscript) UnmarshalJSON(data []byte) error {
-	type plain RichTextSubscript
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextSubscriptWire{richTextSubscriptPlain: (*richTextSubscriptPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextSubscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextSubscriptWire{richTextSubscriptPlain: (*richTextSubscriptPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextSubscriptWire) unions(x *RichTextSubscript) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextSubscript.text: %w", err)
 	}
 	return nil
@@ -6683,18 +7159,35 @@ func (x RichTextSuperscript) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextSuperscriptWire is RichTextSuperscript as it is decoded, its union fields left raw.
+type richTextSuperscriptWire struct {
+	*richTextSuperscriptPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextSuperscriptPlain RichTextSuperscript
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSuperscript) UnmarshalJSON(data []byte) error {
-	type plain RichTextSuperscript
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextSuperscriptWire{richTextSuperscriptPlain: (*richTextSuperscriptPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextSuperscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextSuperscriptWire{richTextSuperscriptPlain: (*richTextSuperscriptPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextSuperscriptWire) unions(x *RichTextSuperscript) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextSuperscript.text: %w", err)
 	}
 	return nil
@@ -6720,18 +7213,35 @@ func (x RichTextMarked) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextMarkedWire is RichTextMarked as it is decoded, its union fields left raw.
+type richTextMarkedWire struct {
+	*richTextMarkedPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextMarkedPlain RichTextMarked
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextMarked) UnmarshalJSON(data []byte) error {
-	type plain RichTextMarked
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextMarkedWire{richTextMarkedPlain: (*richTextMarkedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextMarked) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextMarkedWire{richTextMarkedPlain: (*richTextMarkedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextMarkedWire) unions(x *RichTextMarked) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextMarked.text: %w", err)
 	}
 	return nil
@@ -6757,18 +7267,35 @@ func (x RichTextCode) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextCodeWire is RichTextCode as it is decoded, its union fields left raw.
+type richTextCodeWire struct {
+	*richTextCodePlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextCodePlain RichTextCode
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextCode) UnmarshalJSON(data []byte) error {
-	type plain RichTextCode
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextCodeWire{richTextCodePlain: (*richTextCodePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextCode) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextCodeWire{richTextCodePlain: (*richTextCodePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextCodeWire) unions(x *RichTextCode) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextCode.text: %w", err)
 	}
 	return nil
@@ -6840,18 +7367,35 @@ func (x RichTextURL) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextURLWire is RichTextURL as it is decoded, its union fields left raw.
+type richTextURLWire struct {
+	*richTextURLPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextURLPlain RichTextURL
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextURL) UnmarshalJSON(data []byte) error {
-	type plain RichTextURL
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextURLWire{richTextURLPlain: (*richTextURLPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextURL) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextURLWire{richTextURLPlain: (*richTextURLPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextURLWire) unions(x *RichTextURL) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextUrl.text: %w", err)
 	}
 	return nil
@@ -6879,18 +7423,35 @@ func (x RichTextEmailAddress) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextEmailAddressWire is RichTextEmailAddress as it is decoded, its union fields left raw.
+type richTextEmailAddressWire struct {
+	*richTextEmailAddressPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextEmailAddressPlain RichTextEmailAddress
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextEmailAddress) UnmarshalJSON(data []byte) error {
-	type plain RichTextEmailAddress
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextEmailAddressWire{richTextEmailAddressPlain: (*richTextEmailAddressPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextEmailAddress) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextEmailAddressWire{richTextEmailAddressPlain: (*richTextEmailAddressPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextEmailAddressWire) unions(x *RichTextEmailAddress) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextEmailAddress.text: %w", err)
 	}
 	return nil
@@ -6918,18 +7479,35 @@ func (x RichTextPhoneNumber) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextPhoneNumberWire is RichTextPhoneNumber as it is decoded, its union fields left raw.
+type richTextPhoneNumberWire struct {
+	*richTextPhoneNumberPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextPhoneNumberPlain RichTextPhoneNumber
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextPhoneNumber) UnmarshalJSON(data []byte) error {
-	type plain RichTextPhoneNumber
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextPhoneNumberWire{richTextPhoneNumberPlain: (*richTextPhoneNumberPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextPhoneNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextPhoneNumberWire{richTextPhoneNumberPlain: (*richTextPhoneNumberPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextPhoneNumberWire) unions(x *RichTextPhoneNumber) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextPhoneNumber.text: %w", err)
 	}
 	return nil
@@ -6957,18 +7535,35 @@ func (x RichTextBankCardNumber) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextBankCardNumberWire is RichTextBankCardNumber as it is decoded, its union fields left raw.
+type richTextBankCardNumberWire struct {
+	*richTextBankCardNumberPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextBankCardNumberPlain RichTextBankCardNumber
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBankCardNumber) UnmarshalJSON(data []byte) error {
-	type plain RichTextBankCardNumber
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextBankCardNumberWire{richTextBankCardNumberPlain: (*richTextBankCardNumberPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextBankCardNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextBankCardNumberWire{richTextBankCardNumberPlain: (*richTextBankCardNumberPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextBankCardNumberWire) unions(x *RichTextBankCardNumber) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextBankCardNumber.text: %w", err)
 	}
 	return nil
@@ -6996,18 +7591,35 @@ func (x RichTextMention) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextMentionWire is RichTextMention as it is decoded, its union fields left raw.
+type richTextMentionWire struct {
+	*richTextMentionPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextMentionPlain RichTextMention
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextMention) UnmarshalJSON(data []byte) error {
-	type plain RichTextMention
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextMentionWire{richTextMentionPlain: (*richTextMentionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextMentionWire{richTextMentionPlain: (*richTextMentionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextMentionWire) unions(x *RichTextMention) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextMention.text: %w", err)
 	}
 	return nil
@@ -7035,18 +7647,35 @@ func (x RichTextHashtag) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextHashtagWire is RichTextHashtag as it is decoded, its union fields left raw.
+type richTextHashtagWire struct {
+	*richTextHashtagPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextHashtagPlain RichTextHashtag
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextHashtag) UnmarshalJSON(data []byte) error {
-	type plain RichTextHashtag
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextHashtagWire{richTextHashtagPlain: (*richTextHashtagPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextHashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextHashtagWire{richTextHashtagPlain: (*richTextHashtagPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextHashtagWire) unions(x *RichTextHashtag) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextHashtag.text: %w", err)
 	}
 	return nil
@@ -7074,18 +7703,35 @@ func (x RichTextCashtag) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextCashtagWire is RichTextCashtag as it is decoded, its union fields left raw.
+type richTextCashtagWire struct {
+	*richTextCashtagPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextCashtagPlain RichTextCashtag
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextCashtag) UnmarshalJSON(data []byte) error {
-	type plain RichTextCashtag
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextCashtagWire{richTextCashtagPlain: (*richTextCashtagPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextCashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextCashtagWire{richTextCashtagPlain: (*richTextCashtagPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextCashtagWire) unions(x *RichTextCashtag) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextCashtag.text: %w", err)
 	}
 	return nil
@@ -7113,18 +7759,35 @@ func (x RichTextBotCommand) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextBotCommandWire is RichTextBotCommand as it is decoded, its union fields left raw.
+type richTextBotCommandWire struct {
+	*richTextBotCommandPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextBotCommandPlain RichTextBotCommand
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBotCommand) UnmarshalJSON(data []byte) error {
-	type plain RichTextBotCommand
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextBotCommandWire{richTextBotCommandPlain: (*richTextBotCommandPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextBotCommand) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextBotCommandWire{richTextBotCommandPlain: (*richTextBotCommandPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextBotCommandWire) unions(x *RichTextBotCommand) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextBotCommand.text: %w", err)
 	}
 	return nil
@@ -7173,18 +7836,35 @@ func (x RichTextAnchorLink) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextAnchorLinkWire is RichTextAnchorLink as it is decoded, its union fields left raw.
+type richTextAnchorLinkWire struct {
+	*richTextAnchorLinkPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextAnchorLinkPlain RichTextAnchorLink
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextAnchorLink) UnmarshalJSON(data []byte) error {
-	type plain RichTextAnchorLink
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextAnchorLinkWire{richTextAnchorLinkPlain: (*richTextAnchorLinkPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextAnchorLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextAnchorLinkWire{richTextAnchorLinkPlain: (*richTextAnchorLinkPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextAnchorLinkWire) unions(x *RichTextAnchorLink) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextAnchorLink.text: %w", err)
 	}
 	return nil
@@ -7212,18 +7892,35 @@ func (x RichTextReference) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextReferenceWire is RichTextReference as it is decoded, its union fields left raw.
+type richTextReferenceWire struct {
+	*richTextReferencePlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextReferencePlain RichTextReference
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextReference) UnmarshalJSON(data []byte) error {
-	type plain RichTextReference
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextReferenceWire{richTextReferencePlain: (*richTextReferencePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextReference) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextReferenceWire{richTextReferencePlain: (*richTextReferencePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextReferenceWire) unions(x *RichTextReference) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextReference.text: %w", err)
 	}
 	return nil
@@ -7251,18 +7948,35 @@ func (x RichTextReferenceLink) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richTextReferenceLinkWire is RichTextReferenceLink as it is decoded, its union fields left raw.
+type richTextReferenceLinkWire struct {
+	*richTextReferenceLinkPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richTextReferenceLinkPlain RichTextReferenceLink
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextReferenceLink) UnmarshalJSON(data []byte) error {
-	type plain RichTextReferenceLink
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richTextReferenceLinkWire{richTextReferenceLinkPlain: (*richTextReferenceLinkPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichTextReferenceLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richTextReferenceLinkWire{richTextReferenceLinkPlain: (*richTextReferenceLinkPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richTextReferenceLinkWire) unions(x *RichTextReferenceLink) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichTextReferenceLink.text: %w", err)
 	}
 	return nil
@@ -7279,22 +7993,39 @@ type RichBlockCaption struct {
 	Credit RichText `json:"credit,omitzero"`
 }
 
+// richBlockCaptionWire is RichBlockCaption as it is decoded, its union fields left raw.
+type richBlockCaptionWire struct {
+	*richBlockCaptionPlain
+	Text   json.RawMessage `json:"text"`
+	Credit json.RawMessage `json:"credit"`
+}
+
+type richBlockCaptionPlain RichBlockCaption
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockCaption) UnmarshalJSON(data []byte) error {
-	type plain RichBlockCaption
-	var u struct {
-		*plain
-		Text   json.RawMessage `json:"text"`
-		Credit json.RawMessage `json:"credit"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockCaptionWire{richBlockCaptionPlain: (*richBlockCaptionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockCaption) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockCaptionWire{richBlockCaptionPlain: (*richBlockCaptionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockCaptionWire) unions(x *RichBlockCaption) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockCaption.text: %w", err)
 	}
-	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockCaption.credit: %w", err)
 	}
 	return nil
@@ -7321,18 +8052,35 @@ type RichBlockTableCell struct {
 	Valign string `json:"valign"`
 }
 
+// richBlockTableCellWire is RichBlockTableCell as it is decoded, its union fields left raw.
+type richBlockTableCellWire struct {
+	*richBlockTableCellPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockTableCellPlain RichBlockTableCell
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockTableCell) UnmarshalJSON(data []byte) error {
-	type plain RichBlockTableCell
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockTableCellWire{richBlockTableCellPlain: (*richBlockTableCellPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockTableCell) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockTableCellWire{richBlockTableCellPlain: (*richBlockTableCellPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockTableCellWire) unions(x *RichBlockTableCell) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockTableCell.text: %w", err)
 	}
 	return nil
@@ -7360,18 +8108,35 @@ type RichBlockListItem struct {
 	Type string `json:"type,omitzero"`
 }
 
+// richBlockListItemWire is RichBlockListItem as it is decoded, its union fields left raw.
+type richBlockListItemWire struct {
+	*richBlockListItemPlain
+	Blocks json.RawMessage `json:"blocks"`
+}
+
+type richBlockListItemPlain RichBlockListItem
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockListItem) UnmarshalJSON(data []byte) error {
-	type plain RichBlockListItem
-	var u struct {
-		*plain
-		Blocks json.RawMessage `json:"blocks"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockListItemWire{richBlockListItemPlain: (*richBlockListItemPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockListItem) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockListItemWire{richBlockListItemPlain: (*richBlockListItemPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockListItemWire) unions(x *RichBlockListItem) error {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichBlockListItem.blocks: %w", err)
 	}
 	return nil
@@ -7438,18 +8203,35 @@ func (x RichBlockParagraph) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockParagraphWire is RichBlockParagraph as it is decoded, its union fields left raw.
+type richBlockParagraphWire struct {
+	*richBlockParagraphPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockParagraphPlain RichBlockParagraph
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockParagraph) UnmarshalJSON(data []byte) error {
-	type plain RichBlockParagraph
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockParagraphWire{richBlockParagraphPlain: (*richBlockParagraphPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockParagraph) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockParagraphWire{richBlockParagraphPlain: (*richBlockParagraphPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockParagraphWire) unions(x *RichBlockParagraph) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockParagraph.text: %w", err)
 	}
 	return nil
@@ -7478,18 +8260,35 @@ func (x RichBlockSectionHeading) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockSectionHeadingWire is RichBlockSectionHeading as it is decoded, its union fields left raw.
+type richBlockSectionHeadingWire struct {
+	*richBlockSectionHeadingPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockSectionHeadingPlain RichBlockSectionHeading
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockSectionHeading) UnmarshalJSON(data []byte) error {
-	type plain RichBlockSectionHeading
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockSectionHeadingWire{richBlockSectionHeadingPlain: (*richBlockSectionHeadingPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockSectionHeading) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockSectionHeadingWire{richBlockSectionHeadingPlain: (*richBlockSectionHeadingPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockSectionHeadingWire) unions(x *RichBlockSectionHeading) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockSectionHeading.text: %w", err)
 	}
 	return nil
@@ -7518,18 +8317,35 @@ func (x RichBlockPreformatted) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockPreformattedWire is RichBlockPreformatted as it is decoded, its union fields left raw.
+type richBlockPreformattedWire struct {
+	*richBlockPreformattedPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockPreformattedPlain RichBlockPreformatted
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockPreformatted) UnmarshalJSON(data []byte) error {
-	type plain RichBlockPreformatted
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockPreformattedWire{richBlockPreformattedPlain: (*richBlockPreformattedPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockPreformatted) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockPreformattedWire{richBlockPreformattedPlain: (*richBlockPreformattedPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockPreformattedWire) unions(x *RichBlockPreformatted) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockPreformatted.text: %w", err)
 	}
 	return nil
@@ -7555,18 +8371,35 @@ func (x RichBlockFooter) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockFooterWire is RichBlockFooter as it is decoded, its union fields left raw.
+type richBlockFooterWire struct {
+	*richBlockFooterPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockFooterPlain RichBlockFooter
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockFooter) UnmarshalJSON(data []byte) error {
-	type plain RichBlockFooter
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockFooterWire{richBlockFooterPlain: (*richBlockFooterPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockFooter) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockFooterWire{richBlockFooterPlain: (*richBlockFooterPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockFooterWire) unions(x *RichBlockFooter) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockFooter.text: %w", err)
 	}
 	return nil
@@ -7676,22 +8509,39 @@ func (x RichBlockBlockQuotation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockBlockQuotationWire is RichBlockBlockQuotation as it is decoded, its union fields left raw.
+type richBlockBlockQuotationWire struct {
+	*richBlockBlockQuotationPlain
+	Blocks json.RawMessage `json:"blocks"`
+	Credit json.RawMessage `json:"credit"`
+}
+
+type richBlockBlockQuotationPlain RichBlockBlockQuotation
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockBlockQuotation) UnmarshalJSON(data []byte) error {
-	type plain RichBlockBlockQuotation
-	var u struct {
-		*plain
-		Blocks json.RawMessage `json:"blocks"`
-		Credit json.RawMessage `json:"credit"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockBlockQuotationWire{richBlockBlockQuotationPlain: (*richBlockBlockQuotationPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockBlockQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockBlockQuotationWire{richBlockBlockQuotationPlain: (*richBlockBlockQuotationPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockBlockQuotationWire) unions(x *RichBlockBlockQuotation) error {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichBlockBlockQuotation.blocks: %w", err)
 	}
-	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockBlockQuotation.credit: %w", err)
 	}
 	return nil
@@ -7720,22 +8570,39 @@ func (x RichBlockPullQuotation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockPullQuotationWire is RichBlockPullQuotation as it is decoded, its union fields left raw.
+type richBlockPullQuotationWire struct {
+	*richBlockPullQuotationPlain
+	Text   json.RawMessage `json:"text"`
+	Credit json.RawMessage `json:"credit"`
+}
+
+type richBlockPullQuotationPlain RichBlockPullQuotation
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockPullQuotation) UnmarshalJSON(data []byte) error {
-	type plain RichBlockPullQuotation
-	var u struct {
-		*plain
-		Text   json.RawMessage `json:"text"`
-		Credit json.RawMessage `json:"credit"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockPullQuotationWire{richBlockPullQuotationPlain: (*richBlockPullQuotationPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockPullQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockPullQuotationWire{richBlockPullQuotationPlain: (*richBlockPullQuotationPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockPullQuotationWire) unions(x *RichBlockPullQuotation) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockPullQuotation.text: %w", err)
 	}
-	if err := decodeField(&x.Credit, u.Credit, unmarshalRichText); err != nil {
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockPullQuotation.credit: %w", err)
 	}
 	return nil
@@ -7763,18 +8630,35 @@ func (x RichBlockCollage) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockCollageWire is RichBlockCollage as it is decoded, its union fields left raw.
+type richBlockCollageWire struct {
+	*richBlockCollagePlain
+	Blocks json.RawMessage `json:"blocks"`
+}
+
+type richBlockCollagePlain RichBlockCollage
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockCollage) UnmarshalJSON(data []byte) error {
-	type plain RichBlockCollage
-	var u struct {
-		*plain
-		Blocks json.RawMessage `json:"blocks"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockCollageWire{richBlockCollagePlain: (*richBlockCollagePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockCollage) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockCollageWire{richBlockCollagePlain: (*richBlockCollagePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockCollageWire) unions(x *RichBlockCollage) error {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichBlockCollage.blocks: %w", err)
 	}
 	return nil
@@ -7802,18 +8686,35 @@ func (x RichBlockSlideshow) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockSlideshowWire is RichBlockSlideshow as it is decoded, its union fields left raw.
+type richBlockSlideshowWire struct {
+	*richBlockSlideshowPlain
+	Blocks json.RawMessage `json:"blocks"`
+}
+
+type richBlockSlideshowPlain RichBlockSlideshow
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockSlideshow) UnmarshalJSON(data []byte) error {
-	type plain RichBlockSlideshow
-	var u struct {
-		*plain
-		Blocks json.RawMessage `json:"blocks"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockSlideshowWire{richBlockSlideshowPlain: (*richBlockSlideshowPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockSlideshow) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockSlideshowWire{richBlockSlideshowPlain: (*richBlockSlideshowPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockSlideshowWire) unions(x *RichBlockSlideshow) error {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichBlockSlideshow.blocks: %w", err)
 	}
 	return nil
@@ -7845,18 +8746,35 @@ func (x RichBlockTable) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockTableWire is RichBlockTable as it is decoded, its union fields left raw.
+type richBlockTableWire struct {
+	*richBlockTablePlain
+	Caption json.RawMessage `json:"caption"`
+}
+
+type richBlockTablePlain RichBlockTable
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockTable) UnmarshalJSON(data []byte) error {
-	type plain RichBlockTable
-	var u struct {
-		*plain
-		Caption json.RawMessage `json:"caption"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockTableWire{richBlockTablePlain: (*richBlockTablePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Caption, u.Caption, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockTable) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockTableWire{richBlockTablePlain: (*richBlockTablePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockTableWire) unions(x *RichBlockTable) error {
+	if err := decodeField(&x.Caption, w.Caption, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockTable.caption: %w", err)
 	}
 	return nil
@@ -7887,22 +8805,39 @@ func (x RichBlockDetails) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockDetailsWire is RichBlockDetails as it is decoded, its union fields left raw.
+type richBlockDetailsWire struct {
+	*richBlockDetailsPlain
+	Summary json.RawMessage `json:"summary"`
+	Blocks  json.RawMessage `json:"blocks"`
+}
+
+type richBlockDetailsPlain RichBlockDetails
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockDetails) UnmarshalJSON(data []byte) error {
-	type plain RichBlockDetails
-	var u struct {
-		*plain
-		Summary json.RawMessage `json:"summary"`
-		Blocks  json.RawMessage `json:"blocks"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockDetailsWire{richBlockDetailsPlain: (*richBlockDetailsPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Summary, u.Summary, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockDetails) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockDetailsWire{richBlockDetailsPlain: (*richBlockDetailsPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockDetailsWire) unions(x *RichBlockDetails) error {
+	if err := decodeField(&x.Summary, w.Summary, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockDetails.summary: %w", err)
 	}
-	if err := decodeField(&x.Blocks, u.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
 		return fmt.Errorf("decode RichBlockDetails.blocks: %w", err)
 	}
 	return nil
@@ -8077,18 +9012,35 @@ func (x RichBlockThinking) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// richBlockThinkingWire is RichBlockThinking as it is decoded, its union fields left raw.
+type richBlockThinkingWire struct {
+	*richBlockThinkingPlain
+	Text json.RawMessage `json:"text"`
+}
+
+type richBlockThinkingPlain RichBlockThinking
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockThinking) UnmarshalJSON(data []byte) error {
-	type plain RichBlockThinking
-	var u struct {
-		*plain
-		Text json.RawMessage `json:"text"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := richBlockThinkingWire{richBlockThinkingPlain: (*richBlockThinkingPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Text, u.Text, unmarshalRichText); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *RichBlockThinking) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := richBlockThinkingWire{richBlockThinkingPlain: (*richBlockThinkingPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *richBlockThinkingWire) unions(x *RichBlockThinking) error {
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
 		return fmt.Errorf("decode RichBlockThinking.text: %w", err)
 	}
 	return nil
@@ -8226,18 +9178,35 @@ func (x InlineQueryResultArticle) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultArticleWire is InlineQueryResultArticle as it is decoded, its union fields left raw.
+type inlineQueryResultArticleWire struct {
+	*inlineQueryResultArticlePlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultArticlePlain InlineQueryResultArticle
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultArticle) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultArticle
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultArticleWire{inlineQueryResultArticlePlain: (*inlineQueryResultArticlePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultArticle) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultArticleWire{inlineQueryResultArticlePlain: (*inlineQueryResultArticlePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultArticleWire) unions(x *InlineQueryResultArticle) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultArticle.input_message_content: %w", err)
 	}
 	return nil
@@ -8293,18 +9262,35 @@ func (x InlineQueryResultPhoto) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultPhotoWire is InlineQueryResultPhoto as it is decoded, its union fields left raw.
+type inlineQueryResultPhotoWire struct {
+	*inlineQueryResultPhotoPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultPhotoPlain InlineQueryResultPhoto
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultPhoto) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultPhoto
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultPhotoWire{inlineQueryResultPhotoPlain: (*inlineQueryResultPhotoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultPhotoWire{inlineQueryResultPhotoPlain: (*inlineQueryResultPhotoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultPhotoWire) unions(x *InlineQueryResultPhoto) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultPhoto.input_message_content: %w", err)
 	}
 	return nil
@@ -8364,18 +9350,35 @@ func (x InlineQueryResultGif) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultGifWire is InlineQueryResultGif as it is decoded, its union fields left raw.
+type inlineQueryResultGifWire struct {
+	*inlineQueryResultGifPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultGifPlain InlineQueryResultGif
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultGif) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultGif
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultGifWire{inlineQueryResultGifPlain: (*inlineQueryResultGifPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultGifWire{inlineQueryResultGifPlain: (*inlineQueryResultGifPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultGifWire) unions(x *InlineQueryResultGif) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultGif.input_message_content: %w", err)
 	}
 	return nil
@@ -8436,18 +9439,35 @@ func (x InlineQueryResultMpeg4Gif) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultMpeg4GifWire is InlineQueryResultMpeg4Gif as it is decoded, its union fields left raw.
+type inlineQueryResultMpeg4GifWire struct {
+	*inlineQueryResultMpeg4GifPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultMpeg4GifPlain InlineQueryResultMpeg4Gif
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultMpeg4Gif) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultMpeg4Gif
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultMpeg4GifWire{inlineQueryResultMpeg4GifPlain: (*inlineQueryResultMpeg4GifPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultMpeg4GifWire{inlineQueryResultMpeg4GifPlain: (*inlineQueryResultMpeg4GifPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultMpeg4GifWire) unions(x *InlineQueryResultMpeg4Gif) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultMpeg4Gif.input_message_content: %w", err)
 	}
 	return nil
@@ -8509,18 +9529,35 @@ func (x InlineQueryResultVideo) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultVideoWire is InlineQueryResultVideo as it is decoded, its union fields left raw.
+type inlineQueryResultVideoWire struct {
+	*inlineQueryResultVideoPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultVideoPlain InlineQueryResultVideo
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVideo) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultVideo
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultVideoWire{inlineQueryResultVideoPlain: (*inlineQueryResultVideoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultVideo) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultVideoWire{inlineQueryResultVideoPlain: (*inlineQueryResultVideoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultVideoWire) unions(x *InlineQueryResultVideo) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultVideo.input_message_content: %w", err)
 	}
 	return nil
@@ -8568,18 +9605,35 @@ func (x InlineQueryResultAudio) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultAudioWire is InlineQueryResultAudio as it is decoded, its union fields left raw.
+type inlineQueryResultAudioWire struct {
+	*inlineQueryResultAudioPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultAudioPlain InlineQueryResultAudio
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultAudio) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultAudio
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultAudioWire{inlineQueryResultAudioPlain: (*inlineQueryResultAudioPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultAudio) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultAudioWire{inlineQueryResultAudioPlain: (*inlineQueryResultAudioPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultAudioWire) unions(x *InlineQueryResultAudio) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultAudio.input_message_content: %w", err)
 	}
 	return nil
@@ -8627,18 +9681,35 @@ func (x InlineQueryResultVoice) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultVoiceWire is InlineQueryResultVoice as it is decoded, its union fields left raw.
+type inlineQueryResultVoiceWire struct {
+	*inlineQueryResultVoicePlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultVoicePlain InlineQueryResultVoice
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVoice) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultVoice
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultVoiceWire{inlineQueryResultVoicePlain: (*inlineQueryResultVoicePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultVoice) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultVoiceWire{inlineQueryResultVoicePlain: (*inlineQueryResultVoicePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultVoiceWire) unions(x *InlineQueryResultVoice) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultVoice.input_message_content: %w", err)
 	}
 	return nil
@@ -8695,18 +9766,35 @@ func (x InlineQueryResultDocument) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultDocumentWire is InlineQueryResultDocument as it is decoded, its union fields left raw.
+type inlineQueryResultDocumentWire struct {
+	*inlineQueryResultDocumentPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultDocumentPlain InlineQueryResultDocument
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultDocument) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultDocument
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultDocumentWire{inlineQueryResultDocumentPlain: (*inlineQueryResultDocumentPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultDocument) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultDocumentWire{inlineQueryResultDocumentPlain: (*inlineQueryResultDocumentPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultDocumentWire) unions(x *InlineQueryResultDocument) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultDocument.input_message_content: %w", err)
 	}
 	return nil
@@ -8764,18 +9852,35 @@ func (x InlineQueryResultLocation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultLocationWire is InlineQueryResultLocation as it is decoded, its union fields left raw.
+type inlineQueryResultLocationWire struct {
+	*inlineQueryResultLocationPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultLocationPlain InlineQueryResultLocation
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultLocation) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultLocation
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultLocationWire{inlineQueryResultLocationPlain: (*inlineQueryResultLocationPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultLocation) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultLocationWire{inlineQueryResultLocationPlain: (*inlineQueryResultLocationPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultLocationWire) unions(x *InlineQueryResultLocation) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultLocation.input_message_content: %w", err)
 	}
 	return nil
@@ -8831,18 +9936,35 @@ func (x InlineQueryResultVenue) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultVenueWire is InlineQueryResultVenue as it is decoded, its union fields left raw.
+type inlineQueryResultVenueWire struct {
+	*inlineQueryResultVenuePlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultVenuePlain InlineQueryResultVenue
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVenue) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultVenue
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultVenueWire{inlineQueryResultVenuePlain: (*inlineQueryResultVenuePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultVenue) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultVenueWire{inlineQueryResultVenuePlain: (*inlineQueryResultVenuePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultVenueWire) unions(x *InlineQueryResultVenue) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultVenue.input_message_content: %w", err)
 	}
 	return nil
@@ -8889,18 +10011,35 @@ func (x InlineQueryResultContact) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultContactWire is InlineQueryResultContact as it is decoded, its union fields left raw.
+type inlineQueryResultContactWire struct {
+	*inlineQueryResultContactPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultContactPlain InlineQueryResultContact
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultContact) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultContact
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultContactWire{inlineQueryResultContactPlain: (*inlineQueryResultContactPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultContact) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultContactWire{inlineQueryResultContactPlain: (*inlineQueryResultContactPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultContactWire) unions(x *InlineQueryResultContact) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultContact.input_message_content: %w", err)
 	}
 	return nil
@@ -8975,18 +10114,35 @@ func (x InlineQueryResultCachedPhoto) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedPhotoWire is InlineQueryResultCachedPhoto as it is decoded, its union fields left raw.
+type inlineQueryResultCachedPhotoWire struct {
+	*inlineQueryResultCachedPhotoPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedPhotoPlain InlineQueryResultCachedPhoto
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedPhoto) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedPhoto
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedPhotoWire{inlineQueryResultCachedPhotoPlain: (*inlineQueryResultCachedPhotoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedPhotoWire{inlineQueryResultCachedPhotoPlain: (*inlineQueryResultCachedPhotoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedPhotoWire) unions(x *InlineQueryResultCachedPhoto) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedPhoto.input_message_content: %w", err)
 	}
 	return nil
@@ -9034,18 +10190,35 @@ func (x InlineQueryResultCachedGif) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedGifWire is InlineQueryResultCachedGif as it is decoded, its union fields left raw.
+type inlineQueryResultCachedGifWire struct {
+	*inlineQueryResultCachedGifPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedGifPlain InlineQueryResultCachedGif
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedGif) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedGif
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedGifWire{inlineQueryResultCachedGifPlain: (*inlineQueryResultCachedGifPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedGifWire{inlineQueryResultCachedGifPlain: (*inlineQueryResultCachedGifPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedGifWire) unions(x *InlineQueryResultCachedGif) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedGif.input_message_content: %w", err)
 	}
 	return nil
@@ -9096,18 +10269,35 @@ func (x InlineQueryResultCachedMpeg4Gif) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedMpeg4GifWire is InlineQueryResultCachedMpeg4Gif as it is decoded, its union fields left raw.
+type inlineQueryResultCachedMpeg4GifWire struct {
+	*inlineQueryResultCachedMpeg4GifPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedMpeg4GifPlain InlineQueryResultCachedMpeg4Gif
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedMpeg4Gif
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedMpeg4GifWire{inlineQueryResultCachedMpeg4GifPlain: (*inlineQueryResultCachedMpeg4GifPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedMpeg4GifWire{inlineQueryResultCachedMpeg4GifPlain: (*inlineQueryResultCachedMpeg4GifPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedMpeg4GifWire) unions(x *InlineQueryResultCachedMpeg4Gif) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedMpeg4Gif.input_message_content: %w", err)
 	}
 	return nil
@@ -9143,18 +10333,35 @@ func (x InlineQueryResultCachedSticker) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedStickerWire is InlineQueryResultCachedSticker as it is decoded, its union fields left raw.
+type inlineQueryResultCachedStickerWire struct {
+	*inlineQueryResultCachedStickerPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedStickerPlain InlineQueryResultCachedSticker
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedSticker) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedSticker
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedStickerWire{inlineQueryResultCachedStickerPlain: (*inlineQueryResultCachedStickerPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedSticker) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedStickerWire{inlineQueryResultCachedStickerPlain: (*inlineQueryResultCachedStickerPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedStickerWire) unions(x *InlineQueryResultCachedSticker) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedSticker.input_message_content: %w", err)
 	}
 	return nil
@@ -9203,18 +10410,35 @@ func (x InlineQueryResultCachedDocument) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedDocumentWire is InlineQueryResultCachedDocument as it is decoded, its union fields left raw.
+type inlineQueryResultCachedDocumentWire struct {
+	*inlineQueryResultCachedDocumentPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedDocumentPlain InlineQueryResultCachedDocument
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedDocument) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedDocument
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedDocumentWire{inlineQueryResultCachedDocumentPlain: (*inlineQueryResultCachedDocumentPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedDocument) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedDocumentWire{inlineQueryResultCachedDocumentPlain: (*inlineQueryResultCachedDocumentPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedDocumentWire) unions(x *InlineQueryResultCachedDocument) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedDocument.input_message_content: %w", err)
 	}
 	return nil
@@ -9265,18 +10489,35 @@ func (x InlineQueryResultCachedVideo) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedVideoWire is InlineQueryResultCachedVideo as it is decoded, its union fields left raw.
+type inlineQueryResultCachedVideoWire struct {
+	*inlineQueryResultCachedVideoPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedVideoPlain InlineQueryResultCachedVideo
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedVideo) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedVideo
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedVideoWire{inlineQueryResultCachedVideoPlain: (*inlineQueryResultCachedVideoPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedVideo) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedVideoWire{inlineQueryResultCachedVideoPlain: (*inlineQueryResultCachedVideoPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedVideoWire) unions(x *InlineQueryResultCachedVideo) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedVideo.input_message_content: %w", err)
 	}
 	return nil
@@ -9322,18 +10563,35 @@ func (x InlineQueryResultCachedVoice) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedVoiceWire is InlineQueryResultCachedVoice as it is decoded, its union fields left raw.
+type inlineQueryResultCachedVoiceWire struct {
+	*inlineQueryResultCachedVoicePlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedVoicePlain InlineQueryResultCachedVoice
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedVoice) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedVoice
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedVoiceWire{inlineQueryResultCachedVoicePlain: (*inlineQueryResultCachedVoicePlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedVoice) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedVoiceWire{inlineQueryResultCachedVoicePlain: (*inlineQueryResultCachedVoicePlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedVoiceWire) unions(x *InlineQueryResultCachedVoice) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedVoice.input_message_content: %w", err)
 	}
 	return nil
@@ -9377,18 +10635,35 @@ func (x InlineQueryResultCachedAudio) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// inlineQueryResultCachedAudioWire is InlineQueryResultCachedAudio as it is decoded, its union fields left raw.
+type inlineQueryResultCachedAudioWire struct {
+	*inlineQueryResultCachedAudioPlain
+	InputMessageContent json.RawMessage `json:"input_message_content"`
+}
+
+type inlineQueryResultCachedAudioPlain InlineQueryResultCachedAudio
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedAudio) UnmarshalJSON(data []byte) error {
-	type plain InlineQueryResultCachedAudio
-	var u struct {
-		*plain
-		InputMessageContent json.RawMessage `json:"input_message_content"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := inlineQueryResultCachedAudioWire{inlineQueryResultCachedAudioPlain: (*inlineQueryResultCachedAudioPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.InputMessageContent, u.InputMessageContent, unmarshalInputMessageContent); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *InlineQueryResultCachedAudio) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := inlineQueryResultCachedAudioWire{inlineQueryResultCachedAudioPlain: (*inlineQueryResultCachedAudioPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *inlineQueryResultCachedAudioWire) unions(x *InlineQueryResultCachedAudio) error {
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
 		return fmt.Errorf("decode InlineQueryResultCachedAudio.input_message_content: %w", err)
 	}
 	return nil
@@ -9979,18 +11254,35 @@ func (x TransactionPartnerUser) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// transactionPartnerUserWire is TransactionPartnerUser as it is decoded, its union fields left raw.
+type transactionPartnerUserWire struct {
+	*transactionPartnerUserPlain
+	PaidMedia json.RawMessage `json:"paid_media"`
+}
+
+type transactionPartnerUserPlain TransactionPartnerUser
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *TransactionPartnerUser) UnmarshalJSON(data []byte) error {
-	type plain TransactionPartnerUser
-	var u struct {
-		*plain
-		PaidMedia json.RawMessage `json:"paid_media"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := transactionPartnerUserWire{transactionPartnerUserPlain: (*transactionPartnerUserPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.PaidMedia, u.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *TransactionPartnerUser) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := transactionPartnerUserWire{transactionPartnerUserPlain: (*transactionPartnerUserPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *transactionPartnerUserWire) unions(x *TransactionPartnerUser) error {
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
 		return fmt.Errorf("decode TransactionPartnerUser.paid_media: %w", err)
 	}
 	return nil
@@ -10063,18 +11355,35 @@ func (x TransactionPartnerFragment) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(x))
 }
 
+// transactionPartnerFragmentWire is TransactionPartnerFragment as it is decoded, its union fields left raw.
+type transactionPartnerFragmentWire struct {
+	*transactionPartnerFragmentPlain
+	WithdrawalState json.RawMessage `json:"withdrawal_state"`
+}
+
+type transactionPartnerFragmentPlain TransactionPartnerFragment
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *TransactionPartnerFragment) UnmarshalJSON(data []byte) error {
-	type plain TransactionPartnerFragment
-	var u struct {
-		*plain
-		WithdrawalState json.RawMessage `json:"withdrawal_state"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := transactionPartnerFragmentWire{transactionPartnerFragmentPlain: (*transactionPartnerFragmentPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.WithdrawalState, u.WithdrawalState, unmarshalRevenueWithdrawalState); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *TransactionPartnerFragment) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := transactionPartnerFragmentWire{transactionPartnerFragmentPlain: (*transactionPartnerFragmentPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *transactionPartnerFragmentWire) unions(x *TransactionPartnerFragment) error {
+	if err := decodeField(&x.WithdrawalState, w.WithdrawalState, unmarshalRevenueWithdrawalState); err != nil {
 		return fmt.Errorf("decode TransactionPartnerFragment.withdrawal_state: %w", err)
 	}
 	return nil
@@ -10169,22 +11478,39 @@ type StarTransaction struct {
 	Receiver TransactionPartner `json:"receiver,omitzero"`
 }
 
+// starTransactionWire is StarTransaction as it is decoded, its union fields left raw.
+type starTransactionWire struct {
+	*starTransactionPlain
+	Source   json.RawMessage `json:"source"`
+	Receiver json.RawMessage `json:"receiver"`
+}
+
+type starTransactionPlain StarTransaction
+
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StarTransaction) UnmarshalJSON(data []byte) error {
-	type plain StarTransaction
-	var u struct {
-		*plain
-		Source   json.RawMessage `json:"source"`
-		Receiver json.RawMessage `json:"receiver"`
-	}
-	u.plain = (*plain)(x)
-	if err := json.Unmarshal(data, &u); err != nil {
+	w := starTransactionWire{starTransactionPlain: (*starTransactionPlain)(x)}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if err := decodeField(&x.Source, u.Source, unmarshalTransactionPartner); err != nil {
+	return w.unions(x)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine
+// decodes x as it reads, without copying x's bytes and scanning them again.
+func (x *StarTransaction) UnmarshalJSONFrom(dec *jsonDecoder) error {
+	w := starTransactionWire{starTransactionPlain: (*starTransactionPlain)(x)}
+	if err := decodeFrom(dec, &w); err != nil {
+		return err
+	}
+	return w.unions(x)
+}
+
+func (w *starTransactionWire) unions(x *StarTransaction) error {
+	if err := decodeField(&x.Source, w.Source, unmarshalTransactionPartner); err != nil {
 		return fmt.Errorf("decode StarTransaction.source: %w", err)
 	}
-	if err := decodeField(&x.Receiver, u.Receiver, unmarshalTransactionPartner); err != nil {
+	if err := decodeField(&x.Receiver, w.Receiver, unmarshalTransactionPartner); err != nil {
 		return fmt.Errorf("decode StarTransaction.receiver: %w", err)
 	}
 	return nil

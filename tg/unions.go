@@ -9,8 +9,19 @@ import (
 	"errors"
 	"fmt"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
 )
+
+// jsonDecoder is the streaming decoder of the JSON engine, named here so
+// that the generated UnmarshalJSONFrom methods need no import of their own.
+type jsonDecoder = jsontext.Decoder
+
+// decodeFrom decodes the next value of dec into v with dec's options (the
+// caller's: encoding/json's semantics when the engine was called through
+// its v1 API, as tg calls it).
+func decodeFrom(dec *jsontext.Decoder, v any) error { return jsonv2.UnmarshalDecode(dec, v) }
 
 // jsonKind returns the first byte of the JSON value in data ('n' for null,
 // '{', '[', '"', …), or 0 for empty input.

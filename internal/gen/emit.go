@@ -254,16 +254,27 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 			ufs = append(ufs, uf{fl, g})
 		}
 	}
+	wire := strings.ToLower(goName[:1]) + goName[1:] + "Wire"
+	plain := strings.ToLower(goName[:1]) + goName[1:] + "Plain"
+	f.p("// %s is %s as it is decoded, its union fields left raw.", wire, goName)
+	f.p("type %s struct {\n\t*%s", wire, plain)
+	for _, u := range ufs {
+		f.p("\t%s json.RawMessage `json:%q`", exportName(u.fl.Name), u.fl.Name)
+	}
+	f.p("}\n\ntype %s %s\n", plain, goName)
 	f.p("// UnmarshalJSON decodes x, its union fields into their concrete types.")
 	f.p("func (x *%s) UnmarshalJSON(data []byte) error {", goName)
-	f.p("\ttype plain %s\n\tvar u struct {\n\t\t*plain", goName)
-	for _, u := range ufs {
-		f.p("\t\t%s json.RawMessage `json:%q`", exportName(u.fl.Name), u.fl.Name)
-	}
-	f.p("\t}\n\tu.plain = (*plain)(x)\n\tif err := json.Unmarshal(data, &u); err != nil {\n\t\treturn err\n\t}")
+	f.p("\tw := %s{%s: (*%s)(x)}", wire, plain, plain)
+	f.p("\tif err := json.Unmarshal(data, &w); err != nil {\n\t\treturn err\n\t}\n\treturn w.unions(x)\n}\n")
+	f.p("// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine")
+	f.p("// decodes x as it reads, without copying x's bytes and scanning them again.")
+	f.p("func (x *%s) UnmarshalJSONFrom(dec *jsonDecoder) error {", goName)
+	f.p("\tw := %s{%s: (*%s)(x)}", wire, plain, plain)
+	f.p("\tif err := decodeFrom(dec, &w); err != nil {\n\t\treturn err\n\t}\n\treturn w.unions(x)\n}\n")
+	f.p("func (w *%s) unions(x *%s) error {", wire, goName)
 	for _, u := range ufs {
 		n := exportName(u.fl.Name)
-		f.p("\tif err := decodeField(&x.%s, u.%s, %s); err != nil {", n, n, decoder(m.unions[u.g.base], u.g.depth))
+		f.p("\tif err := decodeField(&x.%s, w.%s, %s); err != nil {", n, n, decoder(m.unions[u.g.base], u.g.depth))
 		f.p("\t\treturn fmt.Errorf(\"decode %s.%s: %%w\", err)\n\t}", owner, u.fl.Name)
 	}
 	f.p("\treturn nil\n}\n")
