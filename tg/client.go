@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,7 @@ type Client struct {
 	invoke     Invoker      // middleware chain around c.do
 
 	callPrefix string // base + "/bot" + token + "/"
+	urls       urlCache
 	filePrefix string // base + "/file/bot" + token + "/"
 	base       string // for String
 	red        redactor
@@ -433,12 +435,20 @@ func (c *Client) send(ctx context.Context, method string, params any, files []*I
 		body, contentType, length = bytes.NewReader(jsonBody), c.jsonType, int64(len(jsonBody))
 	}
 
-	tr := &connTrace{fresh: resent, headerWait: c.headerWait}
+	tr := &connTrace{fresh: resent, counted: c.transport != nil, headerWait: c.headerWait}
 	defer tr.release()
-	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodPost, c.callPrefix+method, body)
+	u, err := c.urls.get(c.callPrefix, method)
 	if err != nil {
 		return resendNo, fmt.Errorf("tg: %s: %w", method, c.red.err(err))
 	}
+	// The request is made for an empty URL (nothing to parse) and given
+	// the method's parsed one, shared between requests: a RoundTripper
+	// never modifies a request.
+	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodPost, "", body)
+	if err != nil {
+		return resendNo, fmt.Errorf("tg: %s: %w", method, err)
+	}
+	req.URL, req.Host = u, u.Host
 	if contentType != nil {
 		if up == nil && c.jsonHeader != nil {
 			req.Header = c.jsonHeader
@@ -515,6 +525,33 @@ func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Respo
 func drainClose(body io.ReadCloser) {
 	io.CopyN(io.Discard, body, maxDrainBytes)
 	body.Close()
+}
+
+// maxCachedURLs bounds urlCache: the Bot API has about 180 methods; names
+// beyond the bound (Call with made-up names) are parsed each time.
+const maxCachedURLs = 512
+
+// urlCache holds the parsed request URL of each method called.
+type urlCache struct {
+	m sync.Map // method → *url.URL
+	n atomic.Int64
+}
+
+// get returns the parsed prefix+method. The URL is shared: read-only.
+func (uc *urlCache) get(prefix, method string) (*url.URL, error) {
+	if u, ok := uc.m.Load(method); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(prefix + method)
+	if err != nil {
+		return nil, err
+	}
+	if uc.n.Load() < maxCachedURLs {
+		if _, loaded := uc.m.LoadOrStore(method, u); !loaded {
+			uc.n.Add(1)
+		}
+	}
+	return u, nil
 }
 
 // roundTrip sends req. Through the Client's own Transport it skips

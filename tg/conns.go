@@ -185,6 +185,7 @@ type connTrace struct {
 	reused    atomic.Bool
 	firstByte atomic.Bool
 	fresh     bool // a retry: refuse reused connections
+	counted   bool // the Client's own Transport: its connections count what they read
 	conn      atomic.Pointer[countedConn]
 	before    atomic.Int64 // conn's written bytes when the request got it
 	writes    atomic.Int64 // conn's Write calls begun when the request got it
@@ -207,10 +208,12 @@ var errHeaderTimeout = errors.New("tg: no answer within the response header time
 // ends it once the call is done with the answer.
 func (t *connTrace) context(ctx context.Context) context.Context {
 	t.trace.GotConn = t.got
-	t.trace.GotFirstResponseByte = t.gotFirstByte
 	if _, ok := ctx.Deadline(); !ok && t.headerWait > 0 {
 		ctx, t.cancel = context.WithCancelCause(ctx)
 		t.trace.WroteRequest = t.wrote
+	}
+	if t.cancel != nil || !t.counted { // else the connection tells (see answered)
+		t.trace.GotFirstResponseByte = t.gotFirstByte
 	}
 	return httptrace.WithClientTrace(ctx, &t.trace)
 }
@@ -284,6 +287,17 @@ func (t *connTrace) got(info httptrace.GotConnInfo) {
 	}
 }
 
+// answered reports whether any byte of an answer came: reported by the
+// Transport, or read by the Client's own connection since the request got
+// it (HTTP/1.1 reads nothing of a request's answer before the request).
+func (t *connTrace) answered() bool {
+	if t.firstByte.Load() {
+		return true
+	}
+	cc := t.conn.Load()
+	return cc != nil && cc.heard.Load() > t.writes.Load()
+}
+
 // nothingWritten reports whether the request surely never left: the
 // Client's own connection it was given wrote no byte for it.
 func (t *connTrace) nothingWritten(err error) bool {
@@ -324,7 +338,7 @@ func (t *connTrace) closedFirst() bool {
 // answering) and is not unread; neither is a failure after part of an
 // answer, nor a reset of a new connection after the request was written.
 func (t *connTrace) unread(err error) bool {
-	if !t.gotConn.Load() || t.firstByte.Load() {
+	if !t.gotConn.Load() || t.answered() {
 		return false
 	}
 	if t.nothingWritten(err) || t.closedFirst() {

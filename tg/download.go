@@ -46,7 +46,7 @@ func (c *Client) Download(ctx context.Context, filePath string, w io.Writer) (in
 	if c.local.on && isLocalPath(filePath) {
 		return c.downloadLocal(ctx, filePath, w)
 	}
-	tr := &connTrace{headerWait: c.headerWait}
+	tr := &connTrace{counted: c.transport != nil, headerWait: c.headerWait}
 	defer tr.release()
 	req, err := http.NewRequestWithContext(tr.context(ctx), http.MethodGet, c.filePrefix+escapePath(filePath), nil)
 	if err != nil {
