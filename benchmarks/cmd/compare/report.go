@@ -340,6 +340,17 @@ func (res *results) printTargets(w io.Writer, cfg *config, floorPoll, floorHook 
 		report("S1 getUpdates calls per update", t.PollsPerUpdate, floorPoll.PollsPerUpdate, "%.4f")
 		report("S1 updates redelivered per update", t.RedeliveredPerUpdate, floorPoll.RedeliveredPerUpdate, "%.4f")
 	}
+	if cfg.has("throughput") && slices.Contains(cfg.libs, "tidygram/bare") {
+		// what the guarantees cost: the leak check (tidygram against
+		// tidygram/bare) and with metrics on too (tidygram/metrics)
+		bare := summarize("tidygram/bare", res.throughput["tidygram/bare"]).CPUPerUpdate
+		t := summarize("tidygram", res.throughput["tidygram"]).CPUPerUpdate
+		add("S1 CPU of the leak check (tidygram vs tidygram/bare)", "≤ 1.05×", fmt.Sprintf("%s (%.1f vs %.1f µs)", ratio(t, bare), t, bare), t > 0 && bare > 0 && t <= 1.05*bare)
+		if slices.Contains(cfg.libs, "tidygram/metrics") {
+			m := summarize("tidygram/metrics", res.throughput["tidygram/metrics"]).CPUPerUpdate
+			add("S1 CPU of leak check + metrics (tidygram/metrics vs tidygram/bare)", "≤ 1.05×", fmt.Sprintf("%s (%.1f vs %.1f µs)", ratio(m, bare), m, bare), m > 0 && bare > 0 && m <= 1.05*bare)
+		}
+	}
 	if cfg.has("webhook") && hasFloor {
 		t := summarize("tidygram", res.webhook["tidygram"])
 		cmp("webhook updates/s", t.UpdatesPerSec, floorHook.UpdatesPerSec, 0.9, "", true)

@@ -80,9 +80,13 @@ func All() []Lib {
 	return []Lib{floor, tidygramLib, tgbotapiLib, telebotLib, gotgbLib, telegoLib, telegoNetLib}
 }
 
-// ByName returns the library called name.
+// Variants returns tidygram set up otherwise, to measure what a default
+// costs; they run only when named (compare -only).
+func Variants() []Lib { return []Lib{tidygramBare, tidygramMetrics} }
+
+// ByName returns the library (or variant) called name.
 func ByName(name string) (Lib, error) {
-	all := All()
+	all := append(All(), Variants()...)
 	if i := slices.IndexFunc(all, func(l Lib) bool { return l.Name == name }); i >= 0 {
 		return all[i], nil
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/ops"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -16,7 +17,7 @@ var tidygramLib = Lib{
 	Note: "tidygram.New + OnText + Run(ctx), defaults (16 workers, per-chat lanes, at-least-once) except WithoutFloodControl " +
 		"(its default limiter holds a bot to Telegram's 30 messages/s; neither the fake Bot API nor the emulator enforces one, and no peer has one); " +
 		"webhook through WebhookConfig{Addr, Listener, URL, Secret} (answers after the handler); files through tg.FilePath and Client.Download",
-	Run:      tidygramRun,
+	Run:      func(ctx context.Context, env Env) error { return tidygramRun(ctx, env) },
 	Upload:   tidygramUpload,
 	Download: tidygramDownload,
 }
@@ -25,7 +26,27 @@ func tidygramLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func tidygramRun(ctx context.Context, env Env) error {
+// tidygramBare is tidygram without the per-update leak check, and
+// tidygramMetrics with Prometheus metrics on: together they show what the
+// leak check and metrics cost (labels are always on).
+var (
+	tidygramBare = Lib{
+		Name: "tidygram/bare", Module: tidygramLib.Module,
+		Note:   "tidygram as above with WithoutLeakCheck()",
+		Run:    func(ctx context.Context, env Env) error { return tidygramRun(ctx, env, tidygram.WithoutLeakCheck()) },
+		Upload: tidygramUpload, Download: tidygramDownload,
+	}
+	tidygramMetrics = Lib{
+		Name: "tidygram/metrics", Module: tidygramLib.Module,
+		Note: "tidygram as above with Prometheus metrics (WithObserver(ops.NewMetrics()))",
+		Run: func(ctx context.Context, env Env) error {
+			return tidygramRun(ctx, env, tidygram.WithObserver(ops.NewMetrics()))
+		},
+		Upload: tidygramUpload, Download: tidygramDownload,
+	}
+)
+
+func tidygramRun(ctx context.Context, env Env, extra ...tidygram.Option) error {
 	opts := []tidygram.Option{
 		tidygram.WithBaseURL(env.URL),
 		tidygram.WithPollTimeout(env.PollTimeout),
@@ -41,7 +62,7 @@ func tidygramRun(ctx context.Context, env Env) error {
 			URL:      wh.URL,
 		}))
 	}
-	bot, err := tidygram.New(env.Token, opts...)
+	bot, err := tidygram.New(env.Token, append(opts, extra...)...)
 	if err != nil {
 		return err
 	}
