@@ -482,7 +482,12 @@ func (p *Pool) remove(w *worker) {
 }
 
 func (p *Pool) work(w *worker, first Task) {
-	if first != nil && !p.runTask(w, nil, first) {
+	// The worker's own child of the task context: the context each task
+	// derives (a handler's timeout) registers with it, not with one context
+	// shared by every worker, whose lock they would contend for.
+	ctx, cancel := context.WithCancel(p.tctx)
+	defer cancel()
+	if first != nil && !p.runTask(ctx, w, nil, first) {
 		return
 	}
 	var idle *time.Timer
@@ -499,7 +504,7 @@ func (p *Pool) work(w *worker, first Task) {
 		}
 		if l := p.ready.pop(); l != nil {
 			p.mu.Unlock()
-			if !p.runTask(w, l, p.pop(l)) {
+			if !p.runTask(ctx, w, l, p.pop(l)) {
 				return
 			}
 			continue
@@ -530,11 +535,11 @@ func (p *Pool) work(w *worker, first Task) {
 // runTask runs t for lane l (nil: an abandonment report) under
 // supervision; false if it was abandoned meanwhile (the goroutine must
 // end).
-func (p *Pool) runTask(w *worker, l *lane, t Task) bool {
+func (p *Pool) runTask(ctx context.Context, w *worker, l *lane, t Task) bool {
 	w.mu.Lock()
 	w.lane, w.task, w.started = l, t, time.Now()
 	w.mu.Unlock()
-	t.Run(p.tctx)
+	t.Run(ctx)
 	w.mu.Lock()
 	gone := w.gone
 	w.lane, w.task, w.started = nil, nil, time.Time{}
