@@ -107,8 +107,13 @@ func TestDemoKeep(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no ops page and token in:\n%s", out.String())
 	}
-	if want := "curl -H 'Authorization: Bearer " + m[2] + "' " + m[1] + "/debug/goroutines"; !strings.Contains(out.String(), want) {
-		t.Errorf("no %q in:\n%s", want, out.String())
+	for _, want := range []string{
+		"open " + m[1] + "/debug/#token=" + m[2] + "\n",
+		"curl -H 'Authorization: Bearer " + m[2] + "' " + m[1] + "/debug/goroutines\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
 	}
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

@@ -6,7 +6,11 @@
 // TELEGRAM_API_URL sets the Bot API's base URL (default the real one; the
 // emulator's with `tidygram emulator`). Ctrl-C (SIGINT) or SIGTERM stops it
 // gracefully: the pending poll is aborted, running handlers finish, the
-// handled updates are confirmed, and it exits 0.
+// handled updates are confirmed, and it exits 0. A SIGTERM must reach the
+// bot itself: `kill` on a `go run` in the background stops go run and
+// leaves the bot it started running, so build it first to run it that way
+// (go build -o /tmp/echo ./examples/echo). It logs three lines: starting
+// (with its pid), connected (as @username) and stopped.
 package main
 
 import (

@@ -483,7 +483,8 @@ func (r *Report) writeKept(w io.Writer) {
 Still running (--keep): the bot, the emulator and the ops server, until Ctrl-C.
   ops page   %[1]s/debug/
   token      %[2]s
-             the /debug/ paths want it in a header: Authorization: Bearer <token>
+             in a browser, open %[1]s/debug/#token=%[2]s
+             (the page trades it for a cookie); other clients send it as a header:
              curl -H 'Authorization: Bearer %[2]s' %[1]s/debug/goroutines
   metrics    %[1]s/metrics (no token)
 Press Ctrl-C to stop.

@@ -206,7 +206,7 @@ func (r *Recorder) Leaked(rep leak.Report) {
 // BotStats is a snapshot of what a Recorder saw.
 type BotStats struct {
 	Received     int64    // updates taken from the source, redeliveries included
-	Redelivered  int64    // of which recognised as already queued or handled
+	Redelivered  int64    // of which decoded, then recognised as in hand or handled (a poll skips most by id before decoding, unreported: see tgtest.Counters.UpdatesRedelivered)
 	Handled      int64    // distinct updates whose handler ended
 	HandledTwice int64    // handler runs for an update already handled (must be 0)
 	Errors       int64    // handler errors and panics

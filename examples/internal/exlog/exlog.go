@@ -44,12 +44,13 @@ func starting(name string, log *slog.Logger) *Life {
 func (l *Life) Option() tidygram.Option { return tidygram.WithObserver(l) }
 
 // Start implements observe.Observer: Run calls it once getMe answered.
+// The username is known when the bot was started by l.Run.
 func (l *Life) Start(observe.State) {
-	var username string
 	if bot := l.bot.Load(); bot != nil && bot.Me() != nil {
-		username = bot.Me().Username
+		l.log.Info(l.name+": connected", "username", "@"+bot.Me().Username)
+		return
 	}
-	l.log.Info(l.name+": connected", "username", "@"+username)
+	l.log.Info(l.name + ": connected")
 }
 
 // Run runs bot until ctx ends and returns what bot.Run returned; after a
