@@ -1,6 +1,7 @@
 package tidygram
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 // option: a value out of range or a conflicting combination is an error
 // (*OptionError), never silently clamped or ignored.
 const (
-	DefaultWorkers         = 16                     // WithWorkers: handler goroutines
+	DefaultWorkers         = 16                     // WithWorkers: handler goroutines (with WithWebhook: as many as Telegram's connections, 40 unless MaxConnections says)
 	DefaultQueueSize       = 1024                   // WithQueueSize: updates queued or running
 	DefaultHandlerTimeout  = 30 * time.Second       // WithHandlerTimeout: per handler run
 	DefaultAbandonGrace    = 5 * time.Second        // WithAbandonGrace: after the timeout, before a handler still running is abandoned
@@ -71,6 +72,7 @@ type config struct {
 	clientOpts     []tg.Option
 	client         *tg.Client
 	workers        int
+	workersSet     bool // WithWorkers given
 	queueSize      int
 	handlerTimeout time.Duration
 	abandonGrace   time.Duration
@@ -116,8 +118,16 @@ func defaults() config {
 	}
 }
 
-// check validates the combination of options.
+// telegramWebhookConns is how many connections Telegram opens to a
+// webhook when setWebhook's max_connections is not given.
+const telegramWebhookConns = 40
+
+// check validates the combination of options (and sets the defaults
+// that depend on others).
 func (c *config) check() error {
+	if c.webhook != nil && !c.workersSet {
+		c.workers = max(c.workers, int(cmp.Or(c.webhook.MaxConnections, telegramWebhookConns)))
+	}
 	if c.queueSize < c.workers {
 		return optErr("WithQueueSize", "%d is below the %d workers: at least one slot per worker", c.queueSize, c.workers)
 	}
@@ -167,9 +177,13 @@ func WithClient(client *tg.Client) Option {
 
 // WithWorkers sets the number of handler workers (default 16, at least
 // 1). Handlers of one chat run one at a time; at most n handlers run at
-// once.
+// once. With WithWebhook the default is the number of connections
+// Telegram opens (WebhookConfig.MaxConnections, 40 by default) when that
+// is more, so that every request it has in flight is being handled.
+// Workers start on demand and stop when idle.
 func WithWorkers(n int) Option {
-	return atLeast("WithWorkers", n, 1, func(c *config) *int { return &c.workers })
+	set := atLeast("WithWorkers", n, 1, func(c *config) *int { return &c.workers })
+	return func(c *config) error { c.workersSet = true; return set(c) }
 }
 
 // WithQueueSize bounds the updates queued or running (default 1024, at

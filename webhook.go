@@ -79,6 +79,7 @@ type WebhookConfig struct {
 	// (start your server first). Run never deletes the webhook.
 	URL string
 	// MaxConnections for setWebhook (1–100; 0: Telegram's default 40).
+	// The bot runs as many handler workers by default (see WithWorkers).
 	MaxConnections int64
 	// Listener, if set, is used instead of listening on Addr (tests, socket
 	// activation). Addr must then be non-empty for Run to own a server; its

@@ -656,3 +656,69 @@ func TestWebhookRefusalsClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWebhookWorkersMatchConnections: with WithWebhook and no WithWorkers,
+// the bot runs as many handlers at once as Telegram has requests in
+// flight (MaxConnections, above the polling default of 16): 24 handlers
+// that each wait until all 24 have started all finish. With WithWorkers(4)
+// at most 4 run at once.
+func TestWebhookWorkersMatchConnections(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []tidygram.Option
+		conns    int64
+		wantPeak int64
+	}{
+		{"default workers follow MaxConnections", nil, 24, 24},
+		{"WithWorkers is kept", []tidygram.Option{tidygram.WithWorkers(4)}, 24, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := emulator(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := "http://" + ln.Addr().String() + "/tg"
+			b := newBot(t, srv, append(tt.opts, tidygram.WithWebhook(tidygram.WebhookConfig{
+				Secret: "w", Addr: ln.Addr().String(), Listener: ln, Path: "/tg", URL: url, MaxConnections: tt.conns,
+			}))...)
+			var running, peak atomic.Int64
+			all := make(chan struct{})
+			var once sync.Once
+			b.OnText(func(c *tidygram.Context) error {
+				n := running.Add(1)
+				defer running.Add(-1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				if n == tt.wantPeak {
+					once.Do(func() { close(all) })
+				}
+				select { // wait for the others, or for the test to give up
+				case <-all:
+				case <-c.Done():
+				}
+				return nil
+			})
+			r := start(t, b)
+			eventually(t, 5*time.Second, "webhook set", func() bool { return b.Me() != nil })
+			for i := range tt.conns {
+				if _, err := srv.NewUser("u" + strconv.FormatInt(i, 10)).Send("hi"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-all:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d handlers ran at once, want %d", peak.Load(), tt.wantPeak)
+			}
+			eventually(t, 30*time.Second, "all handled", func() bool { return srv.Counters().UpdatesConfirmed == tt.conns })
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := peak.Load(); got != tt.wantPeak {
+				t.Fatalf("peak %d handlers at once, want %d", got, tt.wantPeak)
+			}
+		})
+	}
+}
