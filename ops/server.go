@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -62,6 +63,15 @@ type Server struct {
 	mu       sync.Mutex
 	baseline []leak.Group
 	since    time.Time
+
+	// The ops page: its sampler's ring, the samplers running (Serve's),
+	// and the key its session cookies are signed with.
+	sampleEvery time.Duration
+	sampleCount int
+	sessionTTL  time.Duration
+	page        *sampler
+	sampling    atomic.Int32
+	sessionKey  [32]byte
 }
 
 // Option configures a Server.
@@ -119,10 +129,13 @@ func WithDiagnose(opts ...leak.DiagnoseOption) Option {
 // again when Serve starts).
 func New(opts ...Option) *Server {
 	s := &Server{addr: DefaultAddr, readyTimeout: DefaultReadyTimeout, maxProfile: DefaultMaxProfile,
-		shutdownTimeout: DefaultShutdownTimeout, busy: make(chan struct{}, 1)}
+		shutdownTimeout: DefaultShutdownTimeout, busy: make(chan struct{}, 1),
+		sampleEvery: DefaultSampleInterval, sampleCount: DefaultSamples, sessionTTL: DefaultSessionTTL,
+		sessionKey: newSessionKey()}
 	for _, o := range opts {
 		o(s)
 	}
+	s.page = newSampler(s.sampleCount, time.Now())
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -158,6 +171,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /debug/pprof/{$}", s.guard(http.HandlerFunc(s.pprofIndex), false))
 	mux.Handle("GET /debug/pprof/{name}", s.guard(http.HandlerFunc(s.pprofProfile), true))
 	mux.Handle("GET /debug/goroutines", s.guard(http.HandlerFunc(s.goroutines), true))
+	mux.HandleFunc("GET /debug/{$}", s.servePage)
+	mux.Handle("GET /debug/state", s.guard(http.HandlerFunc(s.state), false))
+	mux.HandleFunc("POST /debug/session", s.startSession)
+	mux.Handle("GET /debug/static/{file}", s.serveStatic())
 	return mux
 }
 
@@ -187,7 +204,12 @@ func (s *Server) guard(h http.Handler, heavy bool) http.Handler {
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authorized reports whether r carries the token or the ops page's
+// session cookie.
+func (s *Server) authorized(r *http.Request) bool { return s.bearer(r) || s.session(r) }
+
+// bearer reports whether r carries "Authorization: Bearer <token>".
+func (s *Server) bearer(r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return false
@@ -234,6 +256,20 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on a listener of the caller's; it closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.takeBaseline()
+	if s.hasToken { // the ops page's sampler, ended before Serve returns
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		s.sampling.Add(1)
+		go func() {
+			defer close(done)
+			s.runSampler(sctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+			s.sampling.Add(-1)
+		}()
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

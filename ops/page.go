@@ -1,0 +1,374 @@
+package ops
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"runtime/metrics"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidygram/tidygram/leak"
+)
+
+// Defaults and bounds of the ops page (see the package documentation).
+const (
+	DefaultSampleInterval = 2 * time.Second
+	DefaultSamples        = 300 // 10 minutes at the default interval
+	MinSampleInterval     = 10 * time.Millisecond
+	MinSamples            = 10
+	MaxSamples            = 100_000
+	DefaultSessionTTL     = 12 * time.Hour // how long the page's cookie lasts
+
+	maxOwnersPerSample = 8 // owners charted per sample; the rest count as "other"
+	sessionCookie      = "tidygram_ops"
+)
+
+// WithSampleInterval sets how often the ops page's sampler reads the
+// process and the bot (default 2 s; at least MinSampleInterval). Each
+// reading costs one debug=1 goroutine profile (no stop-the-world
+// traceback), a runtime/metrics read and the leak catalogue's pass over
+// the profile's groups.
+func WithSampleInterval(d time.Duration) Option {
+	return func(s *Server) { s.sampleEvery = max(d, MinSampleInterval) }
+}
+
+// WithSamples sets how many samples the ops page keeps (default 300;
+// clamped to [MinSamples, MaxSamples]). A sample is about half a
+// kilobyte: 300 samples hold 10 minutes at the default interval in about
+// 150 KB.
+func WithSamples(n int) Option {
+	return func(s *Server) { s.sampleCount = min(max(n, MinSamples), MaxSamples) }
+}
+
+//go:embed page
+var pageFiles embed.FS
+
+// page returns the embedded page files (index.html, signin.html, the
+// script and the style sheet).
+func pageFS() fs.FS {
+	sub, err := fs.Sub(pageFiles, "page")
+	if err != nil {
+		panic(err) // the directory is embedded: unreachable
+	}
+	return sub
+}
+
+// sample is one reading of the ops page's ring, in its JSON form.
+type sample struct {
+	T          int64          `json:"t"`              // Unix milliseconds
+	Goroutines int            `json:"goroutines"`     // -1 when the profile could not be read
+	Owners     map[string]int `json:"owners"`         // the largest owners (at most 8), the rest as "other"
+	HeapInuse  uint64         `json:"heap_inuse"`     // bytes in heap objects, live or not yet swept
+	HeapLive   uint64         `json:"heap_live"`      // live heap bytes as of the last GC
+	Received   float64        `json:"received_per_s"` // updates received (not duplicates)
+	Updates    float64        `json:"updates_per_s"`  // updates handled
+	API        float64        `json:"api_per_s"`      // Bot API calls
+	API429     float64        `json:"api_429_per_s"`  // of which answered 429
+	P50        *float64       `json:"p50_ms"`         // handler latency over the interval; null when none ended
+	P99        *float64       `json:"p99_ms"`
+	Spool      *int64         `json:"spool_depth,omitempty"` // updates in the bot's spool; absent without one
+}
+
+// sampler keeps the ops page's ring of samples and the leak catalogue's
+// latest reading.
+type sampler struct {
+	mu       sync.Mutex
+	ring     []sample // a fixed capacity, used circularly
+	next     int      // where the next sample goes
+	n        int      // samples held
+	prevT    time.Time
+	prev     [4]uint64 // received, handled, API calls, 429s at prevT
+	prevLat  uint64
+	patterns []finding
+}
+
+func newSampler(n int, now time.Time) *sampler {
+	return &sampler{ring: make([]sample, n), prevT: now}
+}
+
+// samples returns the samples taken after since (Unix ms), oldest first.
+func (p *sampler) samples(since int64) []sample {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]sample, 0, p.n)
+	for i := range p.n {
+		s := p.ring[(p.next-p.n+i+len(p.ring))%len(p.ring)]
+		if s.T > since {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// last returns when the newest sample was taken (zero without one).
+func (p *sampler) last() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(p.ring[(p.next-1+len(p.ring))%len(p.ring)].T)
+}
+
+// run samples every interval until ctx ends.
+func (s *Server) runSampler(ctx context.Context) {
+	t := time.NewTicker(s.sampleEvery)
+	defer t.Stop()
+	for {
+		s.takeSample(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// takeSample reads the process and the bot and appends a sample.
+func (s *Server) takeSample(now time.Time) {
+	smp := sample{T: now.UnixMilli(), Goroutines: -1}
+	groups, err := leak.Snapshot()
+	var patterns []finding
+	if err == nil {
+		smp.Goroutines = leak.Count(groups)
+		smp.Owners = topOwners(leak.ByOwner(groups), maxOwnersPerSample)
+		for _, f := range leak.Diagnose(groups, s.diagnoseOptions()...) {
+			patterns = append(patterns, patternFinding(f, now))
+		}
+	}
+	ms := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	smp.HeapInuse, smp.HeapLive = metricUint(ms[0]), metricUint(ms[1])
+	if st := s.metrics.bot(); st != nil && st.Spool != nil {
+		d := st.Spool().Depth
+		smp.Spool = &d
+	}
+
+	p, l := s.page, &s.metrics.live
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	counts := [4]uint64{l.received.Load(), l.handled.Load(), l.apiCalls.Load(), l.api429.Load()}
+	if dt := now.Sub(p.prevT).Seconds(); dt > 0 {
+		rate := func(i int) float64 { return float64(counts[i]-min(p.prev[i], counts[i])) / dt }
+		smp.Received, smp.Updates, smp.API, smp.API429 = rate(0), rate(1), rate(2), rate(3)
+	}
+	lats, latTo := l.latencies(p.prevLat)
+	smp.P50, smp.P99 = quantileMS(lats, 0.50), quantileMS(lats, 0.99)
+	p.prevT, p.prev, p.prevLat = now, counts, latTo
+	p.patterns = patterns
+	p.ring[p.next] = smp
+	p.next = (p.next + 1) % len(p.ring)
+	p.n = min(p.n+1, len(p.ring))
+}
+
+func metricUint(s metrics.Sample) uint64 {
+	if s.Value.Kind() == metrics.KindUint64 {
+		return s.Value.Uint64()
+	}
+	return 0
+}
+
+// topOwners keeps the n largest owners and adds the rest up as "other".
+func topOwners(owners []leak.OwnerCount, n int) map[string]int {
+	m := make(map[string]int, min(len(owners), n+1))
+	for i, o := range owners { // largest first
+		if i < n {
+			m[o.Owner] += o.Count
+		} else {
+			m["other"] += o.Count
+		}
+	}
+	return m
+}
+
+// quantileMS returns the q-quantile of ds in milliseconds (nearest rank),
+// nil for none.
+func quantileMS(ds []time.Duration, q float64) *float64 {
+	if len(ds) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	i := min(int(q*float64(len(sorted))), len(sorted)-1)
+	v := float64(sorted[i]) / float64(time.Millisecond)
+	return &v
+}
+
+func patternFinding(f leak.Finding, now time.Time) finding {
+	owner := f.ID
+	if len(f.Groups) > 0 {
+		owner = f.Groups[0].Owner()
+	}
+	return finding{Kind: "pattern", Owner: owner, At: now, Reports: 1, Count: float64(f.Count),
+		Title: f.Title + ": " + f.Why, Detail: "Fix: " + f.Fix + "\n\n" + leak.Format(f.Groups)}
+}
+
+// trend is the least-squares growth of the live heap over the ring.
+type trend struct {
+	BytesPerMin float64 `json:"bytes_per_min"`
+	Sustained   bool    `json:"sustained"` // at leak.DefaultHeapLimit per minute or more over the whole span, by the watchdog's rule
+	SpanSeconds float64 `json:"span_s"`
+}
+
+// heapTrend returns the live heap's trend over samples (nil for fewer than
+// 10, the watchdog's minimum).
+func heapTrend(samples []sample) *trend {
+	if len(samples) < 10 {
+		return nil
+	}
+	ls := make([]leak.Sample, len(samples))
+	for i, s := range samples {
+		ls[i] = leak.Sample{Time: time.UnixMilli(s.T), HeapLive: float64(s.HeapLive)}
+	}
+	rate, sustained := leak.GrowthRate(ls, func(s leak.Sample) float64 { return s.HeapLive }, leak.DefaultHeapLimit)
+	return &trend{BytesPerMin: rate, Sustained: sustained,
+		SpanSeconds: ls[len(ls)-1].Time.Sub(ls[0].Time).Seconds()}
+}
+
+// pageState is the JSON of /debug/state.
+type pageState struct {
+	Now        int64     `json:"now"` // Unix milliseconds
+	IntervalMS int64     `json:"interval_ms"`
+	Capacity   int       `json:"capacity"` // the ring's bound
+	Samples    []sample  `json:"samples"`  // oldest first; those after ?since= (Unix ms) only
+	HeapTrend  *trend    `json:"heap_trend,omitempty"`
+	Findings   []finding `json:"findings"` // reported (latest first), then the catalogue's reading of the latest sample
+}
+
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	if s.sampling.Load() == 0 && now.Sub(s.page.last()) >= s.sampleEvery {
+		s.takeSample(now) // Handler mounted without Serve: sample as the page polls
+	}
+	since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
+	all := s.page.samples(0)
+	st := pageState{Now: now.UnixMilli(), IntervalMS: s.sampleEvery.Milliseconds(), Capacity: len(s.page.ring),
+		HeapTrend: heapTrend(all), Findings: s.metrics.live.findings()}
+	i := sort.Search(len(all), func(i int) bool { return all[i].T > since })
+	st.Samples = all[i:]
+	s.page.mu.Lock()
+	st.Findings = append(st.Findings, s.page.patterns...)
+	s.page.mu.Unlock()
+	if st.Findings == nil {
+		st.Findings = []finding{}
+	}
+	pageHeaders(w)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+// pageHeaders keeps the page and its data out of caches, frames and other
+// origins' reach, and its scripts to its own files.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// servePage answers /debug/: the page with the token or the session
+// cookie, else 401 with the sign-in page.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
+	if !s.hasToken {
+		http.NotFound(w, r)
+		return
+	}
+	pageHeaders(w)
+	name, code := "index.html", http.StatusOK
+	if !s.authorized(r) {
+		name, code = "signin.html", http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tidygram ops"`)
+	}
+	b, err := fs.ReadFile(pageFS(), name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// serveStatic serves the page's script and style sheet: static files,
+// the same for everyone, without the token (the sign-in page needs them).
+func (s *Server) serveStatic() http.Handler {
+	files := http.FileServerFS(pageFS())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("file")
+		if !s.hasToken || !(strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css")) {
+			http.NotFound(w, r)
+			return
+		}
+		pageHeaders(w)
+		w.Header().Set("Cache-Control", "no-cache")
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/" + name
+		files.ServeHTTP(w, r2)
+	})
+}
+
+// startSession answers POST /debug/session (bearer token only) with the
+// session cookie the page then runs on.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request) {
+	if !s.hasToken {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.bearer(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tidygram ops"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	exp := time.Now().Add(s.sessionTTL).Unix()
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.sessionValue(exp),
+		MaxAge: int(s.sessionTTL / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil,
+		// No Path: the browser scopes it to the directory of this URL
+		// (/debug, or wherever the handler is mounted).
+	})
+	pageHeaders(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionValue is the cookie for a session ending at exp (Unix seconds):
+// exp and its HMAC under the server's random session key.
+func (s *Server) sessionValue(exp int64) string {
+	e := strconv.FormatInt(exp, 10)
+	mac := hmac.New(sha256.New, s.sessionKey[:])
+	mac.Write([]byte("tidygram ops session " + e))
+	return e + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// session reports whether r carries an unexpired session cookie of this
+// server.
+func (s *Server) session(r *http.Request) bool {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return false
+	}
+	e, _, _ := strings.Cut(c.Value, ".")
+	exp, err := strconv.ParseInt(e, 10, 64)
+	if err != nil || time.Now().Unix() >= exp {
+		return false
+	}
+	return hmac.Equal([]byte(c.Value), []byte(s.sessionValue(exp)))
+}
+
+func newSessionKey() (k [32]byte) {
+	_, _ = rand.Read(k[:]) // never fails (crypto/rand)
+	return k
+}
