@@ -87,15 +87,13 @@ type sampler struct {
 	ring     []sample // a fixed capacity, used circularly
 	next     int      // where the next sample goes
 	n        int      // samples held
-	prevT    time.Time
+	prevT    time.Time // the last sample's; zero before the first
 	prev     [4]uint64 // received, handled, API calls, 429s at prevT
 	prevLat  uint64
 	patterns []finding
 }
 
-func newSampler(n int, now time.Time) *sampler {
-	return &sampler{ring: make([]sample, n), prevT: now}
-}
+func newSampler(n int) *sampler { return &sampler{ring: make([]sample, n)} }
 
 // samples returns the samples taken after since (Unix ms), oldest first.
 func (p *sampler) samples(since int64) []sample {
@@ -159,7 +157,7 @@ func (s *Server) takeSample(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	counts := [4]uint64{l.received.Load(), l.handled.Load(), l.apiCalls.Load(), l.api429.Load()}
-	if dt := now.Sub(p.prevT).Seconds(); dt > 0 {
+	if dt := now.Sub(p.prevT).Seconds(); !p.prevT.IsZero() && dt > 0 { // the first sample only starts the counts
 		rate := func(i int) float64 { return float64(counts[i]-min(p.prev[i], counts[i])) / dt }
 		smp.Received, smp.Updates, smp.API, smp.API429 = rate(0), rate(1), rate(2), rate(3)
 	}
@@ -263,13 +261,13 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	if st.Findings == nil {
 		st.Findings = []finding{}
 	}
-	pageHeaders(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)
 }
 
-// pageHeaders keeps the page and its data out of caches, frames and other
-// origins' reach, and its scripts to its own files.
+// pageHeaders keeps the page and every /debug/ answer out of caches,
+// frames and other origins' reach, and the page's scripts to its own
+// files.
 func pageHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

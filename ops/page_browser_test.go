@@ -219,6 +219,10 @@ func TestOpsPageInBrowser(t *testing.T) {
 	feed, stopFeed := context.WithCancel(ctx)
 	var fed sync.WaitGroup
 	defer func() { stopFeed(); fed.Wait() }()
+	// One send in 20 answered 429 (no flood control: the handler fails).
+	if err := srv.SetFaultRate("sendMessage", 0.05, tgtest.Fault{Kind: tgtest.FaultTooMany}); err != nil {
+		t.Fatal(err)
+	}
 	alice := srv.NewUser("Alice")
 	if _, err := alice.Command("leak", ""); err != nil {
 		t.Fatal(err)
@@ -262,6 +266,8 @@ func TestOpsPageInBrowser(t *testing.T) {
 		["goroutines", "heap", "updates", "latency", "api"].every(c =>
 			+(document.getElementById("chart-" + c).dataset.points || 0) >= %d)`, minPoints),
 		`JSON.stringify([...document.querySelectorAll(".chart")].map(f => [f.id, f.dataset.points, f.dataset.series]))`)
+	waitJS(t, b, "429s charted", `+document.querySelector('#chart-api polyline[data-name="429"]').dataset.max > 0`,
+		`document.getElementById("chart-api").innerHTML`)
 	waitJS(t, b, "the leaking handler's goroutine charted under its owner",
 		`document.getElementById("chart-goroutines").dataset.series.split("|").includes("handler /leak")`,
 		`document.getElementById("chart-goroutines").dataset.series`)

@@ -135,7 +135,7 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.page = newSampler(s.sampleCount, time.Now())
+	s.page = newSampler(s.sampleCount)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -185,6 +185,7 @@ func (s *Server) guard(h http.Handler, heavy bool) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		pageHeaders(w)
 		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tidygram ops"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)

@@ -76,7 +76,7 @@
     lines.forEach((l, i) => {
       const color = COLORS[i % COLORS.length];
       node('polyline', {points: l.points.map(p => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '),
-        stroke: color, class: 'line', 'data-name': l.name}, svg, SVG);
+        stroke: color, class: 'line', 'data-name': l.name, 'data-max': Math.max(0, ...l.points.map(p => p[1]))}, svg, SVG);
       const li = node('li', {}, legend);
       node('span', {class: 'swatch'}, li).style.background = color; // CSSOM: allowed by the page's CSP
       const last = l.points.length ? l.points[l.points.length - 1][1] : null;
@@ -111,7 +111,8 @@
     body.replaceChildren();
     for (const f of findings) {
       const tr = node('tr', {'data-kind': f.kind, 'data-owner': f.owner}, body);
-      for (const v of [f.kind, f.owner, fmtNum(f.count), fmtNum(f.reports), fmtAge(now - Date.parse(f.at)) + ' ago']) {
+      const count = f.owner === 'heap_live_bytes' ? fmtBytes(f.count) : fmtNum(f.count);
+      for (const v of [f.kind, f.owner, count, fmtNum(f.reports), fmtAge(now - Date.parse(f.at)) + ' ago']) {
         node('td', {}, tr).textContent = v;
       }
       const details = node('details', {}, node('td', {}, tr));
