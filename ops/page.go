@@ -84,9 +84,9 @@ type sample struct {
 // latest reading.
 type sampler struct {
 	mu       sync.Mutex
-	ring     []sample // a fixed capacity, used circularly
-	next     int      // where the next sample goes
-	n        int      // samples held
+	ring     []sample  // a fixed capacity, used circularly
+	next     int       // where the next sample goes
+	n        int       // samples held
 	prevT    time.Time // the last sample's; zero before the first
 	prev     [4]uint64 // received, handled, API calls, 429s at prevT
 	prevLat  uint64
