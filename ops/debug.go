@@ -24,6 +24,7 @@ func (s *Server) pprofIndex(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "  /debug/pprof/profile        CPU profile, ?seconds=N (default and limit %s)\n", s.maxProfile)
 	fmt.Fprintf(w, "  /debug/pprof/trace          execution trace, ?seconds=N (default 1 s, limit %s)\n", s.maxProfile)
 	fmt.Fprintln(w, "  /debug/goroutines           goroutines by owner and stack, ages, diff since start (?format=json)")
+	fmt.Fprintln(w, "  /debug/                     the ops page: live charts and leak findings (open /debug/#token=… in a browser)")
 }
 
 func (s *Server) pprofProfile(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ func ExampleServer() {
 	m.QueueDepth(func() int { return 0 }) // e.g. the dispatch pool's length
 	s := ops.New(
 		ops.WithAddr("127.0.0.1:0"),
-		ops.WithToken("a long random token"), // enables /debug/pprof and /debug/goroutines
+		ops.WithToken("a long random token"), // enables /debug/pprof, /debug/goroutines and the ops page /debug/
 		ops.WithMetrics(m),
 		ops.WithReady(func(ctx context.Context) error { return nil }), // e.g. getMe answered
 	)

@@ -44,9 +44,10 @@ func WithSampleInterval(d time.Duration) Option {
 }
 
 // WithSamples sets how many samples the ops page keeps (default 300;
-// clamped to [MinSamples, MaxSamples]). A sample is about half a
-// kilobyte: 300 samples hold 10 minutes at the default interval in about
-// 150 KB.
+// clamped to [MinSamples, MaxSamples]), in a ring allocated once. A sample
+// takes about 0.7 KB with its 9 owners (measured: 607 bytes of owners
+// map and names, 96 of struct): 300 samples hold 10 minutes at the
+// default interval in about 210 KB.
 func WithSamples(n int) Option {
 	return func(s *Server) { s.sampleCount = min(max(n, MinSamples), MaxSamples) }
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,11 @@ import (
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("TIDYGRAM_CHROME"); p != "" {
-		return p
+		exe, err := exec.LookPath(p)
+		if err != nil {
+			t.Fatalf("TIDYGRAM_CHROME: %v", err)
+		}
+		return exe
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -161,8 +166,9 @@ func (b *syncBuffer) String() string {
 
 // TestOpsPageInBrowser runs a bot with its ops server and opens /debug/ in
 // headless Chromium: refused without the token, signed in with it, every
-// chart gets points, and a handler's planted goroutine leak and the
-// watchdog's heap alarm show in the findings table. The whole test is
+// chart gets points, the heap a handler keeps shows as sustained growth,
+// and a handler's planted goroutine leak and the watchdog's heap alarm
+// show in the findings table. The whole test is
 // bounded by two minutes; the browser's processes and every goroutine end
 // with it.
 func TestOpsPageInBrowser(t *testing.T) {
@@ -186,18 +192,18 @@ func TestOpsPageInBrowser(t *testing.T) {
 	bot := bottest.New(t, srv,
 		tidygram.WithPollTimeout(time.Second), tidygram.WithoutFloodControl(),
 		tidygram.WithLeakCheck(50*time.Millisecond),
-		// A real watchdog whose heap reading is scripted to grow 32 MiB a
-		// minute (its limit: 1 MiB): an alarm a second. Its clock steps
-		// exactly one interval a sample: the watchdog wants samples
-		// spanning its whole window, which a sample taken a little late
-		// never completes.
-		tidygram.WithWatchdog(leak.WithSampleInterval(20*time.Millisecond), leak.WithWindow(time.Second),
+		// The watchdog, on the real heap: the text handler below keeps
+		// 32 KiB an update (about 170 MiB a minute; the limit is 1). Each
+		// reading follows a GC, so the live heap steps with what is kept,
+		// and the watchdog's clock steps exactly one interval a reading:
+		// the watchdog wants readings spanning its whole window, which one
+		// taken a little late never completes.
+		tidygram.WithWatchdog(leak.WithSampleInterval(50*time.Millisecond), leak.WithWindow(2*time.Second),
 			leak.WithLimits(leak.Limits{HeapBytes: 1 << 20}),
-			leak.WithWatchClock(func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * 20 * time.Millisecond) }),
+			leak.WithWatchClock(func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * 50 * time.Millisecond) }),
 			leak.WithSampler(func(now time.Time) leak.Sample {
-				s := leak.ReadSample(now)
-				s.HeapLive = 64<<20 + now.Sub(start).Minutes()*(32<<20)
-				return s
+				runtime.GC()
+				return leak.ReadSample(now)
 			})),
 		ForBot(WithListener(ln), WithToken(token), WithSampleInterval(100*time.Millisecond),
 			WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))))
@@ -206,7 +212,16 @@ func TestOpsPageInBrowser(t *testing.T) {
 		go func() { <-release }() // left blocked: outlives its update
 		return nil
 	})
-	bot.OnText(func(c *tidygram.Context) error { return c.Send("ok") })
+	var (
+		keptMu sync.Mutex
+		kept   [][]byte // a heap leak: dropped with the test
+	)
+	bot.OnText(func(c *tidygram.Context) error {
+		keptMu.Lock()
+		kept = append(kept, make([]byte, 32<<10))
+		keptMu.Unlock()
+		return c.Send("ok")
+	})
 	running := bottest.Run(t, bot)
 	defer func() {
 		close(release) // before Run's own check at stop
@@ -215,7 +230,8 @@ func TestOpsPageInBrowser(t *testing.T) {
 		}
 	}()
 
-	// Updates flow while the page is open: at most 3,000, one every 10 ms.
+	// Updates flow while the page is open: at most 3,000 (94 MiB kept),
+	// one every 10 ms.
 	feed, stopFeed := context.WithCancel(ctx)
 	var fed sync.WaitGroup
 	defer func() { stopFeed(); fed.Wait() }()
@@ -261,7 +277,10 @@ func TestOpsPageInBrowser(t *testing.T) {
 	if err := chromedp.Do(b, chromedp.Navigate(base+"/debug/#token="+token)); err != nil {
 		t.Fatal(err)
 	}
-	const minPoints = 30
+	minPoints := 30 // 3 s of samples
+	if os.Getenv("TIDYGRAM_OPS_SCREENSHOT") != "" {
+		minPoints = 150 // a picture for the documentation: 15 s
+	}
 	waitJS(t, b, fmt.Sprintf("every chart with %d points", minPoints), fmt.Sprintf(`document.body.dataset.page === "ops" &&
 		["goroutines", "heap", "updates", "latency", "api"].every(c =>
 			+(document.getElementById("chart-" + c).dataset.points || 0) >= %d)`, minPoints),
@@ -275,7 +294,7 @@ func TestOpsPageInBrowser(t *testing.T) {
 		!!document.querySelector('#findings tr[data-kind="leak"][data-owner="handler /leak"]') &&
 		!!document.querySelector('#findings tr[data-kind="alarm"][data-owner="heap_live_bytes"]')`,
 		`document.getElementById("findings").innerText`)
-	waitJS(t, b, "the heap trend shown", `document.getElementById("heap-trend").textContent.startsWith("trend ")`,
+	waitJS(t, b, "the kept heap shown as sustained growth", `document.getElementById("heap-trend").textContent.includes("sustained growth")`,
 		`document.getElementById("heap-trend").textContent`)
 	waitJS(t, b, "the address bar without the token", `!location.href.includes("token")`, `location.href`)
 	screenshot(t, b)

@@ -37,11 +37,13 @@
     return s < 120 ? s + ' s' : Math.round(s / 60) + ' min';
   }
 
-  // niceMax rounds a chart's top up to 1, 2 or 5 times a power of ten.
-  function niceMax(v) {
+  // niceMax rounds a chart's top up to 1, 2 or 5 times a power of ten
+  // (of the unit fmtBytes shows it in, for bytes).
+  function niceMax(v, fmt) {
     if (!(v > 0)) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    return [1, 2, 5, 10].map(m => m * p).find(m => m >= v);
+    const unit = fmt === fmtBytes ? Math.pow(1024, Math.floor(Math.log(v) / Math.log(1024))) : 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v / unit)));
+    return [1, 2, 5, 10].map(m => m * p * unit).find(m => m >= v);
   }
 
   // series builds a named line from the samples; get returns null for a gap.
@@ -62,7 +64,7 @@
     const all = lines.flatMap(l => l.points);
     const t1 = samples.length ? samples[samples.length - 1].t : 0;
     const t0 = samples.length ? samples[0].t : 0;
-    const top = niceMax(Math.max(0, ...all.map(p => p[1])));
+    const top = niceMax(Math.max(0, ...all.map(p => p[1])), fmt);
     const x = t => L + (t1 > t0 ? (t - t0) / (t1 - t0) : 1) * (W - L - R);
     const y = v => H - B - v / top * (H - T - B);
     const svg = node('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': fig.firstElementChild.textContent}, fig, SVG);
