@@ -157,6 +157,9 @@ func (s *Server) takeSample(now time.Time) {
 	p, l := s.page, &s.metrics.live
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !now.After(p.prevT) {
+		return // a sample racing a later one (two polls at once): the ring stays in time order
+	}
 	counts := [4]uint64{l.received.Load(), l.handled.Load(), l.apiCalls.Load(), l.api429.Load()}
 	if dt := now.Sub(p.prevT).Seconds(); !p.prevT.IsZero() && dt > 0 { // the first sample only starts the counts
 		rate := func(i int) float64 { return float64(counts[i]-min(p.prev[i], counts[i])) / dt }

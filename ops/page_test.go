@@ -3,7 +3,6 @@ package ops
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,27 +12,6 @@ import (
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tg"
 )
-
-// request sends method url with the given headers and returns the status,
-// the response headers and the body.
-func request(t *testing.T, method, url string, header map[string]string) (int, http.Header, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
-}
 
 // TestPageSession: the page and its data answer 401 (the page with the
 // sign-in page) without the token or the session cookie; POST
