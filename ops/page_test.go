@@ -10,6 +10,8 @@ import (
 
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/observe"
+	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -129,8 +131,8 @@ func TestSamplerBounded(t *testing.T) {
 	if last.P50 == nil || last.P99 == nil || *last.P50 != 25 || *last.P99 != 48 {
 		t.Errorf("p50 %v p99 %v, want 25 and 48 ms (of 1..48 ms)", deref(last.P50), deref(last.P99))
 	}
-	if last.Goroutines <= 0 || last.Owners == nil || last.HeapInuse == 0 {
-		t.Errorf("sample without goroutines, owners or heap: %+v", last)
+	if last.Goroutines <= 0 || last.Owners == nil || last.HeapInuse == 0 || last.Spool != nil {
+		t.Errorf("sample without goroutines, owners or heap, or with a spool: %+v", last)
 	}
 	if since := s.page.samples(got[7].T); len(since) != 2 || since[0].T != got[8].T {
 		t.Errorf("since the 8th: %d samples", len(since))
@@ -142,12 +144,23 @@ func TestSamplerBounded(t *testing.T) {
 		t.Error("a heap trend from 9 samples")
 	}
 
+	// A bot with a spool: its depth is sampled.
+	m.Start(observe.State{Spool: func() spool.Stats { return spool.Stats{Depth: 7} }})
+	s.takeSample(t0.Add(24500 * time.Millisecond))
+	if got := s.page.samples(got[9].T); len(got) != 1 || got[0].Spool == nil || *got[0].Spool != 7 {
+		t.Errorf("spool depth not sampled: %+v", got)
+	}
+
 	// More handlers between two samples than the latency ring holds: the
 	// quantiles come from the last latencyRing.
 	for j := range 3 * latencyRing {
 		m.UpdateHandled(u, "/start", time.Duration(j)*time.Microsecond, nil)
 	}
 	s.takeSample(t0.Add(25 * time.Second))
+	s.takeSample(t0.Add(time.Second)) // older than the newest: dropped
+	if all := s.page.samples(0); len(all) != 10 || all[9].T != t0.Add(25*time.Second).UnixMilli() {
+		t.Errorf("%d samples held, the newest at %d; want 10, the one of 25 s", len(all), all[len(all)-1].T)
+	}
 	got = s.page.samples(0)
 	p50 := *got[len(got)-1].P50
 	if want := float64(2*latencyRing+latencyRing/2) / 1000; p50 != want {
