@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,23 @@ func TestFindingsMerged(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"kind":"leak"`) {
 		t.Errorf("JSON %s %v", b, err)
 	}
+}
+
+// FuzzSessionCookie: no cookie value but the one the server signed opens
+// the page.
+func FuzzSessionCookie(f *testing.F) {
+	s := New(WithToken(token))
+	valid := s.sessionValue(time.Now().Add(time.Hour).Unix())
+	for _, v := range []string{valid, "", ".", "1.", valid + "x", "9999999999999999999." + valid[11:], token} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest("GET", "/debug/", nil)
+		r.Header.Set("Cookie", sessionCookie+"="+v)
+		if s.session(r) {
+			if c, _ := r.Cookie(sessionCookie); c.Value != valid {
+				t.Fatalf("cookie %q opened the page", v)
+			}
+		}
+	})
 }
