@@ -21,6 +21,7 @@ import (
 	"github.com/tidygram/tidygram/bottest"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/leaktest"
+	"github.com/tidygram/tidygram/spool/spooltest"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -177,6 +178,7 @@ func TestOpsPageInBrowser(t *testing.T) {
 	bot := bottest.New(t, srv,
 		tidygram.WithPollTimeout(time.Second), tidygram.WithoutFloodControl(),
 		tidygram.WithLeakCheck(50*time.Millisecond),
+		tidygram.WithSpool(spooltest.New()), // for the spool's chart
 		// The watchdog, on the real heap: the text handler below keeps
 		// 16 KiB an update (about 90 MiB a minute; the limit is 1). Each
 		// reading follows a GC, so the live heap steps with what is kept,
@@ -267,7 +269,7 @@ func TestOpsPageInBrowser(t *testing.T) {
 		minPoints = 150 // a picture for the documentation: 15 s
 	}
 	waitJS(t, b, fmt.Sprintf("every chart with %d points", minPoints), fmt.Sprintf(`document.body.dataset.page === "ops" &&
-		["goroutines", "heap", "updates", "latency", "api"].every(c =>
+		["goroutines", "heap", "updates", "latency", "api", "spool"].every(c =>
 			+(document.getElementById("chart-" + c).dataset.points || 0) >= %d)`, minPoints),
 		`JSON.stringify([...document.querySelectorAll(".chart")].map(f => [f.id, f.dataset.points, f.dataset.series]))`)
 	waitJS(t, b, "429s charted", `+document.querySelector('#chart-api polyline[data-name="429"]').dataset.max > 0`,
