@@ -251,8 +251,12 @@ func TestOpsPageInBrowser(t *testing.T) {
 	}
 
 	b := startBrowser(t, ctx)
-	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 1100), chromedp.Navigate(base+"/debug/")); err != nil {
+	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 1100)); err != nil {
 		t.Fatal(err)
+	}
+	resp, err := chromedp.Run(b, chromedp.NavigateResponse(base+"/debug/"))
+	if err != nil || resp.Status != 401 {
+		t.Fatalf("the page without the token: %+v, %v; want a 401", resp, err)
 	}
 	waitJS(t, b, "the sign-in page without the token",
 		`document.body.dataset.page === "signin" && !document.getElementById("charts")`, `document.body.innerText`)
