@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -208,10 +209,13 @@ func quantileMS(ds []time.Duration, q float64) *float64 {
 }
 
 func patternFinding(f leak.Finding, now time.Time) finding {
-	owner := f.ID
-	if len(f.Groups) > 0 {
-		owner = f.Groups[0].Owner()
+	var owners []string // of the groups it names, highest score first
+	for _, g := range f.Groups {
+		if o := g.Owner(); !slices.Contains(owners, o) {
+			owners = append(owners, o)
+		}
 	}
+	owner := cmp.Or(strings.Join(owners, ", "), f.ID)
 	return finding{Kind: "pattern", Owner: owner, At: now, Reports: 1, Count: float64(f.Count),
 		Title: f.Title + ": " + f.Why, Detail: "Fix: " + f.Fix + "\n\n" + leak.Format(f.Groups)}
 }

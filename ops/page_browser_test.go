@@ -57,7 +57,7 @@ func startBrowser(t *testing.T, ctx context.Context) context.Context {
 	profile := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.UserDataDir(profile), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 1100))
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 1000))
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
@@ -251,7 +251,7 @@ func TestOpsPageInBrowser(t *testing.T) {
 	}
 
 	b := startBrowser(t, ctx)
-	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 1100)); err != nil {
+	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := chromedp.Run(b, chromedp.NavigateResponse(base+"/debug/"))

@@ -22,7 +22,7 @@
   function fmtNum(v) {
     if (v === null || v === undefined) return '–';
     if (Math.abs(v) >= 100 || Number.isInteger(v)) return Math.round(v).toLocaleString('en');
-    return v.toPrecision(3);
+    return String(Number(v.toPrecision(3)));
   }
 
   function fmtBytes(v) {
