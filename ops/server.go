@@ -50,8 +50,9 @@
 // The figures are those of the bot the server's Metrics observe (ForBot).
 //
 // Bounds: the server samples every WithSampleInterval (default 2 s) while
-// Run or Serve runs with a token — one debug=1 goroutine profile, a
-// runtime/metrics read and a catalogue pass a sample — and keeps the last
+// Run or Serve runs with a token — a runtime/metrics read, and a debug=1
+// goroutine profile with a catalogue pass at most as often as keeps them
+// under 1% of the time — and keeps the last
 // WithSamples samples (default 300: 10 minutes, about 210 KB) in a ring
 // of fixed size; the page keeps as many. A Handler mounted without Serve
 // samples when the page polls instead.

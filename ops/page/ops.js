@@ -89,10 +89,11 @@
   }
 
   function renderCharts(st) {
-    const newest = samples.length ? samples[samples.length - 1].owners || {} : {};
+    // Owners come from goroutine profiles, which not every sample has.
+    const newest = samples.findLast(s => s.owners)?.owners || {};
     const owners = Object.keys(newest).sort((a, b) => newest[b] - newest[a]).slice(0, MAX_OWNERS);
     chart('chart-goroutines', [series('total', s => s.goroutines),
-      ...owners.map(o => series(o, s => s.goroutines < 0 ? null : (s.owners || {})[o] || 0))], fmtNum);
+      ...owners.map(o => series(o, s => s.owners ? s.owners[o] || 0 : null))], fmtNum);
 
     chart('chart-heap', [series('in use', s => s.heap_inuse), series('live after GC', s => s.heap_live)], fmtBytes);
     const tr = st.heap_trend;
