@@ -46,6 +46,11 @@ const (
 // Label values come from code (update kinds, route names, method names),
 // never from user input, so the number of series stays bounded: a method
 // label is a Bot API method's documented name or "other" (MethodOther).
+//
+// For the ops page (see Server) they also keep running totals, the last
+// 1,024 handler run times (8 KB, written without a lock) and the latest
+// leak report, abandonment and alarm of each handler or resource (at most
+// 64).
 type Metrics struct {
 	reg *prometheus.Registry
 
