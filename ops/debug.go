@@ -24,6 +24,7 @@ func (s *Server) pprofIndex(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "  /debug/pprof/profile        CPU profile, ?seconds=N (default and limit %s)\n", s.maxProfile)
 	fmt.Fprintf(w, "  /debug/pprof/trace          execution trace, ?seconds=N (default 1 s, limit %s)\n", s.maxProfile)
 	fmt.Fprintln(w, "  /debug/goroutines           goroutines by owner and stack, ages, diff since start (?format=json)")
+	fmt.Fprintln(w, "  /debug/                     the ops page: live charts and leak findings (open /debug/#token=… in a browser)")
 }
 
 func (s *Server) pprofProfile(w http.ResponseWriter, r *http.Request) {
@@ -123,11 +124,7 @@ func (s *Server) goroutines(w http.ResponseWriter, r *http.Request) {
 			v.Ages = true
 		}
 	}
-	diag := s.diag
-	if st := s.metrics.bot(); st != nil && st.IdleConns > 0 {
-		diag = append([]leak.DiagnoseOption{leak.WithPoolSize(st.IdleConns)}, diag...)
-	}
-	v.Analysis = leak.Analyze(dump, diag...)
+	v.Analysis = leak.Analyze(dump, s.diagnoseOptions()...)
 	if len(v.Groups) > top {
 		v.Groups = v.Groups[:top]
 	}
@@ -157,6 +154,15 @@ func (s *Server) goroutines(w http.ResponseWriter, r *http.Request) {
 	for _, d := range v.OwnersDiff {
 		fmt.Fprintf(w, "  %+6d  %s (%d -> %d)\n", d.Growth(), d.Key, d.Before, d.After)
 	}
+}
+
+// diagnoseOptions are the leak catalogue's options: the bot's pool size,
+// then WithDiagnose's.
+func (s *Server) diagnoseOptions() []leak.DiagnoseOption {
+	if st := s.metrics.bot(); st != nil && st.IdleConns > 0 {
+		return append([]leak.DiagnoseOption{leak.WithPoolSize(st.IdleConns)}, s.diag...)
+	}
+	return s.diag
 }
 
 // slogPrinter adapts a slog.Logger to promhttp's error logger.

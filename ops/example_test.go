@@ -2,6 +2,9 @@ package ops_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"time"
 
 	"github.com/tidygram/tidygram/ops"
@@ -15,7 +18,7 @@ func ExampleServer() {
 	m.QueueDepth(func() int { return 0 }) // e.g. the dispatch pool's length
 	s := ops.New(
 		ops.WithAddr("127.0.0.1:0"),
-		ops.WithToken("a long random token"), // enables /debug/pprof and /debug/goroutines
+		ops.WithToken("a long random token"), // enables /debug/pprof, /debug/goroutines and the ops page /debug/
 		ops.WithMetrics(m),
 		ops.WithReady(func(ctx context.Context) error { return nil }), // e.g. getMe answered
 	)
@@ -25,4 +28,24 @@ func ExampleServer() {
 	m.UpdateReceived(u, false) // a bot reports to m as its observer (ops.ForBot)
 	m.UpdateHandled(u, "/start", 3*time.Millisecond, nil)
 	_ = s.Run(ctx) // returns after shutdown
+}
+
+// The ops page keeps 20 minutes of samples here, one every 2 s. A browser
+// opens http://127.0.0.1:9464/debug/#token=… and signs in once; a script
+// reads the page's data with the bearer token.
+func ExampleWithSamples() {
+	s := ops.New(ops.WithToken("a long random token"), ops.WithSampleInterval(2*time.Second), ops.WithSamples(600))
+	req := httptest.NewRequest("GET", "/debug/state", nil)
+	req.Header.Set("Authorization", "Bearer a long random token")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req) // mounted without Run: it samples as it is asked
+	var state struct {
+		Capacity int               `json:"capacity"`
+		Samples  []json.RawMessage `json:"samples"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &state); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(rec.Code, state.Capacity, len(state.Samples))
+	// Output: 200 600 1
 }

@@ -46,6 +46,11 @@ const (
 // Label values come from code (update kinds, route names, method names),
 // never from user input, so the number of series stays bounded: a method
 // label is a Bot API method's documented name or "other" (MethodOther).
+//
+// For the ops page (see Server) they also keep running totals, the last
+// 1,024 handler run times (8 KB, written without a lock) and the latest
+// leak report, abandonment and alarm of each handler or resource (at most
+// 64).
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -65,6 +70,8 @@ type Metrics struct {
 
 	queueDepth, inFlight, sessionSize, openConns atomic.Pointer[func() int]
 	state                                        atomic.Pointer[observe.State]
+
+	live live // what the ops page samples (see Server)
 }
 
 // MetricsOption configures NewMetrics.
@@ -212,6 +219,7 @@ func (m *Metrics) bot() *observe.State {
 func (m *Metrics) UpdateReceived(u *tg.Update, duplicate bool) {
 	if m != nil && !duplicate {
 		m.received.WithLabelValues(u.Kind()).Inc()
+		m.live.received.Add(1)
 	}
 }
 
@@ -228,6 +236,8 @@ func (m *Metrics) UpdateHandled(u *tg.Update, route string, d time.Duration, err
 	}
 	m.handled.WithLabelValues(u.Kind(), route, result).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	m.live.handled.Add(1)
+	m.live.latency(d)
 }
 
 // QueueDepth makes updates_queued read f at each scrape (f must be quick
@@ -287,8 +297,14 @@ func methodLabel(method string) string {
 // by its result (see CallResult). The method label is the method's
 // documented name, or MethodOther for a name that is not a Bot API method.
 func (m *Metrics) APICall(method string, _ time.Duration, err error) {
-	if m != nil {
-		m.apiCalls.WithLabelValues(methodLabel(method), CallResult(err)).Inc()
+	if m == nil {
+		return
+	}
+	result := CallResult(err)
+	m.apiCalls.WithLabelValues(methodLabel(method), result).Inc()
+	m.live.apiCalls.Add(1)
+	if result == ResultRateLimited {
+		m.live.api429.Add(1)
 	}
 }
 
@@ -341,15 +357,17 @@ func (m *Metrics) LimiterRetrying(method string, wait time.Duration, _ error) {
 func (m *Metrics) Leaked(r leak.Report) {
 	if m != nil && r.Count > 0 {
 		m.leaked.WithLabelValues(r.Handler).Add(float64(r.Count))
+		m.live.leaked(r)
 	}
 }
 
 // HandlerAbandoned implements observe.Observer: counts the abandoned
 // handler and the goroutines it left (at least the one running it).
-func (m *Metrics) HandlerAbandoned(r leak.Report, _ time.Duration) {
+func (m *Metrics) HandlerAbandoned(r leak.Report, ran time.Duration) {
 	if m != nil {
 		m.abandoned.WithLabelValues(r.Handler).Inc()
 		m.leaked.WithLabelValues(r.Handler).Add(float64(max(r.Count, 1)))
+		m.live.abandoned(r, ran)
 	}
 }
 
@@ -373,6 +391,7 @@ func (m *Metrics) BodyUnclosed(leak.Unclosed) {
 func (m *Metrics) Alarm(a leak.Alarm) {
 	if m != nil {
 		m.alarms.WithLabelValues(a.Resource).Inc()
+		m.live.alarm(a)
 	}
 }
 

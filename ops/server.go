@@ -1,7 +1,7 @@
 // Package ops is tidygram's operations HTTP server: Prometheus metrics,
-// health and readiness, token-gated pprof profiles and a goroutine view
-// grouped by owner, on a listener of its own (loopback by default), never
-// on the webhook's.
+// health and readiness, token-gated pprof profiles, a goroutine view
+// grouped by owner and a live ops page, on a listener of its own
+// (loopback by default), never on the webhook's.
 //
 // Routes:
 //
@@ -10,12 +10,76 @@
 //	/readyz               200 when the readiness function returns nil, else 503 with its error
 //	/debug/pprof/…        runtime profiles (bearer token required)
 //	/debug/goroutines     goroutines by owner and stack, ages, diff since start, leak findings (token required)
+//	/debug/               the ops page: live charts and the leak and growth findings (token required)
+//	/debug/state          the page's data as JSON: samples after ?since=<Unix ms>, heap trend, findings (token required)
+//	/debug/session        POST with the bearer token: sets the page's session cookie (see below)
+//	/debug/static/…       the page's script and style sheet (static files, served without the token)
 //
 // The /debug/ routes answer 404 unless a token is configured, and 401
-// without it. They run one at a time (429 while one runs); CPU profiles and
-// traces last at most MaxProfile (default 30 s). ops never serves the
-// command line, never reads request bodies and never registers anything on
-// http.DefaultServeMux.
+// without it. Heavy ones (profiles, /debug/goroutines) run one at a time
+// (429 while one runs); CPU profiles and traces last at most MaxProfile
+// (default 30 s). ops never serves the command line, never reads request
+// bodies, never logs request URLs, headers or cookies, and never
+// registers anything on http.DefaultServeMux.
+//
+// # The ops page
+//
+// /debug/ is one page, drawn by a few kilobytes of embedded plain
+// JavaScript (SVG charts, nothing loaded from other sites: it works on a
+// machine without internet), that polls /debug/state every sample
+// interval. It charts:
+//
+//   - goroutines by owner (leak.Group.Owner: "handler /route", tidygram's
+//     components, "pool", …), and their total;
+//   - heap in use (bytes in heap objects) and live heap after the last
+//     GC, with the live heap's least-squares trend over the samples held
+//     (leak.GrowthRate; "sustained growth" by the watchdog's rule at
+//     leak.DefaultHeapLimit);
+//   - updates received and handled per second;
+//   - handler latency p50 and p99 over the handlers that ended in each
+//     interval (at most the last 1,024 of them);
+//   - Bot API calls and 429 answers per second;
+//   - the spool's depth, when the bot has a spool.
+//
+// Below, a table of leak and growth findings: goroutines that outlived
+// their update (the bot's per-update leak check), abandoned handlers, and
+// the watchdog's alarms (WithWatchdog) with their own text and fields —
+// growing owners and whatever else an alarm names — one row per kind and
+// owner counting its reports (at most 64 rows, the least recent dropped);
+// then the leak catalogue's reading of the latest sample (leak.Diagnose).
+// The figures are those of the bot the server's Metrics observe (ForBot).
+//
+// Bounds: the server samples every WithSampleInterval (default 2 s) while
+// Run or Serve runs with a token — a runtime/metrics read, and a debug=1
+// goroutine profile with a catalogue pass at most as often as keeps them
+// under 1% of the time — and keeps the last
+// WithSamples samples (default 300: 10 minutes, about 210 KB) in a ring
+// of fixed size; the page keeps as many. A Handler mounted without Serve
+// samples when the page polls instead.
+//
+// # Signing in to the page
+//
+// A page load cannot send an Authorization header, so the page signs in
+// once: open /debug/#token=<token>, or open /debug/ and paste the token.
+// The fragment never leaves the browser (it is in no request line, server
+// or proxy log, or Referer header). The sign-in page, served with the
+// 401, takes the token out of the address bar and sends it once, as a
+// bearer token, to POST /debug/session, whose answer sets a cookie:
+// HttpOnly (no script reads it), SameSite=Strict (no other site's page
+// makes the browser send it), scoped to /debug, for DefaultSessionTTL
+// (12 h), Secure over TLS. Its value is not the token but its expiry and
+// an HMAC-SHA256 of it under a random key the server draws in New: it
+// opens /debug/ on this server only, until it expires or the server
+// restarts, and a cookie forged or altered is refused.
+//
+// The trade-offs: for its lifetime the cookie opens every /debug/ route,
+// profiles included, to whoever uses that browser profile, and there is
+// no sign-out but clearing it or restarting the server; a browser may
+// keep the typed URL, fragment included, in its history (pasting the
+// token into the form avoids that); and over plain HTTP beyond loopback
+// the token and the cookie cross the network in clear — keep the
+// listener on loopback (reach it through an SSH tunnel) or put TLS in
+// front.
 package ops
 
 import (
@@ -29,6 +93,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -62,6 +127,15 @@ type Server struct {
 	mu       sync.Mutex
 	baseline []leak.Group
 	since    time.Time
+
+	// The ops page: its sampler's ring, the samplers running (Serve's),
+	// and the key its session cookies are signed with.
+	sampleEvery time.Duration
+	sampleCount int
+	sessionTTL  time.Duration
+	page        *sampler
+	sampling    atomic.Int32
+	sessionKey  [32]byte
 }
 
 // Option configures a Server.
@@ -78,8 +152,9 @@ func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 func WithListener(ln net.Listener) Option { return func(s *Server) { s.ln = ln } }
 
 // WithToken enables the /debug/ routes for requests with
-// "Authorization: Bearer <token>" (compared in constant time). Without it
-// they answer 404.
+// "Authorization: Bearer <token>" (compared in constant time) or the ops
+// page's session cookie (see the package documentation). Without it they
+// answer 404 and the page's sampler does not run.
 func WithToken(token string) Option {
 	return func(s *Server) {
 		s.hasToken = token != ""
@@ -119,10 +194,13 @@ func WithDiagnose(opts ...leak.DiagnoseOption) Option {
 // again when Serve starts).
 func New(opts ...Option) *Server {
 	s := &Server{addr: DefaultAddr, readyTimeout: DefaultReadyTimeout, maxProfile: DefaultMaxProfile,
-		shutdownTimeout: DefaultShutdownTimeout, busy: make(chan struct{}, 1)}
+		shutdownTimeout: DefaultShutdownTimeout, busy: make(chan struct{}, 1),
+		sampleEvery: DefaultSampleInterval, sampleCount: DefaultSamples, sessionTTL: DefaultSessionTTL,
+		sessionKey: newSessionKey()}
 	for _, o := range opts {
 		o(s)
 	}
+	s.page = newSampler(s.sampleCount)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -158,6 +236,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /debug/pprof/{$}", s.guard(http.HandlerFunc(s.pprofIndex), false))
 	mux.Handle("GET /debug/pprof/{name}", s.guard(http.HandlerFunc(s.pprofProfile), true))
 	mux.Handle("GET /debug/goroutines", s.guard(http.HandlerFunc(s.goroutines), true))
+	mux.HandleFunc("GET /debug/{$}", s.servePage)
+	mux.Handle("GET /debug/state", s.guard(http.HandlerFunc(s.state), false))
+	mux.HandleFunc("POST /debug/session", s.startSession)
+	mux.Handle("GET /debug/static/{file}", s.serveStatic())
 	return mux
 }
 
@@ -168,6 +250,7 @@ func (s *Server) guard(h http.Handler, heavy bool) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		pageHeaders(w)
 		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tidygram ops"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -187,7 +270,12 @@ func (s *Server) guard(h http.Handler, heavy bool) http.Handler {
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authorized reports whether r carries the token or the ops page's
+// session cookie.
+func (s *Server) authorized(r *http.Request) bool { return s.bearer(r) || s.session(r) }
+
+// bearer reports whether r carries "Authorization: Bearer <token>".
+func (s *Server) bearer(r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return false
@@ -234,6 +322,20 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on a listener of the caller's; it closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.takeBaseline()
+	if s.hasToken { // the ops page's sampler, ended before Serve returns
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		s.sampling.Add(1)
+		go func() {
+			defer close(done)
+			s.runSampler(sctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+			s.sampling.Add(-1)
+		}()
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

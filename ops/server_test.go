@@ -39,11 +39,26 @@ func serve(t *testing.T, s *Server) string {
 	return "http://" + ln.Addr().String()
 }
 
+// get sends GET url with the bearer token tok (none when "").
 func get(t *testing.T, url, tok string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	var h map[string]string
 	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		h = map[string]string{"Authorization": "Bearer " + tok}
+	}
+	return request(t, "GET", url, h)
+}
+
+// request sends method url with the given headers and returns the status,
+// the response headers and the body.
+func request(t *testing.T, method, url string, header map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Do(req)
