@@ -17,7 +17,7 @@ type Bot string
 
 // Labels returns the labels of a component of the bot.
 func (b Bot) Labels(component string) pprof.LabelSet {
-	return pprof.Labels(leak.LabelBot, string(b), leak.LabelComponent, component)
+	return pprof.Labels(leak.LabelComponent, component, leak.LabelBot, string(b)) // keys sorted: pprof sorts no further
 }
 
 // Do runs fn with the bot's labels for component on the current goroutine
@@ -36,6 +36,7 @@ func (b Bot) Handler(u *tg.Update, route string) pprof.LabelSet {
 		buf = strconv.AppendInt(buf, c.ID, 10)
 	}
 	ids := string(buf)
-	return pprof.Labels(leak.LabelBot, string(b), leak.LabelComponent, "handler", leak.LabelHandler, route,
-		leak.LabelUpdateID, ids[:n], leak.LabelChatID, ids[n:])
+	// keys in sorted order: pprof.Labels then neither sorts nor copies
+	return pprof.Labels(leak.LabelChatID, ids[n:], leak.LabelComponent, "handler", leak.LabelHandler, route,
+		leak.LabelBot, string(b), leak.LabelUpdateID, ids[:n])
 }
