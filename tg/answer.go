@@ -168,9 +168,16 @@ func decodeAnswer(method string, status int, body io.Reader, result any, lim ans
 
 func (d *answerDecoder) decode(method string, status int, result any, maxItems int, red redactor) error {
 	var (
-		env      envelope
-		semantic error // the first error decoding a value (decoding goes on, as encoding/json does)
+		ok       okFlag
+		env      *envelope // the error fields, made when the answer has one (not on the path of a success)
+		semantic error     // the first error decoding a value (decoding goes on, as encoding/json does)
 	)
+	errFields := func() *envelope {
+		if env == nil {
+			env = new(envelope)
+		}
+		return env
+	}
 	fail := func(err error) error {
 		if d.ar.err != nil {
 			err = d.ar.err
@@ -203,7 +210,7 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 		}
 		switch name := tok.String(); {
 		case strings.EqualFold(name, "result"):
-			full, err := d.decodeResult(result, maxItems, env.OK == okTrue, setSemantic)
+			full, err := d.decodeResult(result, maxItems, ok == okTrue, setSemantic)
 			if err != nil {
 				return fail(err)
 			}
@@ -224,16 +231,16 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 			if err != nil {
 				return fail(err)
 			}
-			if err := env.OK.UnmarshalJSON(raw); err != nil {
-				env.OK = okAbsent
+			if err := ok.UnmarshalJSON(raw); err != nil {
+				ok = okAbsent
 				setSemantic(err)
 			}
 		case strings.EqualFold(name, "error_code"):
-			err = d.decodeField(&env.ErrorCode, setSemantic)
+			err = d.decodeField(&errFields().ErrorCode, setSemantic)
 		case strings.EqualFold(name, "description"):
-			err = d.decodeField(&env.Description, setSemantic)
+			err = d.decodeField(&errFields().Description, setSemantic)
 		case strings.EqualFold(name, "parameters"):
-			err = d.decodeField(&env.Parameters, setSemantic)
+			err = d.decodeField(&errFields().Parameters, setSemantic)
 		default:
 			err = dec.SkipValue()
 		}
@@ -250,11 +257,13 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 		}
 		return fail(err)
 	}
-	if env.OK == okFalse {
-		return newAPIError(method, status, &env, red)
+	if ok == okFalse {
+		e := errFields()
+		e.OK = ok
+		return newAPIError(method, status, e, red)
 	}
 	err = semantic
-	if err == nil && env.OK == okAbsent {
+	if err == nil && ok == okAbsent {
 		err = errNotEnvelope
 	}
 	if err == nil && (status < 200 || status > 299) {
