@@ -22,7 +22,7 @@ import (
 // twice.
 const proofMaxInHand = 500
 
-// TestProofCluster is issue 12's proof: a 3-node JetStream cluster (R3
+// TestProofCluster is the scale-out proof: a 3-node JetStream cluster (R3
 // stream and buckets) and 3 bot instances as separate processes, the
 // emulator's flood control on; the users' texts arrive in rounds of one
 // per chat per second (Telegram's per-chat rate). Once a third is

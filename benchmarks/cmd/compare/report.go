@@ -304,7 +304,7 @@ func (res *results) printServerRuns(w io.Writer, cfg *config) {
 }
 
 // printTargets compares tidygram with the floor against the goals of
-// issue 13 and the behaviour targets.
+// the performance goals and the behaviour targets.
 func (res *results) printTargets(w io.Writer, cfg *config, floorPoll, floorHook tputSummary) {
 	if !slices.Contains(cfg.libs, "tidygram") {
 		return

@@ -61,7 +61,7 @@ func (r tputResult) serverShare() float64 {
 }
 
 // maxServerShare is the most CPU the server may use, relative to the bot,
-// for a throughput run to measure the bot (issue 13: under a third).
+// for a throughput run to measure the bot (under a third).
 const maxServerShare = 1.0 / 3
 
 const mib = 1 << 20
