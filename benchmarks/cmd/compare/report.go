@@ -303,7 +303,7 @@ func (res *results) printServerRuns(w io.Writer, cfg *config) {
 	fmt.Fprintln(w)
 }
 
-// printTargets compares tidygram with the floor against the goals of
+// printTargets compares tidygram with the floor against
 // the performance goals and the behaviour targets.
 func (res *results) printTargets(w io.Writer, cfg *config, floorPoll, floorHook tputSummary) {
 	if !slices.Contains(cfg.libs, "tidygram") {
