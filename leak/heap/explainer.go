@@ -1,0 +1,59 @@
+package heap
+
+import (
+	"fmt"
+
+	"github.com/tidygram/tidygram/leak"
+)
+
+// explainer is the leak.HeapExplainer of this package.
+type explainer struct{ opts []Option }
+
+// Explainer returns a leak.HeapExplainer for leak.WithHeapExplainer: it
+// parses the two profiles, compares them (Compare, with opts) and reports
+// the sites with verdict leak or growing, with the catalogue's pattern and
+// fix. A program wires it in its main:
+//
+//	w := leak.NewWatchdog(leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("/photo", savePhoto))))
+//	go w.Run(ctx)
+//
+// (tidygram's ops server does not wire it itself, so that bots that do not
+// want it do not link the profile parser.)
+func Explainer(opts ...Option) leak.HeapExplainer { return explainer{opts} }
+
+func (e explainer) ExplainHeap(before, after []byte, max int) ([]leak.HeapSite, error) {
+	a, err := Parse(before)
+	if err != nil {
+		return nil, fmt.Errorf("profile at the window's start: %w", err)
+	}
+	b, err := Parse(after)
+	if err != nil {
+		return nil, fmt.Errorf("profile at the alarm: %w", err)
+	}
+	d, err := Compare(a, b, e.opts...)
+	if err != nil {
+		return nil, err
+	}
+	return d.HeapSites(max), nil
+}
+
+// HeapSites returns the growing sites (verdict leak or growing), at most
+// max, in package leak's form, each with the pattern that explains it.
+func (d *Diff) HeapSites(max int) []leak.HeapSite {
+	pattern := map[string]leak.Pattern{}
+	for _, f := range d.Findings {
+		for _, g := range f.Sites {
+			pattern[g.Key()] = f.Pattern
+		}
+	}
+	var out []leak.HeapSite
+	for _, g := range d.Growing() {
+		if len(out) == max {
+			break
+		}
+		p := pattern[g.Key()]
+		out = append(out, leak.HeapSite{Site: g.Where(), Handler: g.Handler, Route: g.Route, Growth: g.InuseDelta,
+			Verdict: string(g.Verdict), Pattern: p.ID, Fix: p.Fix})
+	}
+	return out
+}
