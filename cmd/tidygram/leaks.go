@@ -22,7 +22,7 @@ import (
 const leaksUsage = `Usage:
   tidygram leaks [flags] [FILE | - | URL]     explain a goroutine dump or a heap profile (default: stdin)
   tidygram leaks [flags] --diff A B           show what grew from A to B (two dumps or two heap profiles)
-  tidygram leaks [flags] --watch URL          sample URL and exit 1 on sustained growth
+  tidygram leaks [flags] --watch URL          sample URL --for/--every+1 times and exit 1 on sustained growth
 
 The kind of input is told from its bytes. Goroutine dumps of any text form:
 /debug/pprof/goroutine?debug=1 (with labels), ?debug=2 (labels only with
@@ -397,13 +397,15 @@ func watch(ctx context.Context, f leaksFlags, limit float64, w io.Writer, opts [
 	return nil
 }
 
-// sampleFor loads f.watch every f.every for f.dur and hands each sample
-// to take with its time and the time since the first.
+// sampleFor loads f.watch f.dur/f.every+1 times, every f.every (right
+// after the previous one when a load takes longer), and hands each sample
+// to take with its time and the time since the first. The count is fixed,
+// so a slow server stretches the watch rather than thinning it.
 func sampleFor(ctx context.Context, f leaksFlags, take func(in input, now time.Time, since time.Duration) error) error {
 	start := time.Now()
 	t := time.NewTicker(f.every)
 	defer t.Stop()
-	for {
+	for i, n := 0, int(f.dur/f.every)+1; ; i++ {
 		in, err := f.load(ctx, f.watch, nil)
 		if err != nil {
 			return err
@@ -412,7 +414,7 @@ func sampleFor(ctx context.Context, f leaksFlags, take func(in input, now time.T
 		if err := take(in, now, now.Sub(start)); err != nil {
 			return err
 		}
-		if now.Sub(start) >= f.dur {
+		if i+1 == n {
 			return nil
 		}
 		select {

@@ -59,9 +59,9 @@ type Diff struct {
 	// Runtime are the runtime's own figures at the first and the last
 	// profile, to cross-check the sampled ones.
 	Runtime  [2]Runtime `json:"runtime"`
-	Leaks    int        `json:"leaks"`  // sites with verdict leak
-	Churn    int        `json:"churn"`  // sites with verdict churn
-	Sites    []Growth   `json:"sites"`  // sites that are not steady, worst first (at most the top)
+	Leaks    int        `json:"leaks"` // sites with verdict leak
+	Churn    int        `json:"churn"` // sites with verdict churn
+	Sites    []Growth   `json:"sites"` // sites that are not steady, worst first (at most the top)
 	Findings []Finding  `json:"findings"`
 }
 

@@ -38,22 +38,27 @@ func (k Kind) String() string {
 	return [...]string{"unknown", "profile", "goroutine dump"}[k]
 }
 
-// Detect tells a pprof profile (gzip magic, a protobuf starting with the
-// sample_type field, or the legacy heap text header) from a goroutine
-// text dump (starting with "goroutine"), from the first bytes of an input.
+// Detect tells a pprof profile (gzip magic, the legacy "heap profile:"
+// text header, or a protobuf message starting with one of the Profile
+// message's fields) from a goroutine text dump (starting with
+// "goroutine", after blank space), from the first bytes of an input.
 func Detect(head []byte) Kind {
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		return KindProfile
-	case len(head) >= 1 && head[0] == 0x0a: // field 1 (sample_type), length-delimited
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
 		return KindProfile
 	}
 	s := strings.TrimLeft(string(head[:min(len(head), 64)]), " \t\r\n")
 	switch {
-	case strings.HasPrefix(s, "heap profile:"):
-		return KindProfile
 	case strings.HasPrefix(s, "goroutine"):
 		return KindGoroutine
+	case strings.HasPrefix(s, "heap profile:"):
+		return KindProfile
+	case len(head) > 0:
+		// A protobuf field key: field numbers 1–15 of
+		// perftools.profiles.Profile, varint or length-delimited.
+		field, wire := head[0]>>3, head[0]&7
+		if field >= 1 && field <= 15 && (wire == 0 || wire == 2) {
+			return KindProfile
+		}
 	}
 	return KindUnknown
 }

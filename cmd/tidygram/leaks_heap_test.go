@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram/leak/heap"
+	"github.com/tidygram/tidygram/tgtest"
+)
+
+const opsToken = "heap-test-token"
+
+// photoSize is the size of each photo the tests send: 128 KiB.
+const photoSize = 128 << 10
+
+// photobot is leak/heap/testdata/photobot running against an emulator:
+// its ops URL and a user who sends it photos.
+type photobot struct {
+	ops  string
+	user *tgtest.SimUser
+	sent int
+}
+
+// startPhotobot builds and starts the photo bot (with -keep: the leaking
+// one) against a new emulator; it is stopped with SIGTERM at the end of
+// the test.
+func startPhotobot(t *testing.T, keep bool) *photobot {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "photobot")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../leak/heap/testdata/photobot").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	srv := tgtest.NewServer(tgtest.WithTB(t))
+	cmd := exec.Command(bin, fmt.Sprintf("-keep=%v", keep))
+	cmd.Env = append(os.Environ(), "TELEGRAM_API_URL="+srv.URL(), "TELEGRAM_TOKEN="+srv.Token(), "TIDYGRAM_OPS_TOKEN="+opsToken)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("photobot: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	ops, ok := strings.CutPrefix(strings.TrimSpace(line), "ops ")
+	if err != nil || !ok {
+		t.Fatalf("photobot's first line %q: %v", line, err)
+	}
+	return &photobot{ops: ops, user: srv.NewUser("Alice")}
+}
+
+// send sends n photos of photoSize bytes, each different, and waits for
+// each reply.
+func (b *photobot) send(t testing.TB, n int) {
+	t.Helper()
+	for range n {
+		b.sent++
+		img := make([]byte, photoSize)
+		for i := range img {
+			img[i] = byte(b.sent + i*7)
+		}
+		if _, err := b.user.SendPhoto(img, ""); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		m, err := b.user.WaitReply(ctx)
+		cancel()
+		if err != nil || m.Text == "" {
+			t.Fatalf("reply to photo %d: %q, %v", b.sent, m.Text, err)
+		}
+	}
+}
+
+// profile saves the bot's heap profile (after a GC) to a file.
+func (b *photobot) profile(t *testing.T, name string) string {
+	t.Helper()
+	data, err := heap.Fetch(t.Context(), http.DefaultClient, b.ops+"/debug/pprof/heap?gc=1", opsToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// leaksDiff runs "tidygram leaks --json --diff" on two profiles taken
+// before and after the bot got n photos.
+func (b *photobot) leaksDiff(t *testing.T, n int, args ...string) (*heap.Diff, string) {
+	t.Helper()
+	b.send(t, 4) // warm up: connections, buffers, the first map buckets
+	before := b.profile(t, "before.pb.gz")
+	b.send(t, n)
+	after := b.profile(t, "after.pb.gz")
+	code, out, errs := leaks(t, append([]string{"--json", "--diff", before, after}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var d heap.Diff
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	_, text, _ := leaks(t, append([]string{"--diff", before, after}, args...)...)
+	return &d, text
+}
+
+// A handler that keeps every photo in a global map is a leak, at the site
+// that downloads the photo, under that handler, with the read-whole
+// pattern's fix.
+func TestHeapLeakOfARealBot(t *testing.T) {
+	b := startPhotobot(t, true)
+	const n = 32 // 4 MiB of photos
+	d, text := b.leaksDiff(t, n, "--route", "photo=main.savePhoto")
+	t.Logf("tidygram leaks --diff:\n%s", text)
+	if d.Leaks < 1 || len(d.Sites) == 0 {
+		t.Fatalf("no leak found: %+v", d)
+	}
+	top := d.Sites[0]
+	if top.Verdict != heap.VerdictLeak || top.Func != "main.download" || top.Handler != "main.savePhoto" || top.Route != "photo" {
+		t.Errorf("top site %s: %s (%s), want a leak at main.download under main.savePhoto (route photo)", top.Verdict, top.Where(), top.Why)
+	}
+	if want := int64(n * photoSize); top.InuseDelta < want*3/4 || top.InuseDelta > want*2 {
+		t.Errorf("top site grew %d bytes, want about %d", top.InuseDelta, want)
+	}
+	if len(d.Findings) == 0 || d.Findings[0].ID != "read-whole" || !strings.Contains(d.Findings[0].Why, "main.savePhoto") {
+		t.Errorf("findings: %+v", d.Findings)
+	}
+	for _, g := range d.Sites {
+		if g.Verdict == heap.VerdictChurn && g.Handler == "main.savePhoto" {
+			t.Errorf("the kept photos also called churn: %+v", g)
+		}
+	}
+	for _, w := range []string{"1 site(s) leaking", "handler main.savePhoto (route photo)", "[read-whole]", "fix: Stream it"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("text lacks %q", w)
+		}
+	}
+	// One profile read from the ops URL, with the runtime's figures.
+	code, out, errs := leaks(t, "--heap", "--token", opsToken, b.ops)
+	if code != 0 || !strings.Contains(out, "via bytes.growSlice, handler main.savePhoto") || !strings.Contains(out, "runtime: HeapAlloc ") {
+		t.Errorf("one profile from the URL: exit %d %s\n%s", code, errs, out)
+	}
+}
+
+// A handler that allocates as much but keeps nothing is churn, not a
+// leak.
+func TestHeapChurnOfARealBot(t *testing.T) {
+	b := startPhotobot(t, false)
+	d, text := b.leaksDiff(t, 48)
+	t.Logf("tidygram leaks --diff:\n%s", text)
+	if d.Leaks != 0 || len(d.Growing()) != 0 {
+		t.Errorf("%d leak(s) in a bot that keeps nothing: %+v", d.Leaks, d.Growing())
+	}
+	i := slices.IndexFunc(d.Sites, func(g heap.Growth) bool { return g.Handler == "main.hashPhoto" })
+	if i < 0 || d.Sites[i].Verdict != heap.VerdictChurn || d.Sites[i].Func != "main.download" || d.Sites[i].AllocDelta < 48*photoSize {
+		t.Fatalf("no churn at main.download under main.hashPhoto: %+v", d.Sites)
+	}
+}
+
+// --watch --heap samples a fixed number of profiles; the proxy in front
+// of the bot's ops server has it handle two photos before each heap
+// profile, so the heap grows by the same amount at every sample whatever
+// the machine's speed.
+func TestHeapWatch(t *testing.T) {
+	for _, keep := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
+			b := startPhotobot(t, keep)
+			target, err := url.Parse(b.ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := httputil.NewSingleHostReverseProxy(target)
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/debug/pprof/heap" {
+					b.send(t, 2)
+				}
+				rp.ServeHTTP(w, r)
+			}))
+			defer proxy.Close()
+			code, out, errs := leaks(t, "--watch", proxy.URL, "--heap", "--token", opsToken, "--every", "10ms", "--for", "110ms", "--max-heap-growth", "1MiB/min")
+			t.Logf("exit %d\n%s\n%s", code, out, errs)
+			if want := 12; strings.Count(out, " in use\n") != want {
+				t.Errorf("%d samples, want %d", strings.Count(out, " in use\n"), want)
+			}
+			if keep && (code != 1 || !strings.Contains(errs, "sustained heap growth") || !strings.Contains(errs, "handler main.savePhoto")) {
+				t.Errorf("leaking bot: exit %d, stderr %s", code, errs)
+			}
+			if !keep && code != 0 {
+				t.Errorf("churning bot: exit %d, stderr %s", code, errs)
+			}
+		})
+	}
+}
