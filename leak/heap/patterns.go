@@ -141,7 +141,7 @@ func heapRules() []heapRule {
 				if g.Verdict == VerdictHeld {
 					objs, bytes = g.Values[InuseObjects], g.Values[InuseSpace]
 				}
-				if !kept(g) || objs <= 0 || bytes/objs < 64<<10 {
+				if !kept(g) || objs <= 0 || bytes/objs < 32<<10 {
 					return "", false
 				}
 				return fmt.Sprintf("%s, %s each on average, at %s", amount(g), fmtBytes(bytes/objs), at(g)), true
