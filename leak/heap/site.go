@@ -28,10 +28,10 @@ func (f Frame) String() string {
 // Site is where memory is allocated: the allocation stack cut to the
 // frames that matter, and what it holds.
 type Site struct {
-	// Func is the first frame of the program (outside the runtime, the
-	// standard library and tidygram; tidygram's own frame when the
-	// program has none on the stack): the code that asked for the
-	// memory. Its file and line are File and Line.
+	// Func is the first frame outside the runtime and the standard
+	// library — or, when that is tidygram's API called by the program
+	// (c.Client.Download), the program's frame that called it: the code
+	// that asked for the memory. Its file and line are File and Line.
 	Func string `json:"func"`
 	File string `json:"file,omitempty"`
 	Line int64  `json:"line,omitempty"`
@@ -185,6 +185,13 @@ func isTidygram(fn string) bool {
 // standard library and tidygram.
 func isUser(fn string) bool { return !isRuntime(fn) && !isStd(fn) && !isTidygram(fn) }
 
+// isMachinery reports tidygram's own stages, which no program calls
+// directly: allocations under them are tidygram's.
+func isMachinery(fn string) bool {
+	return strings.HasPrefix(fn, module+"/internal/") || strings.HasPrefix(fn, module+"/dispatch.") ||
+		strings.HasPrefix(fn, module+".(*Bot).Run")
+}
+
 // frames returns s's stack, innermost first, inlined calls unfolded.
 func frames(s *profile.Sample) []Frame {
 	var out []Frame
@@ -204,9 +211,18 @@ func (c *config) cut(stack []Frame) Site {
 		return slices.IndexFunc(stack, func(f Frame) bool { return ok(f.Func) })
 	}
 	alloc := first(func(fn string) bool { return !isRuntime(fn) })
-	site := first(isUser)
-	if site < 0 { // no program code: tidygram's own, or the standard library's
-		site = first(func(fn string) bool { return !isRuntime(fn) && !isStd(fn) })
+	site := first(func(fn string) bool { return !isRuntime(fn) && !isStd(fn) })
+	if site >= 0 && isTidygram(stack[site].Func) {
+		// tidygram's API called by the program (c.Client.Download, say):
+		// the site is the program's frame that called it. tidygram's
+		// machinery (its stages, Run) stays the site itself.
+		end := site
+		for end < len(stack) && isTidygram(stack[end].Func) && !isMachinery(stack[end].Func) {
+			end++
+		}
+		if end < len(stack) && isUser(stack[end].Func) {
+			site = end
+		}
 	}
 	if site < 0 {
 		site = alloc
