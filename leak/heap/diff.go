@@ -203,7 +203,7 @@ func (s *Series) judge(t *track, span time.Duration) Growth {
 		g.Why = fmt.Sprintf("in use %s → %s", fmtBytes(t.first[InuseSpace]), fmtBytes(last[InuseSpace]))
 	case g.AllocDelta >= s.c.minChurn && g.AllocDelta >= 10*abs(g.InuseDelta):
 		g.Verdict = VerdictChurn
-		g.Why = fmt.Sprintf("%s in %d object(s) allocated, in use flat (%s)", fmtBytes(g.AllocDelta), g.AllocObjectsDelta, signedBytes(g.InuseDelta))
+		g.Why = fmt.Sprintf("%s in %d object(s) allocated, in use flat (%s)", fmtBytes(g.AllocDelta), g.AllocObjectsDelta, FormatDelta(g.InuseDelta))
 	default:
 		g.Verdict = VerdictSteady
 	}
@@ -232,8 +232,8 @@ func (d *Diff) Growing() []Growth {
 	return out
 }
 
-// signedBytes is fmtBytes with a sign: "+1.50 MiB".
-func signedBytes(n int64) string {
+// FormatDelta formats a change of n bytes with its sign: "+1.50 MiB".
+func FormatDelta(n int64) string {
 	if n >= 0 {
 		return "+" + fmtBytes(n)
 	}

@@ -58,15 +58,7 @@ func amount(g Growth) string {
 	case VerdictChurn:
 		return fmt.Sprintf("%s allocated, in use flat", fmtBytes(g.AllocDelta))
 	}
-	return fmt.Sprintf("in use %s (%d object(s))", signedBytes(g.InuseDelta), g.InuseObjectsDelta)
-}
-
-func at(g Growth) string {
-	s := g.Where()
-	if o := g.Owner(); o != "" && g.Handler == g.Func {
-		s += " (" + o + ")"
-	}
-	return s
+	return fmt.Sprintf("in use %s (%d object(s))", FormatDelta(g.InuseDelta), g.InuseObjectsDelta)
 }
 
 func heapRules() []heapRule {
@@ -83,9 +75,9 @@ func heapRules() []heapRule {
 					return "", false
 				}
 				if g.Verdict == VerdictChurn {
-					return fmt.Sprintf("%s: %s read whole on every call at %s", amount(g), fn, at(g)), true
+					return fmt.Sprintf("%s: %s read whole on every call at %s", amount(g), fn, g.Where()), true
 				}
-				return fmt.Sprintf("%s read by %s and kept, at %s", amount(g), fn, at(g)), true
+				return fmt.Sprintf("%s read by %s and kept, at %s", amount(g), fn, g.Where()), true
 			}},
 		{leak.Pattern{ID: "time-after-loop", Title: "time.After or a timer made in a loop",
 			Fix: "Make one time.Timer (or time.Ticker) before the loop, Reset it each round and defer t.Stop(); select on <-ctx.Done() to leave. Since Go 1.23 unstopped timers are collected, so this is churn; before, each stays until it fires."},
@@ -94,7 +86,7 @@ func heapRules() []heapRule {
 				if fn == "" || g.Verdict == VerdictShrinking {
 					return "", false
 				}
-				return fmt.Sprintf("%s by %s at %s", amount(g), fn, at(g)), true
+				return fmt.Sprintf("%s by %s at %s", amount(g), fn, g.Where()), true
 			}},
 		{leak.Pattern{ID: "buffer-kept", Title: "A strings.Builder or bytes.Buffer kept across calls",
 			Fix: "Make the builder or buffer per call, or Reset it after use; a sync.Pool of buffers must drop those above a size cap (if b.Cap() > 64<<10 { return })."},
@@ -103,7 +95,7 @@ func heapRules() []heapRule {
 				if fn == "" || !kept(g) {
 					return "", false
 				}
-				return fmt.Sprintf("%s grown by %s at %s", amount(g), fn, at(g)), true
+				return fmt.Sprintf("%s grown by %s at %s", amount(g), fn, g.Where()), true
 			}},
 		{leak.Pattern{ID: "cache-no-eviction", Title: "A cache without eviction",
 			Fix: "Bound the cache by size and age and evict (an LRU with a TTL); for per-user state use tidygram's session store, bounded with a TTL by default; delete entries when their use ends."},
@@ -116,7 +108,7 @@ func heapRules() []heapRule {
 						f = f[i+1:]
 					}
 					if strings.Contains(strings.ToLower(f), "cache") {
-						return fmt.Sprintf("%s in %s, which keeps what it caches: %s", amount(g), f, at(g)), true
+						return fmt.Sprintf("%s in %s, which keeps what it caches: %s", amount(g), f, g.Where()), true
 					}
 				}
 				return "", false
@@ -132,7 +124,7 @@ func heapRules() []heapRule {
 				if strings.Contains(fn, "slice") || strings.HasPrefix(fn, "slices.") {
 					what = "slice"
 				}
-				return fmt.Sprintf("%s: a %s grown (%s) at %s", amount(g), what, fn, at(g)), true
+				return fmt.Sprintf("%s: a %s grown (%s) at %s", amount(g), what, fn, g.Where()), true
 			}},
 		{leak.Pattern{ID: "large-retained", Title: "Large objects kept alive, perhaps by a small sub-slice",
 			Fix: "A small part kept of a large array (b[i:j], s[i:j]) keeps the whole array alive: copy the part you keep (bytes.Clone(b[i:j]), strings.Clone(s[i:j])) so the array can be freed; otherwise release the references to the large objects."},
@@ -144,7 +136,7 @@ func heapRules() []heapRule {
 				if !kept(g) || objs <= 0 || bytes/objs < 32<<10 {
 					return "", false
 				}
-				return fmt.Sprintf("%s, %s each on average, at %s", amount(g), fmtBytes(bytes/objs), at(g)), true
+				return fmt.Sprintf("%s, %s each on average, at %s", amount(g), fmtBytes(bytes/objs), g.Where()), true
 			}},
 		{leak.Pattern{ID: "growing-site", Title: "In-use memory grows at this site",
 			Fix: "Something keeps these objects reachable: follow the stack to who stores them (a global, a long-lived struct, a goroutine that never ends) and bound or release it."},
@@ -152,7 +144,7 @@ func heapRules() []heapRule {
 				if g.Verdict != VerdictLeak {
 					return "", false
 				}
-				return fmt.Sprintf("%s at %s: %s", amount(g), at(g), g.Why), true
+				return fmt.Sprintf("%s at %s: %s", amount(g), g.Where(), g.Why), true
 			}},
 	}
 }

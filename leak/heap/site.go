@@ -67,7 +67,10 @@ func (s Site) Where() string {
 	if s.Alloc != "" {
 		fmt.Fprintf(&b, " via %s", s.Alloc)
 	}
-	if s.Handler != "" && s.Handler != s.Func {
+	switch {
+	case s.Handler == s.Func && s.Handler != "":
+		b.WriteString(", the handler")
+	case s.Handler != "":
 		fmt.Fprintf(&b, ", handler %s", s.Handler)
 	}
 	if s.Route != "" {

@@ -41,7 +41,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, " over %s (%s – %s)", d.Span.Round(1e9), d.From, d.To)
 	}
 	fmt.Fprintf(&b, ": in use %s → %s (%s), %s allocated meanwhile\n",
-		fmtBytes(d.Before[InuseSpace]), fmtBytes(d.After[InuseSpace]), signedBytes(d.After[InuseSpace]-d.Before[InuseSpace]),
+		fmtBytes(d.Before[InuseSpace]), fmtBytes(d.After[InuseSpace]), FormatDelta(d.After[InuseSpace]-d.Before[InuseSpace]),
 		fmtBytes(d.After[AllocSpace]-d.Before[AllocSpace]))
 	fmt.Fprintf(&b, "runtime at the first: %s\nruntime at the last:  %s\n", d.Runtime[0], d.Runtime[1])
 	if r0, r1 := d.Runtime[0], d.Runtime[1]; r0.NumGC >= 0 && r1.NumGC >= 0 {
@@ -54,9 +54,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 	for _, g := range d.Sites {
 		rate := ""
 		if g.RatePerMin != 0 && (g.Verdict == VerdictLeak || g.Verdict == VerdictGrowing) {
-			rate = fmt.Sprintf(" (%s/min)", signedBytes(int64(g.RatePerMin)))
+			rate = fmt.Sprintf(" (%s/min)", FormatDelta(int64(g.RatePerMin)))
 		}
-		fmt.Fprintf(&b, "  %-9s %11s%s  %s\n            %s\n", g.Verdict, signedBytes(g.InuseDelta), rate, g.Where(), g.Why)
+		fmt.Fprintf(&b, "  %-9s %11s%s  %s\n            %s\n", g.Verdict, FormatDelta(g.InuseDelta), rate, g.Where(), g.Why)
 	}
 	writeFindings(&b, d.Findings)
 	_, err := io.WriteString(w, b.String())
