@@ -134,7 +134,7 @@ func watchHeap(ctx context.Context, f leaksFlags, w io.Writer, opts []heap.Optio
 	}
 	var names []string
 	for _, g := range r.Diff.Growing() {
-		names = append(names, fmt.Sprintf("%s %+d bytes", g.Where(), g.InuseDelta))
+		names = append(names, g.Where()+" "+heap.FormatDelta(g.InuseDelta))
 	}
 	if len(names) == 0 {
 		names = append(names, "no single site above --min-growth")
