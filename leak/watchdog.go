@@ -122,7 +122,7 @@ func (a Alarm) String() string {
 		s += fmt.Sprintf("\n  %+d %s (%d -> %d)", d.Growth(), d.Key, d.Before, d.After)
 	}
 	for _, h := range a.HeapSites {
-		s += fmt.Sprintf("\n  %+d bytes %s at %s", h.Growth, h.Verdict, h.Site)
+		s += fmt.Sprintf("\n  %+.2f MiB %s at %s", float64(h.Growth)/(1<<20), h.Verdict, h.Site)
 		if h.Route != "" {
 			s += " (route " + h.Route + ")"
 		} else if h.Handler != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/heap"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -49,10 +51,10 @@ func startPhotobot(t *testing.T, keep bool) *photobot {
 	cmd.Env = append(os.Environ(), "TELEGRAM_API_URL="+srv.URL(), "TELEGRAM_TOKEN="+srv.Token(), "TIDYGRAM_OPS_TOKEN="+opsToken)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		err = cmd.Start()
 	}
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -210,5 +212,62 @@ func TestHeapWatch(t *testing.T) {
 				t.Errorf("churning bot: exit %d, stderr %s", code, errs)
 			}
 		})
+	}
+}
+
+// The command tells heap profiles from dumps by their bytes, from a file
+// or stdin, and refuses mixing them.
+func TestLeaksHeapInputs(t *testing.T) {
+	data, err := leak.HeapProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(t.TempDir(), "heap.pb.gz")
+	if err := os.WriteFile(prof, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := leaks(t, prof); code != 0 || !strings.Contains(out, "Top sites by in-use bytes:") || !strings.Contains(out, "no runtime figures") {
+		t.Errorf("file: exit %d %s\n%s", code, errs, out)
+	}
+	var out bytes.Buffer
+	if err := leaksMain(t.Context(), []string{"--json", "-"}, bytes.NewReader(data), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r heap.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Sites == 0 || len(r.BySpace) == 0 || r.Runtime.Source != "profile" {
+		t.Errorf("stdin: %v %+v", err, r)
+	}
+	if code, _, errs := leaks(t, "--diff", fixture("steady.txt"), prof); code != 2 || !strings.Contains(errs, "a goroutine dump and a heap profile") {
+		t.Errorf("mixed diff: exit %d %s", code, errs)
+	}
+	for _, args := range [][]string{
+		{"--debug", "3", prof}, {"--route", "main.f", prof}, {"--min-growth", "lots", prof},
+		{"--watch", "http://x", "--max-heap-growth", "fast"},
+	} {
+		if code, _, errs := leaks(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errs)
+		}
+	}
+	// A bare ops URL reads goroutines with debug=1 (the server answers only that).
+	srv := dumpServer(t, 0)
+	if code, out, errs := leaks(t, "--token", "tok", srv.URL); code != 0 || !strings.Contains(out, "debug=1") {
+		t.Errorf("bare URL: exit %d %s\n%s", code, errs, out)
+	}
+	// --heap on a server of goroutine dumps says what it got.
+	if code, _, errs := leaks(t, "--watch", srv.URL+"/debug/pprof/goroutine?debug=1", "--heap", "--token", "tok", "--every", "1ms", "--for", "9ms"); code != 1 || !strings.Contains(errs, "not a heap profile") {
+		t.Errorf("--heap on dumps: exit %d %s", code, errs)
+	}
+}
+
+func TestParseByteRate(t *testing.T) {
+	for in, want := range map[string]float64{"4MiB/min": 4 << 20, "1KiB/s": 60 << 10, "60MB/h": 1e6, "1024": 1024} {
+		if got, err := parseByteRate(in); err != nil || got != want {
+			t.Errorf("parseByteRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "fast", "4XB/min", "-1MiB/min", "4MiB/day"} {
+		if _, err := parseByteRate(in); err == nil {
+			t.Errorf("parseByteRate(%q) accepted", in)
+		}
 	}
 }

@@ -69,13 +69,12 @@ func writeFindings(b *strings.Builder, fs []Finding) {
 	}
 	for i, f := range fs {
 		fmt.Fprintf(b, "\n%d. %s [%s]\n   why: %s\n   fix: %s\n", i+1, f.Title, f.ID, f.Why, f.Fix)
-		for _, g := range f.Sites {
+		if len(f.Sites) > 0 { // the worst site's stack; the others are in the list above
 			b.WriteString("   stack:")
-			for _, fr := range g.Stack {
+			for _, fr := range f.Sites[0].Stack {
 				fmt.Fprintf(b, "\n     %s", Frame{fr.Func, shortFile(fr.File), fr.Line})
 			}
 			b.WriteString("\n")
-			break // the worst site's stack; the others are in the list above
 		}
 	}
 }
