@@ -30,11 +30,13 @@ const opsToken = "heap-test-token"
 const photoSize = 128 << 10
 
 // photobot is leak/heap/testdata/photobot running against an emulator:
-// its ops URL and a user who sends it photos.
+// its ops URL and the users who send it photos, each in turn (tidygram
+// sends at most one message a second to a chat, so one user would make
+// every reply wait a second).
 type photobot struct {
-	ops  string
-	user *tgtest.SimUser
-	sent int
+	ops   string
+	users []*tgtest.SimUser
+	sent  int
 }
 
 // startPhotobot builds and starts the photo bot (with -keep: the leaking
@@ -68,7 +70,11 @@ func startPhotobot(t *testing.T, keep bool) *photobot {
 	if err != nil || !ok {
 		t.Fatalf("photobot's first line %q: %v", line, err)
 	}
-	return &photobot{ops: ops, user: srv.NewUser("Alice")}
+	b := &photobot{ops: ops}
+	for i := range 32 {
+		b.users = append(b.users, srv.NewUser(fmt.Sprintf("user%d", i)))
+	}
+	return b
 }
 
 // send sends n photos of photoSize bytes, each different, and waits for
@@ -81,11 +87,12 @@ func (b *photobot) send(t testing.TB, n int) {
 		for i := range img {
 			img[i] = byte(b.sent + i*7)
 		}
-		if _, err := b.user.SendPhoto(img, ""); err != nil {
+		u := b.users[b.sent%len(b.users)]
+		if _, err := u.SendPhoto(img, ""); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		m, err := b.user.WaitReply(ctx)
+		m, err := u.WaitReply(ctx)
 		cancel()
 		if err != nil || m.Text == "" {
 			t.Fatalf("reply to photo %d: %q, %v", b.sent, m.Text, err)

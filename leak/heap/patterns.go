@@ -100,7 +100,7 @@ func heapRules() []heapRule {
 		{leak.Pattern{ID: "cache-no-eviction", Title: "A cache without eviction",
 			Fix: "Bound the cache by size and age and evict (an LRU with a TTL); for per-user state use tidygram's session store, bounded with a TTL by default; delete entries when their use ends."},
 			func(g Growth) (string, bool) {
-				if !kept(g) || g.Verdict == VerdictHeld && g.calls("runtime.mapassign", "internal/runtime/maps.") == "" {
+				if !kept(g) {
 					return "", false
 				}
 				for _, f := range append(slices.Clone(g.inner), g.Handler) {
@@ -116,15 +116,18 @@ func heapRules() []heapRule {
 		{leak.Pattern{ID: "unbounded-collection", Title: "A map or slice that only grows",
 			Fix: "Something long-lived (a package variable, a field of a long-lived value) keeps adding entries: delete them when done, give them a TTL (tidygram's session store expires them) or bound the collection (an LRU); never key a global map by update, message or chat without a way to drop entries."},
 			func(g Growth) (string, bool) {
-				fn := g.calls("runtime.mapassign", "internal/runtime/maps.", "runtime.growslice", "slices.Grow", "slices.Insert")
-				if fn == "" || !kept(g) {
+				// The runtime leaves its own frames (mapassign, growslice)
+				// out of heap profiles; what shows a container growing is
+				// its backing array allocated again and again, bigger each
+				// time: far more allocated than kept, in few objects.
+				alloc, kept1, objs := g.AllocDelta, g.InuseDelta, g.InuseObjectsDelta
+				if g.Verdict == VerdictHeld {
+					alloc, kept1, objs = g.Values[AllocSpace], g.Values[InuseSpace], g.Values[InuseObjects]
+				}
+				if !kept(g) || kept1 <= 0 || alloc*2 < kept1*3 || objs > 0 && kept1/objs < 4<<10 {
 					return "", false
 				}
-				what := "map"
-				if strings.Contains(fn, "slice") || strings.HasPrefix(fn, "slices.") {
-					what = "slice"
-				}
-				return fmt.Sprintf("%s: a %s grown (%s) at %s", amount(g), what, fn, g.Where()), true
+				return fmt.Sprintf("%s, %s allocated for it: a map or slice re-allocated as it grows, at %s", amount(g), fmtBytes(alloc), g.Where()), true
 			}},
 		{leak.Pattern{ID: "large-retained", Title: "Large objects kept alive, perhaps by a small sub-slice",
 			Fix: "A small part kept of a large array (b[i:j], s[i:j]) keeps the whole array alive: copy the part you keep (bytes.Clone(b[i:j]), strings.Clone(s[i:j])) so the array can be freed; otherwise release the references to the large objects."},
