@@ -278,3 +278,23 @@ func TestParseByteRate(t *testing.T) {
 		}
 	}
 }
+
+// Whatever comes on stdin, the command explains it or says why not: it
+// never panics, and a refusal is an error the exit status reports.
+func FuzzLeaksInput(f *testing.F) {
+	data, err := leak.HeapProfile()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte("goroutine profile: total 1\n1 @ 0x1\n#\t0x1\tmain.main+0x1\t/app/main.go:10\n\n"))
+	f.Add([]byte("heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n"))
+	f.Add([]byte{0x5a, 0x04, 0x08, 0x01})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		err := leaksMain(context.Background(), []string{"--json", "-"}, bytes.NewReader(in), &out, &out)
+		if err == nil && !json.Valid(out.Bytes()) {
+			t.Fatalf("accepted, but the JSON is not: %q", out.String())
+		}
+	})
+}
