@@ -21,9 +21,23 @@
 // garbage collection (fetch with ?gc=1 to force one). The package reads at
 // most MaxProfileSize bytes of a profile (after decompression).
 //
-// heap owns no goroutine and no global state; it never writes profiles of
-// its own except through Explainer's capture when the watchdog asks. It is
-// not linked into bots: package leak's Watchdog takes raw profile bytes
-// and an explainer (leak.HeapExplainer), and this package provides one
-// (Explainer) for the program's main or its ops wiring to plug in.
+// heap owns the reading, comparing and explaining of heap profiles, and
+// nothing else: it starts no goroutine, keeps no global state and never
+// takes a profile itself (the caller hands it bytes: a file, an ops
+// server's answer, leak.HeapProfile). It is not linked into bots: package
+// leak's Watchdog takes raw profile bytes and an explainer
+// (leak.HeapExplainer), and this package provides one (Explainer) for the
+// program's main to plug in with leak.WithHeapExplainer; tidygram's ops
+// server does not wire it, so that a bot links the profile parser only
+// when it asks for it. The tidygram command's "leaks" reads profiles
+// from files, stdin and ops servers with it, and its "soak" compares the
+// profiles of a soaked bot.
+//
+// Patterns (Catalogue): a body or file read whole, time.After or timers
+// made in a loop, a strings.Builder or bytes.Buffer kept across calls, a
+// cache without eviction, a map or slice that only grows, large objects
+// kept alive (often by a small sub-slice), and any other site whose
+// in-use memory grows. The runtime leaves its own frames (mapassign,
+// growslice) out of heap profiles, so containers are recognised by their
+// backing arrays being allocated again and again, bigger each time.
 package heap

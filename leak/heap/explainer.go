@@ -7,7 +7,10 @@ import (
 )
 
 // explainer is the leak.HeapExplainer of this package.
-type explainer struct{ opts []Option }
+type explainer struct {
+	opts []Option
+	err  error // of the options, checked by Explainer
+}
 
 // Explainer returns a leak.HeapExplainer for leak.WithHeapExplainer: it
 // parses the two profiles, compares them (Compare, with opts) and reports
@@ -19,9 +22,19 @@ type explainer struct{ opts []Option }
 //
 // (tidygram's ops server does not wire it itself, so that bots that do not
 // want it do not link the profile parser.)
-func Explainer(opts ...Option) leak.HeapExplainer { return explainer{opts} }
+//
+// Options are checked here; a bad one makes every ExplainHeap return its
+// error (the alarm then carries it in HeapError).
+func Explainer(opts ...Option) leak.HeapExplainer {
+	_, err := newConfig(opts)
+	return explainer{opts, err}
+}
 
+// ExplainHeap implements leak.HeapExplainer.
 func (e explainer) ExplainHeap(before, after []byte, max int) ([]leak.HeapSite, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
 	a, err := Parse(before)
 	if err != nil {
 		return nil, fmt.Errorf("profile at the window's start: %w", err)

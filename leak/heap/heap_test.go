@@ -218,3 +218,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestOptionsChecked(t *testing.T) {
+	p := profile(t)
+	for _, o := range []heap.Option{heap.WithTop(0), heap.WithMinGrowth(-1), heap.WithRoute("photo", "not a function")} {
+		if _, err := heap.Analyze(p, o); err == nil {
+			t.Errorf("option accepted")
+		}
+		data, _ := leak.HeapProfile()
+		if _, err := heap.Explainer(o).ExplainHeap(data, data, 5); err == nil {
+			t.Errorf("explainer with a bad option explained")
+		}
+	}
+	if _, err := heap.Analyze(p, heap.WithRoute("photo", churnChunk)); err != nil {
+		t.Error(err)
+	}
+}

@@ -34,6 +34,7 @@ const (
 	KindGoroutine      // a goroutine dump in text (debug=1 or debug=2), for package leak
 )
 
+// String names the kind for people.
 func (k Kind) String() string {
 	return [...]string{"unknown", "profile", "goroutine dump"}[k]
 }

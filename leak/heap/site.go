@@ -18,6 +18,7 @@ type Frame struct {
 	Line int64  `json:"line,omitempty"`
 }
 
+// String is "func (file:line)", or the function alone without a file.
 func (f Frame) String() string {
 	if f.File == "" {
 		return f.Func
@@ -110,6 +111,7 @@ type config struct {
 	minGrowth int64
 	minChurn  int64
 	top       int
+	err       error // of an option
 }
 
 // Option configures Analyze, Compare and Explainer.
@@ -120,10 +122,13 @@ type Option func(*config)
 // labels, only the handler's function.
 func WithRoute(route string, h any) Option {
 	return func(c *config) {
-		if v := reflect.ValueOf(h); v.Kind() == reflect.Func {
-			if f := runtime.FuncForPC(v.Pointer()); f != nil {
-				c.routes[f.Name()] = route
-			}
+		v := reflect.ValueOf(h)
+		if v.Kind() != reflect.Func || v.IsNil() {
+			c.err = fmt.Errorf("heap: WithRoute(%q): %T is not a function", route, h)
+			return
+		}
+		if f := runtime.FuncForPC(v.Pointer()); f != nil {
+			c.routes[f.Name()] = route
 		}
 	}
 }
@@ -150,6 +155,9 @@ func newConfig(opts []Option) (*config, error) {
 	c := &config{routes: map[string]string{}, minGrowth: DefaultMinGrowth, top: DefaultTop}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.err != nil {
+		return nil, c.err
 	}
 	if c.minGrowth <= 0 || c.top <= 0 {
 		return nil, fmt.Errorf("heap: WithMinGrowth and WithTop want positive values (got %d, %d)", c.minGrowth, c.top)
