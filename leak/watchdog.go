@@ -91,7 +91,7 @@ type Alarm struct {
 // HeapSite is an allocation site whose in-use memory grew, as a
 // HeapExplainer reports it.
 type HeapSite struct {
-	Site    string `json:"site"`              // function (file:line), and the allocating library function
+	Site    string `json:"site"`              // function (file:line), and the allocating library function; not the handler
 	Handler string `json:"handler,omitempty"` // the route's handler on the allocation stack
 	Route   string `json:"route,omitempty"`   // its route name, when known
 	Growth  int64  `json:"inuse_bytes_growth"`
@@ -232,7 +232,7 @@ func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
 // sites (at most 5), found by e from a heap profile taken at the start of
 // the window and one taken at the alarm. leak/heap's Explainer is one:
 //
-//	w := leak.NewWatchdog(leak.WithHeapExplainer(heap.Explainer()))
+//	tidygram.WithWatchdog(leak.WithHeapExplainer(heap.Explainer()))
 //
 // Default: none (no heap profile is taken).
 func WithHeapExplainer(e HeapExplainer) WatchdogOption {

@@ -19,8 +19,10 @@ func remember(size int) []byte { return make([]byte, size) }
 // Explainer is plugged in. A program wires it in its main, beside the
 // bot:
 //
-//	w := leak.NewWatchdog(leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", savePhoto))))
-//	go w.Run(ctx)
+//	bot, err := tidygram.New(token, tidygram.WithWatchdog(
+//		leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", savePhoto)))))
+//
+// or, for a Watchdog of its own, leak.NewWatchdog with the same option.
 //
 // Here samples are fed by hand, 30 s apart on a made-up clock, while the
 // program keeps 256 KiB more at each.

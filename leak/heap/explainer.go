@@ -17,8 +17,10 @@ type explainer struct {
 // the sites with verdict leak or growing, with the catalogue's pattern and
 // fix. A program wires it in its main:
 //
-//	w := leak.NewWatchdog(leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("/photo", savePhoto))))
-//	go w.Run(ctx)
+//	bot, err := tidygram.New(token, tidygram.WithWatchdog(
+//		leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", savePhoto)))))
+//
+// or, for a Watchdog of its own, leak.NewWatchdog with the same option.
 //
 // (tidygram's ops server does not wire it itself, so that bots that do not
 // want it do not link the profile parser.)
@@ -65,7 +67,7 @@ func (d *Diff) HeapSites(max int) []leak.HeapSite {
 			break
 		}
 		p := pattern[g.Key()]
-		out = append(out, leak.HeapSite{Site: g.Where(), Handler: g.Handler, Route: g.Route, Growth: g.InuseDelta,
+		out = append(out, leak.HeapSite{Site: g.At(), Handler: g.Handler, Route: g.Route, Growth: g.InuseDelta,
 			Verdict: string(g.Verdict), Pattern: p.ID, Fix: p.Fix})
 	}
 	return out

@@ -64,10 +64,7 @@ func (s Site) Key() string {
 // handler main.savePhoto (route /photo)".
 func (s Site) Where() string {
 	var b strings.Builder
-	b.WriteString(Frame{s.Func, shortFile(s.File), s.Line}.String())
-	if s.Alloc != "" {
-		fmt.Fprintf(&b, " via %s", s.Alloc)
-	}
+	b.WriteString(s.At())
 	switch {
 	case s.Handler == s.Func && s.Handler != "":
 		b.WriteString(", the handler")
@@ -78,6 +75,16 @@ func (s Site) Where() string {
 		fmt.Fprintf(&b, " (route %s)", s.Route)
 	}
 	return b.String()
+}
+
+// At is the site without its handler: "main.save (bot.go:31) via
+// io.ReadAll".
+func (s Site) At() string {
+	at := Frame{s.Func, shortFile(s.File), s.Line}.String()
+	if s.Alloc != "" {
+		at += " via " + s.Alloc
+	}
+	return at
 }
 
 // Owner names the handler (route) a site belongs to, or "".
@@ -187,9 +194,20 @@ func isStd(fn string) bool {
 	return first != "main" && !strings.Contains(first, ".")
 }
 
-// isTidygram reports frames of tidygram itself (not its examples).
+// isTidygram reports frames of tidygram itself: not its examples, test
+// programs (testdata) or external test packages, which are programs using
+// it.
 func isTidygram(fn string) bool {
-	return strings.HasPrefix(fn, module+".") || strings.HasPrefix(fn, module+"/") && !strings.HasPrefix(fn, module+"/examples/")
+	if !strings.HasPrefix(fn, module+".") && !strings.HasPrefix(fn, module+"/") {
+		return false
+	}
+	pkg := fn
+	if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
+		if j := strings.IndexByte(pkg[i:], '.'); j >= 0 {
+			pkg = pkg[:i+j]
+		}
+	}
+	return !strings.HasPrefix(pkg, module+"/examples/") && !strings.Contains(pkg, "/testdata/") && !strings.HasSuffix(pkg, "_test")
 }
 
 // isUser reports frames of the program: outside the runtime, the
