@@ -182,3 +182,22 @@ func TestScrapeOps(t *testing.T) {
 		t.Fatal("no error for a 404")
 	}
 }
+
+// The summary line says why a trend passed or failed.
+func TestTrendVerdict(t *testing.T) {
+	tests := []struct {
+		tr   Trend
+		want string
+	}{
+		{Trend{}, "not measured"},
+		{Trend{Known: true, Slope: 1, Limit: 4}, "ok"},
+		{Trend{Known: true, Unit: "MiB", Slope: 8.65, Limit: 4, Growth: 1.5, Floor: 2, Noise: 0.5}, "ok: +1.5 MiB over the window is under the 2 MiB floor"},
+		{Trend{Known: true, Unit: "MiB", Slope: 8.65, Limit: 4, Growth: 3, Floor: 2, Noise: 5}, "ok: +3 MiB over the window is within the samples' noise (3σ 5 MiB)"},
+		{Trend{Known: true, Slope: 9, Limit: 5, Growth: 40, Floor: 10, Noise: 3, Failed: true}, "FAIL: +40 over the window, above the 10 floor and the 3 noise (3σ)"},
+	}
+	for _, tt := range tests {
+		if got := tt.tr.Verdict(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.tr, got, tt.want)
+		}
+	}
+}

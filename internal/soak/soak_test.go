@@ -200,14 +200,20 @@ func TestSoakRefuses(t *testing.T) {
 func TestSoakInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(time.Second, cancel)
-	res, err := Run(ctx, Config{InProcess: true, Duration: time.Hour, Load: demo.LoadConfig{Users: 3}, OutDir: t.TempDir()})
+	// Without OutDir the report goes to a new temporary directory.
+	t.Setenv("TMPDIR", t.TempDir())
+	res, err := Run(ctx, Config{InProcess: true, Duration: time.Hour, Load: demo.LoadConfig{Users: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Interrupted {
 		t.Fatal("not marked interrupted")
 	}
-	checkOutputs(t, res, "INTERRUPTED")
+	if filepath.Dir(res.OutDir) != os.TempDir() || !strings.HasPrefix(filepath.Base(res.OutDir), "tidygram-soak-") || filepath.Dir(res.ReportPath) != res.OutDir {
+		t.Errorf("output in %s (report %s), want a new directory in %s", res.OutDir, res.ReportPath, os.TempDir())
+	}
+	// Interrupted before the second half: no heap profiles to compare, and the report says so.
+	checkOutputs(t, res, "INTERRUPTED", "Not compared: the run ended before the fitted window started.")
 }
 
 // A bot that dies during the run fails it at once, whatever its trends.
