@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
@@ -149,7 +150,7 @@ func TestDetect(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	var goroutines bytes.Buffer
-	if err := pprofLookup("goroutine", &goroutines); err != nil {
+	if err := pprof.Lookup("goroutine").WriteTo(&goroutines, 0); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -192,7 +193,7 @@ go_gc_duration_seconds_count 8
 // Parse never panics, and what it accepts can be analysed and compared.
 func FuzzParse(f *testing.F) {
 	var b bytes.Buffer
-	if err := pprofLookup("heap", &b); err != nil {
+	if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b.Bytes())
@@ -232,5 +233,21 @@ func TestOptionsChecked(t *testing.T) {
 	}
 	if _, err := heap.Analyze(p, heap.WithRoute("photo", churnChunk)); err != nil {
 		t.Error(err)
+	}
+}
+
+// The text form (?debug=1) is a heap profile too.
+func TestParseText(t *testing.T) {
+	var b bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := heap.Parse(b.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%.300s", err, b.String())
+	}
+	r, err := heap.Analyze(p)
+	if err != nil || r.Sites == 0 || r.Total[heap.AllocObjects] == 0 {
+		t.Errorf("%v %+v", err, r)
 	}
 }
