@@ -150,8 +150,9 @@ type Result struct {
 	Interrupted bool   // ctx ended before Duration
 	Problems    []string
 	// Heap compares the heap profiles taken at the start of the fitted
-	// window and at the end of the load, by site; HeapNote says why it is
-	// nil.
+	// window and at the end of the load, by site (in process, profiles of
+	// this process: the emulator and the users included); HeapNote says
+	// why it is nil.
 	Heap       *heap.Diff
 	HeapNote   string
 	OutDir     string
