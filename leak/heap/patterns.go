@@ -37,8 +37,8 @@ func kept(g Growth) bool {
 	return g.Verdict == VerdictLeak || g.Verdict == VerdictGrowing || g.Verdict == VerdictHeld
 }
 
-// calls reports whether the site's inner frames include one of fns
-// (prefixes of function names).
+// calls returns the first of the site's inner frames (from the leaf to the
+// site) whose function name starts with one of fns, or "".
 func (g Growth) calls(fns ...string) string {
 	for _, f := range g.inner {
 		for _, p := range fns {
@@ -120,11 +120,11 @@ func heapRules() []heapRule {
 				// out of heap profiles; what shows a container growing is
 				// its backing array allocated again and again, bigger each
 				// time: far more allocated than kept, in few objects.
-				alloc, kept1, objs := g.AllocDelta, g.InuseDelta, g.InuseObjectsDelta
+				alloc, keptBytes, objs := g.AllocDelta, g.InuseDelta, g.InuseObjectsDelta
 				if g.Verdict == VerdictHeld {
-					alloc, kept1, objs = g.Values[AllocSpace], g.Values[InuseSpace], g.Values[InuseObjects]
+					alloc, keptBytes, objs = g.Values[AllocSpace], g.Values[InuseSpace], g.Values[InuseObjects]
 				}
-				if !kept(g) || kept1 <= 0 || alloc*2 < kept1*3 || objs > 0 && kept1/objs < 4<<10 {
+				if !kept(g) || keptBytes <= 0 || alloc*2 < keptBytes*3 || objs > 0 && keptBytes/objs < 4<<10 {
 					return "", false
 				}
 				return fmt.Sprintf("%s, %s allocated for it: a map or slice re-allocated as it grows, at %s", amount(g), fmtBytes(alloc), g.Where()), true
