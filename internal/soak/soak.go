@@ -19,6 +19,7 @@
 package soak
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -260,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	status := time.NewTicker(min(max(cfg.Duration/20, time.Second), 30*time.Second))
 	early := ""
 	heapOf := heapSource(cfg, smp.client)
-	var heapFirst []byte
+	var heapFirst *heapShot
 wait:
 	for {
 		select {
@@ -294,7 +295,7 @@ wait:
 	case heapOf == nil:
 		res.HeapNote = "no heap profiles: give --ops with --ops-token (or run --in-process)"
 	case heapFirst != nil:
-		var last []byte
+		var last *heapShot
 		if last, res.HeapNote = takeHeap(ctx, heapOf, "at the end of the load"); last != nil {
 			res.Heap, res.HeapNote = compareHeap(heapFirst, last)
 		}
@@ -338,44 +339,68 @@ wait:
 	return res, nil
 }
 
+// heapShot is a heap profile of the bot and the runtime's figures at the
+// time: this process's MemStats in process, the ops server's /metrics
+// otherwise (nil when it could not be read).
+type heapShot struct {
+	profile, metrics []byte
+	rt               heap.Runtime
+}
+
 // heapSource returns how the bot's heap profiles are read: from this
 // process in process mode, from the ops server with its token, or nil.
-func heapSource(cfg Config, client *http.Client) func(context.Context) ([]byte, error) {
+func heapSource(cfg Config, client *http.Client) func(context.Context) (heapShot, error) {
 	switch {
 	case cfg.InProcess:
-		return func(context.Context) ([]byte, error) {
+		return func(context.Context) (heapShot, error) {
 			runtime.GC() // in-use as of now, as ?gc=1 gives it
-			return leak.HeapProfile()
+			data, err := leak.HeapProfile()
+			return heapShot{profile: data, rt: heap.MemStats()}, err
 		}
 	case cfg.OpsURL != "" && cfg.OpsToken != "":
-		url := strings.TrimSuffix(cfg.OpsURL, "/metrics") + "/debug/pprof/heap?gc=1"
-		return func(ctx context.Context) ([]byte, error) { return heap.Fetch(ctx, client, url, cfg.OpsToken) }
+		base := strings.TrimSuffix(cfg.OpsURL, "/metrics")
+		return func(ctx context.Context) (heapShot, error) {
+			data, err := heap.Fetch(ctx, client, base+"/debug/pprof/heap?gc=1", cfg.OpsToken)
+			if err != nil {
+				return heapShot{}, err
+			}
+			metrics, _ := heap.Fetch(ctx, client, base+"/metrics", cfg.OpsToken) // the figures are a cross-check: optional
+			return heapShot{profile: data, metrics: metrics}, nil
+		}
 	}
 	return nil
 }
 
 // takeHeap reads a heap profile within 30 s, or says why it could not.
-func takeHeap(ctx context.Context, from func(context.Context) ([]byte, error), when string) ([]byte, string) {
+func takeHeap(ctx context.Context, from func(context.Context) (heapShot, error), when string) (*heapShot, string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	data, err := from(ctx)
+	shot, err := from(ctx)
 	if err != nil {
 		return nil, fmt.Sprintf("no heap profile %s: %v", when, err)
 	}
-	return data, ""
+	return &shot, ""
 }
 
-// compareHeap compares two heap profiles by site.
-func compareHeap(first, last []byte) (*heap.Diff, string) {
-	a, err := heap.Parse(first)
+// compareHeap compares two heap profiles by site, with the runtime's
+// figures beside them.
+func compareHeap(shots ...*heapShot) (*heap.Diff, string) {
+	s, err := heap.NewSeries()
 	if err != nil {
 		return nil, err.Error()
 	}
-	b, err := heap.Parse(last)
-	if err != nil {
-		return nil, err.Error()
+	for _, shot := range shots {
+		p, err := heap.Parse(shot.profile)
+		if err != nil {
+			return nil, err.Error()
+		}
+		rt := shot.rt
+		if shot.metrics != nil {
+			rt, _ = heap.ReadMetrics(bytes.NewReader(shot.metrics), p)
+		}
+		s.Add(p, rt)
 	}
-	d, err := heap.Compare(a, b)
+	d, err := s.Diff()
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -98,6 +98,9 @@ func TestSoakNamesGrowingHeapSites(t *testing.T) {
 	if res.Heap == nil {
 		t.Fatalf("no heap comparison: %s", res.HeapNote)
 	}
+	if rt := res.Heap.Runtime[1]; rt.Source != "metrics" || rt.NumGC < 1 || rt.HeapAlloc <= 0 {
+		t.Errorf("runtime figures from /metrics %+v", rt)
+	}
 	grow := res.Heap.Growing()
 	if len(grow) == 0 || grow[0].Func != "main.remember" || grow[0].Handler != "main.remember" || grow[0].Verdict != "leak" {
 		t.Fatalf("growing sites %+v", grow)
@@ -146,6 +149,8 @@ func TestSoakPassesDemoBot(t *testing.T) {
 	// In process the heap profiles come from this process: compared by site.
 	if res.Heap == nil || res.Heap.Profiles != 2 {
 		t.Errorf("no heap comparison in process: %s", res.HeapNote)
+	} else if rt := res.Heap.Runtime[1]; rt.Source != "memstats" || rt.NumGC <= res.Heap.Runtime[0].NumGC || rt.HeapAlloc <= 0 || rt.ProfileInuse <= 0 {
+		t.Errorf("runtime figures %+v", res.Heap.Runtime)
 	}
 	checkOutputs(t, res, "**PASS**", "goroutines", "## Heap by allocation site", "site(s) leaking")
 }

@@ -93,11 +93,13 @@ func NewSeries(opts ...Option) (*Series, error) {
 }
 
 // Add appends a profile, taken after the previous ones, and the runtime's
-// figures at that moment (a zero Runtime: the profile's own).
+// figures at that moment (a zero Runtime: the profile's own; the
+// profile's in-use bytes are filled in either way).
 func (s *Series) Add(p *Profile, rt Runtime) {
 	if rt.Source == "" {
 		rt = profileRuntime(p)
 	}
+	rt.ProfileInuse, _ = InUse(p)
 	var total Values
 	seen := map[string]bool{}
 	for k, site := range s.c.sites(p) {

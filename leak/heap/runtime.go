@@ -3,6 +3,7 @@ package heap
 import (
 	"fmt"
 	"io"
+	"runtime"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -13,8 +14,9 @@ import (
 // to cross-check the profile's sampled ones. Unknown figures are -1.
 type Runtime struct {
 	// Source says where the figures come from: "metrics" (an ops
-	// server's /metrics, from runtime.MemStats) or "profile" (the
-	// profile alone: only ProfileInuse is known).
+	// server's /metrics, from runtime.MemStats), "memstats" (this
+	// process's runtime.MemStats, MemStats) or "profile" (the profile
+	// alone: only ProfileInuse is known).
 	Source    string `json:"source"`
 	HeapAlloc int64  `json:"heap_alloc_bytes"` // live and not yet collected objects
 	HeapInuse int64  `json:"heap_inuse_bytes"` // bytes in in-use spans
@@ -78,7 +80,7 @@ func metricValue(m *dto.Metric) int64 {
 
 // String is one line for people.
 func (rt Runtime) String() string {
-	if rt.Source != "metrics" {
+	if rt.HeapAlloc < 0 && rt.HeapInuse < 0 && rt.NextGC < 0 && rt.NumGC < 0 {
 		return fmt.Sprintf("profile in-use %s (no runtime figures: give the ops URL for HeapAlloc, NextGC and the GC count)", fmtBytes(rt.ProfileInuse))
 	}
 	f := func(n int64) string {
@@ -92,6 +94,15 @@ func (rt Runtime) String() string {
 		gc = fmt.Sprint(rt.NumGC)
 	}
 	return fmt.Sprintf("HeapAlloc %s, HeapInuse %s, NextGC %s, GCs %s; profile in-use %s", f(rt.HeapAlloc), f(rt.HeapInuse), f(rt.NextGC), gc, fmtBytes(rt.ProfileInuse))
+}
+
+// MemStats returns this process's runtime figures (runtime.ReadMemStats,
+// which stops the world briefly), to go with a profile of it.
+func MemStats() Runtime {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Runtime{Source: "memstats", HeapAlloc: int64(ms.HeapAlloc), HeapInuse: int64(ms.HeapInuse),
+		NextGC: int64(ms.NextGC), NumGC: int64(ms.NumGC)}
 }
 
 // InUse returns p's in-use bytes and objects: the sums of its inuse_space
