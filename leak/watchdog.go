@@ -1,12 +1,14 @@
 package leak
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -78,6 +80,37 @@ type Alarm struct {
 	// Proven are goroutines the goroutineleak profile proved leaked
 	// (Resource "proven_leaks" only).
 	Proven []Group `json:"proven,omitempty"`
+	// HeapSites are the fastest-growing allocation sites over the window
+	// (Resource "heap_live_bytes", with WithHeapExplainer), and HeapError
+	// why they are missing when the profiles could not be read or
+	// explained.
+	HeapSites []HeapSite `json:"heap_sites,omitempty"`
+	HeapError string     `json:"heap_error,omitempty"`
+}
+
+// HeapSite is an allocation site whose in-use memory grew, as a
+// HeapExplainer reports it.
+type HeapSite struct {
+	Site    string `json:"site"`              // function (file:line), and the allocating library function; not the handler
+	Handler string `json:"handler,omitempty"` // the route's handler on the allocation stack
+	Route   string `json:"route,omitempty"`   // its route name, when known
+	Growth  int64  `json:"inuse_bytes_growth"`
+	Verdict string `json:"verdict"`           // "leak" or "growing"
+	Pattern string `json:"pattern,omitempty"` // the explainer's catalogue ID
+	Fix     string `json:"fix,omitempty"`
+}
+
+// HeapExplainer explains heap growth for the Watchdog. Package leak parses
+// no heap profile itself (bots link it, and a profile parser is large):
+// github.com/tidygram/tidygram/leak/heap provides one, heap.Explainer,
+// for the program's main (or its ops wiring) to plug in with
+// WithHeapExplainer.
+type HeapExplainer interface {
+	// ExplainHeap compares two heap profiles of this process, in the
+	// form runtime/pprof writes them (WriteHeapProfile, debug 0), the
+	// first taken at the start of the window, and returns the sites that
+	// grew, the fastest first, at most max.
+	ExplainHeap(before, after []byte, max int) ([]HeapSite, error)
 }
 
 func (a Alarm) String() string {
@@ -87,6 +120,20 @@ func (a Alarm) String() string {
 	s := fmt.Sprintf("%s grew %.1f/min over %s (limit %.1f/min): %.0f -> %.0f", a.Resource, a.Rate, a.Window, a.Limit, a.From, a.To)
 	for _, d := range a.Owners {
 		s += fmt.Sprintf("\n  %+d %s (%d -> %d)", d.Growth(), d.Key, d.Before, d.After)
+	}
+	for _, h := range a.HeapSites {
+		s += fmt.Sprintf("\n  %+.2f MiB %s at %s", float64(h.Growth)/(1<<20), h.Verdict, h.Site)
+		if h.Route != "" {
+			s += " (route " + h.Route + ")"
+		} else if h.Handler != "" {
+			s += " (handler " + h.Handler + ")"
+		}
+		if h.Pattern != "" {
+			s += " [" + h.Pattern + "]"
+		}
+	}
+	if a.HeapError != "" {
+		s += "\n  heap sites unknown: " + a.HeapError
 	}
 	return s
 }
@@ -98,6 +145,12 @@ func (a Alarm) String() string {
 // snapshots; a sample costs a runtime/metrics read and a /proc/self/fd
 // listing, an owner snapshot (every window/5) one debug=1 goroutine
 // profile.
+//
+// With WithHeapExplainer, a heap alarm also names the fastest-growing
+// allocation sites: the Watchdog keeps one heap profile (runtime/pprof's
+// bytes, taken at the start of the window and replaced when it is a
+// window old and the heap is not rising), takes another at the alarm and
+// hands both to the explainer. Without it no heap profile is taken.
 //
 // Optionally (WithProvenEvery) it also reads the goroutineleak profile,
 // where the binary has it, and raises a "proven_leaks" alarm for
@@ -112,6 +165,8 @@ type Watchdog struct {
 	proven           func() ([]Group, error)
 	provenEvery      time.Duration
 	alarm            func(Alarm)
+	heapExplainer    HeapExplainer
+	heapProfile      func() ([]byte, error)
 
 	mu         sync.Mutex
 	samples    []Sample
@@ -119,6 +174,8 @@ type Watchdog struct {
 	snaps      []ownerSnap
 	lastProven time.Time
 	alarms     int
+	heapBase   []byte // heap profile at the start of the window (with an explainer)
+	heapBaseAt time.Time
 }
 
 type ownerSnap struct {
@@ -171,12 +228,40 @@ func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
 	return func(w *Watchdog) { w.proven = f }
 }
 
+// WithHeapExplainer makes heap alarms name the fastest-growing allocation
+// sites (at most 5), found by e from a heap profile taken at the start of
+// the window and one taken at the alarm. leak/heap's Explainer is one:
+//
+//	tidygram.WithWatchdog(leak.WithHeapExplainer(heap.Explainer()))
+//
+// Default: none (no heap profile is taken).
+func WithHeapExplainer(e HeapExplainer) WatchdogOption {
+	return func(w *Watchdog) { w.heapExplainer = e }
+}
+
+// WithHeapProfiler replaces the heap profile source (default: this
+// process's, as runtime/pprof.WriteHeapProfile writes it).
+func WithHeapProfiler(f func() ([]byte, error)) WatchdogOption {
+	return func(w *Watchdog) { w.heapProfile = f }
+}
+
+// HeapProfile returns this process's heap profile as
+// runtime/pprof.WriteHeapProfile writes it (gzipped protobuf); in-use
+// figures are as of the last completed GC.
+func HeapProfile() ([]byte, error) {
+	var b bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 // NewWatchdog returns a Watchdog; it starts nothing until Run.
 func NewWatchdog(opts ...WatchdogOption) *Watchdog {
 	w := &Watchdog{
 		window: DefaultWindow, interval: DefaultSampleInterval,
 		limits: Limits{Goroutines: DefaultGoroutineLimit, HeapBytes: DefaultHeapLimit, FDs: DefaultFDLimit},
-		now:    time.Now, sample: ReadSample, owners: Snapshot, proven: ProvenLeaks,
+		now:    time.Now, sample: ReadSample, owners: Snapshot, proven: ProvenLeaks, heapProfile: HeapProfile,
 		alarm: func(a Alarm) { slog.Warn("leak: sustained growth", "resource", a.Resource, "alarm", a.String()) },
 		since: map[string]time.Time{},
 	}
@@ -215,6 +300,7 @@ func (w *Watchdog) Observe(s Sample) []Alarm {
 	}
 	w.samples = w.samples[i:]
 	var alarms []Alarm
+	heapRising := false
 	for _, r := range []struct {
 		name  string
 		limit float64
@@ -234,6 +320,9 @@ func (w *Watchdog) Observe(s Sample) []Alarm {
 			}
 		}
 		rate, ok := sustained(pts, r.limit, w.window)
+		if r.name == "heap_live_bytes" && len(pts) >= 2 && slope(pts)*float64(time.Minute) >= r.limit {
+			heapRising = true
+		}
 		if !ok {
 			continue
 		}
@@ -250,7 +339,34 @@ func (w *Watchdog) Observe(s Sample) []Alarm {
 	if provenDue {
 		w.lastProven = s.Time
 	}
+	heapAlarm := slices.IndexFunc(alarms, func(a Alarm) bool { return a.Resource == "heap_live_bytes" })
+	heapBase := w.heapBase
+	heapDue := w.heapExplainer != nil && (heapAlarm >= 0 || heapBase == nil || s.Time.Sub(w.heapBaseAt) >= w.window && !heapRising)
 	w.mu.Unlock()
+
+	if heapDue {
+		prof, err := w.heapProfile()
+		if heapAlarm >= 0 {
+			a := &alarms[heapAlarm]
+			switch {
+			case err != nil:
+				a.HeapError = "heap profile: " + err.Error()
+			case heapBase == nil:
+				a.HeapError = "no heap profile from the start of the window"
+			default:
+				sites, err := w.heapExplainer.ExplainHeap(heapBase, prof, 5)
+				a.HeapSites = sites
+				if err != nil {
+					a.HeapError = err.Error()
+				}
+			}
+		}
+		if err == nil { // the next window starts here
+			w.mu.Lock()
+			w.heapBase, w.heapBaseAt = prof, s.Time
+			w.mu.Unlock()
+		}
+	}
 
 	goroutineAlarm := slices.ContainsFunc(alarms, func(a Alarm) bool { return a.Resource == "goroutines" })
 	var now []Group

@@ -2,7 +2,10 @@ package leak
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -155,5 +158,94 @@ func TestWatchdogRunSamplesUntilCancelled(t *testing.T) {
 	s := ReadSample(time.Now())
 	if s.Goroutines < 1 || s.HeapLive <= 0 || s.FDs < 0 {
 		t.Errorf("ReadSample %+v", s)
+	}
+}
+
+// explainerFunc is a HeapExplainer of a function.
+type explainerFunc func(before, after []byte, max int) ([]HeapSite, error)
+
+func (f explainerFunc) ExplainHeap(before, after []byte, max int) ([]HeapSite, error) {
+	return f(before, after, max)
+}
+
+// The heap alarm hands the explainer the profile of the window's start
+// and one taken at the alarm; profiles are taken only with an explainer,
+// and only one is kept between alarms.
+func TestWatchdogHeapExplainer(t *testing.T) {
+	start := time.Unix(0, 0)
+	heapAt := func(i int) Sample {
+		return Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: -1, HeapLive: 64<<20 + float64(i)*(4<<20), FDs: -1}
+	}
+	tests := []struct {
+		name      string
+		explainer bool
+		profErr   error
+		wantProfs int    // profiles taken in 61 samples (30 min)
+		wantPair  string // before → after handed to the explainer at the first alarm
+		wantErr   string
+	}{
+		{"no explainer", false, nil, 0, "", ""},
+		// One at the start, one at each of the two alarms (minutes 10 and
+		// 20.5); none in between, since the heap keeps rising.
+		{"explainer", true, nil, 3, "p1 -> p2", ""},
+		{"profile fails", true, errors.New("no heap"), 61, "", "heap profile: no heap"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			profs := 0
+			profile := func() ([]byte, error) {
+				profs++
+				if tt.profErr != nil {
+					return nil, tt.profErr
+				}
+				return fmt.Appendf(nil, "p%d", profs), nil
+			}
+			var pairs []string
+			opts := []WatchdogOption{WithOwners(nil), WithAlarm(func(Alarm) {}), WithHeapProfiler(profile)}
+			if tt.explainer {
+				opts = append(opts, WithHeapExplainer(explainerFunc(func(before, after []byte, max int) ([]HeapSite, error) {
+					pairs = append(pairs, string(before)+" -> "+string(after))
+					return []HeapSite{{Site: "main.save", Handler: "main.savePhoto", Growth: 1 << 20, Verdict: "leak", Pattern: "read-whole"}}, nil
+				})))
+			}
+			w := NewWatchdog(opts...)
+			var alarms []Alarm
+			for i := 0; i <= 60; i++ {
+				alarms = append(alarms, w.Observe(heapAt(i))...)
+			}
+			if len(alarms) != 2 || profs != tt.wantProfs {
+				t.Fatalf("%d alarms, %d profiles taken; want 2 and %d", len(alarms), profs, tt.wantProfs)
+			}
+			a := alarms[0]
+			switch {
+			case tt.wantPair != "":
+				if len(pairs) != 2 || pairs[0] != tt.wantPair || len(a.HeapSites) != 1 || !strings.Contains(a.String(), "main.save (handler main.savePhoto) [read-whole]") {
+					t.Errorf("pairs %q, alarm %s", pairs, a)
+				}
+			case tt.wantErr != "":
+				if a.HeapError != tt.wantErr || len(a.HeapSites) != 0 {
+					t.Errorf("alarm %+v", a)
+				}
+			default:
+				if a.HeapError != "" || len(a.HeapSites) != 0 {
+					t.Errorf("alarm %+v", a)
+				}
+			}
+		})
+	}
+}
+
+// With a flat heap, the window-start profile is replaced once it is a
+// window old: one profile kept, one taken per window.
+func TestWatchdogHeapBaselineRenewed(t *testing.T) {
+	profs := 0
+	w := NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {}),
+		WithHeapProfiler(func() ([]byte, error) { profs++; return []byte("p"), nil }),
+		WithHeapExplainer(explainerFunc(func([]byte, []byte, int) ([]HeapSite, error) { return nil, nil })))
+	for i := 0; i <= 50; i++ { // 25 minutes
+		w.Observe(Sample{Time: time.Unix(0, 0).Add(time.Duration(i) * 30 * time.Second), Goroutines: -1, HeapLive: 64 << 20, FDs: -1})
+	}
+	if profs != 3 { // minutes 0, 10, 20
+		t.Errorf("%d heap profiles in 25 min, want 3", profs)
 	}
 }

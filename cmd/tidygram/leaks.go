@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,19 +16,40 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/leak/heap"
 )
 
 const leaksUsage = `Usage:
-  tidygram leaks [flags] [FILE | - | URL]     explain a goroutine dump (default: stdin)
-  tidygram leaks [flags] --diff A B           show what grew from dump A to dump B
-  tidygram leaks [flags] --watch URL          sample URL and exit 1 on sustained growth
+  tidygram leaks [flags] [FILE | - | URL]     explain a goroutine dump or a heap profile (default: stdin)
+  tidygram leaks [flags] --diff A B           show what grew from A to B (two dumps or two heap profiles)
+  tidygram leaks [flags] --watch URL          sample URL --for/--every+1 times and exit 1 on sustained growth
 
-Reads goroutine dumps of any text form: /debug/pprof/goroutine?debug=1 (with
-labels), ?debug=2 (labels with GODEBUG=tracebacklabels=1; states, wait
-minutes, creators), and the goroutineleak profile. Groups goroutines by owner
-and stack, ranks the groups and explains them from a catalogue of known leak
-patterns, with the fix. A URL without a path reads
-/debug/pprof/goroutine?debug=2 (debug=1 with --watch) of tidygram's ops server.
+The kind of input is told from its bytes. Goroutine dumps of any text form:
+/debug/pprof/goroutine?debug=1 (with labels), ?debug=2 (labels only with
+GODEBUG=tracebacklabels=1; states, wait minutes, creators), and the
+goroutineleak profile: goroutines are grouped by owner and stack, ranked,
+and explained from a catalogue of known leak patterns, with the fix.
+
+Heap profiles (/debug/pprof/heap: gzipped protobuf, or ?debug=1 text): the
+top allocation sites by in-use bytes and objects, each cut to the frames
+that matter (the allocating library function, the program's first frame,
+the route handler on the stack). Two or more profiles (--diff, --watch with
+--heap) give each site a verdict — leak (in-use grows across GCs) or churn
+(allocates much, in-use flat) — beside the runtime's own figures
+(HeapAlloc, HeapInuse, NextGC, GC count from the ops server's /metrics;
+from the profile alone for files), and explain known patterns (bodies read
+whole, maps and caches that only grow, buffers kept, time.After in loops,
+large arrays kept by sub-slices) with the fix.
+
+A URL without a path reads tidygram's ops server: /debug/pprof/goroutine
+(?debug=1, the view with owner labels; --debug 2 for states and ages), or
+with --heap /debug/pprof/heap?gc=1 and /metrics. --token (or
+$TIDYGRAM_OPS_TOKEN) is sent as a bearer token.
+
+Examples:
+  tidygram leaks --heap http://127.0.0.1:9464
+  tidygram leaks --diff before.pb.gz after.pb.gz --route photo=main.savePhoto
+  tidygram leaks --watch http://127.0.0.1:9464 --heap --every 30s --for 10m --max-heap-growth 4MiB/min
 
 Flags:
 `
@@ -45,6 +67,11 @@ type leaksFlags struct {
 	every     time.Duration
 	dur       time.Duration
 	maxGrowth string
+	debug     int
+	heap      bool
+	maxHeap   string
+	minGrowth string
+	routes    routeFlag
 }
 
 // runLeaks is the leaks command.
@@ -59,13 +86,18 @@ func leaksMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Usage = func() { fmt.Fprint(stderr, leaksUsage); fs.PrintDefaults() }
 	fs.StringVar(&f.token, "token", os.Getenv("TIDYGRAM_OPS_TOKEN"), "bearer token for URLs (default $TIDYGRAM_OPS_TOKEN)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
-	fs.IntVar(&f.top, "top", 10, "how many groups to list")
+	fs.IntVar(&f.top, "top", 10, "how many groups or sites to list")
 	fs.IntVar(&f.pool, "pool", leak.DefaultPoolSize, "connection pool size the HTTP patterns compare with")
-	fs.BoolVar(&f.diff, "diff", false, "compare two dumps A and B")
+	fs.BoolVar(&f.diff, "diff", false, "compare two dumps or heap profiles A and B")
 	fs.StringVar(&f.watch, "watch", "", "URL to sample")
 	fs.DurationVar(&f.every, "every", 10*time.Second, "--watch: sampling interval")
 	fs.DurationVar(&f.dur, "for", 5*time.Minute, "--watch: how long to watch")
-	fs.StringVar(&f.maxGrowth, "max-growth", "5/min", "--watch: growth that fails (N/s, N/min or N/h)")
+	fs.StringVar(&f.maxGrowth, "max-growth", "5/min", "--watch: goroutine growth that fails (N/s, N/min or N/h)")
+	fs.IntVar(&f.debug, "debug", 1, "goroutine view a bare URL reads: 1 (owner labels) or 2 (states and ages; labels only under GODEBUG=tracebacklabels=1)")
+	fs.BoolVar(&f.heap, "heap", false, "a bare URL reads the heap profile (and /metrics) instead of goroutines")
+	fs.StringVar(&f.maxHeap, "max-heap-growth", "", "--watch: in-use heap growth that fails, e.g. 4MiB/min (implies --heap; default 4MiB/min)")
+	fs.StringVar(&f.minGrowth, "min-growth", "1MiB", "heap: least in-use growth of a site that counts (B, KiB, MiB, GiB)")
+	fs.Var(&f.routes, "route", "heap: name the route of a handler function, ROUTE=FUNC (e.g. photo=main.savePhoto); repeatable")
 	// Flags may come before, between or after the arguments.
 	var pos []string
 	for {
@@ -81,33 +113,52 @@ func leaksMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+	if f.debug != 1 && f.debug != 2 {
+		return fmt.Errorf("%w: --debug is 1 or 2", errUsage)
+	}
+	if f.maxHeap != "" {
+		f.heap = true
+	}
+	hopts, err := f.heapOptions()
+	if err != nil {
+		return err
+	}
 	opts := []leak.DiagnoseOption{leak.WithPoolSize(f.pool)}
 	switch {
 	case f.watch != "":
 		if len(pos) > 0 {
 			return fmt.Errorf("%w: --watch takes no other argument", errUsage)
 		}
+		if f.every <= 0 || f.dur < 9*f.every {
+			return fmt.Errorf("%w: --for must cover at least 9 intervals of --every", errUsage)
+		}
+		if f.heap {
+			return watchHeap(ctx, f, stdout, hopts)
+		}
 		limit, err := parseRate(f.maxGrowth)
 		if err != nil {
 			return fmt.Errorf("%w: --max-growth: %v", errUsage, err)
 		}
-		if f.every <= 0 || f.dur < 9*f.every {
-			return fmt.Errorf("%w: --for must cover at least 9 intervals of --every", errUsage)
-		}
 		return watch(ctx, f, limit, stdout, opts)
 	case f.diff:
 		if len(pos) != 2 {
-			return fmt.Errorf("%w: --diff takes two dumps", errUsage)
+			return fmt.Errorf("%w: --diff takes two dumps or profiles", errUsage)
 		}
-		a, err := load(ctx, pos[0], stdin, f.token, 2)
+		a, err := f.load(ctx, pos[0], stdin)
 		if err != nil {
 			return err
 		}
-		b, err := load(ctx, pos[1], stdin, f.token, 2)
+		b, err := f.load(ctx, pos[1], stdin)
 		if err != nil {
 			return err
 		}
-		return printDiff(stdout, a, b, f, opts)
+		switch {
+		case a.heap != nil && b.heap != nil:
+			return printHeapDiff(stdout, f, hopts, a, b)
+		case a.dump != nil && b.dump != nil:
+			return printDiff(stdout, a.dump, b.dump, f, opts)
+		}
+		return fmt.Errorf("%w: --diff of a goroutine dump and a heap profile (%s, %s)", errUsage, a.src, b.src)
 	}
 	if len(pos) > 1 {
 		return fmt.Errorf("%w: one dump at a time (or --diff A B)", errUsage)
@@ -116,87 +167,120 @@ func leaksMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if len(pos) == 1 {
 		src = pos[0]
 	}
-	d, err := load(ctx, src, stdin, f.token, 2)
+	in, err := f.load(ctx, src, stdin)
 	if err != nil {
 		return err
 	}
-	a := leak.Analyze(d, opts...)
+	if in.heap != nil {
+		return printHeap(stdout, f, hopts, in)
+	}
+	a := leak.Analyze(in.dump, opts...)
 	if f.json {
 		return writeJSON(stdout, a)
 	}
 	return a.WriteText(stdout, f.top)
 }
 
-// load reads a dump from a file, stdin ("-") or a URL.
-func load(ctx context.Context, src string, stdin io.Reader, token string, debug int) (*leak.Dump, error) {
-	var r io.Reader
-	switch {
-	case src == "-":
-		r = stdin
-	case strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://"):
-		body, err := fetch(ctx, src, token, debug)
-		if err != nil {
-			return nil, err
-		}
-		defer body.Close()
-		r = body
-	default:
-		f, err := os.Open(src)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	d, err := leak.Parse(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src, err)
-	}
-	return d, nil
+// input is what load read: a goroutine dump or a heap profile, with the
+// runtime's figures when it came from an ops server.
+type input struct {
+	src  string
+	dump *leak.Dump
+	heap *heap.Profile
+	rt   heap.Runtime // zero: none (the profile's own are used)
 }
 
-// fetch GETs a dump, adding the ops server's goroutine path to a bare URL.
-func fetch(ctx context.Context, raw, token string, debug int) (io.ReadCloser, error) {
+// load reads a dump or a heap profile from a file, stdin ("-") or a URL,
+// and tells which it is from its bytes.
+func (f leaksFlags) load(ctx context.Context, src string, stdin io.Reader) (input, error) {
+	in := input{src: src}
+	var data []byte
+	var err error
+	isURL := strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")
+	switch {
+	case src == "-":
+		data, err = io.ReadAll(io.LimitReader(stdin, heap.MaxProfileSize+1))
+	case isURL:
+		data, err = f.fetch(ctx, src)
+	default:
+		data, err = readFile(src)
+	}
+	if err != nil {
+		return in, err
+	}
+	switch heap.Detect(data) {
+	case heap.KindProfile:
+		if in.heap, err = heap.Parse(data); err != nil {
+			return in, fmt.Errorf("%s: %w", src, err)
+		}
+		if isURL {
+			in.rt = f.runtimeFigures(ctx, src, in.heap)
+		}
+		return in, nil
+	}
+	if in.dump, err = leak.Parse(bytes.NewReader(data)); err != nil {
+		return in, fmt.Errorf("%s: %w", src, err)
+	}
+	return in, nil
+}
+
+func readFile(name string) ([]byte, error) {
+	file, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	return io.ReadAll(io.LimitReader(file, heap.MaxProfileSize+1))
+}
+
+// opsURL returns raw with the ops server's path for a bare URL: the
+// goroutine view (?debug=1 by default) or, with --heap, the heap profile
+// after a GC.
+func (f leaksFlags) opsURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path, u.RawQuery = "/debug/pprof/goroutine", "debug="+strconv.Itoa(debug)
+	switch {
+	case (u.Path == "" || u.Path == "/") && f.heap:
+		u.Path, u.RawQuery = "/debug/pprof/heap", "gc=1"
+	case u.Path == "" || u.Path == "/":
+		u.Path, u.RawQuery = "/debug/pprof/goroutine", "debug="+strconv.Itoa(f.debug)
+	}
+	return u, nil
+}
+
+// fetch GETs a dump or a profile with the token, within a minute.
+func (f leaksFlags) fetch(ctx context.Context, raw string) ([]byte, error) {
+	u, err := f.opsURL(raw)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		cancel()
-		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized {
-			hint = " (give --token)"
-		}
-		return nil, fmt.Errorf("GET %s: %s%s: %s", u.Redacted(), resp.Status, hint, strings.TrimSpace(string(msg)))
-	}
-	return cancelBody{resp.Body, cancel}, nil
+	defer cancel()
+	return heap.Fetch(ctx, http.DefaultClient, u.String(), f.token)
 }
 
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// runtimeFigures reads the runtime's heap figures from the /metrics of the
+// ops server a profile came from; without them the profile's own are used.
+func (f leaksFlags) runtimeFigures(ctx context.Context, raw string, p *heap.Profile) heap.Runtime {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return heap.Runtime{}
+	}
+	u.Path, u.RawQuery = "/metrics", ""
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	data, err := heap.Fetch(ctx, http.DefaultClient, u.String(), f.token)
+	if err != nil {
+		return heap.Runtime{}
+	}
+	rt, err := heap.ReadMetrics(bytes.NewReader(data), p)
+	if err != nil {
+		return heap.Runtime{}
+	}
+	return rt
 }
-
-func (b cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -265,31 +349,23 @@ func watch(ctx context.Context, f leaksFlags, limit float64, w io.Writer, opts [
 	var r watchReport
 	r.Limit = limit
 	var first, last *leak.Dump
-	start := time.Now()
-	t := time.NewTicker(f.every)
-	defer t.Stop()
-	for {
-		d, err := load(ctx, f.watch, nil, f.token, 1)
-		if err != nil {
-			return err
+	err := sampleFor(ctx, f, func(in input, now time.Time, since time.Duration) error {
+		d := in.dump
+		if d == nil {
+			return fmt.Errorf("%s: a heap profile: give --heap to watch the heap", f.watch)
 		}
-		now := time.Now()
 		if first == nil {
 			first = d
 		}
 		last = d
 		r.Samples = append(r.Samples, leak.Sample{Time: now, Goroutines: float64(d.Total()), HeapLive: -1, FDs: -1})
 		if !f.json {
-			fmt.Fprintf(w, "%8s  %d goroutines\n", now.Sub(start).Round(time.Millisecond), d.Total())
+			fmt.Fprintf(w, "%8s  %d goroutines\n", since.Round(time.Millisecond), d.Total())
 		}
-		if now.Sub(start) >= f.dur {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	r.Rate, r.Sustained = leak.GrowthRate(r.Samples, func(s leak.Sample) float64 { return s.Goroutines }, limit)
 	r.Owners = leak.DiffOwners(first.Groups, last.Groups)
@@ -319,6 +395,34 @@ func watch(ctx context.Context, f leaksFlags, limit float64, w io.Writer, opts [
 		return fmt.Errorf("%w: %.1f/min over %s, limit %.1f/min", errGrowth, r.Rate, f.dur, limit)
 	}
 	return nil
+}
+
+// sampleFor loads f.watch f.dur/f.every+1 times, every f.every (right
+// after the previous one when a load takes longer), and hands each sample
+// to take with its time and the time since the first. The count is fixed,
+// so a slow server stretches the watch rather than thinning it.
+func sampleFor(ctx context.Context, f leaksFlags, take func(in input, now time.Time, since time.Duration) error) error {
+	start := time.Now()
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for i, n := 0, int(f.dur/f.every)+1; ; i++ {
+		in, err := f.load(ctx, f.watch, nil)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if err := take(in, now, now.Sub(start)); err != nil {
+			return err
+		}
+		if i+1 == n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // parseRate parses "5/min", "0.5/s", "300/h" or "5" (per minute) into a

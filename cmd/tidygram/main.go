@@ -31,7 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"emulator", "run the Telegram Bot API emulator with simulated users and faults", runEmulator},
-		{"leaks", "explain a goroutine dump, diff two, or watch a bot for growth", runLeaks},
+		{"leaks", "explain a goroutine dump or a heap profile, diff two, or watch a bot for growth", runLeaks},
 		{"demo", "run a demo bot against the emulator with simulated users and faults, then report", runDemo},
 		{"soak", "run any bot against the emulator under load and faults; fail on growing resources", runSoak},
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -22,12 +23,13 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	botCmd := fs.String("bot", "", "the bot's command line, run with sh -c; it must read TELEGRAM_API_URL and TELEGRAM_TOKEN")
 	inProcess := fs.Bool("in-process", false, "soak tidygram's demo bot in this process instead of --bot")
 	opsURL := fs.String("ops", "", "the bot's ops server (base or /metrics URL): goroutines and heap are read from its Prometheus metrics")
+	opsToken := fs.String("ops-token", os.Getenv("TIDYGRAM_OPS_TOKEN"), "--ops: the ops server's /debug/ token, to read heap profiles (default $TIDYGRAM_OPS_TOKEN)")
 	duration := fs.Duration("duration", soak.DefaultDuration, "load time; trends are fitted over its second half")
 	users := fs.Int("users", soak.DefaultUsers, "simulated users")
 	think := fs.Duration("think", demo.DefaultThink, "mean pause between a user's actions")
 	faults := fs.String("faults", "default", "faults injected for the whole run: default, off, or a spec method:kind:probability[:arg],…")
 	expect := fs.String("expect", "", "what users send and check: any (text; any reply), echo (text; the reply contains it), demo (the demo bot's features); default any, demo with --in-process")
-	out := fs.String("out", soak.DefaultOutDir, "directory for report.md, chart.svg and bot.log")
+	out := fs.String("out", "", "directory for report.md, chart.svg and bot.log (default: a new directory under $TMPDIR, printed)")
 	interval := fs.Duration("interval", 0, "sampling interval (default duration/300, within 100ms–5s)")
 	seed := fs.Uint64("seed", 1, "seed of the users' choices and of the faults")
 	startTimeout := fs.Duration("start-timeout", soak.DefaultStartTimeout, "how long the bot may take to make its first Bot API call")
@@ -48,14 +50,17 @@ samples its process and its descendants (RSS, threads, open files from
 checks that every user message got its reply, and fits the growth of each
 resource over the second half of the run (least squares, per minute). A
 trend fails when its slope is over its limit and the growth it predicts is
-over a small floor and over the samples' noise. Writes report.md and
-chart.svg to --out; exit status 1 when a trend fails or a reply is missing
-or wrong.
+over a small floor and over the samples' noise; the summary says which.
+With --ops and --ops-token (or --in-process) it also compares heap
+profiles from the start of the second half and the end by allocation site
+(as tidygram leaks --diff does) and names the growing sites. Writes
+report.md and chart.svg to --out (default a new temporary directory);
+exit status 1 when a trend fails or a reply is missing or wrong.
 
 The bot gets TELEGRAM_API_URL (the emulator's base URL) and TELEGRAM_TOKEN
 in its environment; any language will do. Example:
 
-  tidygram soak --bot "./mybot" --ops http://127.0.0.1:9464 --duration 10m --users 200
+  tidygram soak --bot "./mybot" --ops http://127.0.0.1:9464 --ops-token "$TOKEN" --duration 10m --users 200
 
 The default fault spec is %s.
 
@@ -92,6 +97,7 @@ Flags:
 		Command:      *botCmd,
 		InProcess:    *inProcess,
 		OpsURL:       *opsURL,
+		OpsToken:     *opsToken,
 		Duration:     *duration,
 		Load:         demo.LoadConfig{Users: *users, Think: *think, Scenario: scenario},
 		Faults:       rules,

@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,6 @@ func TestParseMetrics(t *testing.T) {
 		{"labelled series skipped", "go_goroutines{x=\"1\"} 7\ngo_goroutines 8\n", map[string]float64{MetricGoroutines: 8}},
 		{"timestamp ignored", "go_goroutines 9 1700000000000\n", map[string]float64{MetricGoroutines: 9}},
 		{"prefix is not a match", "go_goroutines_total 5\n", map[string]float64{}},
-		{"garbage", "go_goroutines many\n\x00\n{}\n", map[string]float64{}},
 		{"empty", "", map[string]float64{}},
 	}
 	for _, tt := range tests {
@@ -42,6 +42,12 @@ func TestParseMetrics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseMetricsRefusesGarbage(t *testing.T) {
+	if _, err := ParseMetrics(strings.NewReader("go_goroutines many\n"), MetricGoroutines); err == nil || !strings.Contains(err.Error(), "soak: metrics") {
+		t.Errorf("garbage: %v", err)
 	}
 }
 
@@ -109,32 +115,15 @@ func TestTrends(t *testing.T) {
 	}
 }
 
-func TestParsePPID(t *testing.T) {
-	tests := []struct {
-		stat string
-		ppid int
-		ok   bool
-	}{
-		{"123 (bash) S 45 123 123 0", 45, true},
-		{"7 (my bot) (x)) R 1 7 7", 1, true},
-		{"8 no-parens S 1", 0, false},
-		{"9 (short)", 0, false},
-	}
-	for _, tt := range tests {
-		ppid, ok := parsePPID([]byte(tt.stat))
-		if ppid != tt.ppid || ok != tt.ok {
-			t.Errorf("parsePPID(%q) = %d, %v; want %d, %v", tt.stat, ppid, ok, tt.ppid, tt.ok)
-		}
-	}
-}
-
 // ReadProc sums a process and its descendants, skipping other processes.
 func TestReadProcTree(t *testing.T) {
 	root := t.TempDir()
 	proc := func(pid, ppid, rssKB, threads, fds int) {
 		dir := filepath.Join(root, itoa(pid))
 		must(t, os.MkdirAll(filepath.Join(dir, "fd"), 0o755))
-		must(t, os.WriteFile(filepath.Join(dir, "stat"), []byte(itoa(pid)+" (p) S "+itoa(ppid)+" 0 0"), 0o644))
+		stat := fmt.Sprintf("%d (my bot) (x)) S %d %d %d 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 %d 0 1000 10000000 %d 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			pid, ppid, pid, pid, threads, rssKB/4)
+		must(t, os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644))
 		must(t, os.WriteFile(filepath.Join(dir, "status"), []byte("Name:\tp\nVmRSS:\t  "+itoa(rssKB)+" kB\nThreads:\t"+itoa(threads)+"\n"), 0o644))
 		for i := range fds {
 			must(t, os.WriteFile(filepath.Join(dir, "fd", itoa(i)), nil, 0o644))
@@ -191,5 +180,24 @@ func TestScrapeOps(t *testing.T) {
 	}
 	if _, _, err := scrape(t.Context(), client, hs.URL+"/nothing"); err == nil {
 		t.Fatal("no error for a 404")
+	}
+}
+
+// The summary line says why a trend passed or failed.
+func TestTrendVerdict(t *testing.T) {
+	tests := []struct {
+		tr   Trend
+		want string
+	}{
+		{Trend{}, "not measured"},
+		{Trend{Known: true, Slope: 1, Limit: 4}, "ok"},
+		{Trend{Known: true, Unit: "MiB", Slope: 8.65, Limit: 4, Growth: 1.5, Floor: 2, Noise: 0.5}, "ok: +1.5 MiB over the window is under the 2 MiB floor"},
+		{Trend{Known: true, Unit: "MiB", Slope: 8.65, Limit: 4, Growth: 3, Floor: 2, Noise: 5}, "ok: +3 MiB over the window is within the samples' noise (3σ 5 MiB)"},
+		{Trend{Known: true, Slope: 9, Limit: 5, Growth: 40, Floor: 10, Noise: 3, Failed: true}, "FAIL: +40 over the window, above the 10 floor and the 3 noise (3σ)"},
+	}
+	for _, tt := range tests {
+		if got := tt.tr.Verdict(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.tr, got, tt.want)
+		}
 	}
 }

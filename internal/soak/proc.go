@@ -1,13 +1,9 @@
 package soak
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // ProcStats are the resources of a process and its descendants, read from
@@ -21,19 +17,23 @@ type ProcStats struct {
 
 // ReadProc returns the resources of pid and every descendant of it (so a
 // bot started through "sh -c" or "go run" is measured as a whole), read
-// from procfs (normally "/proc"). A descendant that exits while it is read
-// is skipped; an error is returned only when pid itself cannot be read.
-func ReadProc(procfs string, pid int) (ProcStats, error) {
+// with github.com/prometheus/procfs from the procfs mounted at mount
+// (normally "/proc"). A descendant that exits while it is read is
+// skipped; an error is returned only when pid itself cannot be read.
+func ReadProc(mount string, pid int) (ProcStats, error) {
+	fs, err := procfs.NewFS(mount)
+	if err != nil {
+		return ProcStats{}, fmt.Errorf("soak: %w", err)
+	}
 	pids := []int{pid}
-	children, err := childrenOf(procfs)
-	if err == nil {
+	if children, err := childrenOf(fs); err == nil {
 		for i := 0; i < len(pids); i++ {
 			pids = append(pids, children[pids[i]]...)
 		}
 	}
 	var st ProcStats
 	for i, p := range pids {
-		one, err := readOne(procfs, p)
+		one, err := readOne(fs, p)
 		if err != nil {
 			if i == 0 {
 				return ProcStats{}, err
@@ -48,90 +48,42 @@ func ReadProc(procfs string, pid int) (ProcStats, error) {
 	return st, nil
 }
 
-// childrenOf maps each pid to its children, from every /proc/<pid>/stat.
-func childrenOf(procfs string) (map[int][]int, error) {
-	ents, err := os.ReadDir(procfs)
+// childrenOf maps each pid to its children, from every process's stat.
+func childrenOf(fs procfs.FS) (map[int][]int, error) {
+	procs, err := fs.AllProcs()
 	if err != nil {
 		return nil, err
 	}
 	m := make(map[int][]int)
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(procfs, e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		if ppid, ok := parsePPID(b); ok {
-			m[ppid] = append(m[ppid], pid)
+	for _, p := range procs {
+		if s, err := p.Stat(); err == nil {
+			m[s.PPID] = append(m[s.PPID], p.PID)
 		}
 	}
 	return m, nil
 }
 
-// parsePPID reads the fourth field of /proc/<pid>/stat; the second
-// (comm) is in parentheses and may contain spaces and parentheses.
-func parsePPID(stat []byte) (int, bool) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 2 {
-		return 0, false
-	}
-	ppid, err := strconv.Atoi(f[1])
-	return ppid, err == nil
-}
-
-func readOne(procfs string, pid int) (ProcStats, error) {
-	dir := filepath.Join(procfs, strconv.Itoa(pid))
-	f, err := os.Open(filepath.Join(dir, "status"))
+// readOne reads one process: threads from stat, RSS from status (VmRSS),
+// open files from fd.
+func readOne(fs procfs.FS, pid int) (ProcStats, error) {
+	p, err := fs.Proc(pid)
 	if err != nil {
 		return ProcStats{}, fmt.Errorf("soak: process %d: %w", pid, err)
 	}
-	defer f.Close()
-	st, err := parseStatus(f)
+	stat, err := p.Stat()
 	if err != nil {
 		return ProcStats{}, fmt.Errorf("soak: process %d: %w", pid, err)
 	}
-	if fds, err := os.ReadDir(filepath.Join(dir, "fd")); err == nil {
-		st.FDs = len(fds)
+	status, err := p.NewStatus()
+	if err != nil {
+		return ProcStats{}, fmt.Errorf("soak: process %d: %w", pid, err)
 	}
-	return st, nil
-}
-
-// parseStatus reads VmRSS and Threads from /proc/<pid>/status.
-func parseStatus(r *os.File) (ProcStats, error) {
-	var st ProcStats
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(val)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			st.RSS = n * 1024 // kB
-		case "Threads":
-			st.Threads = int(n)
-		}
+	if stat.NumThreads == 0 {
+		return ProcStats{}, fmt.Errorf("soak: process %d: no threads (a zombie?)", pid)
 	}
-	if err := sc.Err(); err != nil {
-		return st, err
-	}
-	if st.Threads == 0 {
-		return st, fmt.Errorf("no Threads line in status (a zombie?)")
+	st := ProcStats{RSS: status.VmRSS, Threads: stat.NumThreads}
+	if n, err := p.FileDescriptorsLen(); err == nil {
+		st.FDs = n
 	}
 	return st, nil
 }

@@ -2,12 +2,13 @@ package soak
 
 import (
 	"fmt"
-	"github.com/tidygram/tidygram/internal/demo"
 	"io"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/demo"
 )
 
 // WriteMarkdown writes the report of r: the verdict, the replies, the
@@ -81,6 +82,20 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		p("![goroutines, heap, RSS and open files over time](%s)", filepath.Base(r.ChartPath))
 		p("")
 	}
+	p("## Heap by allocation site")
+	p("")
+	if r.Heap == nil {
+		p("Not compared: %s.", r.HeapNote)
+	} else {
+		p("Heap profiles at the start of the fitted window and at the end of the load, compared by allocation site (`tidygram leaks --diff` does the same with two profiles): a site leaks when its in-use bytes grew across GCs, churns when it allocated much and kept nothing.")
+		p("")
+		p("```text")
+		var hb strings.Builder
+		_ = r.Heap.WriteText(&hb)
+		b.WriteString(hb.String())
+		p("```")
+	}
+	p("")
 	p("## Emulator")
 	p("")
 	c := r.Emulator
@@ -105,11 +120,7 @@ func (r *Result) Summary() string {
 			fmt.Fprintf(&b, "  %-10s not measured\n", t.Resource)
 			continue
 		}
-		v := "ok"
-		if t.Failed {
-			v = "FAIL"
-		}
-		fmt.Fprintf(&b, "  %-10s %+.3g%s/min (limit %.3g)  %s\n", t.Resource, t.Slope, unitSuffix(t.Unit), t.Limit, v)
+		fmt.Fprintf(&b, "  %-10s %+.3g%s/min (limit %.3g)  %s\n", t.Resource, t.Slope, unitSuffix(t.Unit), t.Limit, t.Verdict())
 	}
 	switch {
 	case r.Interrupted:

@@ -1,13 +1,13 @@
 package soak
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Prometheus series the soak reads from a bot's ops endpoint.
@@ -20,36 +20,37 @@ const (
 // maxScrape bounds a /metrics answer the soak reads.
 const maxScrape = 8 << 20
 
-// ParseMetrics reads Prometheus text exposition from r and returns the
-// values of the unlabelled series named in want (others are skipped).
-// Lines that are not samples, and values that do not parse, are ignored.
+// ParseMetrics reads a Prometheus text exposition from r (with
+// github.com/prometheus/common/expfmt) and returns the values of the
+// unlabelled series named in want (gauges, counters or untyped; others
+// are skipped). An exposition that does not parse is an error.
 func ParseMetrics(r io.Reader, want ...string) (map[string]float64, error) {
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := tp.TextToMetricFamilies(io.LimitReader(r, maxScrape))
+	if err != nil {
+		return nil, fmt.Errorf("soak: metrics: %w", err)
+	}
 	out := make(map[string]float64, len(want))
-	sc := bufio.NewScanner(io.LimitReader(r, maxScrape))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
+	for _, name := range want {
+		f := fams[name]
+		if f == nil {
 			continue
 		}
-		name, rest, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
-			continue
-		}
-		for _, w := range want {
-			if name != w {
+		for _, m := range f.Metric {
+			if len(m.Label) > 0 {
 				continue
 			}
-			f := strings.Fields(rest)
-			if len(f) == 0 {
-				break
-			}
-			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-				out[name] = v
+			switch {
+			case m.Gauge != nil:
+				out[name] = m.Gauge.GetValue()
+			case m.Counter != nil:
+				out[name] = m.Counter.GetValue()
+			case m.Untyped != nil:
+				out[name] = m.Untyped.GetValue()
 			}
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // scrape reads goroutines and heap from url (an ops server's /metrics).

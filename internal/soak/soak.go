@@ -6,6 +6,12 @@
 // and threads over the second half of the run. The result is a Markdown
 // report, an SVG chart and a verdict.
 //
+// With an ops server (Config.OpsURL and OpsToken), or in process, it also
+// takes a heap profile at the start of the fitted window and one at the
+// end of the load and compares them by allocation site (package
+// leak/heap): the report lists the sites that grew, with their handlers,
+// and a failing heap trend names them.
+//
 // soak owns the bot process it starts (its process group is sent SIGTERM
 // at the end, SIGKILL after StopTimeout), the emulator, the users and its
 // sampler: Run returns only after all of them ended. It reads /proc, so
@@ -13,6 +19,7 @@
 package soak
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +39,8 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/internal/demo"
+	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/leak/heap"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -39,7 +48,6 @@ import (
 const (
 	DefaultDuration     = 10 * time.Minute
 	DefaultUsers        = 200
-	DefaultOutDir       = "soak-report"
 	DefaultStartTimeout = 2 * time.Minute // "go run" compiles first
 	DefaultStopTimeout  = 10 * time.Second
 )
@@ -71,8 +79,10 @@ type Config struct {
 	InProcess bool
 	// OpsURL is the bot's ops server (base URL or its /metrics URL):
 	// goroutines and live heap are read from its Prometheus metrics. Without
-	// it they are measured only in process mode.
+	// it they are measured only in process mode. With OpsToken (its
+	// /debug/ token) its heap profiles are read too.
 	OpsURL   string
+	OpsToken string
 	Duration time.Duration // load time (DefaultDuration); trends are fitted over its second half
 	// Load configures the users. Defaults: DefaultUsers users; scenario
 	// "any" for a command (every message must get a reply), "demo" in
@@ -81,7 +91,9 @@ type Config struct {
 	Faults     []demo.FaultRule // injected for the whole run
 	Interval   time.Duration    // sampling interval (Duration/300, within 100 ms–5 s)
 	Thresholds Thresholds
-	OutDir     string // report.md, chart.svg and bot.log (DefaultOutDir)
+	// OutDir receives report.md, chart.svg and bot.log; empty: a new
+	// directory under os.TempDir (Result.OutDir names it).
+	OutDir string
 	// StartTimeout bounds the wait for the bot's first Bot API call
 	// (DefaultStartTimeout); StopTimeout the wait for it to exit after
 	// SIGTERM before SIGKILL (DefaultStopTimeout).
@@ -106,9 +118,6 @@ func (c Config) withDefaults() Config {
 	c.Load.Seed = c.Seed
 	if c.Interval <= 0 {
 		c.Interval = min(max(c.Duration/300, 100*time.Millisecond), 5*time.Second)
-	}
-	if c.OutDir == "" {
-		c.OutDir = DefaultOutDir
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout
@@ -141,9 +150,16 @@ type Result struct {
 	Exit        string // how the bot ended
 	Interrupted bool   // ctx ended before Duration
 	Problems    []string
-	ReportPath  string
-	ChartPath   string
-	LogPath     string // the bot's output (command mode)
+	// Heap compares the heap profiles taken at the start of the fitted
+	// window and at the end of the load, by site (in process, profiles of
+	// this process: the emulator and the users included); HeapNote says
+	// why it is nil.
+	Heap       *heap.Diff
+	HeapNote   string
+	OutDir     string
+	ReportPath string
+	ChartPath  string
+	LogPath    string // the bot's output (command mode)
 }
 
 // OK reports whether the bot passed: every reply came and was right, no
@@ -178,9 +194,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.InProcess {
 		res.Bot = "tidygram demo bot (in process)"
 	}
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+	if cfg.OutDir == "" {
+		dir, err := os.MkdirTemp("", "tidygram-soak-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.OutDir = dir
+	} else if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, err
 	}
+	res.OutDir = cfg.OutDir
+	fmt.Fprintf(cfg.Progress, "soak: writing the report to %s\n", cfg.OutDir)
 	srv, err := tgtest.New(tgtest.WithSeed(cfg.Seed))
 	if err != nil {
 		return nil, err
@@ -232,13 +256,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	loadWG.Go(func() { load.Run(lctx, stopUsers) })
 
 	timer := time.NewTimer(cfg.Duration)
+	half := time.NewTimer(cfg.Duration / 2)
+	defer half.Stop()
 	status := time.NewTicker(min(max(cfg.Duration/20, time.Second), 30*time.Second))
 	early := ""
+	heapOf := heapSource(cfg, smp.client)
+	var heapFirst *heapShot
 wait:
 	for {
 		select {
 		case <-timer.C:
 			break wait
+		case <-half.C:
+			if heapOf != nil {
+				heapFirst, res.HeapNote = takeHeap(ctx, heapOf, "at the start of the fitted window")
+			}
 		case <-ctx.Done():
 			res.Interrupted = true
 			break wait
@@ -259,6 +291,17 @@ wait:
 	loadWG.Wait()
 	stopSampler()
 	smpWG.Wait()
+	switch {
+	case heapOf == nil:
+		res.HeapNote = "no heap profiles: give --ops with --ops-token (or run --in-process)"
+	case heapFirst != nil:
+		var last *heapShot
+		if last, res.HeapNote = takeHeap(ctx, heapOf, "at the end of the load"); last != nil {
+			res.Heap, res.HeapNote = compareHeap(heapFirst, last)
+		}
+	case res.HeapNote == "":
+		res.HeapNote = "the run ended before the fitted window started"
+	}
 
 	if rec != nil {
 		sent := load.Stats().Updates
@@ -294,6 +337,74 @@ wait:
 		return res, err
 	}
 	return res, nil
+}
+
+// heapShot is a heap profile of the bot and the runtime's figures at the
+// time: this process's MemStats in process, the ops server's /metrics
+// otherwise (nil when it could not be read).
+type heapShot struct {
+	profile, metrics []byte
+	rt               heap.Runtime
+}
+
+// heapSource returns how the bot's heap profiles are read: from this
+// process in process mode, from the ops server with its token, or nil.
+func heapSource(cfg Config, client *http.Client) func(context.Context) (heapShot, error) {
+	switch {
+	case cfg.InProcess:
+		return func(context.Context) (heapShot, error) {
+			runtime.GC() // in-use as of now, as ?gc=1 gives it
+			data, err := leak.HeapProfile()
+			return heapShot{profile: data, rt: heap.MemStats()}, err
+		}
+	case cfg.OpsURL != "" && cfg.OpsToken != "":
+		base := strings.TrimSuffix(cfg.OpsURL, "/metrics")
+		return func(ctx context.Context) (heapShot, error) {
+			data, err := heap.Fetch(ctx, client, base+"/debug/pprof/heap?gc=1", cfg.OpsToken)
+			if err != nil {
+				return heapShot{}, err
+			}
+			metrics, _ := heap.Fetch(ctx, client, base+"/metrics", cfg.OpsToken) // the figures are a cross-check: optional
+			return heapShot{profile: data, metrics: metrics}, nil
+		}
+	}
+	return nil
+}
+
+// takeHeap reads a heap profile within 30 s, or says why it could not.
+func takeHeap(ctx context.Context, from func(context.Context) (heapShot, error), when string) (*heapShot, string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	shot, err := from(ctx)
+	if err != nil {
+		return nil, fmt.Sprintf("no heap profile %s: %v", when, err)
+	}
+	return &shot, ""
+}
+
+// compareHeap compares two heap profiles by site, with the runtime's
+// figures beside them.
+func compareHeap(shots ...*heapShot) (*heap.Diff, string) {
+	s, err := heap.NewSeries()
+	if err != nil {
+		return nil, err.Error()
+	}
+	for _, shot := range shots {
+		p, err := heap.Parse(shot.profile)
+		if err != nil {
+			return nil, err.Error()
+		}
+		rt := shot.rt
+		if shot.metrics != nil {
+			rt, _ = heap.ReadMetrics(bytes.NewReader(shot.metrics), p)
+		}
+		s.Add(p, rt)
+	}
+	d, err := s.Diff()
+	if err != nil {
+		return nil, err.Error()
+	}
+	return d, ""
 }
 
 // waitReady waits for the bot's first Bot API call.
@@ -515,9 +626,21 @@ func problems(r *Result, early string) []string {
 		p = append(p, early+" ("+r.Exit+")")
 	}
 	for _, t := range r.Trends {
-		if t.Failed {
-			p = append(p, fmt.Sprintf("%s grow %.3g%s/min (limit %.3g/min)", t.Resource, t.Slope, unitSuffix(t.Unit), t.Limit))
+		if !t.Failed {
+			continue
 		}
+		msg := fmt.Sprintf("%s grow %.3g%s/min (limit %.3g/min)", t.Resource, t.Slope, unitSuffix(t.Unit), t.Limit)
+		if t.Resource == "heap" && r.Heap != nil {
+			var sites []string
+			for _, g := range r.Heap.Growing() {
+				sites = append(sites, fmt.Sprintf("%s %s", g.Where(), heap.FormatDelta(g.InuseDelta)))
+			}
+			if len(sites) == 0 {
+				sites = append(sites, "no single site grew by 1 MiB")
+			}
+			msg += "; growing: " + strings.Join(sites, "; ")
+		}
+		p = append(p, msg)
 	}
 	if r.Load.Missing > 0 {
 		p = append(p, fmt.Sprintf("%d replies missing", r.Load.Missing))

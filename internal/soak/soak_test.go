@@ -3,9 +3,11 @@ package soak
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +19,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // buildLeakyBot builds testdata/leakybot with the go command.
-func buildLeakyBot(t *testing.T) string {
+func buildLeakyBot(t *testing.T) string { return buildBot(t, "leakybot") }
+
+// buildBot builds testdata/<name> with the go command.
+func buildBot(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "leakybot")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/leakybot")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/"+name)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -65,6 +70,49 @@ func TestSoakFailsLeakyBot(t *testing.T) {
 	}
 }
 
+// A bot that keeps every message fails the heap trend, and the report
+// names the site from its heap profiles, read from its ops server.
+func TestSoakNamesGrowingHeapSites(t *testing.T) {
+	bin := buildBot(t, "heapbot")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the bot listens there
+	t.Setenv("HEAPBOT_OPS_ADDR", addr)
+	t.Setenv("TIDYGRAM_OPS_TOKEN", "soak-token")
+	res, err := Run(context.Background(), Config{
+		Command:    bin,
+		OpsURL:     "http://" + addr,
+		OpsToken:   "soak-token",
+		Duration:   6 * time.Second,
+		Load:       demo.LoadConfig{Users: 20, Think: 20 * time.Millisecond, Scenario: demo.ScenarioEcho},
+		OutDir:     t.TempDir(),
+		Thresholds: Thresholds{RSSMiB: 1e6, FDs: 1e6, Threads: 1e6}, // only the heap is judged here
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Summary())
+	if res.Heap == nil {
+		t.Fatalf("no heap comparison: %s", res.HeapNote)
+	}
+	if rt := res.Heap.Runtime[1]; rt.Source != "metrics" || rt.NumGC < 1 || rt.HeapAlloc <= 0 {
+		t.Errorf("runtime figures from /metrics %+v", rt)
+	}
+	grow := res.Heap.Growing()
+	if len(grow) == 0 || grow[0].Func != "main.remember" || grow[0].Handler != "main.remember" || grow[0].Verdict != "leak" {
+		t.Fatalf("growing sites %+v", grow)
+	}
+	if !slices.ContainsFunc(res.Problems, func(p string) bool {
+		return strings.HasPrefix(p, "heap grow") && strings.Contains(p, "growing: main.remember")
+	}) {
+		t.Errorf("problems %q", res.Problems)
+	}
+	checkOutputs(t, res, "## Heap by allocation site", "leak ", "main.remember")
+}
+
 // The demo bot, in process, with the default faults, passes: every reply
 // right, nothing lost, no trend over its limit.
 func TestSoakPassesDemoBot(t *testing.T) {
@@ -98,7 +146,13 @@ func TestSoakPassesDemoBot(t *testing.T) {
 			t.Errorf("%s not measured in process", tr.Resource)
 		}
 	}
-	checkOutputs(t, res, "**PASS**", "goroutines")
+	// In process the heap profiles come from this process: compared by site.
+	if res.Heap == nil || res.Heap.Profiles != 2 {
+		t.Errorf("no heap comparison in process: %s", res.HeapNote)
+	} else if rt := res.Heap.Runtime[1]; rt.Source != "memstats" || rt.NumGC <= res.Heap.Runtime[0].NumGC || rt.HeapAlloc <= 0 || rt.ProfileInuse <= 0 {
+		t.Errorf("runtime figures %+v", res.Heap.Runtime)
+	}
+	checkOutputs(t, res, "**PASS**", "goroutines", "## Heap by allocation site", "site(s) leaking")
 }
 
 func checkOutputs(t *testing.T, res *Result, wants ...string) {
@@ -151,14 +205,20 @@ func TestSoakRefuses(t *testing.T) {
 func TestSoakInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(time.Second, cancel)
-	res, err := Run(ctx, Config{InProcess: true, Duration: time.Hour, Load: demo.LoadConfig{Users: 3}, OutDir: t.TempDir()})
+	// Without OutDir the report goes to a new temporary directory.
+	t.Setenv("TMPDIR", t.TempDir())
+	res, err := Run(ctx, Config{InProcess: true, Duration: time.Hour, Load: demo.LoadConfig{Users: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Interrupted {
 		t.Fatal("not marked interrupted")
 	}
-	checkOutputs(t, res, "INTERRUPTED")
+	if filepath.Dir(res.OutDir) != os.TempDir() || !strings.HasPrefix(filepath.Base(res.OutDir), "tidygram-soak-") || filepath.Dir(res.ReportPath) != res.OutDir {
+		t.Errorf("output in %s (report %s), want a new directory in %s", res.OutDir, res.ReportPath, os.TempDir())
+	}
+	// Interrupted before the second half: no heap profiles to compare, and the report says so.
+	checkOutputs(t, res, "INTERRUPTED", "Not compared: the run ended before the fitted window started.")
 }
 
 // A bot that dies during the run fails it at once, whatever its trends.

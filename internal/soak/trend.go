@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -166,4 +167,22 @@ func Trends(samples []Sample, from, to time.Duration, th Thresholds) []Trend {
 		out = append(out, t)
 	}
 	return out
+}
+
+// Verdict says in a few words whether the trend passed and why: a slope
+// over the limit passes when the growth it predicts over the fitted
+// window stays under the floor or within the samples' noise.
+func (t Trend) Verdict() string {
+	u := unitSuffix(t.Unit)
+	switch {
+	case !t.Known:
+		return "not measured"
+	case t.Failed:
+		return fmt.Sprintf("FAIL: %+.3g%s over the window, above the %.3g%s floor and the %.3g%s noise (3σ)", t.Growth, u, t.Floor, u, t.Noise, u)
+	case t.Slope <= t.Limit:
+		return "ok"
+	case t.Growth <= t.Floor:
+		return fmt.Sprintf("ok: %+.3g%s over the window is under the %.3g%s floor", t.Growth, u, t.Floor, u)
+	}
+	return fmt.Sprintf("ok: %+.3g%s over the window is within the samples' noise (3σ %.3g%s)", t.Growth, u, t.Noise, u)
 }
