@@ -2261,11 +2261,10 @@ type BackgroundTypeFill struct {
 
 // MarshalJSON encodes x with type "fill" when x.Type is empty.
 func (x BackgroundTypeFill) MarshalJSON() ([]byte, error) {
-	type plain BackgroundTypeFill
 	if x.Type == "" {
 		x.Type = "fill"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(backgroundTypeFillPlain(x))
 }
 
 // backgroundTypeFillWire is BackgroundTypeFill as it is decoded, its union fields left raw.
@@ -2357,11 +2356,10 @@ type BackgroundTypePattern struct {
 
 // MarshalJSON encodes x with type "pattern" when x.Type is empty.
 func (x BackgroundTypePattern) MarshalJSON() ([]byte, error) {
-	type plain BackgroundTypePattern
 	if x.Type == "" {
 		x.Type = "pattern"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(backgroundTypePatternPlain(x))
 }
 
 // backgroundTypePatternWire is BackgroundTypePattern as it is decoded, its union fields left raw.
@@ -4131,11 +4129,10 @@ type StoryAreaTypeSuggestedReaction struct {
 
 // MarshalJSON encodes x with type "suggested_reaction" when x.Type is empty.
 func (x StoryAreaTypeSuggestedReaction) MarshalJSON() ([]byte, error) {
-	type plain StoryAreaTypeSuggestedReaction
 	if x.Type == "" {
 		x.Type = "suggested_reaction"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(storyAreaTypeSuggestedReactionPlain(x))
 }
 
 // storyAreaTypeSuggestedReactionWire is StoryAreaTypeSuggestedReaction as it is decoded, its union fields left raw.
@@ -6713,11 +6710,10 @@ type RichTextBold struct {
 
 // MarshalJSON encodes x with type "bold" when x.Type is empty.
 func (x RichTextBold) MarshalJSON() ([]byte, error) {
-	type plain RichTextBold
 	if x.Type == "" {
 		x.Type = "bold"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBoldPlain(x))
 }
 
 // richTextBoldWire is RichTextBold as it is decoded, its union fields left raw.
@@ -6767,11 +6763,10 @@ type RichTextItalic struct {
 
 // MarshalJSON encodes x with type "italic" when x.Type is empty.
 func (x RichTextItalic) MarshalJSON() ([]byte, error) {
-	type plain RichTextItalic
 	if x.Type == "" {
 		x.Type = "italic"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextItalicPlain(x))
 }
 
 // richTextItalicWire is RichTextItalic as it is decoded, its union fields left raw.
@@ -6821,11 +6816,10 @@ type RichTextUnderline struct {
 
 // MarshalJSON encodes x with type "underline" when x.Type is empty.
 func (x RichTextUnderline) MarshalJSON() ([]byte, error) {
-	type plain RichTextUnderline
 	if x.Type == "" {
 		x.Type = "underline"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextUnderlinePlain(x))
 }
 
 // richTextUnderlineWire is RichTextUnderline as it is decoded, its union fields left raw.
@@ -6875,11 +6869,10 @@ type RichTextStrikethrough struct {
 
 // MarshalJSON encodes x with type "strikethrough" when x.Type is empty.
 func (x RichTextStrikethrough) MarshalJSON() ([]byte, error) {
-	type plain RichTextStrikethrough
 	if x.Type == "" {
 		x.Type = "strikethrough"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextStrikethroughPlain(x))
 }
 
 // richTextStrikethroughWire is RichTextStrikethrough as it is decoded, its union fields left raw.
@@ -6929,11 +6922,10 @@ type RichTextSpoiler struct {
 
 // MarshalJSON encodes x with type "spoiler" when x.Type is empty.
 func (x RichTextSpoiler) MarshalJSON() ([]byte, error) {
-	type plain RichTextSpoiler
 	if x.Type == "" {
 		x.Type = "spoiler"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSpoilerPlain(x))
 }
 
 // richTextSpoilerWire is RichTextSpoiler as it is decoded, its union fields left raw.
@@ -6988,11 +6980,10 @@ type RichTextDateTime struct {
 
 // MarshalJSON encodes x with type "date_time" when x.Type is empty.
 func (x RichTextDateTime) MarshalJSON() ([]byte, error) {
-	type plain RichTextDateTime
 	if x.Type == "" {
 		x.Type = "date_time"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextDateTimePlain(x))
 }
 
 // richTextDateTimeWire is RichTextDateTime as it is decoded, its union fields left raw.
@@ -7044,11 +7035,10 @@ type RichTextTextMention struct {
 
 // MarshalJSON encodes x with type "text_mention" when x.Type is empty.
 func (x RichTextTextMention) MarshalJSON() ([]byte, error) {
-	type plain RichTextTextMention
 	if x.Type == "" {
 		x.Type = "text_mention"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextTextMentionPlain(x))
 }
 
 // richTextTextMentionWire is RichTextTextMention as it is decoded, its union fields left raw.
@@ -7098,11 +7088,10 @@ type RichTextSubscript struct {
 
 // MarshalJSON encodes x with type "subscript" when x.Type is empty.
 func (x RichTextSubscript) MarshalJSON() ([]byte, error) {
-	type plain RichTextSubscript
 	if x.Type == "" {
 		x.Type = "subscript"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSubscriptPlain(x))
 }
 
 // richTextSubscriptWire is RichTextSubscript as it is decoded, its union fields left raw.
@@ -7152,11 +7141,10 @@ type RichTextSuperscript struct {
 
 // MarshalJSON encodes x with type "superscript" when x.Type is empty.
 func (x RichTextSuperscript) MarshalJSON() ([]byte, error) {
-	type plain RichTextSuperscript
 	if x.Type == "" {
 		x.Type = "superscript"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSuperscriptPlain(x))
 }
 
 // richTextSuperscriptWire is RichTextSuperscript as it is decoded, its union fields left raw.
@@ -7206,11 +7194,10 @@ type RichTextMarked struct {
 
 // MarshalJSON encodes x with type "marked" when x.Type is empty.
 func (x RichTextMarked) MarshalJSON() ([]byte, error) {
-	type plain RichTextMarked
 	if x.Type == "" {
 		x.Type = "marked"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextMarkedPlain(x))
 }
 
 // richTextMarkedWire is RichTextMarked as it is decoded, its union fields left raw.
@@ -7260,11 +7247,10 @@ type RichTextCode struct {
 
 // MarshalJSON encodes x with type "code" when x.Type is empty.
 func (x RichTextCode) MarshalJSON() ([]byte, error) {
-	type plain RichTextCode
 	if x.Type == "" {
 		x.Type = "code"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextCodePlain(x))
 }
 
 // richTextCodeWire is RichTextCode as it is decoded, its union fields left raw.
@@ -7360,11 +7346,10 @@ type RichTextURL struct {
 
 // MarshalJSON encodes x with type "url" when x.Type is empty.
 func (x RichTextURL) MarshalJSON() ([]byte, error) {
-	type plain RichTextURL
 	if x.Type == "" {
 		x.Type = "url"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextURLPlain(x))
 }
 
 // richTextURLWire is RichTextURL as it is decoded, its union fields left raw.
@@ -7416,11 +7401,10 @@ type RichTextEmailAddress struct {
 
 // MarshalJSON encodes x with type "email_address" when x.Type is empty.
 func (x RichTextEmailAddress) MarshalJSON() ([]byte, error) {
-	type plain RichTextEmailAddress
 	if x.Type == "" {
 		x.Type = "email_address"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextEmailAddressPlain(x))
 }
 
 // richTextEmailAddressWire is RichTextEmailAddress as it is decoded, its union fields left raw.
@@ -7472,11 +7456,10 @@ type RichTextPhoneNumber struct {
 
 // MarshalJSON encodes x with type "phone_number" when x.Type is empty.
 func (x RichTextPhoneNumber) MarshalJSON() ([]byte, error) {
-	type plain RichTextPhoneNumber
 	if x.Type == "" {
 		x.Type = "phone_number"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextPhoneNumberPlain(x))
 }
 
 // richTextPhoneNumberWire is RichTextPhoneNumber as it is decoded, its union fields left raw.
@@ -7528,11 +7511,10 @@ type RichTextBankCardNumber struct {
 
 // MarshalJSON encodes x with type "bank_card_number" when x.Type is empty.
 func (x RichTextBankCardNumber) MarshalJSON() ([]byte, error) {
-	type plain RichTextBankCardNumber
 	if x.Type == "" {
 		x.Type = "bank_card_number"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBankCardNumberPlain(x))
 }
 
 // richTextBankCardNumberWire is RichTextBankCardNumber as it is decoded, its union fields left raw.
@@ -7584,11 +7566,10 @@ type RichTextMention struct {
 
 // MarshalJSON encodes x with type "mention" when x.Type is empty.
 func (x RichTextMention) MarshalJSON() ([]byte, error) {
-	type plain RichTextMention
 	if x.Type == "" {
 		x.Type = "mention"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextMentionPlain(x))
 }
 
 // richTextMentionWire is RichTextMention as it is decoded, its union fields left raw.
@@ -7640,11 +7621,10 @@ type RichTextHashtag struct {
 
 // MarshalJSON encodes x with type "hashtag" when x.Type is empty.
 func (x RichTextHashtag) MarshalJSON() ([]byte, error) {
-	type plain RichTextHashtag
 	if x.Type == "" {
 		x.Type = "hashtag"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextHashtagPlain(x))
 }
 
 // richTextHashtagWire is RichTextHashtag as it is decoded, its union fields left raw.
@@ -7696,11 +7676,10 @@ type RichTextCashtag struct {
 
 // MarshalJSON encodes x with type "cashtag" when x.Type is empty.
 func (x RichTextCashtag) MarshalJSON() ([]byte, error) {
-	type plain RichTextCashtag
 	if x.Type == "" {
 		x.Type = "cashtag"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextCashtagPlain(x))
 }
 
 // richTextCashtagWire is RichTextCashtag as it is decoded, its union fields left raw.
@@ -7752,11 +7731,10 @@ type RichTextBotCommand struct {
 
 // MarshalJSON encodes x with type "bot_command" when x.Type is empty.
 func (x RichTextBotCommand) MarshalJSON() ([]byte, error) {
-	type plain RichTextBotCommand
 	if x.Type == "" {
 		x.Type = "bot_command"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBotCommandPlain(x))
 }
 
 // richTextBotCommandWire is RichTextBotCommand as it is decoded, its union fields left raw.
@@ -7829,11 +7807,10 @@ type RichTextAnchorLink struct {
 
 // MarshalJSON encodes x with type "anchor_link" when x.Type is empty.
 func (x RichTextAnchorLink) MarshalJSON() ([]byte, error) {
-	type plain RichTextAnchorLink
 	if x.Type == "" {
 		x.Type = "anchor_link"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextAnchorLinkPlain(x))
 }
 
 // richTextAnchorLinkWire is RichTextAnchorLink as it is decoded, its union fields left raw.
@@ -7885,11 +7862,10 @@ type RichTextReference struct {
 
 // MarshalJSON encodes x with type "reference" when x.Type is empty.
 func (x RichTextReference) MarshalJSON() ([]byte, error) {
-	type plain RichTextReference
 	if x.Type == "" {
 		x.Type = "reference"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextReferencePlain(x))
 }
 
 // richTextReferenceWire is RichTextReference as it is decoded, its union fields left raw.
@@ -7941,11 +7917,10 @@ type RichTextReferenceLink struct {
 
 // MarshalJSON encodes x with type "reference_link" when x.Type is empty.
 func (x RichTextReferenceLink) MarshalJSON() ([]byte, error) {
-	type plain RichTextReferenceLink
 	if x.Type == "" {
 		x.Type = "reference_link"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextReferenceLinkPlain(x))
 }
 
 // richTextReferenceLinkWire is RichTextReferenceLink as it is decoded, its union fields left raw.
@@ -8196,11 +8171,10 @@ type RichBlockParagraph struct {
 
 // MarshalJSON encodes x with type "paragraph" when x.Type is empty.
 func (x RichBlockParagraph) MarshalJSON() ([]byte, error) {
-	type plain RichBlockParagraph
 	if x.Type == "" {
 		x.Type = "paragraph"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockParagraphPlain(x))
 }
 
 // richBlockParagraphWire is RichBlockParagraph as it is decoded, its union fields left raw.
@@ -8253,11 +8227,10 @@ type RichBlockSectionHeading struct {
 
 // MarshalJSON encodes x with type "heading" when x.Type is empty.
 func (x RichBlockSectionHeading) MarshalJSON() ([]byte, error) {
-	type plain RichBlockSectionHeading
 	if x.Type == "" {
 		x.Type = "heading"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockSectionHeadingPlain(x))
 }
 
 // richBlockSectionHeadingWire is RichBlockSectionHeading as it is decoded, its union fields left raw.
@@ -8310,11 +8283,10 @@ type RichBlockPreformatted struct {
 
 // MarshalJSON encodes x with type "pre" when x.Type is empty.
 func (x RichBlockPreformatted) MarshalJSON() ([]byte, error) {
-	type plain RichBlockPreformatted
 	if x.Type == "" {
 		x.Type = "pre"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockPreformattedPlain(x))
 }
 
 // richBlockPreformattedWire is RichBlockPreformatted as it is decoded, its union fields left raw.
@@ -8364,11 +8336,10 @@ type RichBlockFooter struct {
 
 // MarshalJSON encodes x with type "footer" when x.Type is empty.
 func (x RichBlockFooter) MarshalJSON() ([]byte, error) {
-	type plain RichBlockFooter
 	if x.Type == "" {
 		x.Type = "footer"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockFooterPlain(x))
 }
 
 // richBlockFooterWire is RichBlockFooter as it is decoded, its union fields left raw.
@@ -8502,11 +8473,10 @@ type RichBlockBlockQuotation struct {
 
 // MarshalJSON encodes x with type "blockquote" when x.Type is empty.
 func (x RichBlockBlockQuotation) MarshalJSON() ([]byte, error) {
-	type plain RichBlockBlockQuotation
 	if x.Type == "" {
 		x.Type = "blockquote"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockBlockQuotationPlain(x))
 }
 
 // richBlockBlockQuotationWire is RichBlockBlockQuotation as it is decoded, its union fields left raw.
@@ -8563,11 +8533,10 @@ type RichBlockPullQuotation struct {
 
 // MarshalJSON encodes x with type "pullquote" when x.Type is empty.
 func (x RichBlockPullQuotation) MarshalJSON() ([]byte, error) {
-	type plain RichBlockPullQuotation
 	if x.Type == "" {
 		x.Type = "pullquote"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockPullQuotationPlain(x))
 }
 
 // richBlockPullQuotationWire is RichBlockPullQuotation as it is decoded, its union fields left raw.
@@ -8623,11 +8592,10 @@ type RichBlockCollage struct {
 
 // MarshalJSON encodes x with type "collage" when x.Type is empty.
 func (x RichBlockCollage) MarshalJSON() ([]byte, error) {
-	type plain RichBlockCollage
 	if x.Type == "" {
 		x.Type = "collage"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockCollagePlain(x))
 }
 
 // richBlockCollageWire is RichBlockCollage as it is decoded, its union fields left raw.
@@ -8679,11 +8647,10 @@ type RichBlockSlideshow struct {
 
 // MarshalJSON encodes x with type "slideshow" when x.Type is empty.
 func (x RichBlockSlideshow) MarshalJSON() ([]byte, error) {
-	type plain RichBlockSlideshow
 	if x.Type == "" {
 		x.Type = "slideshow"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockSlideshowPlain(x))
 }
 
 // richBlockSlideshowWire is RichBlockSlideshow as it is decoded, its union fields left raw.
@@ -8739,11 +8706,10 @@ type RichBlockTable struct {
 
 // MarshalJSON encodes x with type "table" when x.Type is empty.
 func (x RichBlockTable) MarshalJSON() ([]byte, error) {
-	type plain RichBlockTable
 	if x.Type == "" {
 		x.Type = "table"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockTablePlain(x))
 }
 
 // richBlockTableWire is RichBlockTable as it is decoded, its union fields left raw.
@@ -8798,11 +8764,10 @@ type RichBlockDetails struct {
 
 // MarshalJSON encodes x with type "details" when x.Type is empty.
 func (x RichBlockDetails) MarshalJSON() ([]byte, error) {
-	type plain RichBlockDetails
 	if x.Type == "" {
 		x.Type = "details"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockDetailsPlain(x))
 }
 
 // richBlockDetailsWire is RichBlockDetails as it is decoded, its union fields left raw.
@@ -9005,11 +8970,10 @@ type RichBlockThinking struct {
 
 // MarshalJSON encodes x with type "thinking" when x.Type is empty.
 func (x RichBlockThinking) MarshalJSON() ([]byte, error) {
-	type plain RichBlockThinking
 	if x.Type == "" {
 		x.Type = "thinking"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockThinkingPlain(x))
 }
 
 // richBlockThinkingWire is RichBlockThinking as it is decoded, its union fields left raw.
@@ -9171,11 +9135,10 @@ type InlineQueryResultArticle struct {
 
 // MarshalJSON encodes x with type "article" when x.Type is empty.
 func (x InlineQueryResultArticle) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultArticle
 	if x.Type == "" {
 		x.Type = "article"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultArticlePlain(x))
 }
 
 // inlineQueryResultArticleWire is InlineQueryResultArticle as it is decoded, its union fields left raw.
@@ -9255,11 +9218,10 @@ type InlineQueryResultPhoto struct {
 
 // MarshalJSON encodes x with type "photo" when x.Type is empty.
 func (x InlineQueryResultPhoto) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultPhoto
 	if x.Type == "" {
 		x.Type = "photo"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultPhotoPlain(x))
 }
 
 // inlineQueryResultPhotoWire is InlineQueryResultPhoto as it is decoded, its union fields left raw.
@@ -9343,11 +9305,10 @@ type InlineQueryResultGif struct {
 
 // MarshalJSON encodes x with type "gif" when x.Type is empty.
 func (x InlineQueryResultGif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultGif
 	if x.Type == "" {
 		x.Type = "gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultGifPlain(x))
 }
 
 // inlineQueryResultGifWire is InlineQueryResultGif as it is decoded, its union fields left raw.
@@ -9432,11 +9393,10 @@ type InlineQueryResultMpeg4Gif struct {
 
 // MarshalJSON encodes x with type "mpeg4_gif" when x.Type is empty.
 func (x InlineQueryResultMpeg4Gif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultMpeg4Gif
 	if x.Type == "" {
 		x.Type = "mpeg4_gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultMpeg4GifPlain(x))
 }
 
 // inlineQueryResultMpeg4GifWire is InlineQueryResultMpeg4Gif as it is decoded, its union fields left raw.
@@ -9522,11 +9482,10 @@ type InlineQueryResultVideo struct {
 
 // MarshalJSON encodes x with type "video" when x.Type is empty.
 func (x InlineQueryResultVideo) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVideo
 	if x.Type == "" {
 		x.Type = "video"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVideoPlain(x))
 }
 
 // inlineQueryResultVideoWire is InlineQueryResultVideo as it is decoded, its union fields left raw.
@@ -9598,11 +9557,10 @@ type InlineQueryResultAudio struct {
 
 // MarshalJSON encodes x with type "audio" when x.Type is empty.
 func (x InlineQueryResultAudio) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultAudio
 	if x.Type == "" {
 		x.Type = "audio"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultAudioPlain(x))
 }
 
 // inlineQueryResultAudioWire is InlineQueryResultAudio as it is decoded, its union fields left raw.
@@ -9674,11 +9632,10 @@ type InlineQueryResultVoice struct {
 
 // MarshalJSON encodes x with type "voice" when x.Type is empty.
 func (x InlineQueryResultVoice) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVoice
 	if x.Type == "" {
 		x.Type = "voice"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVoicePlain(x))
 }
 
 // inlineQueryResultVoiceWire is InlineQueryResultVoice as it is decoded, its union fields left raw.
@@ -9759,11 +9716,10 @@ type InlineQueryResultDocument struct {
 
 // MarshalJSON encodes x with type "document" when x.Type is empty.
 func (x InlineQueryResultDocument) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultDocument
 	if x.Type == "" {
 		x.Type = "document"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultDocumentPlain(x))
 }
 
 // inlineQueryResultDocumentWire is InlineQueryResultDocument as it is decoded, its union fields left raw.
@@ -9845,11 +9801,10 @@ type InlineQueryResultLocation struct {
 
 // MarshalJSON encodes x with type "location" when x.Type is empty.
 func (x InlineQueryResultLocation) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultLocation
 	if x.Type == "" {
 		x.Type = "location"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultLocationPlain(x))
 }
 
 // inlineQueryResultLocationWire is InlineQueryResultLocation as it is decoded, its union fields left raw.
@@ -9929,11 +9884,10 @@ type InlineQueryResultVenue struct {
 
 // MarshalJSON encodes x with type "venue" when x.Type is empty.
 func (x InlineQueryResultVenue) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVenue
 	if x.Type == "" {
 		x.Type = "venue"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVenuePlain(x))
 }
 
 // inlineQueryResultVenueWire is InlineQueryResultVenue as it is decoded, its union fields left raw.
@@ -10004,11 +9958,10 @@ type InlineQueryResultContact struct {
 
 // MarshalJSON encodes x with type "contact" when x.Type is empty.
 func (x InlineQueryResultContact) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultContact
 	if x.Type == "" {
 		x.Type = "contact"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultContactPlain(x))
 }
 
 // inlineQueryResultContactWire is InlineQueryResultContact as it is decoded, its union fields left raw.
@@ -10107,11 +10060,10 @@ type InlineQueryResultCachedPhoto struct {
 
 // MarshalJSON encodes x with type "photo" when x.Type is empty.
 func (x InlineQueryResultCachedPhoto) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedPhoto
 	if x.Type == "" {
 		x.Type = "photo"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedPhotoPlain(x))
 }
 
 // inlineQueryResultCachedPhotoWire is InlineQueryResultCachedPhoto as it is decoded, its union fields left raw.
@@ -10183,11 +10135,10 @@ type InlineQueryResultCachedGif struct {
 
 // MarshalJSON encodes x with type "gif" when x.Type is empty.
 func (x InlineQueryResultCachedGif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedGif
 	if x.Type == "" {
 		x.Type = "gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedGifPlain(x))
 }
 
 // inlineQueryResultCachedGifWire is InlineQueryResultCachedGif as it is decoded, its union fields left raw.
@@ -10262,11 +10213,10 @@ type InlineQueryResultCachedMpeg4Gif struct {
 
 // MarshalJSON encodes x with type "mpeg4_gif" when x.Type is empty.
 func (x InlineQueryResultCachedMpeg4Gif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedMpeg4Gif
 	if x.Type == "" {
 		x.Type = "mpeg4_gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedMpeg4GifPlain(x))
 }
 
 // inlineQueryResultCachedMpeg4GifWire is InlineQueryResultCachedMpeg4Gif as it is decoded, its union fields left raw.
@@ -10326,11 +10276,10 @@ type InlineQueryResultCachedSticker struct {
 
 // MarshalJSON encodes x with type "sticker" when x.Type is empty.
 func (x InlineQueryResultCachedSticker) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedSticker
 	if x.Type == "" {
 		x.Type = "sticker"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedStickerPlain(x))
 }
 
 // inlineQueryResultCachedStickerWire is InlineQueryResultCachedSticker as it is decoded, its union fields left raw.
@@ -10403,11 +10352,10 @@ type InlineQueryResultCachedDocument struct {
 
 // MarshalJSON encodes x with type "document" when x.Type is empty.
 func (x InlineQueryResultCachedDocument) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedDocument
 	if x.Type == "" {
 		x.Type = "document"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedDocumentPlain(x))
 }
 
 // inlineQueryResultCachedDocumentWire is InlineQueryResultCachedDocument as it is decoded, its union fields left raw.
@@ -10482,11 +10430,10 @@ type InlineQueryResultCachedVideo struct {
 
 // MarshalJSON encodes x with type "video" when x.Type is empty.
 func (x InlineQueryResultCachedVideo) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedVideo
 	if x.Type == "" {
 		x.Type = "video"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedVideoPlain(x))
 }
 
 // inlineQueryResultCachedVideoWire is InlineQueryResultCachedVideo as it is decoded, its union fields left raw.
@@ -10556,11 +10503,10 @@ type InlineQueryResultCachedVoice struct {
 
 // MarshalJSON encodes x with type "voice" when x.Type is empty.
 func (x InlineQueryResultCachedVoice) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedVoice
 	if x.Type == "" {
 		x.Type = "voice"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedVoicePlain(x))
 }
 
 // inlineQueryResultCachedVoiceWire is InlineQueryResultCachedVoice as it is decoded, its union fields left raw.
@@ -10628,11 +10574,10 @@ type InlineQueryResultCachedAudio struct {
 
 // MarshalJSON encodes x with type "audio" when x.Type is empty.
 func (x InlineQueryResultCachedAudio) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedAudio
 	if x.Type == "" {
 		x.Type = "audio"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedAudioPlain(x))
 }
 
 // inlineQueryResultCachedAudioWire is InlineQueryResultCachedAudio as it is decoded, its union fields left raw.
@@ -11247,11 +11192,10 @@ type TransactionPartnerUser struct {
 
 // MarshalJSON encodes x with type "user" when x.Type is empty.
 func (x TransactionPartnerUser) MarshalJSON() ([]byte, error) {
-	type plain TransactionPartnerUser
 	if x.Type == "" {
 		x.Type = "user"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(transactionPartnerUserPlain(x))
 }
 
 // transactionPartnerUserWire is TransactionPartnerUser as it is decoded, its union fields left raw.
@@ -11348,11 +11292,10 @@ type TransactionPartnerFragment struct {
 
 // MarshalJSON encodes x with type "fragment" when x.Type is empty.
 func (x TransactionPartnerFragment) MarshalJSON() ([]byte, error) {
-	type plain TransactionPartnerFragment
 	if x.Type == "" {
 		x.Type = "fragment"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(transactionPartnerFragmentPlain(x))
 }
 
 // transactionPartnerFragmentWire is TransactionPartnerFragment as it is decoded, its union fields left raw.
