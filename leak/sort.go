@@ -12,13 +12,13 @@ type byCmp[T any] struct {
 	cmp func(a, b T) int
 }
 
-func (x byCmp[T]) Len() int           { return len(x.s) }
-func (x byCmp[T]) Less(i, j int) bool { return x.cmp(x.s[i], x.s[j]) < 0 }
-func (x byCmp[T]) Swap(i, j int)      { x.s[i], x.s[j] = x.s[j], x.s[i] }
+func (x *byCmp[T]) Len() int           { return len(x.s) }
+func (x *byCmp[T]) Less(i, j int) bool { return x.cmp(x.s[i], x.s[j]) < 0 }
+func (x *byCmp[T]) Swap(i, j int)      { x.s[i], x.s[j] = x.s[j], x.s[i] }
 
 // sortFunc sorts s by cmp, like slices.SortFunc.
-func sortFunc[T any](s []T, cmp func(a, b T) int) { sort.Sort(byCmp[T]{s, cmp}) }
+func sortFunc[T any](s []T, cmp func(a, b T) int) { sort.Sort(&byCmp[T]{s, cmp}) }
 
 // sortStableFunc sorts s by cmp keeping the order of equal elements, like
 // slices.SortStableFunc.
-func sortStableFunc[T any](s []T, cmp func(a, b T) int) { sort.Stable(byCmp[T]{s, cmp}) }
+func sortStableFunc[T any](s []T, cmp func(a, b T) int) { sort.Stable(&byCmp[T]{s, cmp}) }
