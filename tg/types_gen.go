@@ -3,8 +3,6 @@
 package tg
 
 import (
-	"fmt"
-
 	json "github.com/go-json-experiment/json/v1"
 )
 
@@ -404,8 +402,8 @@ func (x *ChatFullInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatFullInfoWire) unions(x *ChatFullInfo) error {
-	if err := decodeField(&x.AvailableReactions, w.AvailableReactions, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode ChatFullInfo.available_reactions: %w", err)
+	if err := decodeField(&x.AvailableReactions, w.AvailableReactions, sliceOf(unmarshalReactionType), "ChatFullInfo.available_reactions"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -767,11 +765,11 @@ func (x *Message) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *messageWire) unions(x *Message) error {
-	if err := decodeField(&x.ForwardOrigin, w.ForwardOrigin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("decode Message.forward_origin: %w", err)
+	if err := decodeField(&x.ForwardOrigin, w.ForwardOrigin, unmarshalMessageOrigin, "Message.forward_origin"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.PinnedMessage, w.PinnedMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode Message.pinned_message: %w", err)
+	if err := decodeField(&x.PinnedMessage, w.PinnedMessage, unmarshalMaybeInaccessibleMessage, "Message.pinned_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -973,8 +971,8 @@ func (x *ExternalReplyInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *externalReplyInfoWire) unions(x *ExternalReplyInfo) error {
-	if err := decodeField(&x.Origin, w.Origin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("decode ExternalReplyInfo.origin: %w", err)
+	if err := decodeField(&x.Origin, w.Origin, unmarshalMessageOrigin, "ExternalReplyInfo.origin"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1415,8 +1413,8 @@ func (x *PaidMediaInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *paidMediaInfoWire) unions(x *PaidMediaInfo) error {
-	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("decode PaidMediaInfo.paid_media: %w", err)
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia), "PaidMediaInfo.paid_media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1715,8 +1713,8 @@ func (x *InputPollOption) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inputPollOptionWire) unions(x *InputPollOption) error {
-	if err := decodeField(&x.Media, w.Media, unmarshalInputPollOptionMedia); err != nil {
-		return fmt.Errorf("decode InputPollOption.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, unmarshalInputPollOptionMedia, "InputPollOption.media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2076,8 +2074,8 @@ func (x *PollOptionAdded) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *pollOptionAddedWire) unions(x *PollOptionAdded) error {
-	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode PollOptionAdded.poll_message: %w", err)
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage, "PollOptionAdded.poll_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2127,8 +2125,8 @@ func (x *PollOptionDeleted) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *pollOptionDeletedWire) unions(x *PollOptionDeleted) error {
-	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode PollOptionDeleted.poll_message: %w", err)
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage, "PollOptionDeleted.poll_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2295,8 +2293,8 @@ func (x *BackgroundTypeFill) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *backgroundTypeFillWire) unions(x *BackgroundTypeFill) error {
-	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("decode BackgroundTypeFill.fill: %w", err)
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill, "BackgroundTypeFill.fill"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2390,8 +2388,8 @@ func (x *BackgroundTypePattern) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *backgroundTypePatternWire) unions(x *BackgroundTypePattern) error {
-	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("decode BackgroundTypePattern.fill: %w", err)
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill, "BackgroundTypePattern.fill"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2453,8 +2451,8 @@ func (x *ChatBackground) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBackgroundWire) unions(x *ChatBackground) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalBackgroundType); err != nil {
-		return fmt.Errorf("decode ChatBackground.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalBackgroundType, "ChatBackground.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3403,8 +3401,8 @@ func (x *CallbackQuery) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *callbackQueryWire) unions(x *CallbackQuery) error {
-	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode CallbackQuery.message: %w", err)
+	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage, "CallbackQuery.message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3602,11 +3600,11 @@ func (x *ChatMemberUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatMemberUpdatedWire) unions(x *ChatMemberUpdated) error {
-	if err := decodeField(&x.OldChatMember, w.OldChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("decode ChatMemberUpdated.old_chat_member: %w", err)
+	if err := decodeField(&x.OldChatMember, w.OldChatMember, unmarshalChatMember, "ChatMemberUpdated.old_chat_member"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.NewChatMember, w.NewChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("decode ChatMemberUpdated.new_chat_member: %w", err)
+	if err := decodeField(&x.NewChatMember, w.NewChatMember, unmarshalChatMember, "ChatMemberUpdated.new_chat_member"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4163,8 +4161,8 @@ func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSONFrom(dec *jsonDecoder) err
 }
 
 func (w *storyAreaTypeSuggestedReactionWire) unions(x *StoryAreaTypeSuggestedReaction) error {
-	if err := decodeField(&x.ReactionType, w.ReactionType, unmarshalReactionType); err != nil {
-		return fmt.Errorf("decode StoryAreaTypeSuggestedReaction.reaction_type: %w", err)
+	if err := decodeField(&x.ReactionType, w.ReactionType, unmarshalReactionType, "StoryAreaTypeSuggestedReaction.reaction_type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4275,8 +4273,8 @@ func (x *StoryArea) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *storyAreaWire) unions(x *StoryArea) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalStoryAreaType); err != nil {
-		return fmt.Errorf("decode StoryArea.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalStoryAreaType, "StoryArea.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4417,8 +4415,8 @@ func (x *ReactionCount) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *reactionCountWire) unions(x *ReactionCount) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalReactionType); err != nil {
-		return fmt.Errorf("decode ReactionCount.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalReactionType, "ReactionCount.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4475,11 +4473,11 @@ func (x *MessageReactionUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *messageReactionUpdatedWire) unions(x *MessageReactionUpdated) error {
-	if err := decodeField(&x.OldReaction, w.OldReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode MessageReactionUpdated.old_reaction: %w", err)
+	if err := decodeField(&x.OldReaction, w.OldReaction, sliceOf(unmarshalReactionType), "MessageReactionUpdated.old_reaction"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.NewReaction, w.NewReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode MessageReactionUpdated.new_reaction: %w", err)
+	if err := decodeField(&x.NewReaction, w.NewReaction, sliceOf(unmarshalReactionType), "MessageReactionUpdated.new_reaction"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4916,8 +4914,8 @@ func (x *OwnedGifts) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *ownedGiftsWire) unions(x *OwnedGifts) error {
-	if err := decodeField(&x.Gifts, w.Gifts, sliceOf(unmarshalOwnedGift)); err != nil {
-		return fmt.Errorf("decode OwnedGifts.gifts: %w", err)
+	if err := decodeField(&x.Gifts, w.Gifts, sliceOf(unmarshalOwnedGift), "OwnedGifts.gifts"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5401,8 +5399,8 @@ func (x *ChatBoost) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBoostWire) unions(x *ChatBoost) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("decode ChatBoost.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource, "ChatBoost.source"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5461,8 +5459,8 @@ func (x *ChatBoostRemoved) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBoostRemovedWire) unions(x *ChatBoostRemoved) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("decode ChatBoostRemoved.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource, "ChatBoostRemoved.source"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6624,8 +6622,8 @@ func (x *RichMessage) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richMessageWire) unions(x *RichMessage) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichMessage.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichMessage.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6744,8 +6742,8 @@ func (x *RichTextBold) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBoldWire) unions(x *RichTextBold) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBold.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBold.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6797,8 +6795,8 @@ func (x *RichTextItalic) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextItalicWire) unions(x *RichTextItalic) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextItalic.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextItalic.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6850,8 +6848,8 @@ func (x *RichTextUnderline) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextUnderlineWire) unions(x *RichTextUnderline) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextUnderline.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextUnderline.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6903,8 +6901,8 @@ func (x *RichTextStrikethrough) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextStrikethroughWire) unions(x *RichTextStrikethrough) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextStrikethrough.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextStrikethrough.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6956,8 +6954,8 @@ func (x *RichTextSpoiler) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSpoilerWire) unions(x *RichTextSpoiler) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSpoiler.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSpoiler.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7014,8 +7012,8 @@ func (x *RichTextDateTime) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextDateTimeWire) unions(x *RichTextDateTime) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextDateTime.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextDateTime.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7069,8 +7067,8 @@ func (x *RichTextTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextTextMentionWire) unions(x *RichTextTextMention) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextTextMention.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextTextMention.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7122,8 +7120,8 @@ func (x *RichTextSubscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSubscriptWire) unions(x *RichTextSubscript) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSubscript.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSubscript.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7175,8 +7173,8 @@ func (x *RichTextSuperscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSuperscriptWire) unions(x *RichTextSuperscript) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSuperscript.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSuperscript.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7228,8 +7226,8 @@ func (x *RichTextMarked) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextMarkedWire) unions(x *RichTextMarked) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextMarked.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextMarked.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7281,8 +7279,8 @@ func (x *RichTextCode) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextCodeWire) unions(x *RichTextCode) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextCode.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextCode.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7380,8 +7378,8 @@ func (x *RichTextURL) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextURLWire) unions(x *RichTextURL) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextUrl.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextUrl.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7435,8 +7433,8 @@ func (x *RichTextEmailAddress) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextEmailAddressWire) unions(x *RichTextEmailAddress) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextEmailAddress.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextEmailAddress.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7490,8 +7488,8 @@ func (x *RichTextPhoneNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextPhoneNumberWire) unions(x *RichTextPhoneNumber) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextPhoneNumber.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextPhoneNumber.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7545,8 +7543,8 @@ func (x *RichTextBankCardNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBankCardNumberWire) unions(x *RichTextBankCardNumber) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBankCardNumber.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBankCardNumber.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7600,8 +7598,8 @@ func (x *RichTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextMentionWire) unions(x *RichTextMention) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextMention.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextMention.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7655,8 +7653,8 @@ func (x *RichTextHashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextHashtagWire) unions(x *RichTextHashtag) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextHashtag.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextHashtag.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7710,8 +7708,8 @@ func (x *RichTextCashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextCashtagWire) unions(x *RichTextCashtag) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextCashtag.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextCashtag.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7765,8 +7763,8 @@ func (x *RichTextBotCommand) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBotCommandWire) unions(x *RichTextBotCommand) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBotCommand.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBotCommand.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7841,8 +7839,8 @@ func (x *RichTextAnchorLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextAnchorLinkWire) unions(x *RichTextAnchorLink) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextAnchorLink.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextAnchorLink.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7896,8 +7894,8 @@ func (x *RichTextReference) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextReferenceWire) unions(x *RichTextReference) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextReference.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextReference.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7951,8 +7949,8 @@ func (x *RichTextReferenceLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextReferenceLinkWire) unions(x *RichTextReferenceLink) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextReferenceLink.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextReferenceLink.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7997,11 +7995,11 @@ func (x *RichBlockCaption) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockCaptionWire) unions(x *RichBlockCaption) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockCaption.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockCaption.text"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockCaption.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockCaption.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8055,8 +8053,8 @@ func (x *RichBlockTableCell) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockTableCellWire) unions(x *RichBlockTableCell) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockTableCell.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockTableCell.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8111,8 +8109,8 @@ func (x *RichBlockListItem) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockListItemWire) unions(x *RichBlockListItem) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockListItem.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockListItem.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8205,8 +8203,8 @@ func (x *RichBlockParagraph) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockParagraphWire) unions(x *RichBlockParagraph) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockParagraph.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockParagraph.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8261,8 +8259,8 @@ func (x *RichBlockSectionHeading) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockSectionHeadingWire) unions(x *RichBlockSectionHeading) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockSectionHeading.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockSectionHeading.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8317,8 +8315,8 @@ func (x *RichBlockPreformatted) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockPreformattedWire) unions(x *RichBlockPreformatted) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPreformatted.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockPreformatted.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8370,8 +8368,8 @@ func (x *RichBlockFooter) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockFooterWire) unions(x *RichBlockFooter) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockFooter.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockFooter.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8508,11 +8506,11 @@ func (x *RichBlockBlockQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockBlockQuotationWire) unions(x *RichBlockBlockQuotation) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockBlockQuotation.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockBlockQuotation.blocks"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockBlockQuotation.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockBlockQuotation.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8568,11 +8566,11 @@ func (x *RichBlockPullQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockPullQuotationWire) unions(x *RichBlockPullQuotation) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPullQuotation.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockPullQuotation.text"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPullQuotation.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockPullQuotation.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8626,8 +8624,8 @@ func (x *RichBlockCollage) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockCollageWire) unions(x *RichBlockCollage) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockCollage.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockCollage.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8681,8 +8679,8 @@ func (x *RichBlockSlideshow) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockSlideshowWire) unions(x *RichBlockSlideshow) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockSlideshow.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockSlideshow.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8740,8 +8738,8 @@ func (x *RichBlockTable) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockTableWire) unions(x *RichBlockTable) error {
-	if err := decodeField(&x.Caption, w.Caption, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockTable.caption: %w", err)
+	if err := decodeField(&x.Caption, w.Caption, unmarshalRichText, "RichBlockTable.caption"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8799,11 +8797,11 @@ func (x *RichBlockDetails) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockDetailsWire) unions(x *RichBlockDetails) error {
-	if err := decodeField(&x.Summary, w.Summary, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockDetails.summary: %w", err)
+	if err := decodeField(&x.Summary, w.Summary, unmarshalRichText, "RichBlockDetails.summary"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockDetails.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockDetails.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9004,8 +9002,8 @@ func (x *RichBlockThinking) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockThinkingWire) unions(x *RichBlockThinking) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockThinking.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockThinking.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9169,8 +9167,8 @@ func (x *InlineQueryResultArticle) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultArticleWire) unions(x *InlineQueryResultArticle) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultArticle.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultArticle.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9252,8 +9250,8 @@ func (x *InlineQueryResultPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultPhotoWire) unions(x *InlineQueryResultPhoto) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultPhoto.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultPhoto.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9339,8 +9337,8 @@ func (x *InlineQueryResultGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultGifWire) unions(x *InlineQueryResultGif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultGif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultGif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9427,8 +9425,8 @@ func (x *InlineQueryResultMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultMpeg4GifWire) unions(x *InlineQueryResultMpeg4Gif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultMpeg4Gif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultMpeg4Gif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9516,8 +9514,8 @@ func (x *InlineQueryResultVideo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVideoWire) unions(x *InlineQueryResultVideo) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVideo.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVideo.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9591,8 +9589,8 @@ func (x *InlineQueryResultAudio) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultAudioWire) unions(x *InlineQueryResultAudio) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultAudio.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultAudio.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9666,8 +9664,8 @@ func (x *InlineQueryResultVoice) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVoiceWire) unions(x *InlineQueryResultVoice) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVoice.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVoice.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9750,8 +9748,8 @@ func (x *InlineQueryResultDocument) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultDocumentWire) unions(x *InlineQueryResultDocument) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultDocument.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultDocument.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9835,8 +9833,8 @@ func (x *InlineQueryResultLocation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultLocationWire) unions(x *InlineQueryResultLocation) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultLocation.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultLocation.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9918,8 +9916,8 @@ func (x *InlineQueryResultVenue) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVenueWire) unions(x *InlineQueryResultVenue) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVenue.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVenue.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9992,8 +9990,8 @@ func (x *InlineQueryResultContact) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultContactWire) unions(x *InlineQueryResultContact) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultContact.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultContact.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10094,8 +10092,8 @@ func (x *InlineQueryResultCachedPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedPhotoWire) unions(x *InlineQueryResultCachedPhoto) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedPhoto.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedPhoto.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10169,8 +10167,8 @@ func (x *InlineQueryResultCachedGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultCachedGifWire) unions(x *InlineQueryResultCachedGif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedGif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedGif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10247,8 +10245,8 @@ func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) er
 }
 
 func (w *inlineQueryResultCachedMpeg4GifWire) unions(x *InlineQueryResultCachedMpeg4Gif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedMpeg4Gif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedMpeg4Gif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10310,8 +10308,8 @@ func (x *InlineQueryResultCachedSticker) UnmarshalJSONFrom(dec *jsonDecoder) err
 }
 
 func (w *inlineQueryResultCachedStickerWire) unions(x *InlineQueryResultCachedSticker) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedSticker.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedSticker.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10386,8 +10384,8 @@ func (x *InlineQueryResultCachedDocument) UnmarshalJSONFrom(dec *jsonDecoder) er
 }
 
 func (w *inlineQueryResultCachedDocumentWire) unions(x *InlineQueryResultCachedDocument) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedDocument.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedDocument.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10464,8 +10462,8 @@ func (x *InlineQueryResultCachedVideo) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedVideoWire) unions(x *InlineQueryResultCachedVideo) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedVideo.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedVideo.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10537,8 +10535,8 @@ func (x *InlineQueryResultCachedVoice) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedVoiceWire) unions(x *InlineQueryResultCachedVoice) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedVoice.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedVoice.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10608,8 +10606,8 @@ func (x *InlineQueryResultCachedAudio) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedAudioWire) unions(x *InlineQueryResultCachedAudio) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedAudio.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedAudio.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11226,8 +11224,8 @@ func (x *TransactionPartnerUser) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *transactionPartnerUserWire) unions(x *TransactionPartnerUser) error {
-	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("decode TransactionPartnerUser.paid_media: %w", err)
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia), "TransactionPartnerUser.paid_media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11326,8 +11324,8 @@ func (x *TransactionPartnerFragment) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *transactionPartnerFragmentWire) unions(x *TransactionPartnerFragment) error {
-	if err := decodeField(&x.WithdrawalState, w.WithdrawalState, unmarshalRevenueWithdrawalState); err != nil {
-		return fmt.Errorf("decode TransactionPartnerFragment.withdrawal_state: %w", err)
+	if err := decodeField(&x.WithdrawalState, w.WithdrawalState, unmarshalRevenueWithdrawalState, "TransactionPartnerFragment.withdrawal_state"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11450,11 +11448,11 @@ func (x *StarTransaction) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *starTransactionWire) unions(x *StarTransaction) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("decode StarTransaction.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalTransactionPartner, "StarTransaction.source"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Receiver, w.Receiver, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("decode StarTransaction.receiver: %w", err)
+	if err := decodeField(&x.Receiver, w.Receiver, unmarshalTransactionPartner, "StarTransaction.receiver"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func (m *model) generate() (map[string][]byte, error) {
 // typesFile declares every spec type in spec order: structs (with their
 // JSON and upload methods) and union interfaces.
 func (m *model) typesFile() *file {
-	f := &file{name: "types_gen.go", imports: []string{"fmt", jsonImport}}
+	f := &file{name: "types_gen.go", imports: []string{jsonImport}}
 	for _, t := range m.spec.Types {
 		goName := exportName(t.Name)
 		lead := fmt.Sprintf("%s is the Bot API type %s: %s", goName, t.Name, t.Href)
@@ -282,8 +282,8 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 	f.p("func (w *%s) unions(x *%s) error {", wire, goName)
 	for _, u := range ufs {
 		n := exportName(u.fl.Name)
-		f.p("\tif err := decodeField(&x.%s, w.%s, %s); err != nil {", n, n, decoder(m.unions[u.g.base], u.g.depth))
-		f.p("\t\treturn fmt.Errorf(\"decode %s.%s: %%w\", err)\n\t}", owner, u.fl.Name)
+		f.p("\tif err := decodeField(&x.%s, w.%s, %s, \"%s.%s\"); err != nil {\n\t\treturn err\n\t}",
+			n, n, decoder(m.unions[u.g.base], u.g.depth), owner, u.fl.Name)
 	}
 	f.p("\treturn nil\n}\n")
 }
@@ -522,7 +522,7 @@ func (m *model) groups(u *union) []group {
 // with TargetChat for those with a chat_id and appendUploads for those that
 // can carry a file.
 func (m *model) paramsFile() *file {
-	f := &file{name: "params_gen.go", imports: []string{"fmt", jsonImport}}
+	f := &file{name: "params_gen.go", imports: []string{jsonImport}}
 	for _, meth := range m.spec.Methods {
 		if len(meth.Fields) == 0 {
 			continue
