@@ -322,7 +322,7 @@ func GroupGoroutines(gs []Goroutine) []Group {
 			grp.CreatorIDs = append(grp.CreatorIDs, g.CreatorID)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Group) int { return b.Count - a.Count })
+	sortStableFunc(out, func(a, b Group) int { return b.Count - a.Count })
 	return out
 }
 

@@ -318,7 +318,7 @@ func Diagnose(groups []Group, opts ...DiagnoseOption) []Finding {
 		// Show the goroutines of one place over many updates as one
 		// group, and explain by the worst.
 		f.Groups = MergeUpdates(f.Groups)
-		slices.SortStableFunc(f.Groups, byScore)
+		sortStableFunc(f.Groups, byScore)
 		for _, r := range rs {
 			if r.ID == f.ID {
 				if why, ok := r.match(d, f.Groups[0]); ok {
@@ -329,7 +329,7 @@ func Diagnose(groups []Group, opts ...DiagnoseOption) []Finding {
 		f.Groups = f.Groups[:min(len(f.Groups), 5)]
 		out = append(out, *f)
 	}
-	slices.SortStableFunc(out, func(a, b Finding) int { return cmp.Compare(b.Score, a.Score) })
+	sortStableFunc(out, func(a, b Finding) int { return cmp.Compare(b.Score, a.Score) })
 	return out
 }
 
@@ -354,7 +354,7 @@ func Analyze(d *Dump, opts ...DiagnoseOption) Analysis {
 	_, a.Pool = SplitPool(d.Groups)
 	a.Pool.Groups = nil
 	a.Groups = MergeUpdates(d.Groups)
-	slices.SortStableFunc(a.Groups, func(x, y Group) int { return cmp.Compare(y.Score(), x.Score()) })
+	sortStableFunc(a.Groups, func(x, y Group) int { return cmp.Compare(y.Score(), x.Score()) })
 	for _, g := range d.Groups {
 		a.Leaked += g.Leaked
 	}

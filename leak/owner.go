@@ -205,7 +205,7 @@ func diff(before, after []Group, key func(Group) string) []Delta {
 			out = append(out, *d)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Delta) int { return cmp.Compare(b.Growth(), a.Growth()) })
+	sortStableFunc(out, func(a, b Delta) int { return cmp.Compare(b.Growth(), a.Growth()) })
 	return out
 }
 
@@ -229,7 +229,7 @@ func ByOwner(groups []Group) []OwnerCount {
 		}
 		out[i].Count += g.Count
 	}
-	slices.SortStableFunc(out, func(a, b OwnerCount) int { return b.Count - a.Count })
+	sortStableFunc(out, func(a, b OwnerCount) int { return b.Count - a.Count })
 	return out
 }
 

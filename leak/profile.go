@@ -211,7 +211,7 @@ func (g Group) Origin() Frame {
 // started and where they are blocked.
 func Format(groups []Group) string {
 	gs := slices.Clone(groups)
-	slices.SortStableFunc(gs, func(a, b Group) int { return b.Count - a.Count })
+	sortStableFunc(gs, func(a, b Group) int { return b.Count - a.Count })
 	var sb strings.Builder
 	for _, g := range gs {
 		formatGroup(&sb, g)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -571,5 +570,5 @@ func (s *Survivors) Pool() PoolStats {
 }
 
 func sortReports(rs []Report) {
-	slices.SortFunc(rs, func(a, b Report) int { return cmp.Compare(a.UpdateID, b.UpdateID) })
+	sortFunc(rs, func(a, b Report) int { return cmp.Compare(a.UpdateID, b.UpdateID) })
 }

@@ -99,7 +99,7 @@ func Log(l *slog.Logger) Observer {
 	if l == nil {
 		l = slog.Default()
 	}
-	return logObserver{l: l}
+	return &logObserver{l: l}
 }
 
 type logObserver struct {
@@ -107,25 +107,25 @@ type logObserver struct {
 	l *slog.Logger
 }
 
-func (o logObserver) PollFailed(err error, retryIn time.Duration) {
+func (o *logObserver) PollFailed(err error, retryIn time.Duration) {
 	o.l.Warn("tidygram: getUpdates failed", "error", err, "retry_in", retryIn)
 }
 
-func (o logObserver) Leaked(r leak.Report) {
+func (o *logObserver) Leaked(r leak.Report) {
 	o.l.Warn("tidygram: goroutines outlived their update", "handler", r.Handler, "update_id", r.UpdateID, "count", r.Count, "report", r.String())
 }
 
-func (o logObserver) HandlerAbandoned(r leak.Report, ran time.Duration) {
+func (o *logObserver) HandlerAbandoned(r leak.Report, ran time.Duration) {
 	o.l.Error("tidygram: handler abandoned: still running past its timeout; update confirmed as failed, worker replaced",
 		"handler", r.Handler, "update_id", r.UpdateID, "chat_id", r.ChatID, "ran", ran.Round(time.Millisecond),
 		"goroutines", r.Count, "report", leak.Format(r.Groups))
 }
 
-func (o logObserver) Alarm(a leak.Alarm) {
+func (o *logObserver) Alarm(a leak.Alarm) {
 	o.l.Warn("tidygram: sustained growth", "alarm", a.String())
 }
 
-func (o logObserver) BodyUnclosed(u leak.Unclosed) {
+func (o *logObserver) BodyUnclosed(u leak.Unclosed) {
 	o.l.Warn("tidygram: response body dropped without Close", "body", u.String())
 }
 
@@ -136,8 +136,8 @@ func Multi(obs ...Observer) Observer {
 	for _, o := range obs {
 		switch o := o.(type) {
 		case nil:
-		case multi:
-			m = append(m, o...)
+		case *multi:
+			m = append(m, *o...)
 		default:
 			m = append(m, o)
 		}
@@ -145,73 +145,75 @@ func Multi(obs ...Observer) Observer {
 	if len(m) == 1 {
 		return m[0]
 	}
-	return m
+	return &m
 }
 
+// multi and logObserver have pointer receivers: an Observer holding a
+// value type links both its methods and their pointer wrappers.
 type multi []Observer
 
-func (m multi) Start(s State) {
-	for _, o := range m {
+func (m *multi) Start(s State) {
+	for _, o := range *m {
 		o.Start(s)
 	}
 }
 
-func (m multi) UpdateReceived(u *tg.Update, dup bool) {
-	for _, o := range m {
+func (m *multi) UpdateReceived(u *tg.Update, dup bool) {
+	for _, o := range *m {
 		o.UpdateReceived(u, dup)
 	}
 }
 
-func (m multi) UpdateHandled(u *tg.Update, route string, d time.Duration, err error) {
-	for _, o := range m {
+func (m *multi) UpdateHandled(u *tg.Update, route string, d time.Duration, err error) {
+	for _, o := range *m {
 		o.UpdateHandled(u, route, d, err)
 	}
 }
 
-func (m multi) APICall(method string, d time.Duration, err error) {
-	for _, o := range m {
+func (m *multi) APICall(method string, d time.Duration, err error) {
+	for _, o := range *m {
 		o.APICall(method, d, err)
 	}
 }
 
-func (m multi) PollFailed(err error, retryIn time.Duration) {
-	for _, o := range m {
+func (m *multi) PollFailed(err error, retryIn time.Duration) {
+	for _, o := range *m {
 		o.PollFailed(err, retryIn)
 	}
 }
 
-func (m multi) LimiterWaited(method string, d time.Duration) {
-	for _, o := range m {
+func (m *multi) LimiterWaited(method string, d time.Duration) {
+	for _, o := range *m {
 		o.LimiterWaited(method, d)
 	}
 }
 
-func (m multi) LimiterRetrying(method string, wait time.Duration, err error) {
-	for _, o := range m {
+func (m *multi) LimiterRetrying(method string, wait time.Duration, err error) {
+	for _, o := range *m {
 		o.LimiterRetrying(method, wait, err)
 	}
 }
 
-func (m multi) Leaked(r leak.Report) {
-	for _, o := range m {
+func (m *multi) Leaked(r leak.Report) {
+	for _, o := range *m {
 		o.Leaked(r)
 	}
 }
 
-func (m multi) HandlerAbandoned(r leak.Report, ran time.Duration) {
-	for _, o := range m {
+func (m *multi) HandlerAbandoned(r leak.Report, ran time.Duration) {
+	for _, o := range *m {
 		o.HandlerAbandoned(r, ran)
 	}
 }
 
-func (m multi) Alarm(a leak.Alarm) {
-	for _, o := range m {
+func (m *multi) Alarm(a leak.Alarm) {
+	for _, o := range *m {
 		o.Alarm(a)
 	}
 }
 
-func (m multi) BodyUnclosed(u leak.Unclosed) {
-	for _, o := range m {
+func (m *multi) BodyUnclosed(u leak.Unclosed) {
+	for _, o := range *m {
 		o.BodyUnclosed(u)
 	}
 }

@@ -3,8 +3,6 @@
 package tg
 
 import (
-	"fmt"
-
 	json "github.com/go-json-experiment/json/v1"
 )
 
@@ -172,8 +170,8 @@ func (x *SendMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendMessageParamsWire) unions(x *SendMessageParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendMessage.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendMessage.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -355,8 +353,8 @@ func (x *CopyMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *copyMessageParamsWire) unions(x *CopyMessageParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode copyMessage.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "copyMessage.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -500,8 +498,8 @@ func (x *SendPhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendPhotoParamsWire) unions(x *SendPhotoParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendPhoto.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendPhoto.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -620,8 +618,8 @@ func (x *SendLivePhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendLivePhotoParamsWire) unions(x *SendLivePhotoParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendLivePhoto.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendLivePhoto.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -744,8 +742,8 @@ func (x *SendAudioParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendAudioParamsWire) unions(x *SendAudioParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendAudio.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendAudio.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -866,8 +864,8 @@ func (x *SendDocumentParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendDocumentParamsWire) unions(x *SendDocumentParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendDocument.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendDocument.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1007,8 +1005,8 @@ func (x *SendVideoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendVideoParamsWire) unions(x *SendVideoParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendVideo.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendVideo.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1138,8 +1136,8 @@ func (x *SendAnimationParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendAnimationParamsWire) unions(x *SendAnimationParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendAnimation.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendAnimation.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1248,8 +1246,8 @@ func (x *SendVoiceParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendVoiceParamsWire) unions(x *SendVoiceParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendVoice.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendVoice.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1361,8 +1359,8 @@ func (x *SendVideoNoteParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendVideoNoteParamsWire) unions(x *SendVideoNoteParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendVideoNote.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendVideoNote.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1473,11 +1471,11 @@ func (x *SendPaidMediaParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendPaidMediaParamsWire) unions(x *SendPaidMediaParams) error {
-	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputPaidMedia)); err != nil {
-		return fmt.Errorf("decode sendPaidMedia.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputPaidMedia), "sendPaidMedia.media"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendPaidMedia.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendPaidMedia.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1565,8 +1563,8 @@ func (x *SendMediaGroupParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendMediaGroupParamsWire) unions(x *SendMediaGroupParams) error {
-	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputMedia)); err != nil {
-		return fmt.Errorf("decode sendMediaGroup.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, sliceOf(unmarshalInputMedia), "sendMediaGroup.media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1678,8 +1676,8 @@ func (x *SendLocationParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendLocationParamsWire) unions(x *SendLocationParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendLocation.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendLocation.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1780,8 +1778,8 @@ func (x *SendVenueParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendVenueParamsWire) unions(x *SendVenueParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendVenue.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendVenue.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1873,8 +1871,8 @@ func (x *SendContactParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendContactParamsWire) unions(x *SendContactParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendContact.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendContact.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2029,14 +2027,14 @@ func (x *SendPollParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendPollParamsWire) unions(x *SendPollParams) error {
-	if err := decodeField(&x.ExplanationMedia, w.ExplanationMedia, unmarshalInputPollMedia); err != nil {
-		return fmt.Errorf("decode sendPoll.explanation_media: %w", err)
+	if err := decodeField(&x.ExplanationMedia, w.ExplanationMedia, unmarshalInputPollMedia, "sendPoll.explanation_media"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Media, w.Media, unmarshalInputPollMedia); err != nil {
-		return fmt.Errorf("decode sendPoll.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, unmarshalInputPollMedia, "sendPoll.media"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendPoll.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendPoll.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2171,8 +2169,8 @@ func (x *SendDiceParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendDiceParamsWire) unions(x *SendDiceParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendDice.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendDice.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2293,8 +2291,8 @@ func (x *SetMessageReactionParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *setMessageReactionParamsWire) unions(x *SetMessageReactionParams) error {
-	if err := decodeField(&x.Reaction, w.Reaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode setMessageReaction.reaction: %w", err)
+	if err := decodeField(&x.Reaction, w.Reaction, sliceOf(unmarshalReactionType), "setMessageReaction.reaction"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3373,8 +3371,8 @@ func (x *AnswerGuestQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *answerGuestQueryParamsWire) unions(x *AnswerGuestQueryParams) error {
-	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("decode answerGuestQuery.result: %w", err)
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult, "answerGuestQuery.result"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3486,8 +3484,8 @@ func (x *SetMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *setMyCommandsParamsWire) unions(x *SetMyCommandsParams) error {
-	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("decode setMyCommands.scope: %w", err)
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope, "setMyCommands.scope"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3532,8 +3530,8 @@ func (x *DeleteMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *deleteMyCommandsParamsWire) unions(x *DeleteMyCommandsParams) error {
-	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("decode deleteMyCommands.scope: %w", err)
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope, "deleteMyCommands.scope"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3576,8 +3574,8 @@ func (x *GetMyCommandsParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *getMyCommandsParamsWire) unions(x *GetMyCommandsParams) error {
-	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope); err != nil {
-		return fmt.Errorf("decode getMyCommands.scope: %w", err)
+	if err := decodeField(&x.Scope, w.Scope, unmarshalBotCommandScope, "getMyCommands.scope"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3676,8 +3674,8 @@ func (x *SetMyProfilePhotoParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *setMyProfilePhotoParamsWire) unions(x *SetMyProfilePhotoParams) error {
-	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto); err != nil {
-		return fmt.Errorf("decode setMyProfilePhoto.photo: %w", err)
+	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto, "setMyProfilePhoto.photo"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3730,8 +3728,8 @@ func (x *SetChatMenuButtonParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *setChatMenuButtonParamsWire) unions(x *SetChatMenuButtonParams) error {
-	if err := decodeField(&x.MenuButton, w.MenuButton, unmarshalMenuButton); err != nil {
-		return fmt.Errorf("decode setChatMenuButton.menu_button: %w", err)
+	if err := decodeField(&x.MenuButton, w.MenuButton, unmarshalMenuButton, "setChatMenuButton.menu_button"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4015,8 +4013,8 @@ func (x *SetBusinessAccountProfilePhotoParams) UnmarshalJSONFrom(dec *jsonDecode
 }
 
 func (w *setBusinessAccountProfilePhotoParamsWire) unions(x *SetBusinessAccountProfilePhotoParams) error {
-	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto); err != nil {
-		return fmt.Errorf("decode setBusinessAccountProfilePhoto.photo: %w", err)
+	if err := decodeField(&x.Photo, w.Photo, unmarshalInputProfilePhoto, "setBusinessAccountProfilePhoto.photo"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4288,8 +4286,8 @@ func (x *PostStoryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *postStoryParamsWire) unions(x *PostStoryParams) error {
-	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent); err != nil {
-		return fmt.Errorf("decode postStory.content: %w", err)
+	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent, "postStory.content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4373,8 +4371,8 @@ func (x *EditStoryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *editStoryParamsWire) unions(x *EditStoryParams) error {
-	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent); err != nil {
-		return fmt.Errorf("decode editStory.content: %w", err)
+	if err := decodeField(&x.Content, w.Content, unmarshalInputStoryContent, "editStory.content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4434,8 +4432,8 @@ func (x *AnswerWebAppQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *answerWebAppQueryParamsWire) unions(x *AnswerWebAppQueryParams) error {
-	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("decode answerWebAppQuery.result: %w", err)
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult, "answerWebAppQuery.result"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4488,8 +4486,8 @@ func (x *SavePreparedInlineMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) er
 }
 
 func (w *savePreparedInlineMessageParamsWire) unions(x *SavePreparedInlineMessageParams) error {
-	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult); err != nil {
-		return fmt.Errorf("decode savePreparedInlineMessage.result: %w", err)
+	if err := decodeField(&x.Result, w.Result, unmarshalInlineQueryResult, "savePreparedInlineMessage.result"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4637,8 +4635,8 @@ func (x *EditMessageMediaParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *editMessageMediaParamsWire) unions(x *EditMessageMediaParams) error {
-	if err := decodeField(&x.Media, w.Media, unmarshalInputMedia); err != nil {
-		return fmt.Errorf("decode editMessageMedia.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, unmarshalInputMedia, "editMessageMedia.media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5026,8 +5024,8 @@ func (x *SendStickerParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendStickerParamsWire) unions(x *SendStickerParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendSticker.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendSticker.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5358,8 +5356,8 @@ func (x *SendRichMessageParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *sendRichMessageParamsWire) unions(x *SendRichMessageParams) error {
-	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup); err != nil {
-		return fmt.Errorf("decode sendRichMessage.reply_markup: %w", err)
+	if err := decodeField(&x.ReplyMarkup, w.ReplyMarkup, unmarshalReplyMarkup, "sendRichMessage.reply_markup"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5447,8 +5445,8 @@ func (x *AnswerInlineQueryParams) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *answerInlineQueryParamsWire) unions(x *AnswerInlineQueryParams) error {
-	if err := decodeField(&x.Results, w.Results, sliceOf(unmarshalInlineQueryResult)); err != nil {
-		return fmt.Errorf("decode answerInlineQuery.results: %w", err)
+	if err := decodeField(&x.Results, w.Results, sliceOf(unmarshalInlineQueryResult), "answerInlineQuery.results"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5760,8 +5758,8 @@ func (x *SetPassportDataErrorsParams) UnmarshalJSONFrom(dec *jsonDecoder) error 
 }
 
 func (w *setPassportDataErrorsParamsWire) unions(x *SetPassportDataErrorsParams) error {
-	if err := decodeField(&x.Errors, w.Errors, sliceOf(unmarshalPassportElementError)); err != nil {
-		return fmt.Errorf("decode setPassportDataErrors.errors: %w", err)
+	if err := decodeField(&x.Errors, w.Errors, sliceOf(unmarshalPassportElementError), "setPassportDataErrors.errors"); err != nil {
+		return err
 	}
 	return nil
 }

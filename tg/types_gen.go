@@ -3,8 +3,6 @@
 package tg
 
 import (
-	"fmt"
-
 	json "github.com/go-json-experiment/json/v1"
 )
 
@@ -404,8 +402,8 @@ func (x *ChatFullInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatFullInfoWire) unions(x *ChatFullInfo) error {
-	if err := decodeField(&x.AvailableReactions, w.AvailableReactions, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode ChatFullInfo.available_reactions: %w", err)
+	if err := decodeField(&x.AvailableReactions, w.AvailableReactions, sliceOf(unmarshalReactionType), "ChatFullInfo.available_reactions"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -767,11 +765,11 @@ func (x *Message) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *messageWire) unions(x *Message) error {
-	if err := decodeField(&x.ForwardOrigin, w.ForwardOrigin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("decode Message.forward_origin: %w", err)
+	if err := decodeField(&x.ForwardOrigin, w.ForwardOrigin, unmarshalMessageOrigin, "Message.forward_origin"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.PinnedMessage, w.PinnedMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode Message.pinned_message: %w", err)
+	if err := decodeField(&x.PinnedMessage, w.PinnedMessage, unmarshalMaybeInaccessibleMessage, "Message.pinned_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -973,8 +971,8 @@ func (x *ExternalReplyInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *externalReplyInfoWire) unions(x *ExternalReplyInfo) error {
-	if err := decodeField(&x.Origin, w.Origin, unmarshalMessageOrigin); err != nil {
-		return fmt.Errorf("decode ExternalReplyInfo.origin: %w", err)
+	if err := decodeField(&x.Origin, w.Origin, unmarshalMessageOrigin, "ExternalReplyInfo.origin"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1415,8 +1413,8 @@ func (x *PaidMediaInfo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *paidMediaInfoWire) unions(x *PaidMediaInfo) error {
-	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("decode PaidMediaInfo.paid_media: %w", err)
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia), "PaidMediaInfo.paid_media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -1715,8 +1713,8 @@ func (x *InputPollOption) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inputPollOptionWire) unions(x *InputPollOption) error {
-	if err := decodeField(&x.Media, w.Media, unmarshalInputPollOptionMedia); err != nil {
-		return fmt.Errorf("decode InputPollOption.media: %w", err)
+	if err := decodeField(&x.Media, w.Media, unmarshalInputPollOptionMedia, "InputPollOption.media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2076,8 +2074,8 @@ func (x *PollOptionAdded) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *pollOptionAddedWire) unions(x *PollOptionAdded) error {
-	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode PollOptionAdded.poll_message: %w", err)
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage, "PollOptionAdded.poll_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2127,8 +2125,8 @@ func (x *PollOptionDeleted) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *pollOptionDeletedWire) unions(x *PollOptionDeleted) error {
-	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode PollOptionDeleted.poll_message: %w", err)
+	if err := decodeField(&x.PollMessage, w.PollMessage, unmarshalMaybeInaccessibleMessage, "PollOptionDeleted.poll_message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2261,11 +2259,10 @@ type BackgroundTypeFill struct {
 
 // MarshalJSON encodes x with type "fill" when x.Type is empty.
 func (x BackgroundTypeFill) MarshalJSON() ([]byte, error) {
-	type plain BackgroundTypeFill
 	if x.Type == "" {
 		x.Type = "fill"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(backgroundTypeFillPlain(x))
 }
 
 // backgroundTypeFillWire is BackgroundTypeFill as it is decoded, its union fields left raw.
@@ -2296,8 +2293,8 @@ func (x *BackgroundTypeFill) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *backgroundTypeFillWire) unions(x *BackgroundTypeFill) error {
-	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("decode BackgroundTypeFill.fill: %w", err)
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill, "BackgroundTypeFill.fill"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2357,11 +2354,10 @@ type BackgroundTypePattern struct {
 
 // MarshalJSON encodes x with type "pattern" when x.Type is empty.
 func (x BackgroundTypePattern) MarshalJSON() ([]byte, error) {
-	type plain BackgroundTypePattern
 	if x.Type == "" {
 		x.Type = "pattern"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(backgroundTypePatternPlain(x))
 }
 
 // backgroundTypePatternWire is BackgroundTypePattern as it is decoded, its union fields left raw.
@@ -2392,8 +2388,8 @@ func (x *BackgroundTypePattern) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *backgroundTypePatternWire) unions(x *BackgroundTypePattern) error {
-	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill); err != nil {
-		return fmt.Errorf("decode BackgroundTypePattern.fill: %w", err)
+	if err := decodeField(&x.Fill, w.Fill, unmarshalBackgroundFill, "BackgroundTypePattern.fill"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -2455,8 +2451,8 @@ func (x *ChatBackground) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBackgroundWire) unions(x *ChatBackground) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalBackgroundType); err != nil {
-		return fmt.Errorf("decode ChatBackground.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalBackgroundType, "ChatBackground.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3405,8 +3401,8 @@ func (x *CallbackQuery) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *callbackQueryWire) unions(x *CallbackQuery) error {
-	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage); err != nil {
-		return fmt.Errorf("decode CallbackQuery.message: %w", err)
+	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage, "CallbackQuery.message"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3604,11 +3600,11 @@ func (x *ChatMemberUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatMemberUpdatedWire) unions(x *ChatMemberUpdated) error {
-	if err := decodeField(&x.OldChatMember, w.OldChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("decode ChatMemberUpdated.old_chat_member: %w", err)
+	if err := decodeField(&x.OldChatMember, w.OldChatMember, unmarshalChatMember, "ChatMemberUpdated.old_chat_member"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.NewChatMember, w.NewChatMember, unmarshalChatMember); err != nil {
-		return fmt.Errorf("decode ChatMemberUpdated.new_chat_member: %w", err)
+	if err := decodeField(&x.NewChatMember, w.NewChatMember, unmarshalChatMember, "ChatMemberUpdated.new_chat_member"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4131,11 +4127,10 @@ type StoryAreaTypeSuggestedReaction struct {
 
 // MarshalJSON encodes x with type "suggested_reaction" when x.Type is empty.
 func (x StoryAreaTypeSuggestedReaction) MarshalJSON() ([]byte, error) {
-	type plain StoryAreaTypeSuggestedReaction
 	if x.Type == "" {
 		x.Type = "suggested_reaction"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(storyAreaTypeSuggestedReactionPlain(x))
 }
 
 // storyAreaTypeSuggestedReactionWire is StoryAreaTypeSuggestedReaction as it is decoded, its union fields left raw.
@@ -4166,8 +4161,8 @@ func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSONFrom(dec *jsonDecoder) err
 }
 
 func (w *storyAreaTypeSuggestedReactionWire) unions(x *StoryAreaTypeSuggestedReaction) error {
-	if err := decodeField(&x.ReactionType, w.ReactionType, unmarshalReactionType); err != nil {
-		return fmt.Errorf("decode StoryAreaTypeSuggestedReaction.reaction_type: %w", err)
+	if err := decodeField(&x.ReactionType, w.ReactionType, unmarshalReactionType, "StoryAreaTypeSuggestedReaction.reaction_type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4278,8 +4273,8 @@ func (x *StoryArea) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *storyAreaWire) unions(x *StoryArea) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalStoryAreaType); err != nil {
-		return fmt.Errorf("decode StoryArea.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalStoryAreaType, "StoryArea.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4420,8 +4415,8 @@ func (x *ReactionCount) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *reactionCountWire) unions(x *ReactionCount) error {
-	if err := decodeField(&x.Type, w.Type, unmarshalReactionType); err != nil {
-		return fmt.Errorf("decode ReactionCount.type: %w", err)
+	if err := decodeField(&x.Type, w.Type, unmarshalReactionType, "ReactionCount.type"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4478,11 +4473,11 @@ func (x *MessageReactionUpdated) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *messageReactionUpdatedWire) unions(x *MessageReactionUpdated) error {
-	if err := decodeField(&x.OldReaction, w.OldReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode MessageReactionUpdated.old_reaction: %w", err)
+	if err := decodeField(&x.OldReaction, w.OldReaction, sliceOf(unmarshalReactionType), "MessageReactionUpdated.old_reaction"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.NewReaction, w.NewReaction, sliceOf(unmarshalReactionType)); err != nil {
-		return fmt.Errorf("decode MessageReactionUpdated.new_reaction: %w", err)
+	if err := decodeField(&x.NewReaction, w.NewReaction, sliceOf(unmarshalReactionType), "MessageReactionUpdated.new_reaction"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -4919,8 +4914,8 @@ func (x *OwnedGifts) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *ownedGiftsWire) unions(x *OwnedGifts) error {
-	if err := decodeField(&x.Gifts, w.Gifts, sliceOf(unmarshalOwnedGift)); err != nil {
-		return fmt.Errorf("decode OwnedGifts.gifts: %w", err)
+	if err := decodeField(&x.Gifts, w.Gifts, sliceOf(unmarshalOwnedGift), "OwnedGifts.gifts"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5404,8 +5399,8 @@ func (x *ChatBoost) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBoostWire) unions(x *ChatBoost) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("decode ChatBoost.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource, "ChatBoost.source"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -5464,8 +5459,8 @@ func (x *ChatBoostRemoved) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *chatBoostRemovedWire) unions(x *ChatBoostRemoved) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource); err != nil {
-		return fmt.Errorf("decode ChatBoostRemoved.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalChatBoostSource, "ChatBoostRemoved.source"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6627,8 +6622,8 @@ func (x *RichMessage) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richMessageWire) unions(x *RichMessage) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichMessage.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichMessage.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6713,11 +6708,10 @@ type RichTextBold struct {
 
 // MarshalJSON encodes x with type "bold" when x.Type is empty.
 func (x RichTextBold) MarshalJSON() ([]byte, error) {
-	type plain RichTextBold
 	if x.Type == "" {
 		x.Type = "bold"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBoldPlain(x))
 }
 
 // richTextBoldWire is RichTextBold as it is decoded, its union fields left raw.
@@ -6748,8 +6742,8 @@ func (x *RichTextBold) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBoldWire) unions(x *RichTextBold) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBold.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBold.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6767,11 +6761,10 @@ type RichTextItalic struct {
 
 // MarshalJSON encodes x with type "italic" when x.Type is empty.
 func (x RichTextItalic) MarshalJSON() ([]byte, error) {
-	type plain RichTextItalic
 	if x.Type == "" {
 		x.Type = "italic"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextItalicPlain(x))
 }
 
 // richTextItalicWire is RichTextItalic as it is decoded, its union fields left raw.
@@ -6802,8 +6795,8 @@ func (x *RichTextItalic) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextItalicWire) unions(x *RichTextItalic) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextItalic.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextItalic.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6821,11 +6814,10 @@ type RichTextUnderline struct {
 
 // MarshalJSON encodes x with type "underline" when x.Type is empty.
 func (x RichTextUnderline) MarshalJSON() ([]byte, error) {
-	type plain RichTextUnderline
 	if x.Type == "" {
 		x.Type = "underline"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextUnderlinePlain(x))
 }
 
 // richTextUnderlineWire is RichTextUnderline as it is decoded, its union fields left raw.
@@ -6856,8 +6848,8 @@ func (x *RichTextUnderline) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextUnderlineWire) unions(x *RichTextUnderline) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextUnderline.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextUnderline.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6875,11 +6867,10 @@ type RichTextStrikethrough struct {
 
 // MarshalJSON encodes x with type "strikethrough" when x.Type is empty.
 func (x RichTextStrikethrough) MarshalJSON() ([]byte, error) {
-	type plain RichTextStrikethrough
 	if x.Type == "" {
 		x.Type = "strikethrough"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextStrikethroughPlain(x))
 }
 
 // richTextStrikethroughWire is RichTextStrikethrough as it is decoded, its union fields left raw.
@@ -6910,8 +6901,8 @@ func (x *RichTextStrikethrough) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextStrikethroughWire) unions(x *RichTextStrikethrough) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextStrikethrough.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextStrikethrough.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6929,11 +6920,10 @@ type RichTextSpoiler struct {
 
 // MarshalJSON encodes x with type "spoiler" when x.Type is empty.
 func (x RichTextSpoiler) MarshalJSON() ([]byte, error) {
-	type plain RichTextSpoiler
 	if x.Type == "" {
 		x.Type = "spoiler"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSpoilerPlain(x))
 }
 
 // richTextSpoilerWire is RichTextSpoiler as it is decoded, its union fields left raw.
@@ -6964,8 +6954,8 @@ func (x *RichTextSpoiler) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSpoilerWire) unions(x *RichTextSpoiler) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSpoiler.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSpoiler.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -6988,11 +6978,10 @@ type RichTextDateTime struct {
 
 // MarshalJSON encodes x with type "date_time" when x.Type is empty.
 func (x RichTextDateTime) MarshalJSON() ([]byte, error) {
-	type plain RichTextDateTime
 	if x.Type == "" {
 		x.Type = "date_time"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextDateTimePlain(x))
 }
 
 // richTextDateTimeWire is RichTextDateTime as it is decoded, its union fields left raw.
@@ -7023,8 +7012,8 @@ func (x *RichTextDateTime) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextDateTimeWire) unions(x *RichTextDateTime) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextDateTime.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextDateTime.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7044,11 +7033,10 @@ type RichTextTextMention struct {
 
 // MarshalJSON encodes x with type "text_mention" when x.Type is empty.
 func (x RichTextTextMention) MarshalJSON() ([]byte, error) {
-	type plain RichTextTextMention
 	if x.Type == "" {
 		x.Type = "text_mention"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextTextMentionPlain(x))
 }
 
 // richTextTextMentionWire is RichTextTextMention as it is decoded, its union fields left raw.
@@ -7079,8 +7067,8 @@ func (x *RichTextTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextTextMentionWire) unions(x *RichTextTextMention) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextTextMention.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextTextMention.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7098,11 +7086,10 @@ type RichTextSubscript struct {
 
 // MarshalJSON encodes x with type "subscript" when x.Type is empty.
 func (x RichTextSubscript) MarshalJSON() ([]byte, error) {
-	type plain RichTextSubscript
 	if x.Type == "" {
 		x.Type = "subscript"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSubscriptPlain(x))
 }
 
 // richTextSubscriptWire is RichTextSubscript as it is decoded, its union fields left raw.
@@ -7133,8 +7120,8 @@ func (x *RichTextSubscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSubscriptWire) unions(x *RichTextSubscript) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSubscript.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSubscript.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7152,11 +7139,10 @@ type RichTextSuperscript struct {
 
 // MarshalJSON encodes x with type "superscript" when x.Type is empty.
 func (x RichTextSuperscript) MarshalJSON() ([]byte, error) {
-	type plain RichTextSuperscript
 	if x.Type == "" {
 		x.Type = "superscript"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextSuperscriptPlain(x))
 }
 
 // richTextSuperscriptWire is RichTextSuperscript as it is decoded, its union fields left raw.
@@ -7187,8 +7173,8 @@ func (x *RichTextSuperscript) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextSuperscriptWire) unions(x *RichTextSuperscript) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextSuperscript.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextSuperscript.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7206,11 +7192,10 @@ type RichTextMarked struct {
 
 // MarshalJSON encodes x with type "marked" when x.Type is empty.
 func (x RichTextMarked) MarshalJSON() ([]byte, error) {
-	type plain RichTextMarked
 	if x.Type == "" {
 		x.Type = "marked"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextMarkedPlain(x))
 }
 
 // richTextMarkedWire is RichTextMarked as it is decoded, its union fields left raw.
@@ -7241,8 +7226,8 @@ func (x *RichTextMarked) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextMarkedWire) unions(x *RichTextMarked) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextMarked.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextMarked.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7260,11 +7245,10 @@ type RichTextCode struct {
 
 // MarshalJSON encodes x with type "code" when x.Type is empty.
 func (x RichTextCode) MarshalJSON() ([]byte, error) {
-	type plain RichTextCode
 	if x.Type == "" {
 		x.Type = "code"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextCodePlain(x))
 }
 
 // richTextCodeWire is RichTextCode as it is decoded, its union fields left raw.
@@ -7295,8 +7279,8 @@ func (x *RichTextCode) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextCodeWire) unions(x *RichTextCode) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextCode.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextCode.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7360,11 +7344,10 @@ type RichTextURL struct {
 
 // MarshalJSON encodes x with type "url" when x.Type is empty.
 func (x RichTextURL) MarshalJSON() ([]byte, error) {
-	type plain RichTextURL
 	if x.Type == "" {
 		x.Type = "url"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextURLPlain(x))
 }
 
 // richTextURLWire is RichTextURL as it is decoded, its union fields left raw.
@@ -7395,8 +7378,8 @@ func (x *RichTextURL) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextURLWire) unions(x *RichTextURL) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextUrl.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextUrl.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7416,11 +7399,10 @@ type RichTextEmailAddress struct {
 
 // MarshalJSON encodes x with type "email_address" when x.Type is empty.
 func (x RichTextEmailAddress) MarshalJSON() ([]byte, error) {
-	type plain RichTextEmailAddress
 	if x.Type == "" {
 		x.Type = "email_address"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextEmailAddressPlain(x))
 }
 
 // richTextEmailAddressWire is RichTextEmailAddress as it is decoded, its union fields left raw.
@@ -7451,8 +7433,8 @@ func (x *RichTextEmailAddress) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextEmailAddressWire) unions(x *RichTextEmailAddress) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextEmailAddress.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextEmailAddress.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7472,11 +7454,10 @@ type RichTextPhoneNumber struct {
 
 // MarshalJSON encodes x with type "phone_number" when x.Type is empty.
 func (x RichTextPhoneNumber) MarshalJSON() ([]byte, error) {
-	type plain RichTextPhoneNumber
 	if x.Type == "" {
 		x.Type = "phone_number"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextPhoneNumberPlain(x))
 }
 
 // richTextPhoneNumberWire is RichTextPhoneNumber as it is decoded, its union fields left raw.
@@ -7507,8 +7488,8 @@ func (x *RichTextPhoneNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextPhoneNumberWire) unions(x *RichTextPhoneNumber) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextPhoneNumber.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextPhoneNumber.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7528,11 +7509,10 @@ type RichTextBankCardNumber struct {
 
 // MarshalJSON encodes x with type "bank_card_number" when x.Type is empty.
 func (x RichTextBankCardNumber) MarshalJSON() ([]byte, error) {
-	type plain RichTextBankCardNumber
 	if x.Type == "" {
 		x.Type = "bank_card_number"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBankCardNumberPlain(x))
 }
 
 // richTextBankCardNumberWire is RichTextBankCardNumber as it is decoded, its union fields left raw.
@@ -7563,8 +7543,8 @@ func (x *RichTextBankCardNumber) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBankCardNumberWire) unions(x *RichTextBankCardNumber) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBankCardNumber.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBankCardNumber.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7584,11 +7564,10 @@ type RichTextMention struct {
 
 // MarshalJSON encodes x with type "mention" when x.Type is empty.
 func (x RichTextMention) MarshalJSON() ([]byte, error) {
-	type plain RichTextMention
 	if x.Type == "" {
 		x.Type = "mention"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextMentionPlain(x))
 }
 
 // richTextMentionWire is RichTextMention as it is decoded, its union fields left raw.
@@ -7619,8 +7598,8 @@ func (x *RichTextMention) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextMentionWire) unions(x *RichTextMention) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextMention.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextMention.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7640,11 +7619,10 @@ type RichTextHashtag struct {
 
 // MarshalJSON encodes x with type "hashtag" when x.Type is empty.
 func (x RichTextHashtag) MarshalJSON() ([]byte, error) {
-	type plain RichTextHashtag
 	if x.Type == "" {
 		x.Type = "hashtag"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextHashtagPlain(x))
 }
 
 // richTextHashtagWire is RichTextHashtag as it is decoded, its union fields left raw.
@@ -7675,8 +7653,8 @@ func (x *RichTextHashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextHashtagWire) unions(x *RichTextHashtag) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextHashtag.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextHashtag.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7696,11 +7674,10 @@ type RichTextCashtag struct {
 
 // MarshalJSON encodes x with type "cashtag" when x.Type is empty.
 func (x RichTextCashtag) MarshalJSON() ([]byte, error) {
-	type plain RichTextCashtag
 	if x.Type == "" {
 		x.Type = "cashtag"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextCashtagPlain(x))
 }
 
 // richTextCashtagWire is RichTextCashtag as it is decoded, its union fields left raw.
@@ -7731,8 +7708,8 @@ func (x *RichTextCashtag) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextCashtagWire) unions(x *RichTextCashtag) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextCashtag.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextCashtag.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7752,11 +7729,10 @@ type RichTextBotCommand struct {
 
 // MarshalJSON encodes x with type "bot_command" when x.Type is empty.
 func (x RichTextBotCommand) MarshalJSON() ([]byte, error) {
-	type plain RichTextBotCommand
 	if x.Type == "" {
 		x.Type = "bot_command"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextBotCommandPlain(x))
 }
 
 // richTextBotCommandWire is RichTextBotCommand as it is decoded, its union fields left raw.
@@ -7787,8 +7763,8 @@ func (x *RichTextBotCommand) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextBotCommandWire) unions(x *RichTextBotCommand) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextBotCommand.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextBotCommand.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7829,11 +7805,10 @@ type RichTextAnchorLink struct {
 
 // MarshalJSON encodes x with type "anchor_link" when x.Type is empty.
 func (x RichTextAnchorLink) MarshalJSON() ([]byte, error) {
-	type plain RichTextAnchorLink
 	if x.Type == "" {
 		x.Type = "anchor_link"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextAnchorLinkPlain(x))
 }
 
 // richTextAnchorLinkWire is RichTextAnchorLink as it is decoded, its union fields left raw.
@@ -7864,8 +7839,8 @@ func (x *RichTextAnchorLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextAnchorLinkWire) unions(x *RichTextAnchorLink) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextAnchorLink.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextAnchorLink.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7885,11 +7860,10 @@ type RichTextReference struct {
 
 // MarshalJSON encodes x with type "reference" when x.Type is empty.
 func (x RichTextReference) MarshalJSON() ([]byte, error) {
-	type plain RichTextReference
 	if x.Type == "" {
 		x.Type = "reference"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextReferencePlain(x))
 }
 
 // richTextReferenceWire is RichTextReference as it is decoded, its union fields left raw.
@@ -7920,8 +7894,8 @@ func (x *RichTextReference) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextReferenceWire) unions(x *RichTextReference) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextReference.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextReference.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -7941,11 +7915,10 @@ type RichTextReferenceLink struct {
 
 // MarshalJSON encodes x with type "reference_link" when x.Type is empty.
 func (x RichTextReferenceLink) MarshalJSON() ([]byte, error) {
-	type plain RichTextReferenceLink
 	if x.Type == "" {
 		x.Type = "reference_link"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richTextReferenceLinkPlain(x))
 }
 
 // richTextReferenceLinkWire is RichTextReferenceLink as it is decoded, its union fields left raw.
@@ -7976,8 +7949,8 @@ func (x *RichTextReferenceLink) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richTextReferenceLinkWire) unions(x *RichTextReferenceLink) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichTextReferenceLink.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichTextReferenceLink.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8022,11 +7995,11 @@ func (x *RichBlockCaption) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockCaptionWire) unions(x *RichBlockCaption) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockCaption.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockCaption.text"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockCaption.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockCaption.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8080,8 +8053,8 @@ func (x *RichBlockTableCell) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockTableCellWire) unions(x *RichBlockTableCell) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockTableCell.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockTableCell.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8136,8 +8109,8 @@ func (x *RichBlockListItem) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockListItemWire) unions(x *RichBlockListItem) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockListItem.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockListItem.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8196,11 +8169,10 @@ type RichBlockParagraph struct {
 
 // MarshalJSON encodes x with type "paragraph" when x.Type is empty.
 func (x RichBlockParagraph) MarshalJSON() ([]byte, error) {
-	type plain RichBlockParagraph
 	if x.Type == "" {
 		x.Type = "paragraph"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockParagraphPlain(x))
 }
 
 // richBlockParagraphWire is RichBlockParagraph as it is decoded, its union fields left raw.
@@ -8231,8 +8203,8 @@ func (x *RichBlockParagraph) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockParagraphWire) unions(x *RichBlockParagraph) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockParagraph.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockParagraph.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8253,11 +8225,10 @@ type RichBlockSectionHeading struct {
 
 // MarshalJSON encodes x with type "heading" when x.Type is empty.
 func (x RichBlockSectionHeading) MarshalJSON() ([]byte, error) {
-	type plain RichBlockSectionHeading
 	if x.Type == "" {
 		x.Type = "heading"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockSectionHeadingPlain(x))
 }
 
 // richBlockSectionHeadingWire is RichBlockSectionHeading as it is decoded, its union fields left raw.
@@ -8288,8 +8259,8 @@ func (x *RichBlockSectionHeading) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockSectionHeadingWire) unions(x *RichBlockSectionHeading) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockSectionHeading.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockSectionHeading.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8310,11 +8281,10 @@ type RichBlockPreformatted struct {
 
 // MarshalJSON encodes x with type "pre" when x.Type is empty.
 func (x RichBlockPreformatted) MarshalJSON() ([]byte, error) {
-	type plain RichBlockPreformatted
 	if x.Type == "" {
 		x.Type = "pre"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockPreformattedPlain(x))
 }
 
 // richBlockPreformattedWire is RichBlockPreformatted as it is decoded, its union fields left raw.
@@ -8345,8 +8315,8 @@ func (x *RichBlockPreformatted) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockPreformattedWire) unions(x *RichBlockPreformatted) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPreformatted.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockPreformatted.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8364,11 +8334,10 @@ type RichBlockFooter struct {
 
 // MarshalJSON encodes x with type "footer" when x.Type is empty.
 func (x RichBlockFooter) MarshalJSON() ([]byte, error) {
-	type plain RichBlockFooter
 	if x.Type == "" {
 		x.Type = "footer"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockFooterPlain(x))
 }
 
 // richBlockFooterWire is RichBlockFooter as it is decoded, its union fields left raw.
@@ -8399,8 +8368,8 @@ func (x *RichBlockFooter) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockFooterWire) unions(x *RichBlockFooter) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockFooter.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockFooter.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8502,11 +8471,10 @@ type RichBlockBlockQuotation struct {
 
 // MarshalJSON encodes x with type "blockquote" when x.Type is empty.
 func (x RichBlockBlockQuotation) MarshalJSON() ([]byte, error) {
-	type plain RichBlockBlockQuotation
 	if x.Type == "" {
 		x.Type = "blockquote"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockBlockQuotationPlain(x))
 }
 
 // richBlockBlockQuotationWire is RichBlockBlockQuotation as it is decoded, its union fields left raw.
@@ -8538,11 +8506,11 @@ func (x *RichBlockBlockQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockBlockQuotationWire) unions(x *RichBlockBlockQuotation) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockBlockQuotation.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockBlockQuotation.blocks"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockBlockQuotation.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockBlockQuotation.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8563,11 +8531,10 @@ type RichBlockPullQuotation struct {
 
 // MarshalJSON encodes x with type "pullquote" when x.Type is empty.
 func (x RichBlockPullQuotation) MarshalJSON() ([]byte, error) {
-	type plain RichBlockPullQuotation
 	if x.Type == "" {
 		x.Type = "pullquote"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockPullQuotationPlain(x))
 }
 
 // richBlockPullQuotationWire is RichBlockPullQuotation as it is decoded, its union fields left raw.
@@ -8599,11 +8566,11 @@ func (x *RichBlockPullQuotation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockPullQuotationWire) unions(x *RichBlockPullQuotation) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPullQuotation.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockPullQuotation.text"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockPullQuotation.credit: %w", err)
+	if err := decodeField(&x.Credit, w.Credit, unmarshalRichText, "RichBlockPullQuotation.credit"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8623,11 +8590,10 @@ type RichBlockCollage struct {
 
 // MarshalJSON encodes x with type "collage" when x.Type is empty.
 func (x RichBlockCollage) MarshalJSON() ([]byte, error) {
-	type plain RichBlockCollage
 	if x.Type == "" {
 		x.Type = "collage"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockCollagePlain(x))
 }
 
 // richBlockCollageWire is RichBlockCollage as it is decoded, its union fields left raw.
@@ -8658,8 +8624,8 @@ func (x *RichBlockCollage) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockCollageWire) unions(x *RichBlockCollage) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockCollage.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockCollage.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8679,11 +8645,10 @@ type RichBlockSlideshow struct {
 
 // MarshalJSON encodes x with type "slideshow" when x.Type is empty.
 func (x RichBlockSlideshow) MarshalJSON() ([]byte, error) {
-	type plain RichBlockSlideshow
 	if x.Type == "" {
 		x.Type = "slideshow"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockSlideshowPlain(x))
 }
 
 // richBlockSlideshowWire is RichBlockSlideshow as it is decoded, its union fields left raw.
@@ -8714,8 +8679,8 @@ func (x *RichBlockSlideshow) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockSlideshowWire) unions(x *RichBlockSlideshow) error {
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockSlideshow.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockSlideshow.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8739,11 +8704,10 @@ type RichBlockTable struct {
 
 // MarshalJSON encodes x with type "table" when x.Type is empty.
 func (x RichBlockTable) MarshalJSON() ([]byte, error) {
-	type plain RichBlockTable
 	if x.Type == "" {
 		x.Type = "table"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockTablePlain(x))
 }
 
 // richBlockTableWire is RichBlockTable as it is decoded, its union fields left raw.
@@ -8774,8 +8738,8 @@ func (x *RichBlockTable) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockTableWire) unions(x *RichBlockTable) error {
-	if err := decodeField(&x.Caption, w.Caption, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockTable.caption: %w", err)
+	if err := decodeField(&x.Caption, w.Caption, unmarshalRichText, "RichBlockTable.caption"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -8798,11 +8762,10 @@ type RichBlockDetails struct {
 
 // MarshalJSON encodes x with type "details" when x.Type is empty.
 func (x RichBlockDetails) MarshalJSON() ([]byte, error) {
-	type plain RichBlockDetails
 	if x.Type == "" {
 		x.Type = "details"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockDetailsPlain(x))
 }
 
 // richBlockDetailsWire is RichBlockDetails as it is decoded, its union fields left raw.
@@ -8834,11 +8797,11 @@ func (x *RichBlockDetails) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockDetailsWire) unions(x *RichBlockDetails) error {
-	if err := decodeField(&x.Summary, w.Summary, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockDetails.summary: %w", err)
+	if err := decodeField(&x.Summary, w.Summary, unmarshalRichText, "RichBlockDetails.summary"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock)); err != nil {
-		return fmt.Errorf("decode RichBlockDetails.blocks: %w", err)
+	if err := decodeField(&x.Blocks, w.Blocks, sliceOf(unmarshalRichBlock), "RichBlockDetails.blocks"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9005,11 +8968,10 @@ type RichBlockThinking struct {
 
 // MarshalJSON encodes x with type "thinking" when x.Type is empty.
 func (x RichBlockThinking) MarshalJSON() ([]byte, error) {
-	type plain RichBlockThinking
 	if x.Type == "" {
 		x.Type = "thinking"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(richBlockThinkingPlain(x))
 }
 
 // richBlockThinkingWire is RichBlockThinking as it is decoded, its union fields left raw.
@@ -9040,8 +9002,8 @@ func (x *RichBlockThinking) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *richBlockThinkingWire) unions(x *RichBlockThinking) error {
-	if err := decodeField(&x.Text, w.Text, unmarshalRichText); err != nil {
-		return fmt.Errorf("decode RichBlockThinking.text: %w", err)
+	if err := decodeField(&x.Text, w.Text, unmarshalRichText, "RichBlockThinking.text"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9171,11 +9133,10 @@ type InlineQueryResultArticle struct {
 
 // MarshalJSON encodes x with type "article" when x.Type is empty.
 func (x InlineQueryResultArticle) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultArticle
 	if x.Type == "" {
 		x.Type = "article"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultArticlePlain(x))
 }
 
 // inlineQueryResultArticleWire is InlineQueryResultArticle as it is decoded, its union fields left raw.
@@ -9206,8 +9167,8 @@ func (x *InlineQueryResultArticle) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultArticleWire) unions(x *InlineQueryResultArticle) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultArticle.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultArticle.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9255,11 +9216,10 @@ type InlineQueryResultPhoto struct {
 
 // MarshalJSON encodes x with type "photo" when x.Type is empty.
 func (x InlineQueryResultPhoto) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultPhoto
 	if x.Type == "" {
 		x.Type = "photo"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultPhotoPlain(x))
 }
 
 // inlineQueryResultPhotoWire is InlineQueryResultPhoto as it is decoded, its union fields left raw.
@@ -9290,8 +9250,8 @@ func (x *InlineQueryResultPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultPhotoWire) unions(x *InlineQueryResultPhoto) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultPhoto.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultPhoto.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9343,11 +9303,10 @@ type InlineQueryResultGif struct {
 
 // MarshalJSON encodes x with type "gif" when x.Type is empty.
 func (x InlineQueryResultGif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultGif
 	if x.Type == "" {
 		x.Type = "gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultGifPlain(x))
 }
 
 // inlineQueryResultGifWire is InlineQueryResultGif as it is decoded, its union fields left raw.
@@ -9378,8 +9337,8 @@ func (x *InlineQueryResultGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultGifWire) unions(x *InlineQueryResultGif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultGif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultGif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9432,11 +9391,10 @@ type InlineQueryResultMpeg4Gif struct {
 
 // MarshalJSON encodes x with type "mpeg4_gif" when x.Type is empty.
 func (x InlineQueryResultMpeg4Gif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultMpeg4Gif
 	if x.Type == "" {
 		x.Type = "mpeg4_gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultMpeg4GifPlain(x))
 }
 
 // inlineQueryResultMpeg4GifWire is InlineQueryResultMpeg4Gif as it is decoded, its union fields left raw.
@@ -9467,8 +9425,8 @@ func (x *InlineQueryResultMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultMpeg4GifWire) unions(x *InlineQueryResultMpeg4Gif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultMpeg4Gif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultMpeg4Gif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9522,11 +9480,10 @@ type InlineQueryResultVideo struct {
 
 // MarshalJSON encodes x with type "video" when x.Type is empty.
 func (x InlineQueryResultVideo) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVideo
 	if x.Type == "" {
 		x.Type = "video"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVideoPlain(x))
 }
 
 // inlineQueryResultVideoWire is InlineQueryResultVideo as it is decoded, its union fields left raw.
@@ -9557,8 +9514,8 @@ func (x *InlineQueryResultVideo) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVideoWire) unions(x *InlineQueryResultVideo) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVideo.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVideo.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9598,11 +9555,10 @@ type InlineQueryResultAudio struct {
 
 // MarshalJSON encodes x with type "audio" when x.Type is empty.
 func (x InlineQueryResultAudio) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultAudio
 	if x.Type == "" {
 		x.Type = "audio"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultAudioPlain(x))
 }
 
 // inlineQueryResultAudioWire is InlineQueryResultAudio as it is decoded, its union fields left raw.
@@ -9633,8 +9589,8 @@ func (x *InlineQueryResultAudio) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultAudioWire) unions(x *InlineQueryResultAudio) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultAudio.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultAudio.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9674,11 +9630,10 @@ type InlineQueryResultVoice struct {
 
 // MarshalJSON encodes x with type "voice" when x.Type is empty.
 func (x InlineQueryResultVoice) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVoice
 	if x.Type == "" {
 		x.Type = "voice"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVoicePlain(x))
 }
 
 // inlineQueryResultVoiceWire is InlineQueryResultVoice as it is decoded, its union fields left raw.
@@ -9709,8 +9664,8 @@ func (x *InlineQueryResultVoice) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVoiceWire) unions(x *InlineQueryResultVoice) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVoice.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVoice.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9759,11 +9714,10 @@ type InlineQueryResultDocument struct {
 
 // MarshalJSON encodes x with type "document" when x.Type is empty.
 func (x InlineQueryResultDocument) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultDocument
 	if x.Type == "" {
 		x.Type = "document"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultDocumentPlain(x))
 }
 
 // inlineQueryResultDocumentWire is InlineQueryResultDocument as it is decoded, its union fields left raw.
@@ -9794,8 +9748,8 @@ func (x *InlineQueryResultDocument) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultDocumentWire) unions(x *InlineQueryResultDocument) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultDocument.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultDocument.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9845,11 +9799,10 @@ type InlineQueryResultLocation struct {
 
 // MarshalJSON encodes x with type "location" when x.Type is empty.
 func (x InlineQueryResultLocation) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultLocation
 	if x.Type == "" {
 		x.Type = "location"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultLocationPlain(x))
 }
 
 // inlineQueryResultLocationWire is InlineQueryResultLocation as it is decoded, its union fields left raw.
@@ -9880,8 +9833,8 @@ func (x *InlineQueryResultLocation) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultLocationWire) unions(x *InlineQueryResultLocation) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultLocation.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultLocation.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -9929,11 +9882,10 @@ type InlineQueryResultVenue struct {
 
 // MarshalJSON encodes x with type "venue" when x.Type is empty.
 func (x InlineQueryResultVenue) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultVenue
 	if x.Type == "" {
 		x.Type = "venue"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultVenuePlain(x))
 }
 
 // inlineQueryResultVenueWire is InlineQueryResultVenue as it is decoded, its union fields left raw.
@@ -9964,8 +9916,8 @@ func (x *InlineQueryResultVenue) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultVenueWire) unions(x *InlineQueryResultVenue) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultVenue.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultVenue.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10004,11 +9956,10 @@ type InlineQueryResultContact struct {
 
 // MarshalJSON encodes x with type "contact" when x.Type is empty.
 func (x InlineQueryResultContact) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultContact
 	if x.Type == "" {
 		x.Type = "contact"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultContactPlain(x))
 }
 
 // inlineQueryResultContactWire is InlineQueryResultContact as it is decoded, its union fields left raw.
@@ -10039,8 +9990,8 @@ func (x *InlineQueryResultContact) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultContactWire) unions(x *InlineQueryResultContact) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultContact.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultContact.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10107,11 +10058,10 @@ type InlineQueryResultCachedPhoto struct {
 
 // MarshalJSON encodes x with type "photo" when x.Type is empty.
 func (x InlineQueryResultCachedPhoto) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedPhoto
 	if x.Type == "" {
 		x.Type = "photo"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedPhotoPlain(x))
 }
 
 // inlineQueryResultCachedPhotoWire is InlineQueryResultCachedPhoto as it is decoded, its union fields left raw.
@@ -10142,8 +10092,8 @@ func (x *InlineQueryResultCachedPhoto) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedPhotoWire) unions(x *InlineQueryResultCachedPhoto) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedPhoto.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedPhoto.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10183,11 +10133,10 @@ type InlineQueryResultCachedGif struct {
 
 // MarshalJSON encodes x with type "gif" when x.Type is empty.
 func (x InlineQueryResultCachedGif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedGif
 	if x.Type == "" {
 		x.Type = "gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedGifPlain(x))
 }
 
 // inlineQueryResultCachedGifWire is InlineQueryResultCachedGif as it is decoded, its union fields left raw.
@@ -10218,8 +10167,8 @@ func (x *InlineQueryResultCachedGif) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *inlineQueryResultCachedGifWire) unions(x *InlineQueryResultCachedGif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedGif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedGif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10262,11 +10211,10 @@ type InlineQueryResultCachedMpeg4Gif struct {
 
 // MarshalJSON encodes x with type "mpeg4_gif" when x.Type is empty.
 func (x InlineQueryResultCachedMpeg4Gif) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedMpeg4Gif
 	if x.Type == "" {
 		x.Type = "mpeg4_gif"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedMpeg4GifPlain(x))
 }
 
 // inlineQueryResultCachedMpeg4GifWire is InlineQueryResultCachedMpeg4Gif as it is decoded, its union fields left raw.
@@ -10297,8 +10245,8 @@ func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSONFrom(dec *jsonDecoder) er
 }
 
 func (w *inlineQueryResultCachedMpeg4GifWire) unions(x *InlineQueryResultCachedMpeg4Gif) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedMpeg4Gif.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedMpeg4Gif.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10326,11 +10274,10 @@ type InlineQueryResultCachedSticker struct {
 
 // MarshalJSON encodes x with type "sticker" when x.Type is empty.
 func (x InlineQueryResultCachedSticker) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedSticker
 	if x.Type == "" {
 		x.Type = "sticker"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedStickerPlain(x))
 }
 
 // inlineQueryResultCachedStickerWire is InlineQueryResultCachedSticker as it is decoded, its union fields left raw.
@@ -10361,8 +10308,8 @@ func (x *InlineQueryResultCachedSticker) UnmarshalJSONFrom(dec *jsonDecoder) err
 }
 
 func (w *inlineQueryResultCachedStickerWire) unions(x *InlineQueryResultCachedSticker) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedSticker.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedSticker.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10403,11 +10350,10 @@ type InlineQueryResultCachedDocument struct {
 
 // MarshalJSON encodes x with type "document" when x.Type is empty.
 func (x InlineQueryResultCachedDocument) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedDocument
 	if x.Type == "" {
 		x.Type = "document"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedDocumentPlain(x))
 }
 
 // inlineQueryResultCachedDocumentWire is InlineQueryResultCachedDocument as it is decoded, its union fields left raw.
@@ -10438,8 +10384,8 @@ func (x *InlineQueryResultCachedDocument) UnmarshalJSONFrom(dec *jsonDecoder) er
 }
 
 func (w *inlineQueryResultCachedDocumentWire) unions(x *InlineQueryResultCachedDocument) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedDocument.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedDocument.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10482,11 +10428,10 @@ type InlineQueryResultCachedVideo struct {
 
 // MarshalJSON encodes x with type "video" when x.Type is empty.
 func (x InlineQueryResultCachedVideo) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedVideo
 	if x.Type == "" {
 		x.Type = "video"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedVideoPlain(x))
 }
 
 // inlineQueryResultCachedVideoWire is InlineQueryResultCachedVideo as it is decoded, its union fields left raw.
@@ -10517,8 +10462,8 @@ func (x *InlineQueryResultCachedVideo) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedVideoWire) unions(x *InlineQueryResultCachedVideo) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedVideo.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedVideo.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10556,11 +10501,10 @@ type InlineQueryResultCachedVoice struct {
 
 // MarshalJSON encodes x with type "voice" when x.Type is empty.
 func (x InlineQueryResultCachedVoice) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedVoice
 	if x.Type == "" {
 		x.Type = "voice"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedVoicePlain(x))
 }
 
 // inlineQueryResultCachedVoiceWire is InlineQueryResultCachedVoice as it is decoded, its union fields left raw.
@@ -10591,8 +10535,8 @@ func (x *InlineQueryResultCachedVoice) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedVoiceWire) unions(x *InlineQueryResultCachedVoice) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedVoice.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedVoice.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -10628,11 +10572,10 @@ type InlineQueryResultCachedAudio struct {
 
 // MarshalJSON encodes x with type "audio" when x.Type is empty.
 func (x InlineQueryResultCachedAudio) MarshalJSON() ([]byte, error) {
-	type plain InlineQueryResultCachedAudio
 	if x.Type == "" {
 		x.Type = "audio"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(inlineQueryResultCachedAudioPlain(x))
 }
 
 // inlineQueryResultCachedAudioWire is InlineQueryResultCachedAudio as it is decoded, its union fields left raw.
@@ -10663,8 +10606,8 @@ func (x *InlineQueryResultCachedAudio) UnmarshalJSONFrom(dec *jsonDecoder) error
 }
 
 func (w *inlineQueryResultCachedAudioWire) unions(x *InlineQueryResultCachedAudio) error {
-	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent); err != nil {
-		return fmt.Errorf("decode InlineQueryResultCachedAudio.input_message_content: %w", err)
+	if err := decodeField(&x.InputMessageContent, w.InputMessageContent, unmarshalInputMessageContent, "InlineQueryResultCachedAudio.input_message_content"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11247,11 +11190,10 @@ type TransactionPartnerUser struct {
 
 // MarshalJSON encodes x with type "user" when x.Type is empty.
 func (x TransactionPartnerUser) MarshalJSON() ([]byte, error) {
-	type plain TransactionPartnerUser
 	if x.Type == "" {
 		x.Type = "user"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(transactionPartnerUserPlain(x))
 }
 
 // transactionPartnerUserWire is TransactionPartnerUser as it is decoded, its union fields left raw.
@@ -11282,8 +11224,8 @@ func (x *TransactionPartnerUser) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *transactionPartnerUserWire) unions(x *TransactionPartnerUser) error {
-	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia)); err != nil {
-		return fmt.Errorf("decode TransactionPartnerUser.paid_media: %w", err)
+	if err := decodeField(&x.PaidMedia, w.PaidMedia, sliceOf(unmarshalPaidMedia), "TransactionPartnerUser.paid_media"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11348,11 +11290,10 @@ type TransactionPartnerFragment struct {
 
 // MarshalJSON encodes x with type "fragment" when x.Type is empty.
 func (x TransactionPartnerFragment) MarshalJSON() ([]byte, error) {
-	type plain TransactionPartnerFragment
 	if x.Type == "" {
 		x.Type = "fragment"
 	}
-	return json.Marshal(plain(x))
+	return json.Marshal(transactionPartnerFragmentPlain(x))
 }
 
 // transactionPartnerFragmentWire is TransactionPartnerFragment as it is decoded, its union fields left raw.
@@ -11383,8 +11324,8 @@ func (x *TransactionPartnerFragment) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *transactionPartnerFragmentWire) unions(x *TransactionPartnerFragment) error {
-	if err := decodeField(&x.WithdrawalState, w.WithdrawalState, unmarshalRevenueWithdrawalState); err != nil {
-		return fmt.Errorf("decode TransactionPartnerFragment.withdrawal_state: %w", err)
+	if err := decodeField(&x.WithdrawalState, w.WithdrawalState, unmarshalRevenueWithdrawalState, "TransactionPartnerFragment.withdrawal_state"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -11507,11 +11448,11 @@ func (x *StarTransaction) UnmarshalJSONFrom(dec *jsonDecoder) error {
 }
 
 func (w *starTransactionWire) unions(x *StarTransaction) error {
-	if err := decodeField(&x.Source, w.Source, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("decode StarTransaction.source: %w", err)
+	if err := decodeField(&x.Source, w.Source, unmarshalTransactionPartner, "StarTransaction.source"); err != nil {
+		return err
 	}
-	if err := decodeField(&x.Receiver, w.Receiver, unmarshalTransactionPartner); err != nil {
-		return fmt.Errorf("decode StarTransaction.receiver: %w", err)
+	if err := decodeField(&x.Receiver, w.Receiver, unmarshalTransactionPartner, "StarTransaction.receiver"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -59,14 +59,17 @@ func sliceOf[T any](dec func([]byte) (T, error)) func([]byte) ([]T, error) {
 	return func(data []byte) ([]T, error) { return decodeSlice(data, dec) }
 }
 
-// decodeField decodes raw into *dst unless the key was absent.
-func decodeField[T any](dst *T, raw json.RawMessage, dec func([]byte) (T, error)) error {
+// decodeField decodes raw into *dst unless the key was absent; an error
+// names the field ("decode Message.forward_origin: …"). The wrapping is
+// here, not at each of the generated call sites, where it would cost a
+// call to fmt.Errorf per union field in every binary.
+func decodeField[T any](dst *T, raw json.RawMessage, dec func([]byte) (T, error), field string) error {
 	if len(raw) == 0 {
 		return nil
 	}
 	v, err := dec(raw)
 	if err != nil {
-		return err
+		return fmt.Errorf("decode %s: %w", field, err)
 	}
 	*dst = v
 	return nil

@@ -118,7 +118,7 @@ func (m *model) generate() (map[string][]byte, error) {
 // typesFile declares every spec type in spec order: structs (with their
 // JSON and upload methods) and union interfaces.
 func (m *model) typesFile() *file {
-	f := &file{name: "types_gen.go", imports: []string{"fmt", jsonImport}}
+	f := &file{name: "types_gen.go", imports: []string{jsonImport}}
 	for _, t := range m.spec.Types {
 		goName := exportName(t.Name)
 		lead := fmt.Sprintf("%s is the Bot API type %s: %s", goName, t.Name, t.Href)
@@ -131,7 +131,7 @@ func (m *model) typesFile() *file {
 		}
 		f.doc(append([]string{lead}, m.docParas(t.Description)...)...)
 		m.emitStruct(f, t.Name, goName, t.Fields, false)
-		m.emitMarshalDisc(f, t.Name, goName)
+		m.emitMarshalDisc(f, t.Name, goName, m.hasUnion(t.Name, t.Fields))
 		m.emitUnmarshal(f, t.Name, goName, t.Fields)
 		if m.carriers[t.Name] {
 			m.emitUploads(f, t.Name, goName, t.Fields)
@@ -214,18 +214,26 @@ func (m *model) emitStruct(f *file, owner, goName string, fields []*Field, param
 }
 
 // emitMarshalDisc gives a union member a MarshalJSON that fills in its
-// discriminator when the caller left it empty.
-func (m *model) emitMarshalDisc(f *file, name, goName string) {
+// discriminator when the caller left it empty. A member with union fields
+// encodes through the plain type its UnmarshalJSON declares (withPlain):
+// one more defined type would cost the binary its type descriptor, its
+// equality function and the JSON engine's work on it, for nothing.
+func (m *model) emitMarshalDisc(f *file, name, goName string, withPlain bool) {
 	d, ok := m.discOf[name]
 	if !ok {
 		return
 	}
 	field := exportName(d.key)
+	plain := "plain"
 	f.p("// MarshalJSON encodes x with %s %q when x.%s is empty.", d.key, d.value, field)
 	f.p("func (x %s) MarshalJSON() ([]byte, error) {", goName)
-	f.p("\ttype plain %s", goName)
+	if withPlain {
+		plain = strings.ToLower(goName[:1]) + goName[1:] + "Plain"
+	} else {
+		f.p("\ttype plain %s", goName)
+	}
 	f.p("\tif x.%s == \"\" {\n\t\tx.%s = %q\n\t}", field, field, d.value)
-	f.p("\treturn json.Marshal(plain(x))\n}\n")
+	f.p("\treturn json.Marshal(%s(x))\n}\n", plain)
 }
 
 // decoder returns the expression of a func([]byte) (T, error) for a union
@@ -274,8 +282,8 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 	f.p("func (w *%s) unions(x *%s) error {", wire, goName)
 	for _, u := range ufs {
 		n := exportName(u.fl.Name)
-		f.p("\tif err := decodeField(&x.%s, w.%s, %s); err != nil {", n, n, decoder(m.unions[u.g.base], u.g.depth))
-		f.p("\t\treturn fmt.Errorf(\"decode %s.%s: %%w\", err)\n\t}", owner, u.fl.Name)
+		f.p("\tif err := decodeField(&x.%s, w.%s, %s, \"%s.%s\"); err != nil {\n\t\treturn err\n\t}",
+			n, n, decoder(m.unions[u.g.base], u.g.depth), owner, u.fl.Name)
 	}
 	f.p("\treturn nil\n}\n")
 }
@@ -514,7 +522,7 @@ func (m *model) groups(u *union) []group {
 // with TargetChat for those with a chat_id and appendUploads for those that
 // can carry a file.
 func (m *model) paramsFile() *file {
-	f := &file{name: "params_gen.go", imports: []string{"fmt", jsonImport}}
+	f := &file{name: "params_gen.go", imports: []string{jsonImport}}
 	for _, meth := range m.spec.Methods {
 		if len(meth.Fields) == 0 {
 			continue
