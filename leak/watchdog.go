@@ -293,9 +293,13 @@ func (w *Watchdog) Run(ctx context.Context) error {
 func (w *Watchdog) Observe(s Sample) []Alarm {
 	w.mu.Lock()
 	w.samples = append(w.samples, s)
+	// Keep the newest sample at or before the window's start, so that the
+	// samples kept span the whole window: on a real clock samples never
+	// fall exactly on its start, and without it growth would never count
+	// as sustained.
 	cut := s.Time.Add(-w.window)
 	i := 0
-	for i < len(w.samples) && w.samples[i].Time.Before(cut) {
+	for i+1 < len(w.samples) && !w.samples[i+1].Time.After(cut) {
 		i++
 	}
 	w.samples = w.samples[i:]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,7 @@ func TestWatchdogRunSamplesUntilCancelled(t *testing.T) {
 	if err := w.Run(ctx); err != context.Canceled || n != 5 {
 		t.Errorf("Run: %v after %d samples", err, n)
 	}
+	runtime.GC() // the live heap is as of the last GC: none yet when this test runs alone
 	s := ReadSample(time.Now())
 	if s.Goroutines < 1 || s.HeapLive <= 0 || s.FDs < 0 {
 		t.Errorf("ReadSample %+v", s)
@@ -247,5 +249,24 @@ func TestWatchdogHeapBaselineRenewed(t *testing.T) {
 	}
 	if profs != 3 { // minutes 0, 10, 20
 		t.Errorf("%d heap profiles in 25 min, want 3", profs)
+	}
+}
+
+// TestWatchdogRealClockJitter: samples a little off the interval, as a
+// real clock takes them, still span the window, and sustained growth is
+// alarmed (the kept samples once always spanned a little less than the
+// window, and no alarm ever fired).
+func TestWatchdogRealClockJitter(t *testing.T) {
+	start := time.Unix(0, 0)
+	w := NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {}))
+	alarms := 0
+	for i := 0; i <= 40; i++ {
+		jitter := time.Duration(i%3) * time.Millisecond
+		s := Sample{Time: start.Add(time.Duration(i)*30*time.Second + jitter), Goroutines: 50,
+			HeapLive: 64<<20 + float64(i)*(4<<20), FDs: -1} // 8 MiB/min
+		alarms += len(w.Observe(s))
+	}
+	if alarms != 1 {
+		t.Fatalf("%d alarms, want 1", alarms)
 	}
 }
