@@ -182,9 +182,9 @@ func TestOpsPageInBrowser(t *testing.T) {
 		// The watchdog, on the real heap: the text handler below keeps
 		// 16 KiB an update (about 90 MiB a minute; the limit is 1). Each
 		// reading follows a GC, so the live heap steps with what is kept,
-		// and the watchdog's clock steps exactly one interval a reading:
-		// the watchdog wants readings spanning its whole window, which one
-		// taken a little late never completes.
+		// and the watchdog's clock steps exactly one interval a reading,
+		// so that the window fills after a known number of readings
+		// whatever the machine's speed.
 		tidygram.WithWatchdog(leak.WithSampleInterval(100*time.Millisecond), leak.WithWindow(2*time.Second),
 			leak.WithLimits(leak.Limits{HeapBytes: 1 << 20}),
 			leak.WithWatchClock(func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * 100 * time.Millisecond) }),
