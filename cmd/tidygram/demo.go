@@ -94,13 +94,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if rep.Interrupted {
-		return nil
-	}
-	if probs := rep.Problems(); len(probs) > 0 {
-		return errors.New(strings.Join(probs, "; "))
-	}
-	return nil
+	return outcome(rep.Interrupted, rep.Problems())
 }
 
 // runInstances runs `demo --instances n`.
@@ -136,13 +130,7 @@ func runInstances(ctx context.Context, fs *flag.FlagSet, n int, duration time.Du
 	if err != nil {
 		return err
 	}
-	if rep.Interrupted {
-		return nil
-	}
-	if probs := rep.Problems(); len(probs) > 0 {
-		return errors.New(strings.Join(probs, "; "))
-	}
-	return nil
+	return outcome(rep.Interrupted, rep.Problems())
 }
 
 // parseFlags parses args into fs: flag.ErrHelp for -h, errUsage for a bad
@@ -158,4 +146,13 @@ func parseFlags(fs *flag.FlagSet, args []string, hint string) error {
 		return fmt.Errorf("%w: unexpected arguments %q%s", errUsage, fs.Args(), hint)
 	}
 	return nil
+}
+
+// outcome is a demo run's result for the exit status: nil when it was
+// interrupted (Ctrl-C) or found no problem, else the problems.
+func outcome(interrupted bool, problems []string) error {
+	if interrupted || len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
 }

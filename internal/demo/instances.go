@@ -213,12 +213,8 @@ type InstancesReport struct {
 
 // Problems lists the broken promises.
 func (r *InstancesReport) Problems() []string {
-	var p []string
-	add := func(ok bool, format string, args ...any) {
-		if !ok {
-			p = append(p, fmt.Sprintf(format, args...))
-		}
-	}
+	var p problems
+	add := p.add
 	add(r.Lost == 0, "%d updates lost", r.Lost)
 	add(len(r.Disordered) == 0, "per-chat order broken in %d chats", len(r.Disordered))
 	add(r.Emulator.Requests429() == 0, "%d × 429 from the emulator", r.Emulator.Requests429())

@@ -117,6 +117,16 @@ type Report struct {
 	OpsURL, OpsToken string
 }
 
+// problems collects the broken promises of a run for Problems.
+type problems []string
+
+// add records the problem format describes unless ok.
+func (p *problems) add(ok bool, format string, args ...any) {
+	if !ok {
+		*p = append(*p, fmt.Sprintf(format, args...))
+	}
+}
+
 // OK reports whether the run kept every promise: nothing lost, nothing
 // handled twice, every reply right, every update confirmed, Run clean and
 // no goroutine left.
@@ -124,12 +134,8 @@ func (r *Report) OK() bool { return len(r.Problems()) == 0 }
 
 // Problems lists the broken promises.
 func (r *Report) Problems() []string {
-	var p []string
-	add := func(ok bool, format string, args ...any) {
-		if !ok {
-			p = append(p, fmt.Sprintf(format, args...))
-		}
-	}
+	var p problems
+	add := p.add
 	add(r.Lost == 0, "%d updates lost", r.Lost)
 	add(r.Bot.HandledTwice == 0, "%d updates handled twice", r.Bot.HandledTwice)
 	add(r.Bot.Leaked == 0, "%d goroutines outlived their update", r.Bot.Leaked)
