@@ -3,6 +3,9 @@ package tg
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -23,12 +26,13 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	defer c.Close()
 	hang := tgtest.Fault{Kind: tgtest.FaultHang, Duration: time.Minute}
 
-	tests := []struct {
+	type headerCase struct {
 		name    string
-		method  string
+		method  string // scripted to hang on the emulator; "" for the mute server below
 		call    func(ctx context.Context) error
 		timeout bool // the Client's header timeout ends it
-	}{
+	}
+	tests := []headerCase{
 		{"call without deadline", "getMe", func(ctx context.Context) error { _, err := c.GetMe(ctx); return err }, true},
 		{"call with deadline", "getMe", func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -37,9 +41,31 @@ func TestResponseHeaderTimeout(t *testing.T) {
 			return err
 		}, false},
 	}
+	// Downloads have no scripted faults: a server that takes every request
+	// and never answers.
+	stop := make(chan struct{})
+	mute := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer mute.Close()
+	defer close(stop)
+	mc, err := NewClient(srv.Token(), WithBaseURL(mute.URL), WithResponseHeaderTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	tests = append(tests, headerCase{"download without deadline", "", func(ctx context.Context) error {
+		_, err := mc.Download(ctx, "photos/x.jpg", io.Discard)
+		return err
+	}, true})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv.ScriptFaults(tt.method, hang)
+			if tt.method != "" {
+				srv.ScriptFaults(tt.method, hang)
+			}
 			done := make(chan error, 1)
 			go func() { done <- tt.call(context.Background()) }()
 			var err error
