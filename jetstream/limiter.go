@@ -104,6 +104,15 @@ var ErrLimiterState = errors.New("jetstream: limiter: unreadable flood state")
 // message of a fresh burst by the margin. Set it above twice the KV round
 // trip.
 //
+// A message can still reach Telegram later than the margin (a slow
+// network, a stalled process). Limiter implements limit.Settler for that:
+// when a call's answer comes, the call has reached Telegram, so the
+// instance's next Wait for the chat charges the chat's buckets from the
+// later of the margin and the answer, in the write it makes anyway (no
+// round trip more). Control sends one call per chat at a time, which this
+// relies on; a chat whose next call is made by another instance (it moved
+// at failover) is charged from the margin there.
+//
 // # Pauses
 //
 // Pause (a 429's retry_after) is written to the chat's key, or to the
@@ -145,12 +154,10 @@ var ErrLimiterState = errors.New("jetstream: limiter: unreadable flood state")
 //
 // A Limiter remembers the last state it read or wrote of at most 4096
 // keys (about 100 bytes each; idle ones are dropped first when full, and
-// a key not remembered is read), the pauses in force that it was told
-// of, and the Waits queued for the global key: nothing per idle chat.
-//
-// Limiter does not implement limit.Settler: counting from the answer
-// would cost a third round trip per message, and the margin covers the
-// delays it would.
+// a key not remembered is read), the time of the last answer of at most
+// 4096 chats for about a chat interval after it (Settled), the pauses in
+// force that it was told of, and the Waits queued for the global key:
+// nothing per idle chat.
 type Limiter struct {
 	b                   *kvBucket
 	global, chat, group limit.Rule
@@ -171,12 +178,16 @@ type Limiter struct {
 
 	mu     sync.Mutex
 	cache  map[string]floodState   // last state read or written per key
+	answer map[string]int64        // the last answer per chat key (Settled), Unix ns
 	paused map[tg.ChatID]time.Time // pauses held locally (zero chat: all)
 
 	waits, turns, reads, writes, conflicts, wasted, late, failures atomic.Uint64
 }
 
-var _ limit.Limiter = (*Limiter)(nil)
+var (
+	_ limit.Limiter = (*Limiter)(nil)
+	_ limit.Settler = (*Limiter)(nil)
+)
 
 // floodState is the state of one key: the global bucket (tat) or a
 // chat's buckets (tat: the chat rule, gtat: the group rule), and a pause;
@@ -367,6 +378,7 @@ func NewLimiter(ctx context.Context, js natsjs.JetStream, opts ...LimiterOption)
 		timeout: c.timeout,
 		onError: c.onError,
 		cache:   make(map[string]floodState),
+		answer:  make(map[string]int64),
 		paused:  make(map[tg.ChatID]time.Time),
 	}, nil
 }
@@ -498,7 +510,7 @@ func (l *Limiter) Wait(ctx context.Context, chat tg.ChatID) error {
 			}
 		}
 		now := time.Now().UnixNano()
-		at := max(l.localPause(chat), l.localPause(tg.ChatID{}), l.chatReady(chat, cs))
+		at := max(l.localPause(chat), l.localPause(tg.ChatID{}), l.chatReady(chat, l.answered(ckey, chat, cs)))
 		if at > now {
 			if at > deadline {
 				return tooLate(at)
@@ -684,6 +696,7 @@ var errNotReady = errors.New("chat not ready at the slot")
 // the chat since Wait looked) does not let a call pass at slot.
 func (l *Limiter) chargeChat(ctx context.Context, key string, chat tg.ChatID, slot int64) (bool, error) {
 	_, err := l.update(ctx, key, func(f *floodState, _ int64) (bool, error) {
+		*f = l.answered(key, chat, *f)
 		if l.chatReady(chat, *f) > slot {
 			return false, errNotReady
 		}
@@ -699,6 +712,63 @@ func (l *Limiter) chargeChat(ctx context.Context, key string, chat tg.ChatID, sl
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Settled implements limit.Settler: the call Wait last let through for
+// chat has been answered, so it reached Telegram by now. This instance's
+// next Wait for chat counts that call as arriving at the later of its
+// slot plus the margin and now (see Limiter's Margin): a request slower
+// than the margin does not let the next one come too close behind it at
+// Telegram's end. It writes nothing; the next charge does. Chats held:
+// at most 4096 answered within the last chat (or group) interval; when
+// more are, the answer is not held and the margin alone counts.
+func (l *Limiter) Settled(chat tg.ChatID) {
+	if !l.charged(chat) {
+		return
+	}
+	key := chatKey(chat)
+	now := time.Now().UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.answer[key]; !ok && len(l.answer) >= limiterCache {
+		for k, at := range l.answer {
+			if at+l.answerSpan() <= now {
+				delete(l.answer, k)
+			}
+		}
+		if len(l.answer) >= limiterCache {
+			return
+		}
+	}
+	l.answer[key] = now
+}
+
+// answerSpan is how long an answer can matter to the next charge: the
+// longer of the chat and the group intervals.
+func (l *Limiter) answerSpan() int64 {
+	return int64(max(l.chat.Every, l.group.Every, 0))
+}
+
+// answered returns f, the state of chat's key, with its buckets charged
+// as if the chat's last call (Settled) arrived when its answer came: a
+// TAT never below that answer plus the rule's interval.
+func (l *Limiter) answered(key string, chat tg.ChatID, f floodState) floodState {
+	if key == "" {
+		return f
+	}
+	l.mu.Lock()
+	at, ok := l.answer[key]
+	l.mu.Unlock()
+	if !ok {
+		return f
+	}
+	if ruleOn(l.chat) {
+		f.tat = max(f.tat, at+int64(l.chat.Every))
+	}
+	if ruleOn(l.group) && isGroupChat(chat) {
+		f.gtat = max(f.gtat, at+int64(l.group.Every))
+	}
+	return f
 }
 
 // Pause implements limit.Limiter: it holds back every message to chat

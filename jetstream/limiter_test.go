@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,51 @@ func TestLimiterChatStateFollowsTheChat(t *testing.T) {
 	// the call; a fresh burst would wait a chat interval.
 	if s := log.of(fresh); len(s) != 1 || time.Unix(0, s[0]).Sub(start) >= chatRule.Every {
 		t.Fatalf("a fresh chat's turn %v after the call, want at once", time.Unix(0, s[0]).Sub(start))
+	}
+}
+
+// A call answered later than the margin after its slot (a slow request)
+// counts from its answer: the chat's next turn comes at least the rule's
+// interval after the answer, for a chat's rule and for a group's. Without
+// Settled it would come the interval after the slot plus the margin,
+// closer than the rule allows to where the slow call reached Telegram.
+func TestLimiterCountsASlowCallFromItsAnswer(t *testing.T) {
+	leaktest.Check(t)
+	node := natstest.Server(t)
+	_, js := natstest.Connect(t, node.URL())
+	ctx := testCtx(t)
+	rule := limit.Rule{Every: 300 * time.Millisecond, Burst: 1}
+	const margin = 20 * time.Millisecond
+	const slow = 150 * time.Millisecond // the request's time on the way, past the margin
+	tests := []struct {
+		name              string
+		chat              tg.ChatID
+		chatRule, groupRl limit.Rule
+	}{
+		{"private chat", tg.ID(42), rule, noRule},
+		{"group", tg.ID(-100123), noRule, rule},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := &turnLog{}
+			l := newTestLimiter(t, js, "slow-"+strings.ReplaceAll(tt.name, " ", "-"), log,
+				LimiterRules(noRule, tt.chatRule, tt.groupRl), LimiterMargin(margin))
+			if err := l.Wait(ctx, tt.chat); err != nil {
+				t.Fatal(err)
+			}
+			first := time.Unix(0, log.of(tt.chat)[0])
+			time.Sleep(time.Until(first.Add(slow)))
+			answered := time.Now()
+			l.Settled(tt.chat)
+			if err := l.Wait(ctx, tt.chat); err != nil {
+				t.Fatal(err)
+			}
+			second := time.Unix(0, log.of(tt.chat)[1])
+			if gap := second.Sub(answered); gap < rule.Every {
+				t.Fatalf("next turn %v after the slow call's answer (%v after its slot), want at least %v",
+					gap, second.Sub(first), rule.Every)
+			}
+		})
 	}
 }
 
