@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/tidygram/tidygram/internal/jsonopt"
 )
 
 // MaxValueBytes bounds one JSON value the Client holds whole while it reads
@@ -118,9 +120,8 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// decodeOpts match encoding/json's parsing: duplicate names (the last
-// wins) and invalid UTF-8 are accepted.
-var decodeOpts = json.DefaultOptionsV1()
+// decodeOpts are the options of every decoding in tg (see jsonopt.Decode).
+var decodeOpts = jsonopt.Decode
 
 // answerLimits are the bounds of one answer.
 type answerLimits struct {
@@ -283,7 +284,7 @@ func (d *answerDecoder) decodeField(v any, setSemantic func(error)) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := unmarshal(raw, v); err != nil {
 		setSemantic(err)
 	}
 	return nil
@@ -405,12 +406,12 @@ func (a *appender) add(raw []byte) error {
 		return nil
 	case anyType:
 		var v any
-		err := json.Unmarshal(raw, &v)
+		err := unmarshal(raw, &v)
 		a.all = append(a.all, v)
 		return err
 	}
 	a.rv.Set(reflect.Append(a.rv, reflect.Zero(a.rv.Type().Elem())))
-	return json.Unmarshal(raw, a.rv.Index(a.rv.Len()-1).Addr().Interface())
+	return unmarshal(raw, a.rv.Index(a.rv.Len()-1).Addr().Interface())
 }
 
 func (a *appender) done() {

@@ -51,7 +51,7 @@ func (c *ChatID) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
+		if err := unmarshal(data, &s); err != nil {
 			return err
 		}
 		if id, err := strconv.ParseInt(s, 10, 64); err == nil {

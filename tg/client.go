@@ -488,7 +488,7 @@ func maxItems(method string, params []byte) int {
 	var p struct {
 		Limit int64 `json:"limit"`
 	}
-	if json.Unmarshal(params, &p) != nil || p.Limit <= 0 || p.Limit > maxUpdatesPerCall {
+	if unmarshal(params, &p) != nil || p.Limit <= 0 || p.Limit > maxUpdatesPerCall {
 		return maxUpdatesPerCall
 	}
 	return int(p.Limit)

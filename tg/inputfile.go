@@ -83,7 +83,7 @@ func (f *InputFile) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a file_id, URL or attach:// string as a reference.
 func (f *InputFile) UnmarshalJSON(data []byte) error {
 	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := unmarshal(data, &s); err != nil {
 		return err
 	}
 	*f = InputFile{ref: s}

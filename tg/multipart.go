@@ -109,7 +109,7 @@ func formFields(params any) ([]formField, error) {
 		case 'n':
 			continue
 		case '"':
-			if err := json.Unmarshal(raw, &f.value); err != nil {
+			if err := unmarshal(raw, &f.value); err != nil {
 				return nil, fmt.Errorf("encoding params: %w", err)
 			}
 		}

@@ -153,7 +153,7 @@ type sendMessageParamsPlain SendMessageParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendMessageParams) UnmarshalJSON(data []byte) error {
 	w := sendMessageParamsWire{sendMessageParamsPlain: (*sendMessageParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -336,7 +336,7 @@ type copyMessageParamsPlain CopyMessageParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *CopyMessageParams) UnmarshalJSON(data []byte) error {
 	w := copyMessageParamsWire{copyMessageParamsPlain: (*copyMessageParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -481,7 +481,7 @@ type sendPhotoParamsPlain SendPhotoParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPhotoParams) UnmarshalJSON(data []byte) error {
 	w := sendPhotoParamsWire{sendPhotoParamsPlain: (*sendPhotoParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -601,7 +601,7 @@ type sendLivePhotoParamsPlain SendLivePhotoParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendLivePhotoParams) UnmarshalJSON(data []byte) error {
 	w := sendLivePhotoParamsWire{sendLivePhotoParamsPlain: (*sendLivePhotoParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -725,7 +725,7 @@ type sendAudioParamsPlain SendAudioParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendAudioParams) UnmarshalJSON(data []byte) error {
 	w := sendAudioParamsWire{sendAudioParamsPlain: (*sendAudioParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -847,7 +847,7 @@ type sendDocumentParamsPlain SendDocumentParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendDocumentParams) UnmarshalJSON(data []byte) error {
 	w := sendDocumentParamsWire{sendDocumentParamsPlain: (*sendDocumentParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -988,7 +988,7 @@ type sendVideoParamsPlain SendVideoParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVideoParams) UnmarshalJSON(data []byte) error {
 	w := sendVideoParamsWire{sendVideoParamsPlain: (*sendVideoParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1119,7 +1119,7 @@ type sendAnimationParamsPlain SendAnimationParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendAnimationParams) UnmarshalJSON(data []byte) error {
 	w := sendAnimationParamsWire{sendAnimationParamsPlain: (*sendAnimationParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1229,7 +1229,7 @@ type sendVoiceParamsPlain SendVoiceParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVoiceParams) UnmarshalJSON(data []byte) error {
 	w := sendVoiceParamsWire{sendVoiceParamsPlain: (*sendVoiceParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1342,7 +1342,7 @@ type sendVideoNoteParamsPlain SendVideoNoteParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVideoNoteParams) UnmarshalJSON(data []byte) error {
 	w := sendVideoNoteParamsWire{sendVideoNoteParamsPlain: (*sendVideoNoteParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1454,7 +1454,7 @@ type sendPaidMediaParamsPlain SendPaidMediaParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPaidMediaParams) UnmarshalJSON(data []byte) error {
 	w := sendPaidMediaParamsWire{sendPaidMediaParamsPlain: (*sendPaidMediaParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1546,7 +1546,7 @@ type sendMediaGroupParamsPlain SendMediaGroupParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendMediaGroupParams) UnmarshalJSON(data []byte) error {
 	w := sendMediaGroupParamsWire{sendMediaGroupParamsPlain: (*sendMediaGroupParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1659,7 +1659,7 @@ type sendLocationParamsPlain SendLocationParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendLocationParams) UnmarshalJSON(data []byte) error {
 	w := sendLocationParamsWire{sendLocationParamsPlain: (*sendLocationParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1761,7 +1761,7 @@ type sendVenueParamsPlain SendVenueParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendVenueParams) UnmarshalJSON(data []byte) error {
 	w := sendVenueParamsWire{sendVenueParamsPlain: (*sendVenueParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1854,7 +1854,7 @@ type sendContactParamsPlain SendContactParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendContactParams) UnmarshalJSON(data []byte) error {
 	w := sendContactParamsWire{sendContactParamsPlain: (*sendContactParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2010,7 +2010,7 @@ type sendPollParamsPlain SendPollParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendPollParams) UnmarshalJSON(data []byte) error {
 	w := sendPollParamsWire{sendPollParamsPlain: (*sendPollParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2152,7 +2152,7 @@ type sendDiceParamsPlain SendDiceParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendDiceParams) UnmarshalJSON(data []byte) error {
 	w := sendDiceParamsWire{sendDiceParamsPlain: (*sendDiceParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2274,7 +2274,7 @@ type setMessageReactionParamsPlain SetMessageReactionParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMessageReactionParams) UnmarshalJSON(data []byte) error {
 	w := setMessageReactionParamsWire{setMessageReactionParamsPlain: (*setMessageReactionParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3354,7 +3354,7 @@ type answerGuestQueryParamsPlain AnswerGuestQueryParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerGuestQueryParams) UnmarshalJSON(data []byte) error {
 	w := answerGuestQueryParamsWire{answerGuestQueryParamsPlain: (*answerGuestQueryParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3467,7 +3467,7 @@ type setMyCommandsParamsPlain SetMyCommandsParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMyCommandsParams) UnmarshalJSON(data []byte) error {
 	w := setMyCommandsParamsWire{setMyCommandsParamsPlain: (*setMyCommandsParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3513,7 +3513,7 @@ type deleteMyCommandsParamsPlain DeleteMyCommandsParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *DeleteMyCommandsParams) UnmarshalJSON(data []byte) error {
 	w := deleteMyCommandsParamsWire{deleteMyCommandsParamsPlain: (*deleteMyCommandsParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3557,7 +3557,7 @@ type getMyCommandsParamsPlain GetMyCommandsParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *GetMyCommandsParams) UnmarshalJSON(data []byte) error {
 	w := getMyCommandsParamsWire{getMyCommandsParamsPlain: (*getMyCommandsParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3657,7 +3657,7 @@ type setMyProfilePhotoParamsPlain SetMyProfilePhotoParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetMyProfilePhotoParams) UnmarshalJSON(data []byte) error {
 	w := setMyProfilePhotoParamsWire{setMyProfilePhotoParamsPlain: (*setMyProfilePhotoParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3711,7 +3711,7 @@ type setChatMenuButtonParamsPlain SetChatMenuButtonParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetChatMenuButtonParams) UnmarshalJSON(data []byte) error {
 	w := setChatMenuButtonParamsWire{setChatMenuButtonParamsPlain: (*setChatMenuButtonParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3996,7 +3996,7 @@ type setBusinessAccountProfilePhotoParamsPlain SetBusinessAccountProfilePhotoPar
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetBusinessAccountProfilePhotoParams) UnmarshalJSON(data []byte) error {
 	w := setBusinessAccountProfilePhotoParamsWire{setBusinessAccountProfilePhotoParamsPlain: (*setBusinessAccountProfilePhotoParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4269,7 +4269,7 @@ type postStoryParamsPlain PostStoryParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PostStoryParams) UnmarshalJSON(data []byte) error {
 	w := postStoryParamsWire{postStoryParamsPlain: (*postStoryParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4354,7 +4354,7 @@ type editStoryParamsPlain EditStoryParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *EditStoryParams) UnmarshalJSON(data []byte) error {
 	w := editStoryParamsWire{editStoryParamsPlain: (*editStoryParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4415,7 +4415,7 @@ type answerWebAppQueryParamsPlain AnswerWebAppQueryParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerWebAppQueryParams) UnmarshalJSON(data []byte) error {
 	w := answerWebAppQueryParamsWire{answerWebAppQueryParamsPlain: (*answerWebAppQueryParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4469,7 +4469,7 @@ type savePreparedInlineMessageParamsPlain SavePreparedInlineMessageParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SavePreparedInlineMessageParams) UnmarshalJSON(data []byte) error {
 	w := savePreparedInlineMessageParamsWire{savePreparedInlineMessageParamsPlain: (*savePreparedInlineMessageParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4618,7 +4618,7 @@ type editMessageMediaParamsPlain EditMessageMediaParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *EditMessageMediaParams) UnmarshalJSON(data []byte) error {
 	w := editMessageMediaParamsWire{editMessageMediaParamsPlain: (*editMessageMediaParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5007,7 +5007,7 @@ type sendStickerParamsPlain SendStickerParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendStickerParams) UnmarshalJSON(data []byte) error {
 	w := sendStickerParamsWire{sendStickerParamsPlain: (*sendStickerParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5339,7 +5339,7 @@ type sendRichMessageParamsPlain SendRichMessageParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SendRichMessageParams) UnmarshalJSON(data []byte) error {
 	w := sendRichMessageParamsWire{sendRichMessageParamsPlain: (*sendRichMessageParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5428,7 +5428,7 @@ type answerInlineQueryParamsPlain AnswerInlineQueryParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *AnswerInlineQueryParams) UnmarshalJSON(data []byte) error {
 	w := answerInlineQueryParamsWire{answerInlineQueryParamsPlain: (*answerInlineQueryParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5741,7 +5741,7 @@ type setPassportDataErrorsParamsPlain SetPassportDataErrorsParams
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *SetPassportDataErrorsParams) UnmarshalJSON(data []byte) error {
 	w := setPassportDataErrorsParamsWire{setPassportDataErrorsParamsPlain: (*setPassportDataErrorsParamsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)

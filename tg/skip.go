@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math"
-
-	json "github.com/go-json-experiment/json/v1"
 )
 
 // GetUpdatesSkipping is GetUpdates for a poller that may be sent updates
@@ -55,7 +53,7 @@ func (r *skippingUpdates) add(raw []byte) error {
 		r.ups = append(make([]Update, 0, n), r.ups...)
 	}
 	r.ups = append(r.ups, Update{})
-	if err := json.Unmarshal(raw, &r.ups[len(r.ups)-1]); err != nil {
+	if err := unmarshal(raw, &r.ups[len(r.ups)-1]); err != nil {
 		r.ups = r.ups[:len(r.ups)-1]
 		return err
 	}

@@ -385,7 +385,7 @@ type chatFullInfoPlain ChatFullInfo
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatFullInfo) UnmarshalJSON(data []byte) error {
 	w := chatFullInfoWire{chatFullInfoPlain: (*chatFullInfoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -748,7 +748,7 @@ type messagePlain Message
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *Message) UnmarshalJSON(data []byte) error {
 	w := messageWire{messagePlain: (*messagePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -954,7 +954,7 @@ type externalReplyInfoPlain ExternalReplyInfo
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ExternalReplyInfo) UnmarshalJSON(data []byte) error {
 	w := externalReplyInfoWire{externalReplyInfoPlain: (*externalReplyInfoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1396,7 +1396,7 @@ type paidMediaInfoPlain PaidMediaInfo
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PaidMediaInfo) UnmarshalJSON(data []byte) error {
 	w := paidMediaInfoWire{paidMediaInfoPlain: (*paidMediaInfoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -1696,7 +1696,7 @@ type inputPollOptionPlain InputPollOption
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InputPollOption) UnmarshalJSON(data []byte) error {
 	w := inputPollOptionWire{inputPollOptionPlain: (*inputPollOptionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2057,7 +2057,7 @@ type pollOptionAddedPlain PollOptionAdded
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PollOptionAdded) UnmarshalJSON(data []byte) error {
 	w := pollOptionAddedWire{pollOptionAddedPlain: (*pollOptionAddedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2108,7 +2108,7 @@ type pollOptionDeletedPlain PollOptionDeleted
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *PollOptionDeleted) UnmarshalJSON(data []byte) error {
 	w := pollOptionDeletedWire{pollOptionDeletedPlain: (*pollOptionDeletedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2276,7 +2276,7 @@ type backgroundTypeFillPlain BackgroundTypeFill
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *BackgroundTypeFill) UnmarshalJSON(data []byte) error {
 	w := backgroundTypeFillWire{backgroundTypeFillPlain: (*backgroundTypeFillPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2371,7 +2371,7 @@ type backgroundTypePatternPlain BackgroundTypePattern
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *BackgroundTypePattern) UnmarshalJSON(data []byte) error {
 	w := backgroundTypePatternWire{backgroundTypePatternPlain: (*backgroundTypePatternPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -2434,7 +2434,7 @@ type chatBackgroundPlain ChatBackground
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBackground) UnmarshalJSON(data []byte) error {
 	w := chatBackgroundWire{chatBackgroundPlain: (*chatBackgroundPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3384,7 +3384,7 @@ type callbackQueryPlain CallbackQuery
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *CallbackQuery) UnmarshalJSON(data []byte) error {
 	w := callbackQueryWire{callbackQueryPlain: (*callbackQueryPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -3583,7 +3583,7 @@ type chatMemberUpdatedPlain ChatMemberUpdated
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatMemberUpdated) UnmarshalJSON(data []byte) error {
 	w := chatMemberUpdatedWire{chatMemberUpdatedPlain: (*chatMemberUpdatedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4144,7 +4144,7 @@ type storyAreaTypeSuggestedReactionPlain StoryAreaTypeSuggestedReaction
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StoryAreaTypeSuggestedReaction) UnmarshalJSON(data []byte) error {
 	w := storyAreaTypeSuggestedReactionWire{storyAreaTypeSuggestedReactionPlain: (*storyAreaTypeSuggestedReactionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4256,7 +4256,7 @@ type storyAreaPlain StoryArea
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StoryArea) UnmarshalJSON(data []byte) error {
 	w := storyAreaWire{storyAreaPlain: (*storyAreaPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4398,7 +4398,7 @@ type reactionCountPlain ReactionCount
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ReactionCount) UnmarshalJSON(data []byte) error {
 	w := reactionCountWire{reactionCountPlain: (*reactionCountPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4456,7 +4456,7 @@ type messageReactionUpdatedPlain MessageReactionUpdated
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *MessageReactionUpdated) UnmarshalJSON(data []byte) error {
 	w := messageReactionUpdatedWire{messageReactionUpdatedPlain: (*messageReactionUpdatedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -4897,7 +4897,7 @@ type ownedGiftsPlain OwnedGifts
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *OwnedGifts) UnmarshalJSON(data []byte) error {
 	w := ownedGiftsWire{ownedGiftsPlain: (*ownedGiftsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5382,7 +5382,7 @@ type chatBoostPlain ChatBoost
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBoost) UnmarshalJSON(data []byte) error {
 	w := chatBoostWire{chatBoostPlain: (*chatBoostPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -5442,7 +5442,7 @@ type chatBoostRemovedPlain ChatBoostRemoved
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *ChatBoostRemoved) UnmarshalJSON(data []byte) error {
 	w := chatBoostRemovedWire{chatBoostRemovedPlain: (*chatBoostRemovedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6605,7 +6605,7 @@ type richMessagePlain RichMessage
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichMessage) UnmarshalJSON(data []byte) error {
 	w := richMessageWire{richMessagePlain: (*richMessagePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6725,7 +6725,7 @@ type richTextBoldPlain RichTextBold
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBold) UnmarshalJSON(data []byte) error {
 	w := richTextBoldWire{richTextBoldPlain: (*richTextBoldPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6778,7 +6778,7 @@ type richTextItalicPlain RichTextItalic
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextItalic) UnmarshalJSON(data []byte) error {
 	w := richTextItalicWire{richTextItalicPlain: (*richTextItalicPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6831,7 +6831,7 @@ type richTextUnderlinePlain RichTextUnderline
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextUnderline) UnmarshalJSON(data []byte) error {
 	w := richTextUnderlineWire{richTextUnderlinePlain: (*richTextUnderlinePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6884,7 +6884,7 @@ type richTextStrikethroughPlain RichTextStrikethrough
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextStrikethrough) UnmarshalJSON(data []byte) error {
 	w := richTextStrikethroughWire{richTextStrikethroughPlain: (*richTextStrikethroughPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6937,7 +6937,7 @@ type richTextSpoilerPlain RichTextSpoiler
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSpoiler) UnmarshalJSON(data []byte) error {
 	w := richTextSpoilerWire{richTextSpoilerPlain: (*richTextSpoilerPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -6995,7 +6995,7 @@ type richTextDateTimePlain RichTextDateTime
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextDateTime) UnmarshalJSON(data []byte) error {
 	w := richTextDateTimeWire{richTextDateTimePlain: (*richTextDateTimePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7050,7 +7050,7 @@ type richTextTextMentionPlain RichTextTextMention
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextTextMention) UnmarshalJSON(data []byte) error {
 	w := richTextTextMentionWire{richTextTextMentionPlain: (*richTextTextMentionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7103,7 +7103,7 @@ type richTextSubscriptPlain RichTextSubscript
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSubscript) UnmarshalJSON(data []byte) error {
 	w := richTextSubscriptWire{richTextSubscriptPlain: (*richTextSubscriptPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7156,7 +7156,7 @@ type richTextSuperscriptPlain RichTextSuperscript
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextSuperscript) UnmarshalJSON(data []byte) error {
 	w := richTextSuperscriptWire{richTextSuperscriptPlain: (*richTextSuperscriptPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7209,7 +7209,7 @@ type richTextMarkedPlain RichTextMarked
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextMarked) UnmarshalJSON(data []byte) error {
 	w := richTextMarkedWire{richTextMarkedPlain: (*richTextMarkedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7262,7 +7262,7 @@ type richTextCodePlain RichTextCode
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextCode) UnmarshalJSON(data []byte) error {
 	w := richTextCodeWire{richTextCodePlain: (*richTextCodePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7361,7 +7361,7 @@ type richTextURLPlain RichTextURL
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextURL) UnmarshalJSON(data []byte) error {
 	w := richTextURLWire{richTextURLPlain: (*richTextURLPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7416,7 +7416,7 @@ type richTextEmailAddressPlain RichTextEmailAddress
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextEmailAddress) UnmarshalJSON(data []byte) error {
 	w := richTextEmailAddressWire{richTextEmailAddressPlain: (*richTextEmailAddressPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7471,7 +7471,7 @@ type richTextPhoneNumberPlain RichTextPhoneNumber
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextPhoneNumber) UnmarshalJSON(data []byte) error {
 	w := richTextPhoneNumberWire{richTextPhoneNumberPlain: (*richTextPhoneNumberPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7526,7 +7526,7 @@ type richTextBankCardNumberPlain RichTextBankCardNumber
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBankCardNumber) UnmarshalJSON(data []byte) error {
 	w := richTextBankCardNumberWire{richTextBankCardNumberPlain: (*richTextBankCardNumberPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7581,7 +7581,7 @@ type richTextMentionPlain RichTextMention
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextMention) UnmarshalJSON(data []byte) error {
 	w := richTextMentionWire{richTextMentionPlain: (*richTextMentionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7636,7 +7636,7 @@ type richTextHashtagPlain RichTextHashtag
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextHashtag) UnmarshalJSON(data []byte) error {
 	w := richTextHashtagWire{richTextHashtagPlain: (*richTextHashtagPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7691,7 +7691,7 @@ type richTextCashtagPlain RichTextCashtag
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextCashtag) UnmarshalJSON(data []byte) error {
 	w := richTextCashtagWire{richTextCashtagPlain: (*richTextCashtagPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7746,7 +7746,7 @@ type richTextBotCommandPlain RichTextBotCommand
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextBotCommand) UnmarshalJSON(data []byte) error {
 	w := richTextBotCommandWire{richTextBotCommandPlain: (*richTextBotCommandPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7822,7 +7822,7 @@ type richTextAnchorLinkPlain RichTextAnchorLink
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextAnchorLink) UnmarshalJSON(data []byte) error {
 	w := richTextAnchorLinkWire{richTextAnchorLinkPlain: (*richTextAnchorLinkPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7877,7 +7877,7 @@ type richTextReferencePlain RichTextReference
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextReference) UnmarshalJSON(data []byte) error {
 	w := richTextReferenceWire{richTextReferencePlain: (*richTextReferencePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7932,7 +7932,7 @@ type richTextReferenceLinkPlain RichTextReferenceLink
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichTextReferenceLink) UnmarshalJSON(data []byte) error {
 	w := richTextReferenceLinkWire{richTextReferenceLinkPlain: (*richTextReferenceLinkPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -7978,7 +7978,7 @@ type richBlockCaptionPlain RichBlockCaption
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockCaption) UnmarshalJSON(data []byte) error {
 	w := richBlockCaptionWire{richBlockCaptionPlain: (*richBlockCaptionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8036,7 +8036,7 @@ type richBlockTableCellPlain RichBlockTableCell
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockTableCell) UnmarshalJSON(data []byte) error {
 	w := richBlockTableCellWire{richBlockTableCellPlain: (*richBlockTableCellPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8092,7 +8092,7 @@ type richBlockListItemPlain RichBlockListItem
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockListItem) UnmarshalJSON(data []byte) error {
 	w := richBlockListItemWire{richBlockListItemPlain: (*richBlockListItemPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8186,7 +8186,7 @@ type richBlockParagraphPlain RichBlockParagraph
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockParagraph) UnmarshalJSON(data []byte) error {
 	w := richBlockParagraphWire{richBlockParagraphPlain: (*richBlockParagraphPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8242,7 +8242,7 @@ type richBlockSectionHeadingPlain RichBlockSectionHeading
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockSectionHeading) UnmarshalJSON(data []byte) error {
 	w := richBlockSectionHeadingWire{richBlockSectionHeadingPlain: (*richBlockSectionHeadingPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8298,7 +8298,7 @@ type richBlockPreformattedPlain RichBlockPreformatted
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockPreformatted) UnmarshalJSON(data []byte) error {
 	w := richBlockPreformattedWire{richBlockPreformattedPlain: (*richBlockPreformattedPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8351,7 +8351,7 @@ type richBlockFooterPlain RichBlockFooter
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockFooter) UnmarshalJSON(data []byte) error {
 	w := richBlockFooterWire{richBlockFooterPlain: (*richBlockFooterPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8489,7 +8489,7 @@ type richBlockBlockQuotationPlain RichBlockBlockQuotation
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockBlockQuotation) UnmarshalJSON(data []byte) error {
 	w := richBlockBlockQuotationWire{richBlockBlockQuotationPlain: (*richBlockBlockQuotationPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8549,7 +8549,7 @@ type richBlockPullQuotationPlain RichBlockPullQuotation
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockPullQuotation) UnmarshalJSON(data []byte) error {
 	w := richBlockPullQuotationWire{richBlockPullQuotationPlain: (*richBlockPullQuotationPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8607,7 +8607,7 @@ type richBlockCollagePlain RichBlockCollage
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockCollage) UnmarshalJSON(data []byte) error {
 	w := richBlockCollageWire{richBlockCollagePlain: (*richBlockCollagePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8662,7 +8662,7 @@ type richBlockSlideshowPlain RichBlockSlideshow
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockSlideshow) UnmarshalJSON(data []byte) error {
 	w := richBlockSlideshowWire{richBlockSlideshowPlain: (*richBlockSlideshowPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8721,7 +8721,7 @@ type richBlockTablePlain RichBlockTable
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockTable) UnmarshalJSON(data []byte) error {
 	w := richBlockTableWire{richBlockTablePlain: (*richBlockTablePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8780,7 +8780,7 @@ type richBlockDetailsPlain RichBlockDetails
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockDetails) UnmarshalJSON(data []byte) error {
 	w := richBlockDetailsWire{richBlockDetailsPlain: (*richBlockDetailsPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -8985,7 +8985,7 @@ type richBlockThinkingPlain RichBlockThinking
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *RichBlockThinking) UnmarshalJSON(data []byte) error {
 	w := richBlockThinkingWire{richBlockThinkingPlain: (*richBlockThinkingPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9150,7 +9150,7 @@ type inlineQueryResultArticlePlain InlineQueryResultArticle
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultArticle) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultArticleWire{inlineQueryResultArticlePlain: (*inlineQueryResultArticlePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9233,7 +9233,7 @@ type inlineQueryResultPhotoPlain InlineQueryResultPhoto
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultPhoto) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultPhotoWire{inlineQueryResultPhotoPlain: (*inlineQueryResultPhotoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9320,7 +9320,7 @@ type inlineQueryResultGifPlain InlineQueryResultGif
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultGif) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultGifWire{inlineQueryResultGifPlain: (*inlineQueryResultGifPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9408,7 +9408,7 @@ type inlineQueryResultMpeg4GifPlain InlineQueryResultMpeg4Gif
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultMpeg4Gif) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultMpeg4GifWire{inlineQueryResultMpeg4GifPlain: (*inlineQueryResultMpeg4GifPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9497,7 +9497,7 @@ type inlineQueryResultVideoPlain InlineQueryResultVideo
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVideo) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultVideoWire{inlineQueryResultVideoPlain: (*inlineQueryResultVideoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9572,7 +9572,7 @@ type inlineQueryResultAudioPlain InlineQueryResultAudio
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultAudio) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultAudioWire{inlineQueryResultAudioPlain: (*inlineQueryResultAudioPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9647,7 +9647,7 @@ type inlineQueryResultVoicePlain InlineQueryResultVoice
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVoice) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultVoiceWire{inlineQueryResultVoicePlain: (*inlineQueryResultVoicePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9731,7 +9731,7 @@ type inlineQueryResultDocumentPlain InlineQueryResultDocument
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultDocument) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultDocumentWire{inlineQueryResultDocumentPlain: (*inlineQueryResultDocumentPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9816,7 +9816,7 @@ type inlineQueryResultLocationPlain InlineQueryResultLocation
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultLocation) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultLocationWire{inlineQueryResultLocationPlain: (*inlineQueryResultLocationPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9899,7 +9899,7 @@ type inlineQueryResultVenuePlain InlineQueryResultVenue
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultVenue) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultVenueWire{inlineQueryResultVenuePlain: (*inlineQueryResultVenuePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -9973,7 +9973,7 @@ type inlineQueryResultContactPlain InlineQueryResultContact
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultContact) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultContactWire{inlineQueryResultContactPlain: (*inlineQueryResultContactPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10075,7 +10075,7 @@ type inlineQueryResultCachedPhotoPlain InlineQueryResultCachedPhoto
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedPhoto) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedPhotoWire{inlineQueryResultCachedPhotoPlain: (*inlineQueryResultCachedPhotoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10150,7 +10150,7 @@ type inlineQueryResultCachedGifPlain InlineQueryResultCachedGif
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedGif) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedGifWire{inlineQueryResultCachedGifPlain: (*inlineQueryResultCachedGifPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10228,7 +10228,7 @@ type inlineQueryResultCachedMpeg4GifPlain InlineQueryResultCachedMpeg4Gif
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedMpeg4Gif) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedMpeg4GifWire{inlineQueryResultCachedMpeg4GifPlain: (*inlineQueryResultCachedMpeg4GifPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10291,7 +10291,7 @@ type inlineQueryResultCachedStickerPlain InlineQueryResultCachedSticker
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedSticker) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedStickerWire{inlineQueryResultCachedStickerPlain: (*inlineQueryResultCachedStickerPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10367,7 +10367,7 @@ type inlineQueryResultCachedDocumentPlain InlineQueryResultCachedDocument
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedDocument) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedDocumentWire{inlineQueryResultCachedDocumentPlain: (*inlineQueryResultCachedDocumentPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10445,7 +10445,7 @@ type inlineQueryResultCachedVideoPlain InlineQueryResultCachedVideo
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedVideo) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedVideoWire{inlineQueryResultCachedVideoPlain: (*inlineQueryResultCachedVideoPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10518,7 +10518,7 @@ type inlineQueryResultCachedVoicePlain InlineQueryResultCachedVoice
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedVoice) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedVoiceWire{inlineQueryResultCachedVoicePlain: (*inlineQueryResultCachedVoicePlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -10589,7 +10589,7 @@ type inlineQueryResultCachedAudioPlain InlineQueryResultCachedAudio
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *InlineQueryResultCachedAudio) UnmarshalJSON(data []byte) error {
 	w := inlineQueryResultCachedAudioWire{inlineQueryResultCachedAudioPlain: (*inlineQueryResultCachedAudioPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -11207,7 +11207,7 @@ type transactionPartnerUserPlain TransactionPartnerUser
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *TransactionPartnerUser) UnmarshalJSON(data []byte) error {
 	w := transactionPartnerUserWire{transactionPartnerUserPlain: (*transactionPartnerUserPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -11307,7 +11307,7 @@ type transactionPartnerFragmentPlain TransactionPartnerFragment
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *TransactionPartnerFragment) UnmarshalJSON(data []byte) error {
 	w := transactionPartnerFragmentWire{transactionPartnerFragmentPlain: (*transactionPartnerFragmentPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)
@@ -11431,7 +11431,7 @@ type starTransactionPlain StarTransaction
 // UnmarshalJSON decodes x, its union fields into their concrete types.
 func (x *StarTransaction) UnmarshalJSON(data []byte) error {
 	w := starTransactionWire{starTransactionPlain: (*starTransactionPlain)(x)}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return err
 	}
 	return w.unions(x)

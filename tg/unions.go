@@ -18,9 +18,12 @@ import (
 // that the generated UnmarshalJSONFrom methods need no import of their own.
 type jsonDecoder = jsontext.Decoder
 
+// unmarshal decodes data into v with tg's options (jsonopt.Decode): every
+// decoding in tg goes through it or through decodeFrom.
+func unmarshal(data []byte, v any) error { return jsonv2.Unmarshal(data, v, decodeOpts) }
+
 // decodeFrom decodes the next value of dec into v with dec's options (the
-// caller's: encoding/json's semantics when the engine was called through
-// its v1 API, as tg calls it).
+// caller's: tg's decodeOpts when tg decodes).
 func decodeFrom(dec *jsontext.Decoder, v any) error { return jsonv2.UnmarshalDecode(dec, v) }
 
 // jsonKind returns the first byte of the JSON value in data ('n' for null,
@@ -37,7 +40,7 @@ func jsonKind(data []byte) byte {
 // to nil, [] to an empty slice (so that both encode back as they came).
 func decodeSlice[T any](data []byte, dec func([]byte) (T, error)) ([]T, error) {
 	var raws []json.RawMessage
-	if err := json.Unmarshal(data, &raws); err != nil {
+	if err := unmarshal(data, &raws); err != nil {
 		return nil, err
 	}
 	if raws == nil {
@@ -76,20 +79,20 @@ func decodeField[T any](dst *T, raw json.RawMessage, dec func([]byte) (T, error)
 }
 
 // decodeInto decodes data into v through v's own UnmarshalJSON when it has
-// one, else with json.Unmarshal. data must have passed through encoding/json
+// one, else with unmarshal. data must have passed through the decoder
 // already (a field, element or result it handed over, or a probe): calling
 // UnmarshalJSON directly saves a validation pass and a scan per level.
 func decodeInto(data []byte, v any) error {
 	if u, ok := v.(json.Unmarshaler); ok {
 		return u.UnmarshalJSON(data)
 	}
-	return json.Unmarshal(data, v)
+	return unmarshal(data, v)
 }
 
 // decodeObject decodes a JSON object into a new T.
 func decodeObject[T any](data []byte) (*T, error) {
 	v := new(T)
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v); err != nil {
 		return nil, err
 	}
 	return v, nil

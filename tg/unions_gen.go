@@ -30,7 +30,7 @@ func unmarshalMaybeInaccessibleMessage(data []byte) (MaybeInaccessibleMessage, e
 		return common, nil
 	}
 	v := new(InaccessibleMessage)
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("MaybeInaccessibleMessage: %w", err)
 	}
 	return v, nil
@@ -71,7 +71,7 @@ func unmarshalMessageOrigin(data []byte) (MessageOrigin, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("MessageOrigin: %w", err)
 	}
 	var v MessageOrigin
@@ -129,7 +129,7 @@ func unmarshalPaidMedia(data []byte) (PaidMedia, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("PaidMedia: %w", err)
 	}
 	var v PaidMedia
@@ -195,7 +195,7 @@ func unmarshalInputPollMedia(data []byte) (InputPollMedia, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputPollMedia: %w", err)
 	}
 	var v InputPollMedia
@@ -269,7 +269,7 @@ func unmarshalInputPollOptionMedia(data []byte) (InputPollOptionMedia, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputPollOptionMedia: %w", err)
 	}
 	var v InputPollOptionMedia
@@ -333,7 +333,7 @@ func unmarshalBackgroundFill(data []byte) (BackgroundFill, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("BackgroundFill: %w", err)
 	}
 	var v BackgroundFill
@@ -389,7 +389,7 @@ func unmarshalBackgroundType(data []byte) (BackgroundType, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("BackgroundType: %w", err)
 	}
 	var v BackgroundType
@@ -451,7 +451,7 @@ func unmarshalChatMember(data []byte) (ChatMember, error) {
 	var probe struct {
 		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("ChatMember: %w", err)
 	}
 	var v ChatMember
@@ -515,7 +515,7 @@ func unmarshalStoryAreaType(data []byte) (StoryAreaType, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("StoryAreaType: %w", err)
 	}
 	var v StoryAreaType
@@ -573,7 +573,7 @@ func unmarshalReactionType(data []byte) (ReactionType, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("ReactionType: %w", err)
 	}
 	var v ReactionType
@@ -625,7 +625,7 @@ func unmarshalOwnedGift(data []byte) (OwnedGift, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("OwnedGift: %w", err)
 	}
 	var v OwnedGift
@@ -685,7 +685,7 @@ func unmarshalBotCommandScope(data []byte) (BotCommandScope, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("BotCommandScope: %w", err)
 	}
 	var v BotCommandScope
@@ -747,7 +747,7 @@ func unmarshalMenuButton(data []byte) (MenuButton, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("MenuButton: %w", err)
 	}
 	var v MenuButton
@@ -801,7 +801,7 @@ func unmarshalChatBoostSource(data []byte) (ChatBoostSource, error) {
 	var probe struct {
 		Source string `json:"source"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("ChatBoostSource: %w", err)
 	}
 	var v ChatBoostSource
@@ -861,7 +861,7 @@ func unmarshalInputMedia(data []byte) (InputMedia, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputMedia: %w", err)
 	}
 	var v InputMedia
@@ -921,7 +921,7 @@ func unmarshalInputPaidMedia(data []byte) (InputPaidMedia, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputPaidMedia: %w", err)
 	}
 	var v InputPaidMedia
@@ -973,7 +973,7 @@ func unmarshalInputProfilePhoto(data []byte) (InputProfilePhoto, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputProfilePhoto: %w", err)
 	}
 	var v InputProfilePhoto
@@ -1023,7 +1023,7 @@ func unmarshalInputStoryContent(data []byte) (InputStoryContent, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputStoryContent: %w", err)
 	}
 	var v InputStoryContent
@@ -1124,7 +1124,7 @@ func unmarshalRichText(data []byte) (RichText, error) {
 		return nil, nil
 	case '"':
 		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
+		if err := unmarshal(data, &s); err != nil {
 			return nil, err
 		}
 		return RichTextPlain(s), nil
@@ -1141,7 +1141,7 @@ func unmarshalRichText(data []byte) (RichText, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("RichText: %w", err)
 	}
 	var v RichText
@@ -1275,7 +1275,7 @@ func unmarshalRichBlock(data []byte) (RichBlock, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("RichBlock: %w", err)
 	}
 	var v RichBlock
@@ -1416,7 +1416,7 @@ func unmarshalInlineQueryResult(data []byte) (InlineQueryResult, error) {
 		VoiceFileID    json.RawMessage `json:"voice_file_id"`
 		VoiceURL       json.RawMessage `json:"voice_url"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InlineQueryResult: %w", err)
 	}
 	var v InlineQueryResult
@@ -1541,7 +1541,7 @@ func unmarshalInputMessageContent(data []byte) (InputMessageContent, error) {
 		MessageText json.RawMessage `json:"message_text"`
 		RichMessage json.RawMessage `json:"rich_message"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("InputMessageContent: %w", err)
 	}
 	var v InputMessageContent
@@ -1601,7 +1601,7 @@ func unmarshalRevenueWithdrawalState(data []byte) (RevenueWithdrawalState, error
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("RevenueWithdrawalState: %w", err)
 	}
 	var v RevenueWithdrawalState
@@ -1663,7 +1663,7 @@ func unmarshalTransactionPartner(data []byte) (TransactionPartner, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("TransactionPartner: %w", err)
 	}
 	var v TransactionPartner
@@ -1737,7 +1737,7 @@ func unmarshalPassportElementError(data []byte) (PassportElementError, error) {
 	var probe struct {
 		Source string `json:"source"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("PassportElementError: %w", err)
 	}
 	var v PassportElementError
@@ -1820,7 +1820,7 @@ func unmarshalReplyMarkup(data []byte) (ReplyMarkup, error) {
 		RemoveKeyboard json.RawMessage `json:"remove_keyboard"`
 		ForceReply     json.RawMessage `json:"force_reply"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("ReplyMarkup: %w", err)
 	}
 	var v ReplyMarkup

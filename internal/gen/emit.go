@@ -273,7 +273,7 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 	f.p("// UnmarshalJSON decodes x, its union fields into their concrete types.")
 	f.p("func (x *%s) UnmarshalJSON(data []byte) error {", goName)
 	f.p("\tw := %s{%s: (*%s)(x)}", wire, plain, plain)
-	f.p("\tif err := json.Unmarshal(data, &w); err != nil {\n\t\treturn err\n\t}\n\treturn w.unions(x)\n}\n")
+	f.p("\tif err := unmarshal(data, &w); err != nil {\n\t\treturn err\n\t}\n\treturn w.unions(x)\n}\n")
 	f.p("// UnmarshalJSONFrom is UnmarshalJSON reading from dec: the JSON engine")
 	f.p("// decodes x as it reads, without copying x's bytes and scanning them again.")
 	f.p("func (x *%s) UnmarshalJSONFrom(dec *jsonDecoder) error {", goName)
@@ -380,7 +380,7 @@ func (m *model) emitDecoder(f *file, u *union) {
 	f.p("func unmarshal%s(data []byte) (%s, error) {", u.goName, u.goName)
 	f.p("\tswitch jsonKind(data) {\n\tcase 'n':\n\t\treturn nil, nil")
 	if u.plain {
-		f.p("\tcase '\"':\n\t\tvar s string\n\t\tif err := json.Unmarshal(data, &s); err != nil {\n\t\t\treturn nil, err\n\t\t}\n\t\treturn %sPlain(s), nil", u.goName)
+		f.p("\tcase '\"':\n\t\tvar s string\n\t\tif err := unmarshal(data, &s); err != nil {\n\t\t\treturn nil, err\n\t\t}\n\t\treturn %sPlain(s), nil", u.goName)
 	}
 	if u.array {
 		f.p("\tcase '[':\n\t\tv, err := decodeSlice(data, unmarshal%s)\n\t\tif err != nil {\n\t\t\treturn nil, err\n\t\t}\n\t\treturn %sArray(v), nil", u.goName, u.goName)
@@ -391,7 +391,7 @@ func (m *model) emitDecoder(f *file, u *union) {
 		// Decode as the common member; only the rare zero case decodes again.
 		f.p("\tcommon := new(%s)\n\tif err := decodeInto(data, common); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}", exportName(zs.nonzero), u.goName)
 		f.p("\tif common.%s != 0 {\n\t\treturn common, nil\n\t}", exportName(zs.field))
-		f.p("\tv := new(%s)\n\tif err := json.Unmarshal(data, v); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}\n\treturn v, nil\n}\n", exportName(zs.zero), u.goName)
+		f.p("\tv := new(%s)\n\tif err := unmarshal(data, v); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}\n\treturn v, nil\n}\n", exportName(zs.zero), u.goName)
 		return
 	}
 
@@ -419,7 +419,7 @@ func (m *model) emitDecoder(f *file, u *union) {
 		}
 		f.p("\t\t%s %s `json:%q`", exportName(k), typ, k)
 	}
-	f.p("\t}\n\tif err := json.Unmarshal(data, &probe); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}", u.goName)
+	f.p("\t}\n\tif err := unmarshal(data, &probe); err != nil {\n\t\treturn nil, fmt.Errorf(\"%s: %%w\", err)\n\t}", u.goName)
 	f.p("\tvar v %s", u.goName)
 	switch {
 	case u.disc != "":

@@ -34,7 +34,8 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/tidygram/tidygram/internal/jsonopt"
 
 	"github.com/tidygram/tidygram/internal/owner"
 	"github.com/tidygram/tidygram/observe"
@@ -184,7 +185,7 @@ func refuse(w http.ResponseWriter, rc *http.ResponseController, code int, msg st
 // whitespace around it, with a positive update_id. It reads to the end of
 // r (bounded by the caller) and buffers at most the object itself.
 func decodeUpdate(r io.Reader) (*tg.Update, error) {
-	dec := jsontext.NewDecoder(r, json.DefaultOptionsV1())
+	dec := jsontext.NewDecoder(r, jsonopt.Decode)
 	raw, err := dec.ReadValue()
 	switch {
 	case err == io.EOF:
@@ -195,7 +196,7 @@ func decodeUpdate(r io.Reader) (*tg.Update, error) {
 		return nil, fmt.Errorf("not a JSON object but %s", kindName(raw.Kind()))
 	}
 	u := new(tg.Update)
-	if err := jsonv2.Unmarshal(raw, u, json.DefaultOptionsV1()); err != nil { // before raw is overwritten
+	if err := jsonv2.Unmarshal(raw, u, jsonopt.Decode); err != nil { // before raw is overwritten
 		return nil, err
 	}
 	if tok, err := dec.ReadToken(); err != io.EOF {
