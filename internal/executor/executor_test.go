@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/tg"
@@ -98,5 +99,33 @@ func TestTaskSettlesOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRun is the executor's own cost per update: route, timeout,
+// labels, the leak check's start and end, recover and report, around a
+// handler that does nothing.
+//
+//	go test -run '^$' -bench Run -benchmem ./internal/executor
+func BenchmarkRun(b *testing.B) {
+	rt := router.New()
+	rt.OnText(func(*router.Context) error { return nil })
+	rt.Freeze()
+	s := leak.NewSurvivors("bench")
+	e := New(context.Background(), Config{Owner: "bench", Router: rt, HandlerTimeout: time.Minute, Observer: observe.Nop{},
+		Survivors: s, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Me: func() string { return "thisbot" }})
+	defer e.CloseBackground(time.Now())
+	u := text("hello")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	handled := 0
+	done := func(bool) { handled++ }
+	b.ReportAllocs()
+	for b.Loop() {
+		u.UpdateID++
+		e.Task(u, false, done).Run(ctx)
+	}
+	if handled != b.N {
+		b.Fatalf("%d of %d handled", handled, b.N)
 	}
 }

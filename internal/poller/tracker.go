@@ -1,6 +1,9 @@
 package poller
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // tracker keeps the poller's watermark: the lowest update_id that is not
 // yet handled. Telegram confirms every update below the offset of a
@@ -9,67 +12,94 @@ import "sync"
 //
 // Ids at or above the watermark are either in flight (queued or running) or
 // done (handled, but a lower id is still in flight); a redelivered id in
-// either set is skipped. Both sets hold at most one poll's limit of ids
-// beyond the watermark, because getUpdates returns at most limit updates
-// from the offset on.
+// either is skipped. They are kept in one slice in id order, which holds
+// at most one poll's limit of ids, because getUpdates returns at most
+// limit updates from the offset on: taking an id (Telegram's come in
+// order) appends it, finishing one marks it, and the done ids at the
+// front are dropped as the watermark passes them. Every operation is
+// O(log limit) or amortised O(1); nothing is allocated per update once
+// the slice has grown to the window.
 type tracker struct {
 	mu       sync.Mutex
-	inflight map[int64]struct{}
-	done     map[int64]struct{}
-	maxSeen  int64 // highest id taken; 0 before the first
-	low      int64 // cached min(inflight), valid when lowOK
-	lowOK    bool
-	progress chan struct{} // closed and replaced when an update finishes
-	waiting  bool          // someone holds progress
+	ids      []entry       // ids at or above the watermark, ascending, from head
+	head     int           // ids[:head] are dropped
+	inflight int           // entries not done
+	maxSeen  int64         // highest id taken; 0 before the first
+	progress chan struct{} // closed and replaced when room reaches want
+	want     int           // free slots of limit the waiter needs; 0: nobody waits
+	limit    int
 	moved    chan struct{} // always closed: "already there"
 	idle     chan struct{} // closed when the last id in flight finishes; nil when nobody waits
 }
 
+// entry is one id at or above the watermark.
+type entry struct {
+	id   int64
+	done bool
+}
+
 func newTracker() *tracker {
-	t := &tracker{
-		inflight: make(map[int64]struct{}),
-		done:     make(map[int64]struct{}),
-		progress: make(chan struct{}),
-		moved:    make(chan struct{}),
-	}
+	t := &tracker{progress: make(chan struct{}), moved: make(chan struct{})}
 	close(t.moved)
 	return t
+}
+
+// find returns the index in t.ids of id (ok) or where it would go.
+func (t *tracker) find(id int64) (int, bool) {
+	live := t.ids[t.head:]
+	i, ok := slices.BinarySearchFunc(live, id, func(e entry, id int64) int {
+		switch {
+		case e.id < id:
+			return -1
+		case e.id > id:
+			return 1
+		}
+		return 0
+	})
+	return t.head + i, ok
 }
 
 // take marks id in flight; false if it is already in flight or done.
 func (t *tracker) take(id int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.inflight[id]; ok {
-		return false
-	}
-	if _, ok := t.done[id]; ok {
-		return false
-	}
 	if t.maxSeen != 0 && id < t.watermarkLocked() {
 		return false // confirmed earlier: handled
 	}
-	t.inflight[id] = struct{}{}
-	if id > t.maxSeen {
-		t.maxSeen = id
+	if id > t.maxSeen || len(t.ids) == t.head { // in order: the common case
+		t.compact()
+		t.ids = append(t.ids, entry{id: id})
+	} else {
+		i, ok := t.find(id)
+		if ok {
+			return false
+		}
+		t.ids = slices.Insert(t.ids, i, entry{id: id})
 	}
-	if t.lowOK && id < t.low {
-		t.low = id
-	}
+	t.inflight++
+	t.maxSeen = max(t.maxSeen, id)
 	return true
+}
+
+// compact moves the live ids to the front of the slice once the dropped
+// ones are the larger part, so that it stays within twice the window.
+func (t *tracker) compact() {
+	if t.head > 0 && t.head >= len(t.ids)-t.head {
+		n := copy(t.ids, t.ids[t.head:])
+		clear(t.ids[n:])
+		t.ids, t.head = t.ids[:n], 0
+	}
 }
 
 // known reports whether id is in flight or handled (take would refuse it).
 func (t *tracker) known(id int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.inflight[id]; ok {
+	if t.maxSeen != 0 && id < t.watermarkLocked() {
 		return true
 	}
-	if _, ok := t.done[id]; ok {
-		return true
-	}
-	return t.maxSeen != 0 && id < t.watermarkLocked()
+	_, ok := t.find(id)
+	return ok
 }
 
 // finish marks id handled. An id taken but never handled (not queued, or
@@ -78,29 +108,28 @@ func (t *tracker) known(id int64) bool {
 // redelivers it on the next start.
 func (t *tracker) finish(id int64) {
 	t.mu.Lock()
-	delete(t.inflight, id)
-	t.done[id] = struct{}{}
-	if t.lowOK && id == t.low {
-		t.lowOK = false
+	defer t.mu.Unlock()
+	i, ok := t.find(id)
+	if !ok || t.ids[i].done {
+		return
 	}
-	// Prune done ids the watermark has passed.
-	if w := t.watermarkLocked(); len(t.done) > 0 {
-		for d := range t.done {
-			if d < w {
-				delete(t.done, d)
-			}
-		}
+	t.ids[i].done = true
+	t.inflight--
+	for t.head < len(t.ids) && t.ids[t.head].done { // the watermark moves on
+		t.head++
 	}
-	if t.idle != nil && len(t.inflight) == 0 {
+	if t.head == len(t.ids) {
+		t.ids, t.head = t.ids[:0], 0
+	}
+	if t.idle != nil && t.inflight == 0 {
 		close(t.idle)
 		t.idle = nil
 	}
-	if t.waiting {
+	if t.want > 0 && t.limit-(len(t.ids)-t.head) >= t.want {
 		close(t.progress)
 		t.progress = make(chan struct{})
-		t.waiting = false
+		t.want = 0
 	}
-	t.mu.Unlock()
 }
 
 // watermark returns the offset that confirms exactly the handled updates:
@@ -113,22 +142,13 @@ func (t *tracker) watermark() int64 {
 }
 
 func (t *tracker) watermarkLocked() int64 {
-	if len(t.inflight) == 0 {
-		if t.maxSeen == 0 {
-			return 0
-		}
-		return t.maxSeen + 1
+	if t.head < len(t.ids) {
+		return t.ids[t.head].id // done ones at the front are dropped at once
 	}
-	if !t.lowOK {
-		first := true
-		for id := range t.inflight {
-			if first || id < t.low {
-				t.low, first = id, false
-			}
-		}
-		t.lowOK = true
+	if t.maxSeen == 0 {
+		return 0
 	}
-	return t.low
+	return t.maxSeen + 1
 }
 
 // next returns one above the highest id seen (the at-most-once offset).
@@ -143,16 +163,17 @@ func (t *tracker) next() int64 {
 
 // waitRoom returns nil when at least free of the limit updates a poll can
 // return (from the watermark on) are not yet taken, else a channel closed
-// when an update next finishes. A poll returns the taken ones again while
-// they are unconfirmed: waiting for room keeps the share of updates fetched
-// twice low.
+// once they are. A poll returns the taken ones again while they are
+// unconfirmed: waiting for room keeps the share of updates fetched twice
+// low. The waiter is woken once, when the room is there, not at every
+// update that finishes before.
 func (t *tracker) waitRoom(limit, free int) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if limit-len(t.inflight)-len(t.done) >= free {
+	if limit-(len(t.ids)-t.head) >= free {
 		return nil
 	}
-	t.waiting = true
+	t.limit, t.want = limit, max(free, 1)
 	return t.progress
 }
 
@@ -161,7 +182,7 @@ func (t *tracker) waitRoom(limit, free int) <-chan struct{} {
 func (t *tracker) waitIdle() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.inflight) == 0 {
+	if t.inflight == 0 {
 		return t.moved
 	}
 	if t.idle == nil {
@@ -174,5 +195,5 @@ func (t *tracker) waitIdle() <-chan struct{} {
 func (t *tracker) inFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.inflight)
+	return t.inflight
 }

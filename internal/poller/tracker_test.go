@@ -54,8 +54,8 @@ func TestTrackerWatermark(t *testing.T) {
 					t.Fatalf("step %d (%s %d): watermark = %d, want %d", i, s.op, s.id, w, s.want)
 				}
 			}
-			if len(tr.done) > 0 && tr.inFlight() == 0 {
-				t.Fatalf("done set not pruned: %v", tr.done)
+			if live := tr.ids[tr.head:]; len(live) > 0 && tr.inFlight() == 0 {
+				t.Fatalf("done ids not dropped: %v", live)
 			}
 		})
 	}
@@ -101,17 +101,87 @@ func TestTrackerWaits(t *testing.T) {
 	if fired(idle) {
 		t.Fatal("waitIdle fired with an update still in flight")
 	}
-	if !fired(room) {
-		t.Fatal("waitRoom's progress did not fire on finish")
-	}
-	if tr.waitRoom(3, 2) == nil { // 1 in flight + 1 done above the watermark: 1 of 3 free
-		t.Fatal("waitRoom(3, 2) reported room with two of three taken")
+	if fired(room) { // 1 in flight + 1 done above the watermark: 1 of 3 free
+		t.Fatal("waitRoom(3, 2) fired with two of three taken: the waiter is woken for nothing")
 	}
 	tr.finish(1)
 	if !fired(idle) {
 		t.Fatal("waitIdle did not fire when the last update finished")
 	}
+	if !fired(room) {
+		t.Fatal("waitRoom(3, 2) did not fire when the window emptied")
+	}
 	if tr.waitRoom(3, 3) != nil {
 		t.Fatal("waitRoom(3, 3) reported no room with an empty window")
 	}
 }
+
+// A long run in order and out of order: the watermark is always the lowest
+// unfinished id, redeliveries are refused, and the tracker holds no more
+// than the window.
+func TestTrackerWindow(t *testing.T) {
+	tr := newTracker()
+	const window = 100
+	next, low := int64(1), int64(1)
+	finished := map[int64]bool{}
+	for round := range 200 {
+		for tr.inFlight() < window {
+			if !tr.take(next) {
+				t.Fatalf("take(%d) refused", next)
+			}
+			next++
+		}
+		// Finish every id but the lowest few, newest first, then those.
+		for id := next - 1; id >= low+3; id-- {
+			if !finished[id] {
+				tr.finish(id)
+				finished[id] = true
+			}
+		}
+		if w := tr.watermark(); w != low {
+			t.Fatalf("round %d: watermark %d, want %d", round, w, low)
+		}
+		if tr.take(low+5) || !tr.known(low+5) || !tr.known(low) || tr.known(next) {
+			t.Fatalf("round %d: redelivery of a done or in-flight id taken, or an unseen one known", round)
+		}
+		for id := low; id < low+3; id++ {
+			tr.finish(id)
+		}
+		low = next
+		if w := tr.watermark(); w != low {
+			t.Fatalf("round %d: watermark %d after finishing all, want %d", round, w, low)
+		}
+		if tr.take(low-1) {
+			t.Fatalf("round %d: take of a confirmed id", round)
+		}
+		if c := cap(tr.ids); c > 2*window {
+			t.Fatalf("round %d: %d entries held, window %d", round, c, window)
+		}
+	}
+}
+
+// BenchmarkTracker takes one update and finishes one per op, 16 in
+// flight, finished out of order (pairwise swapped), as workers do.
+func BenchmarkTracker(b *testing.B) {
+	tr := newTracker()
+	const lag = 16
+	id := int64(1)
+	for ; id <= lag; id++ {
+		tr.take(id)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		k := id - lag
+		if k%2 == 1 {
+			tr.finish(k + 1)
+		} else {
+			tr.finish(k - 1)
+		}
+		tr.take(id)
+		id++
+	}
+	if n := len(tr.ids) - tr.head; n > lag+2 {
+		b.Fatalf("%d ids held, want at most %d", n, lag+2)
+	}
+}
+
