@@ -151,7 +151,7 @@ func TestTrackerWindow(t *testing.T) {
 		if w := tr.watermark(); w != low {
 			t.Fatalf("round %d: watermark %d after finishing all, want %d", round, w, low)
 		}
-		if tr.take(low-1) {
+		if tr.take(low - 1) {
 			t.Fatalf("round %d: take of a confirmed id", round)
 		}
 		if c := cap(tr.ids); c > 2*window {
@@ -184,4 +184,3 @@ func BenchmarkTracker(b *testing.B) {
 		b.Fatalf("%d ids held, want at most %d", n, lag+2)
 	}
 }
-
