@@ -29,6 +29,31 @@ func median(rs []tputResult, f func(tputResult) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// pairedRatios returns the median, lowest and highest of f(t)/f(f) over
+// the rounds both a and b completed, each ratio taken within one round:
+// the two runs of a round are adjacent in time, so a machine that speeds
+// up or slows down between rounds moves both. ok is false without such a
+// round.
+func pairedRatios(a, b []tputResult, f func(tputResult) float64) (med, lo, hi float64, ok bool) {
+	var rs []float64
+	for _, x := range a {
+		for _, y := range b {
+			if x.Round == y.Round && x.Err == "" && y.Err == "" && f(y) > 0 {
+				rs = append(rs, f(x)/f(y))
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0, false
+	}
+	slices.Sort(rs)
+	med = rs[len(rs)/2]
+	if len(rs)%2 == 0 {
+		med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+	}
+	return med, rs[0], rs[len(rs)-1], true
+}
+
 // tputSummary is the median of a library's rounds.
 type tputSummary struct {
 	tputResult
@@ -334,6 +359,20 @@ func (res *results) printTargets(w io.Writer, cfg *config, floorPoll, floorHook 
 		t := summarize("tidygram", res.throughput["tidygram"])
 		cmp("S1 polling updates/s", t.UpdatesPerSec, floorPoll.UpdatesPerSec, 0.9, "", true)
 		cmp("S1 CPU per update", t.CPUPerUpdate, floorPoll.CPUPerUpdate, 1.1, "µs", false)
+		// The same two figures round by round: how far the machine's
+		// drift between rounds moved the ratios above.
+		for _, p := range []struct {
+			name string
+			f    func(tputResult) float64
+		}{
+			{"S1 polling updates/s", func(r tputResult) float64 { return r.UpdatesPerSec }},
+			{"S1 CPU per update", func(r tputResult) float64 { return r.CPUPerUpdate }},
+		} {
+			if med, lo, hi, ok := pairedRatios(res.throughput["tidygram"], res.throughput["floor"], p.f); ok {
+				report := fmt.Sprintf("%.2f× (rounds %.2f–%.2f×)", med, lo, hi)
+				rows = append(rows, row{p.name + ", median of the per-round ratios", "reported", report, "–"})
+			}
+		}
 		cmp("S1 mallocs per update", t.AllocsPerUpdate, floorPoll.AllocsPerUpdate, 1.1, "", false)
 		cmp("S1 KiB allocated per update", t.BytesPerUpdate/1024, floorPoll.BytesPerUpdate/1024, 1.2, "KiB", false)
 		cmp("S1 peak RSS", t.PeakRSS, floorPoll.PeakRSS, 1.25, "MiB", false)
