@@ -36,7 +36,6 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tidygram/tidygram/internal/jsonopt"
-
 	"github.com/tidygram/tidygram/internal/owner"
 	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/tg"
