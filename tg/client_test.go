@@ -203,7 +203,7 @@ func TestCallAnswers(t *testing.T) {
 			wantResponseError(500, "HTTP status 500", "")},
 		{"result of the wrong type",
 			func(w http.ResponseWriter, r *http.Request) { writeAnswer(w, 200, `{"ok":true,"result":"a string"}`) },
-			wantResponseError(200, "cannot unmarshal JSON string", "")},
+			wantResponseError(200, "unmarshal JSON string into Go", "")},
 		{"truncated JSON in a complete body",
 			func(w http.ResponseWriter, r *http.Request) { writeAnswer(w, 200, `{"ok":true,"result":{"message_`) },
 			wantResponseError(200, "unexpected end of JSON input", `{"ok":true`)},
