@@ -127,7 +127,7 @@ func (p *sampler) last() time.Time {
 	return time.UnixMilli(p.ring[(p.next-1+len(p.ring))%len(p.ring)].T)
 }
 
-// run samples every interval until ctx ends.
+// runSampler samples every interval until ctx ends.
 func (s *Server) runSampler(ctx context.Context) {
 	t := time.NewTicker(s.sampleEvery)
 	defer t.Stop()

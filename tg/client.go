@@ -494,15 +494,6 @@ func maxItems(method string, params []byte) int {
 	return int(p.Limit)
 }
 
-// answerFaultOf returns the *answerFault in err's chain, or nil.
-func answerFaultOf(err error) *answerFault {
-	var af *answerFault
-	if errors.As(err, &af) {
-		return af
-	}
-	return nil
-}
-
 // readAnswer reads, decodes and closes resp. An answer whose announced
 // length is over the cap is refused unread; the body is read as a stream
 // and never held whole (see decodeAnswer). A body abandoned early (refused,
@@ -516,12 +507,13 @@ func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Respo
 	}
 	lim := answerLimits{maxBytes: c.maxResponse, maxItems: maxItems, head: 64 + c.red.window() + 1}
 	err := decodeAnswer(method, resp.StatusCode, resp.Body, result, lim, c.red)
+	var af *answerFault
 	switch {
 	case err == nil:
 		drainClose(resp.Body)
-	case answerFaultOf(err) != nil:
+	case errors.As(err, &af):
 		resp.Body.Close()
-		return c.networkError(ctx, method, answerFaultOf(err).err, nil)
+		return c.networkError(ctx, method, af.err, nil)
 	case errors.Is(err, ErrTooLarge):
 		resp.Body.Close() // over a cap: the connection is not reused
 	default:

@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -109,7 +110,7 @@ func (c *countedConn) Read(p []byte) (int, error) {
 	if err != nil && c.ended.Load() == 0 {
 		c.ended.CompareAndSwap(0, writes+1)
 	}
-	if err == io.EOF && writes > c.heard.Load() && resetFollows(c.Conn, resetWait(c.Conn)) {
+	if err == io.EOF && writes > c.heard.Load() && resetFollows(c.peek.raw, resetWait(c.peek.raw)) {
 		err = errUnreadReset
 	}
 	if err != nil && isConnReset(err) {
@@ -124,8 +125,8 @@ func (c *countedConn) Read(p []byte) (int, error) {
 // smoothed round-trip time plus 20 ms (for a busy host), at most 1 s;
 // 500 ms where the round-trip time cannot be read (platforms other than
 // Linux).
-func resetWait(conn net.Conn) time.Duration {
-	rtt, ok := smoothedRTT(conn)
+func resetWait(raw syscall.RawConn) time.Duration {
+	rtt, ok := smoothedRTT(raw)
 	if !ok {
 		return 500 * time.Millisecond
 	}

@@ -4,13 +4,14 @@ package tg
 
 import (
 	"net"
+	"syscall"
 	"time"
 )
 
 // peeker cannot look at the socket on this platform: peerClosed reports
 // false, and a request on a connection the server closed meanwhile relies
 // on the other rules (see connTrace.unread).
-type peeker struct{}
+type peeker struct{ raw syscall.RawConn } // raw: always nil here
 
 func newPeeker(net.Conn) *peeker { return &peeker{} }
 
@@ -18,4 +19,4 @@ func (*peeker) peerClosed() bool { return false }
 
 // resetFollows cannot look at the socket on this platform: it reports
 // false, leaving an end of stream after a written request unsure.
-func resetFollows(net.Conn, time.Duration) bool { return false }
+func resetFollows(syscall.RawConn, time.Duration) bool { return false }

@@ -13,7 +13,7 @@ import (
 // nothing; its looks must not overlap (countedConn makes one per request,
 // before the request's first write).
 type peeker struct {
-	raw  syscall.RawConn // nil: the connection has no socket to look at
+	raw  syscall.RawConn // nil: the connection has no socket to look at; also for resetFollows and smoothedRTT
 	look func(fd uintptr)
 	err  error // of the last look
 }
@@ -50,19 +50,15 @@ func (p *peeker) peerClosed() bool {
 	return p.err != syscall.EAGAIN && p.err != syscall.EWOULDBLOCK
 }
 
-// resetFollows reports whether a reset arrives on conn, whose stream has
-// ended, within wait: the peer's TCP answering data that reached it after
-// it closed. Once the stream has ended a read no longer reports a reset, so
-// it looks at the socket's pending error (SO_ERROR: EPIPE for a reset after
-// the end of the stream, ECONNRESET otherwise) every millisecond; it gives
-// up early when conn is closed meanwhile.
-func resetFollows(conn net.Conn, wait time.Duration) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+// resetFollows reports whether a reset arrives on raw's connection, whose
+// stream has ended, within wait: the peer's TCP answering data that reached
+// it after it closed. Once the stream has ended a read no longer reports a
+// reset, so it looks at the socket's pending error (SO_ERROR: EPIPE for a
+// reset after the end of the stream, ECONNRESET otherwise) every
+// millisecond; it gives up early when the connection is closed meanwhile.
+// A nil raw (no socket to look at) reports false.
+func resetFollows(raw syscall.RawConn, wait time.Duration) bool {
+	if raw == nil {
 		return false
 	}
 	deadline := time.Now().Add(wait)

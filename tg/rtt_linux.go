@@ -3,21 +3,16 @@
 package tg
 
 import (
-	"net"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
-// smoothedRTT returns the kernel's smoothed round-trip time of conn's TCP
-// connection (TCP_INFO), and false when it cannot be read.
-func smoothedRTT(conn net.Conn) (time.Duration, bool) {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return 0, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+// smoothedRTT returns the kernel's smoothed round-trip time of raw's TCP
+// connection (TCP_INFO), and false when it cannot be read (nil raw: no
+// socket).
+func smoothedRTT(raw syscall.RawConn) (time.Duration, bool) {
+	if raw == nil {
 		return 0, false
 	}
 	var (

@@ -3,9 +3,9 @@
 package tg
 
 import (
-	"net"
+	"syscall"
 	"time"
 )
 
 // smoothedRTT cannot read the round-trip time on this platform.
-func smoothedRTT(net.Conn) (time.Duration, bool) { return 0, false }
+func smoothedRTT(syscall.RawConn) (time.Duration, bool) { return 0, false }

@@ -17,8 +17,9 @@ import (
 // limit updates from the offset on: taking an id (Telegram's come in
 // order) appends it, finishing one marks it, and the done ids at the
 // front are dropped as the watermark passes them. Every operation is
-// O(log limit) or amortised O(1); nothing is allocated per update once
-// the slice has grown to the window.
+// O(log limit) or amortised O(1), but taking an id below one already held
+// (never in Telegram's order), which inserts in O(limit); nothing is
+// allocated per update once the slice has grown to the window.
 type tracker struct {
 	mu       sync.Mutex
 	ids      []entry       // ids at or above the watermark, ascending, from head

@@ -141,3 +141,33 @@ func TestUnknownNamesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// pairedRatios pairs the runs of one round only, leaves out rounds where
+// either failed, and gives the median with the range.
+func TestPairedRatios(t *testing.T) {
+	cpu := func(r tputResult) float64 { return r.CPUPerUpdate }
+	run := func(round int, v float64, err string) tputResult {
+		return tputResult{Round: round, CPUPerUpdate: v, Err: err}
+	}
+	tests := []struct {
+		name        string
+		a, b        []tputResult
+		med, lo, hi float64
+		ok          bool
+	}{
+		{"three rounds", []tputResult{run(1, 11, ""), run(2, 30, ""), run(3, 12, "")},
+			[]tputResult{run(1, 10, ""), run(2, 20, ""), run(3, 10, "")}, 1.2, 1.1, 1.5, true},
+		{"a failed round is left out", []tputResult{run(1, 11, ""), run(2, 99, "timeout")},
+			[]tputResult{run(1, 10, ""), run(2, 10, "")}, 1.1, 1.1, 1.1, true},
+		{"rounds that do not match", []tputResult{run(1, 11, "")}, []tputResult{run(2, 10, "")}, 0, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			med, lo, hi, ok := pairedRatios(tt.a, tt.b, cpu)
+			near := func(x, y float64) bool { return x-y < 1e-9 && y-x < 1e-9 }
+			if ok != tt.ok || !near(med, tt.med) || !near(lo, tt.lo) || !near(hi, tt.hi) {
+				t.Fatalf("got %.3f (%.3f–%.3f) %v, want %.3f (%.3f–%.3f) %v", med, lo, hi, ok, tt.med, tt.lo, tt.hi, tt.ok)
+			}
+		})
+	}
+}

@@ -19,6 +19,11 @@ func median(rs []tputResult, f func(tputResult) float64) float64 {
 			v = append(v, f(r))
 		}
 	}
+	return medianOf(v)
+}
+
+// medianOf returns the median of v (0 for none), sorting v.
+func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
@@ -46,11 +51,7 @@ func pairedRatios(a, b []tputResult, f func(tputResult) float64) (med, lo, hi fl
 	if len(rs) == 0 {
 		return 0, 0, 0, false
 	}
-	slices.Sort(rs)
-	med = rs[len(rs)/2]
-	if len(rs)%2 == 0 {
-		med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
-	}
+	med = medianOf(rs) // sorts rs
 	return med, rs[0], rs[len(rs)-1], true
 }
 
