@@ -361,6 +361,7 @@ func (b *Bot) liveState(st *runState) observe.State {
 		Ready:     b.Ready,
 		Spool:     b.spoolState(),
 		IdleConns: b.idleConns(),
+		Routes:    b.router.Routes(),
 	}
 }
 

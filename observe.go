@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/router"
 )
 
 // WithLeakCheck sets the grace period after which goroutines still
@@ -38,7 +40,9 @@ func WithoutLeakCheck() Option { return func(c *config) error { c.noLeakCheck = 
 // WithWatchdog runs a growth watchdog while Run runs (see leak.Watchdog):
 // sustained growth of goroutines, live heap or open files over its window
 // raises an alarm, reported to the observer (and so logged) with the
-// fastest-growing owners.
+// fastest-growing owners. With leak.WithHeapExplainer a heap alarm also
+// names the fastest-growing allocation sites, each with its handler's
+// route (the bot sets leak.WithRouteOf to its routes).
 func WithWatchdog(opts ...leak.WatchdogOption) Option {
 	return func(c *config) error {
 		c.watchdog = true
@@ -59,9 +63,20 @@ func (b *Bot) observe() {
 		b.survivors = leak.NewSurvivors(string(b.id), opts...) // checks on timers while Run runs (startLeakCheck)
 	}
 	if cfg.watchdog {
-		opts := append([]leak.WatchdogOption{leak.WithAlarm(b.obs.Alarm)}, cfg.watchdogOpts...)
+		opts := append([]leak.WatchdogOption{leak.WithAlarm(b.obs.Alarm), leak.WithRouteOf(b.routeOf)}, cfg.watchdogOpts...)
 		cfg.services = append(cfg.services, Service{Name: "watchdog", Run: ignoreCancel(leak.NewWatchdog(opts...).Run)})
 	}
+}
+
+// routeOf returns the name of the first route whose handler is the
+// function fn (as stacks name it), or "": a heap profile names functions,
+// the watchdog's alarms name routes with it.
+func (b *Bot) routeOf(fn string) string {
+	routes := b.router.Routes()
+	if i := slices.IndexFunc(routes, func(r router.Route) bool { return r.Handler == fn }); i >= 0 {
+		return routes[i].Name
+	}
+	return ""
 }
 
 // ignoreCancel turns the cancellation that ends a service into a nil error.

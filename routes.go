@@ -6,6 +6,10 @@ import "github.com/tidygram/tidygram/router"
 // bot forwards the registration methods only. Register before Run: the
 // routes are frozen when Run starts.
 
+// Routes lists the bot's routes in the order they are tried, each with
+// its handler's function name as stacks and profiles show it.
+func (b *Bot) Routes() []router.Route { return b.router.Routes() }
+
 // Use adds middleware around every route, in order (the first is outermost).
 func (b *Bot) Use(mw ...Middleware) { b.router.Use(mw...) }
 

@@ -166,6 +166,7 @@ type Watchdog struct {
 	provenEvery      time.Duration
 	alarm            func(Alarm)
 	heapExplainer    HeapExplainer
+	routeOf          func(handler string) string
 	heapProfile      func() ([]byte, error)
 
 	mu         sync.Mutex
@@ -237,6 +238,14 @@ func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
 // Default: none (no heap profile is taken).
 func WithHeapExplainer(e HeapExplainer) WatchdogOption {
 	return func(w *Watchdog) { w.heapExplainer = e }
+}
+
+// WithRouteOf names the route of a growing heap site's handler function
+// (as stacks name it) where the explainer did not: routeOf returns the
+// route's name, or "". A tidygram Bot's watchdog (tidygram.WithWatchdog)
+// has it set to the bot's routes.
+func WithRouteOf(routeOf func(handler string) string) WatchdogOption {
+	return func(w *Watchdog) { w.routeOf = routeOf }
 }
 
 // WithHeapProfiler replaces the heap profile source (default: this
@@ -359,6 +368,11 @@ func (w *Watchdog) Observe(s Sample) []Alarm {
 				a.HeapError = "no heap profile from the start of the window"
 			default:
 				sites, err := w.heapExplainer.ExplainHeap(heapBase, prof, 5)
+				for i := range sites {
+					if s := &sites[i]; s.Route == "" && s.Handler != "" && w.routeOf != nil {
+						s.Route = w.routeOf(s.Handler)
+					}
+				}
 				a.HeapSites = sites
 				if err != nil {
 					a.HeapError = err.Error()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/router"
 	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
 )
@@ -74,6 +75,9 @@ type State struct {
 	// IdleConns is how many idle keep-alive connections the bot's client
 	// keeps (goroutine reports count that many pool goroutines as normal).
 	IdleConns int
+	// Routes are the bot's routes and their handler functions, as frozen
+	// when Run started (a profile names functions; this names routes).
+	Routes []router.Route
 }
 
 // Nop implements Observer and does nothing; embed it to implement part.

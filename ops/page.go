@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/leak"
+	"github.com/tidygram/tidygram/router"
 )
 
 // Defaults and bounds of the ops page (see the package documentation).
@@ -303,6 +304,18 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)
+}
+
+// routes answers the routes of the bot the server's Metrics observe, as
+// observe.State gave them when it started ([] before): `tidygram leaks`
+// names the route of a heap site's handler function with them.
+func (s *Server) routes(w http.ResponseWriter, r *http.Request) {
+	routes := []router.Route{}
+	if st := s.metrics.bot(); st != nil && st.Routes != nil {
+		routes = st.Routes
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(routes)
 }
 
 // pageHeaders keeps the page and every /debug/ answer out of caches,

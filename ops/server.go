@@ -12,6 +12,7 @@
 //	/debug/goroutines     goroutines by owner and stack, ages, diff since start, leak findings (token required)
 //	/debug/               the ops page: live charts and the leak and growth findings (token required)
 //	/debug/state          the page's data as JSON: samples after ?since=<Unix ms>, heap trend, findings (token required)
+//	/debug/routes         the bot's routes and their handler functions as JSON, [] before it runs (token required)
 //	/debug/session        POST with the bearer token: sets the page's session cookie (see below)
 //	/debug/static/…       the page's script and style sheet (static files, served without the token)
 //
@@ -238,6 +239,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /debug/goroutines", s.guard(http.HandlerFunc(s.goroutines), true))
 	mux.HandleFunc("GET /debug/{$}", s.servePage)
 	mux.Handle("GET /debug/state", s.guard(http.HandlerFunc(s.state), false))
+	mux.Handle("GET /debug/routes", s.guard(http.HandlerFunc(s.routes), false))
 	mux.HandleFunc("POST /debug/session", s.startSession)
 	mux.Handle("GET /debug/static/{file}", s.serveStatic())
 	return mux

@@ -478,14 +478,58 @@ func runRoute(c *Context, rt *route) error {
 	return err
 }
 
+// funcName is h's function name without its package path ("bot.reply"),
+// the name of a route registered without one.
 func funcName(h Handler) string {
-	f := runtime.FuncForPC(reflect.ValueOf(h).Pointer())
-	if f == nil {
-		return fmt.Sprintf("handler@%p", h)
-	}
-	name := f.Name()
+	name := fullFuncName(h)
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
 	return name
+}
+
+// fullFuncName is h's function name as stacks and profiles name it:
+// "main.savePhoto", "example.com/bot.(*Shop).photo" (a method value's
+// wrapper, "-fm", does not appear in stacks).
+func fullFuncName(h Handler) string {
+	f := runtime.FuncForPC(reflect.ValueOf(h).Pointer())
+	if f == nil {
+		return fmt.Sprintf("handler@%p", h)
+	}
+	return strings.TrimSuffix(f.Name(), "-fm")
+}
+
+// Route names a registered route and its handler, as Routes lists them.
+type Route struct {
+	Name string `json:"name"` // the route's name in logs, metrics and goroutine labels
+	// Handler is the handler's function as stacks and profiles name it
+	// ("main.savePhoto"; a closure "main.run.func1", a method value
+	// "example.com/bot.(*Shop).photo").
+	Handler string `json:"handler"`
+}
+
+// Routes lists r's routes in the order they are tried, a group's routes
+// in its place and its fallback after them, r's fallback last. A heap or
+// goroutine profile names functions, not routes: the list maps one to
+// the other.
+func (r *Router) Routes() []Route {
+	var out []Route
+	r.routes0(&out)
+	return out
+}
+
+func (r *Router) routes0(out *[]Route) {
+	r.mu.Lock()
+	routes, fallback := r.routes, r.fallback
+	r.mu.Unlock()
+	for _, rt := range routes {
+		if rt.group != nil {
+			rt.group.routes0(out)
+			continue
+		}
+		*out = append(*out, Route{Name: rt.name, Handler: fullFuncName(rt.h)})
+	}
+	if fallback != nil {
+		*out = append(*out, Route{Name: fallback.name, Handler: fullFuncName(fallback.h)})
+	}
 }

@@ -146,3 +146,45 @@ func TestRegisterAfterFreezePanics(t *testing.T) {
 	}()
 	r.OnText(func(*Context) error { return nil })
 }
+
+type shop struct{}
+
+func (*shop) photo(*Context) error { return nil }
+
+func greet(*Context) error { return nil }
+
+// Routes names every route with its handler as stacks show it: groups'
+// routes in place, a group's fallback after them, the root's last; a
+// method value without its "-fm" wrapper, which stacks leave out.
+func TestRoutes(t *testing.T) {
+	r := New()
+	closure := func(*Context) error { return nil }
+	r.OnCommand("start", greet)
+	r.Group(nil, func(g *Router) {
+		g.OnCallback("buy", (&shop{}).photo)
+		g.Fallback(closure)
+	})
+	r.When(func(*Context) bool { return true }).On(nil, greet)
+	r.Fallback(greet)
+	const pkg = "github.com/tidygram/tidygram/router."
+	want := []Route{
+		{"/start", pkg + "greet"},
+		{"callback:buy", pkg + "(*shop).photo"},
+		{"fallback", pkg + "TestRoutes.func1"},
+		{"router.greet", pkg + "greet"},
+		{"fallback", pkg + "greet"},
+	}
+	got := r.Routes()
+	if len(got) != len(want) {
+		t.Fatalf("Routes() = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("route %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	r.Freeze()
+	if again := r.Routes(); len(again) != len(want) {
+		t.Errorf("after Freeze: %v", again)
+	}
+}

@@ -43,8 +43,9 @@ large arrays kept by sub-slices) with the fix.
 
 A URL without a path reads tidygram's ops server: /debug/pprof/goroutine
 (?debug=1, the view with owner labels; --debug 2 for states and ages), or
-with --heap /debug/pprof/heap?gc=1 and /metrics. --token (or
-$TIDYGRAM_OPS_TOKEN) is sent as a bearer token.
+with --heap /debug/pprof/heap?gc=1, /metrics and /debug/routes (which
+route each handler function serves; --route names one for profile
+files). --token (or $TIDYGRAM_OPS_TOKEN) is sent as a bearer token.
 
 Examples:
   tidygram leaks --heap http://127.0.0.1:9464
@@ -184,10 +185,11 @@ func leaksMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // input is what load read: a goroutine dump or a heap profile, with the
 // runtime's figures when it came from an ops server.
 type input struct {
-	src  string
-	dump *leak.Dump
-	heap *heap.Profile
-	rt   heap.Runtime // zero: none (the profile's own are used)
+	src    string
+	dump   *leak.Dump
+	heap   *heap.Profile
+	rt     heap.Runtime  // zero: none (the profile's own are used)
+	routes []heap.Option // the route names an ops server gave, if any
 }
 
 // load reads a dump or a heap profile from a file, stdin ("-") or a URL,
@@ -215,6 +217,7 @@ func (f leaksFlags) load(ctx context.Context, src string, stdin io.Reader) (inpu
 		}
 		if isURL {
 			in.rt = f.runtimeFigures(ctx, src, in.heap)
+			in.routes = f.serverRoutes(ctx, src)
 		}
 		return in, nil
 	}
@@ -261,17 +264,39 @@ func (f leaksFlags) fetch(ctx context.Context, raw string) ([]byte, error) {
 	return heap.Fetch(ctx, http.DefaultClient, u.String(), f.token)
 }
 
+// fetchFrom GETs path from the ops server raw belongs to, with the token,
+// within 10 s.
+func (f leaksFlags) fetchFrom(ctx context.Context, raw, path string) ([]byte, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	u.Path, u.RawQuery = path, ""
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return heap.Fetch(ctx, http.DefaultClient, u.String(), f.token)
+}
+
+// serverRoutes asks the ops server a profile came from which route each
+// handler function serves (/debug/routes), so that heap sites name their
+// route without --route; nil when it does not say (no token, an ops
+// server without a bot).
+func (f leaksFlags) serverRoutes(ctx context.Context, raw string) []heap.Option {
+	data, err := f.fetchFrom(ctx, raw, "/debug/routes")
+	if err != nil {
+		return nil
+	}
+	opt, err := heap.ServerRoutes(data)
+	if err != nil {
+		return nil // not a tidygram ops server's answer: the names are optional
+	}
+	return []heap.Option{opt}
+}
+
 // runtimeFigures reads the runtime's heap figures from the /metrics of the
 // ops server a profile came from; without them the profile's own are used.
 func (f leaksFlags) runtimeFigures(ctx context.Context, raw string, p *heap.Profile) heap.Runtime {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return heap.Runtime{}
-	}
-	u.Path, u.RawQuery = "/metrics", ""
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	data, err := heap.Fetch(ctx, http.DefaultClient, u.String(), f.token)
+	data, err := f.fetchFrom(ctx, raw, "/metrics")
 	if err != nil {
 		return heap.Runtime{}
 	}

@@ -42,8 +42,18 @@ func (f leaksFlags) heapOptions() ([]heap.Option, error) {
 	return append([]heap.Option{heap.WithTop(max(f.top, 1)), heap.WithMinGrowth(max(int64(min), 1))}, f.routes...), nil
 }
 
+// withRoutes puts the route names the inputs' ops servers gave before
+// opts, so that --route overrides them.
+func withRoutes(opts []heap.Option, ins ...input) []heap.Option {
+	var all []heap.Option
+	for _, in := range ins {
+		all = append(all, in.routes...)
+	}
+	return append(all, opts...)
+}
+
 func printHeap(w io.Writer, f leaksFlags, opts []heap.Option, in input) error {
-	r, err := heap.Analyze(in.heap, opts...)
+	r, err := heap.Analyze(in.heap, withRoutes(opts, in)...)
 	if err != nil {
 		return err
 	}
@@ -57,7 +67,7 @@ func printHeap(w io.Writer, f leaksFlags, opts []heap.Option, in input) error {
 }
 
 func printHeapDiff(w io.Writer, f leaksFlags, opts []heap.Option, a, b input) error {
-	s, err := heap.NewSeries(opts...)
+	s, err := heap.NewSeries(withRoutes(opts, a, b)...)
 	if err != nil {
 		return err
 	}
@@ -94,7 +104,7 @@ func watchHeap(ctx context.Context, f leaksFlags, w io.Writer, opts []heap.Optio
 	if err != nil {
 		return fmt.Errorf("%w: --max-heap-growth: %v", errUsage, err)
 	}
-	series, err := heap.NewSeries(opts...)
+	series, err := heap.NewSeries(withRoutes(opts, input{routes: f.serverRoutes(ctx, f.watch)})...)
 	if err != nil {
 		return err
 	}

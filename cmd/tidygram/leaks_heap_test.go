@@ -165,9 +165,11 @@ func TestHeapLeakOfARealBot(t *testing.T) {
 			t.Errorf("text lacks %q", w)
 		}
 	}
-	// One profile read from the ops URL, with the runtime's figures.
+	// One profile read from the ops URL, with the runtime's figures and,
+	// without --route, the route the bot's ops server names
+	// (/debug/routes).
 	code, out, errs := leaks(t, "--heap", "--token", opsToken, b.ops)
-	if code != 0 || !strings.Contains(out, "via bytes.growSlice, handler main.savePhoto") || !strings.Contains(out, "runtime: HeapAlloc ") {
+	if code != 0 || !strings.Contains(out, "via bytes.growSlice, handler main.savePhoto (route photo)") || !strings.Contains(out, "runtime: HeapAlloc ") {
 		t.Errorf("one profile from the URL: exit %d %s\n%s", code, errs, out)
 	}
 }
@@ -212,7 +214,7 @@ func TestHeapWatch(t *testing.T) {
 			if want := 12; strings.Count(out, " in use\n") != want {
 				t.Errorf("%d samples, want %d", strings.Count(out, " in use\n"), want)
 			}
-			if keep && (code != 1 || !strings.Contains(errs, "sustained heap growth") || !strings.Contains(errs, "handler main.savePhoto")) {
+			if keep && (code != 1 || !strings.Contains(errs, "sustained heap growth") || !strings.Contains(errs, "handler main.savePhoto (route photo)")) {
 				t.Errorf("leaking bot: exit %d, stderr %s", code, errs)
 			}
 			if !keep && code != 0 {

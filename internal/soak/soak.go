@@ -345,6 +345,7 @@ wait:
 type heapShot struct {
 	profile, metrics []byte
 	rt               heap.Runtime
+	routes           []byte // the ops server's /debug/routes (nil: none)
 }
 
 // heapSource returns how the bot's heap profiles are read: from this
@@ -364,8 +365,9 @@ func heapSource(cfg Config, client *http.Client) func(context.Context) (heapShot
 			if err != nil {
 				return heapShot{}, err
 			}
-			metrics, _ := heap.Fetch(ctx, client, base+"/metrics", cfg.OpsToken) // the figures are a cross-check: optional
-			return heapShot{profile: data, metrics: metrics}, nil
+			metrics, _ := heap.Fetch(ctx, client, base+"/metrics", cfg.OpsToken)     // the figures are a cross-check: optional
+			routes, _ := heap.Fetch(ctx, client, base+"/debug/routes", cfg.OpsToken) // names the sites' routes: optional
+			return heapShot{profile: data, metrics: metrics, routes: routes}, nil
 		}
 	}
 	return nil
@@ -383,9 +385,15 @@ func takeHeap(ctx context.Context, from func(context.Context) (heapShot, error),
 }
 
 // compareHeap compares two heap profiles by site, with the runtime's
-// figures beside them.
+// figures beside them and the routes the ops server named, when it did.
 func compareHeap(shots ...*heapShot) (*heap.Diff, string) {
-	s, err := heap.NewSeries()
+	var opts []heap.Option
+	if last := shots[len(shots)-1]; last.routes != nil {
+		if opt, err := heap.ServerRoutes(last.routes); err == nil {
+			opts = append(opts, opt)
+		}
+	}
+	s, err := heap.NewSeries(opts...)
 	if err != nil {
 		return nil, err.Error()
 	}

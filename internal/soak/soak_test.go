@@ -102,7 +102,7 @@ func TestSoakNamesGrowingHeapSites(t *testing.T) {
 		t.Errorf("runtime figures from /metrics %+v", rt)
 	}
 	grow := res.Heap.Growing()
-	if len(grow) == 0 || grow[0].Func != "main.remember" || grow[0].Handler != "main.remember" || grow[0].Verdict != "leak" {
+	if len(grow) == 0 || grow[0].Func != "main.remember" || grow[0].Handler != "main.remember" || grow[0].Route != "text" || grow[0].Verdict != "leak" {
 		t.Fatalf("growing sites %+v", grow)
 	}
 	if !slices.ContainsFunc(res.Problems, func(p string) bool {

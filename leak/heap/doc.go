@@ -12,8 +12,9 @@
 // function such as io.ReadAll), the first frame outside the runtime and the
 // standard library, and the handler when the stack passes through
 // tidygram's executor. Heap profiles carry no pprof labels, so the handler
-// is the function the executor called; WithRoute maps it to its route
-// name.
+// is the function the executor called; its route is named by the bot (a
+// Watchdog's alarm), by the bot's ops server (ServerRoutes, from
+// /debug/routes) or by WithRoute.
 //
 // Limits: heap profiles are sampled (one sample per 512 KiB allocated by
 // default, scaled to estimates by the runtime), so sites smaller than a

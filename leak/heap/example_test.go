@@ -20,9 +20,10 @@ func remember(size int) []byte { return make([]byte, size) }
 // bot:
 //
 //	bot, err := tidygram.New(token, tidygram.WithWatchdog(
-//		leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", savePhoto)))))
+//		leak.WithHeapExplainer(heap.Explainer())))
 //
-// or, for a Watchdog of its own, leak.NewWatchdog with the same option.
+// (the bot names each site's route), or, for a Watchdog of its own,
+// leak.NewWatchdog with the same option.
 //
 // Here samples are fed by hand, 30 s apart on a made-up clock, while the
 // program keeps 256 KiB more at each.

@@ -18,9 +18,11 @@ type explainer struct {
 // fix. A program wires it in its main:
 //
 //	bot, err := tidygram.New(token, tidygram.WithWatchdog(
-//		leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", savePhoto)))))
+//		leak.WithHeapExplainer(heap.Explainer())))
 //
-// or, for a Watchdog of its own, leak.NewWatchdog with the same option.
+// (the bot names each site's route from its handler function), or, for a
+// Watchdog of its own, leak.NewWatchdog with the same option and
+// WithRoute for the routes.
 //
 // (tidygram's ops server does not wire it itself, so that bots that do not
 // want it do not link the profile parser.)

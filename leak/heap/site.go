@@ -2,6 +2,7 @@ package heap
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -135,7 +136,8 @@ func WithRoute(route string, h any) Option {
 			return
 		}
 		if f := runtime.FuncForPC(v.Pointer()); f != nil {
-			c.routes[f.Name()] = route
+			// a method value's wrapper ("-fm") is not in stacks
+			c.routes[strings.TrimSuffix(f.Name(), "-fm")] = route
 		}
 	}
 }
@@ -143,6 +145,26 @@ func WithRoute(route string, h any) Option {
 // WithRouteFunc names the route of the handler function called fn (its
 // full name as in a stack: "main.savePhoto").
 func WithRouteFunc(route, fn string) Option { return func(c *config) { c.routes[fn] = route } }
+
+// ServerRoutes returns the option that names routes from an ops server's
+// /debug/routes answer (a JSON list of {"name", "handler"}: the bot's
+// routes in the order they are tried): a site under a handler function
+// gets the name of the first route it serves. Options after it (WithRoute,
+// WithRouteFunc) override it. An answer that is not such a list is an
+// error.
+func ServerRoutes(data []byte) (Option, error) {
+	var routes []struct{ Name, Handler string }
+	if err := json.Unmarshal(data, &routes); err != nil {
+		return nil, fmt.Errorf("heap: the ops server's routes: %w", err)
+	}
+	return func(c *config) {
+		for i := len(routes) - 1; i >= 0; i-- { // the first route of a function wins
+			if r := routes[i]; r.Name != "" && r.Handler != "" {
+				c.routes[r.Handler] = r.Name
+			}
+		}
+	}, nil
+}
 
 // WithMinGrowth sets the least in-use growth of a site, in bytes, that
 // counts as growth (default DefaultMinGrowth); churn needs at least

@@ -77,7 +77,7 @@ func TestWatchdogNamesTheLeakingHandler(t *testing.T) {
 	alarms := make(chan leak.Alarm, 16)
 	bot, err := tidygram.New(srv.Token(), tidygram.WithBaseURL(srv.URL()),
 		tidygram.WithWatchdog(
-			leak.WithHeapExplainer(heap.Explainer(heap.WithRoute("photo", save))),
+			leak.WithHeapExplainer(heap.Explainer()),           // the bot names the route
 			leak.WithLimits(leak.Limits{HeapBytes: 128 << 10}), // per minute; the bot keeps 512 KiB a minute
 			leak.WithSampler(sample), leak.WithWatchClock(clock), leak.WithSampleInterval(time.Millisecond),
 			leak.WithOwners(nil),

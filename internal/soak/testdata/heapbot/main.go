@@ -26,24 +26,18 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bot, err := tidygram.NewFromEnv(os.Getenv)
+	// The ops server runs as the bot's service: it knows the bot's routes,
+	// so the soak report names the route ("text") of a growing site.
+	bot, err := tidygram.NewFromEnv(os.Getenv, ops.ForBot(ops.WithAddr(os.Getenv("HEAPBOT_OPS_ADDR")), ops.WithToken(os.Getenv("TIDYGRAM_OPS_TOKEN"))))
 	if err != nil {
 		log.Fatal(err)
 	}
 	bot.OnText(remember)
-	srv := ops.New(ops.WithAddr(os.Getenv("HEAPBOT_OPS_ADDR")), ops.WithToken(os.Getenv("TIDYGRAM_OPS_TOKEN")))
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	err = bot.Run(ctx)
-	if serr := <-served; err == nil {
-		err = serr
-	}
-	if err != nil {
+	if err := bot.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// remember keeps a record of every message, and echoes it.
 func remember(c *tidygram.Context) error {
 	rec := make([]byte, 128<<10)
 	copy(rec, c.Update.Message.Text)

@@ -46,32 +46,26 @@ func main() {
 }
 
 func run(ctx context.Context, keep bool) error {
-	bot, err := tidygram.NewFromEnv(os.Getenv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		return err
+	}
+	// The ops server runs as the bot's service and knows its routes
+	// (/debug/routes): heap reports name the route of a handler.
+	bot, err := tidygram.NewFromEnv(os.Getenv, ops.ForBot(ops.WithListener(ln), ops.WithToken(os.Getenv("TIDYGRAM_OPS_TOKEN"))))
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	handler := hashPhoto
 	if keep {
 		handler = savePhoto
 	}
-	bot.On(func(u *tg.Update) bool { return u.Message != nil && len(u.Message.Photo) > 0 }, handler)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := ops.New(ops.WithListener(ln), ops.WithToken(os.Getenv("TIDYGRAM_OPS_TOKEN")))
+	bot.Handle("photo", func(u *tg.Update) bool { return u.Message != nil && len(u.Message.Photo) > 0 }, handler)
 	fmt.Printf("ops http://%s\n", ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	err = bot.Run(ctx)
-	stop := <-served
-	if err == nil {
-		err = stop
-	}
-	return err
+	return bot.Run(ctx)
 }
 
-// download reads the photo of c's message whole.
 func download(c *tidygram.Context) (id string, data []byte, err error) {
 	p := c.Update.Message.Photo[len(c.Update.Message.Photo)-1]
 	f, err := c.Client.GetFile(c, &tg.GetFileParams{FileID: p.FileID})
