@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,3 +42,47 @@ func TestRecentDedupe(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A redelivery of an update still in flight waits until its handler ends;
+// one after the end is answered at once.
+func TestRecentEnded(t *testing.T) {
+	r := newRecent(time.Minute, 10)
+	e, _ := r.take(7)
+	waiting := r.ended(e)
+	select {
+	case <-waiting:
+		t.Fatal("ended before the handler finished")
+	default:
+	}
+	if again, fresh := r.take(7); fresh || again != e || r.ended(again) != waiting {
+		t.Fatal("a second redelivery got another entry or channel")
+	}
+	r.finish(e)
+	<-waiting // closed by finish
+	late, _ := r.take(8)
+	r.finish(late) // nobody waited: no channel made
+	if late.wait != nil {
+		t.Error("a channel made for an entry nobody waited for")
+	}
+	<-r.ended(late) // made closed
+}
+
+// BenchmarkRecentMemory reports the heap a full memory of remembered ids
+// holds, per id.
+func BenchmarkRecentMemory(b *testing.B) {
+	const n = 100_000
+	var before, after runtime.MemStats
+	for range b.N {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := newRecent(time.Hour, n)
+		for id := range int64(n) {
+			e, _ := r.take(id)
+			r.finish(e)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/id")
+		runtime.KeepAlive(r)
+	}
+}

@@ -124,7 +124,7 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !fresh {
 		// A redelivery: answer when the first delivery is done.
 		select {
-		case <-e.done:
+		case <-h.seen.ended(e):
 			w.WriteHeader(http.StatusOK)
 		case <-r.Context().Done():
 			gaveUp(w)
@@ -134,7 +134,7 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handled := make(chan bool, 1)
 	err = h.cfg.Submit(r.Context(), u, func(ok bool) {
 		if ok {
-			close(e.done)
+			h.seen.finish(e)
 		} else {
 			h.seen.forget(u.UpdateID, e)
 		}

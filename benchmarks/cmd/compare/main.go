@@ -192,8 +192,8 @@ func (cfg *config) run(ctx context.Context) (*results, error) {
 					return nil, ctx.Err()
 				}
 				r := cfg.runThroughput(ctx, lib, mode, round) // the huge body and wrong secret once
-				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update (server %5.1f µs, %.2f×) %6.1f allocs/update sent %d %s",
-					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.ServerCPUPerUpdate, r.serverShare(), r.AllocsPerUpdate, r.Sent, short(r.Err))
+				cfg.logf("round %d %-8s %-16s %8.0f updates/s %6.1f µs CPU/update (server %5.1f µs, %.2f×) %6.1f allocs/update, %.4f polls and %.3f redelivered/update, sent %d %s",
+					round+1, mode, lib, r.UpdatesPerSec, r.CPUPerUpdate, r.ServerCPUPerUpdate, r.serverShare(), r.AllocsPerUpdate, r.PollsPerUpdate, r.RedeliveredPerUpdate, r.Sent, short(r.Err))
 				if mode == "poll" {
 					res.throughput[lib] = append(res.throughput[lib], r)
 				} else {
