@@ -38,6 +38,7 @@ func main() {
 	}
 }
 
+// remember keeps a record of every message, and echoes it.
 func remember(c *tidygram.Context) error {
 	rec := make([]byte, 128<<10)
 	copy(rec, c.Update.Message.Text)

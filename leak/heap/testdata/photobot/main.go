@@ -66,6 +66,7 @@ func run(ctx context.Context, keep bool) error {
 	return bot.Run(ctx)
 }
 
+// download reads the photo of c's message whole.
 func download(c *tidygram.Context) (id string, data []byte, err error) {
 	p := c.Update.Message.Photo[len(c.Update.Message.Photo)-1]
 	f, err := c.Client.GetFile(c, &tg.GetFileParams{FileID: p.FileID})
