@@ -262,6 +262,30 @@ func TestLeaksHeapInputs(t *testing.T) {
 	if code, out, errs := leaks(t, "--token", "tok", srv.URL); code != 0 || !strings.Contains(out, "debug=1") {
 		t.Errorf("bare URL: exit %d %s\n%s", code, errs, out)
 	}
+	// An ops server whose /debug/routes answers garbage or fails: the
+	// profile is still read, without route names.
+	for _, routes := range []string{"<html>no such page</html>", ""} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/debug/pprof/heap":
+				w.Write(data)
+			case "/debug/routes":
+				if routes == "" {
+					http.Error(w, "boom", http.StatusInternalServerError)
+					return
+				}
+				fmt.Fprint(w, routes)
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		code, out, errs := leaks(t, "--heap", srv.URL)
+		srv.Close()
+		if code != 0 || !strings.Contains(out, "Top sites by in-use bytes:") || strings.Contains(out, "(route ") {
+			t.Errorf("routes answer %q: exit %d %s\n%s", routes, code, errs, out)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
 	// --heap on a server of goroutine dumps says what it got.
 	if code, _, errs := leaks(t, "--watch", srv.URL+"/debug/pprof/goroutine?debug=1", "--heap", "--token", "tok", "--every", "1ms", "--for", "9ms"); code != 1 || !strings.Contains(errs, "not a heap profile") {
 		t.Errorf("--heap on dumps: exit %d %s", code, errs)

@@ -78,3 +78,32 @@ func TestFrameKinds(t *testing.T) {
 		}
 	}
 }
+
+// An ops server's /debug/routes names handlers' routes: the first route of
+// a function wins, entries without a name or handler are skipped, a later
+// WithRouteFunc overrides, and an answer that is not a list is refused.
+func TestServerRoutes(t *testing.T) {
+	opt, err := ServerRoutes([]byte(`[{"name":"/start","handler":"main.greet"},{"name":"text","handler":"main.greet"},
+		{"name":"","handler":"main.nameless"},{"name":"photo","handler":""},{"name":"fallback","handler":"main.other"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newConfig([]Option{opt, WithRouteFunc("mine", "main.other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"main.greet": "/start", "main.other": "mine"}
+	if len(c.routes) != len(want) {
+		t.Errorf("routes %v, want %v", c.routes, want)
+	}
+	for fn, route := range want {
+		if c.routes[fn] != route {
+			t.Errorf("route of %s = %q, want %q", fn, c.routes[fn], route)
+		}
+	}
+	for _, bad := range []string{``, `{"name":"x"}`, `<html>not found</html>`, `[{"name":1}]`} {
+		if _, err := ServerRoutes([]byte(bad)); err == nil {
+			t.Errorf("ServerRoutes(%q) accepted", bad)
+		}
+	}
+}
