@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/bottest"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/heap"
 	"github.com/tidygram/tidygram/tgtest"
@@ -98,6 +100,33 @@ func (b *photobot) send(t testing.TB, n int) {
 			t.Fatalf("reply to photo %d: %q, %v", b.sent, m.Text, err)
 		}
 	}
+	// A handler replies before it returns: until it has, its photo is
+	// still live and a heap profile taken now would count it. Wait for
+	// the bot's own count of handled updates (its ops server's /metrics).
+	bottest.Eventually(t, 30*time.Second, fmt.Sprintf("the bot has handled %d photos", b.sent), func() bool {
+		return b.handled(t) >= b.sent
+	})
+}
+
+// handled returns the bot's tidygram_updates_handled_total, summed over
+// its labels.
+func (b *photobot) handled(t testing.TB) int {
+	t.Helper()
+	data, err := heap.Fetch(t.Context(), http.DefaultClient, b.ops+"/metrics", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		if strings.HasPrefix(line, "tidygram_updates_handled_total{") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			n += int(v)
+		}
+	}
+	return n
 }
 
 // profile saves the bot's heap profile (after a GC) to a file.

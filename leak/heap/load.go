@@ -161,7 +161,8 @@ func (hp *Profile) values(s *profile.Sample) Values {
 // Fetch GETs a profile or dump from url with "Authorization: Bearer
 // token" (none when token is empty), reading at most MaxProfileSize bytes.
 // A refusal is an error naming the status (and, for 401, the missing
-// token). The context bounds the whole request.
+// token). It asks for the answer uncompressed (see below). The context
+// bounds the whole request.
 func Fetch(ctx context.Context, client *http.Client, url, token string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -170,6 +171,11 @@ func Fetch(ctx context.Context, client *http.Client, url, token string) ([]byte,
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	// Uncompressed: a server that compresses its answer may keep the
+	// compressor (promhttp pools them; about 800 KB) over the next GC,
+	// and the next heap profile read from it would count it, in one
+	// profile out of two.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
