@@ -1,10 +1,6 @@
 package tg
 
-import (
-	"testing"
-
-	json "github.com/go-json-experiment/json/v1"
-)
+import "testing"
 
 func TestLeadingUpdateID(t *testing.T) {
 	for _, tt := range []struct {
@@ -28,9 +24,19 @@ func TestLeadingUpdateID(t *testing.T) {
 		{`[1]`, 0, false},
 		{``, 0, false},
 		{`{"update_id":3`, 0, false},
-		{`{"update_id":1,"update_id":2}`, 0, false},               // the last counts
-		{`{"update_id":1,"update\u005fid":2}`, 0, false},          // the same name, escaped
-		{`{"update_id":1,"message":{"text":"\u0416"}}`, 0, false}, // any escape: decoded whole
+		{`{"update_id":1,"update_id":2}`, 0, false},                          // the last counts
+		{`{"update_id":1,"message":{},"update_id":2}`, 0, false},             // after other members too
+		{`{"update_id":1,"update\u005fid":2}`, 0, false},                     // the same name, escaped
+		{`{"update_id":1,"a\u0062":2}`, 0, false},                            // any escape in a name: decoded whole
+		{`{"update_id":1,"message":{"text":"\u0416"}}`, 1, true},             // escapes in values do not matter
+		{`{"update_id":1,"message":{"update_id":2}}`, 1, true},               // a nested name is not the update's
+		{`{"update_id":1,"message":{"text":"\"update_id\":2"}}`, 1, true},    // nor a string's content
+		{`{"update_id":1,"message":{"text":"a\\"},"update_id":2}`, 0, false}, // an escaped backslash ends the string
+		{`{"update_id":1,"x":[1,{"y":"]}"},null],"z":true}`, 1, true},
+		{`{"update_id":1,"x":"unterminated}`, 0, false},
+		{`{"update_id":1,"x":{"y":1}`, 0, false},
+		{`{"update_id":1,"x"}`, 0, false},
+		{`{"update_id":1,}`, 0, false},
 	} {
 		id, ok := leadingUpdateID([]byte(tt.in))
 		if id != tt.id || ok != tt.ok {
@@ -40,12 +46,14 @@ func TestLeadingUpdateID(t *testing.T) {
 }
 
 // FuzzLeadingUpdateID: whenever the fast path reads an id from a valid
-// JSON object, it is the update_id a full decode finds.
+// JSON object, it is the update_id a full decode with the Client's own
+// options finds.
 func FuzzLeadingUpdateID(f *testing.F) {
 	for _, data := range samples(f) {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"update_id":1,"update_id":2}`))
+	f.Add([]byte(`{"update_id":1,"message":{"text":"\u0416","update_id":3},"update\u005fid":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		id, ok := leadingUpdateID(data)
 		if !ok {
@@ -54,7 +62,7 @@ func FuzzLeadingUpdateID(f *testing.F) {
 		var u struct {
 			UpdateID int64 `json:"update_id"`
 		}
-		if err := json.Unmarshal(data, &u); err != nil {
+		if err := unmarshal(data, &u); err != nil {
 			return // not valid JSON as a whole: the decoder reports it
 		}
 		if u.UpdateID != id {
