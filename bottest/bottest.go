@@ -21,6 +21,12 @@
 // before the test's cleanup returns, or the test fails. Cleanups run last
 // registered first, so a bot started after its emulator stops before the
 // emulator closes.
+//
+// # What it never does
+//
+// It never mocks the Bot API client: the bot talks HTTP over 127.0.0.1 to
+// the emulator it is given. It keeps no state between tests and leaves no
+// goroutine behind a test that passed.
 package bottest
 
 import (

@@ -101,4 +101,16 @@
 //     renews, commits and purges every 100 ms on short-lived goroutines),
 //     Consume one per held partition; Close ends all of them and those of
 //     the connection and the embedded server.
+//
+// # What it owns and never does
+//
+// A Spool owns its NATS connection, the embedded server when Embedded
+// started one, its goroutines (above) and its leases; the stream and the
+// two buckets are shared by every instance of the bot. It never commits
+// a partition's watermark past an update whose handler has not reported
+// Done (and purges only below the committed watermark), never drops a
+// stored update to make room, never deletes the stream or the buckets
+// (Close leaves them for the next start), and never polls Telegram or
+// runs a handler itself: the bot does both through the spool.Spool
+// interface.
 package jetstream

@@ -5,6 +5,10 @@
 // Run "tidygram help" for the list of commands and "tidygram <command>
 // -h" for a command's flags. Every command stops cleanly on SIGINT or
 // SIGTERM and exits 0 when it was stopped that way.
+//
+// It owns the processes and servers its commands start (the emulator, a
+// demo or soak bot) and stops them before it exits. It never talks to Telegram: every command speaks to the emulator
+// or to the ops server of a bot at the address it is given.
 package main
 
 import (

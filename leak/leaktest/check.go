@@ -6,6 +6,12 @@
 //   - [Check] fails one test (parallel tests too) whose goroutines are
 //     still running when it ends;
 //   - [Main] fails a test binary that leaves goroutines behind.
+//
+// It owns nothing past the test it checks: no goroutine of its own outlives
+// Check's cleanup or Main, and it keeps no state between tests. It never
+// stops a goroutine or waits for one beyond its timeout, and Check never
+// blames a test for goroutines it did not start (it looks only at
+// goroutines under the test's label).
 package leaktest
 
 import (

@@ -8,7 +8,10 @@
 //		})
 //	}
 //
-// It imports testing: only tests import it.
+// It imports testing: only tests import it. It owns the stores Open
+// returns for the length of one subtest, and the fake clock it passes as
+// now; it never opens storage of its own (every store comes from the
+// caller's Open) and never talks to the network.
 package storetest
 
 import (

@@ -3,6 +3,9 @@
 // with its file store in t.TempDir() and random ports, shut down — and waited
 // for — at the test's cleanup, so a leak check after the test sees none of
 // their goroutines. Connect opens a client connection closed at cleanup.
+// It owns those servers, their directories and connections for one test;
+// it never listens beyond 127.0.0.1, never uses a fixed port and never
+// keeps a server across tests.
 //
 // Set NATSTEST_LOG=1 to see the servers' logs.
 package natstest
