@@ -2,8 +2,11 @@ package tg
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	json "github.com/go-json-experiment/json/v1"
@@ -57,6 +60,42 @@ func BenchmarkDecodeUpdatesWhole(b *testing.B) {
 		}
 		if err := json.Unmarshal(data, &env); err != nil || len(env.Result) != 100 {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSkipUpdatesAnswer reads the same updates as a poller that holds
+// every one already (all redelivered), update_id first as Telegram sends
+// it: each is skipped by its id, none decoded. Compare with
+// BenchmarkDecodeUpdatesAnswer.
+func BenchmarkSkipUpdatesAnswer(b *testing.B) {
+	var ans struct{ Result []map[string]json.RawMessage }
+	if err := json.Unmarshal(updatesAnswer(b), &ans); err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"ok":true,"result":[`)
+	for i, u := range ans.Result {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"update_id":%s`, u["update_id"])
+		delete(u, "update_id")
+		for _, k := range slices.Sorted(maps.Keys(u)) {
+			fmt.Fprintf(&buf, `,%q:%s`, k, u[k])
+		}
+		buf.WriteByte('}')
+	}
+	buf.WriteString(`]}`)
+	data := buf.Bytes()
+	red := newRedactor(testToken)
+	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &skippingUpdates{skip: func(int64) bool { return true }, limit: 100}
+		if err := decodeAnswer("getUpdates", 200, bytes.NewReader(data), r, lim, red); err != nil || r.skipped != 100 {
+			b.Fatal(err, r.skipped, len(r.ups))
 		}
 	}
 }
