@@ -25,7 +25,7 @@ func (c *Context) Album() []*tg.Message {
 	if parts, ok := c.Value(albumKey{}).([]*tg.Message); ok {
 		return parts
 	}
-	if m := albumMessage(c.Update); m != nil && m.MediaGroupID != "" {
+	if m := c.Update.NewMessage(); m != nil && m.MediaGroupID != "" {
 		return []*tg.Message{m}
 	}
 	return nil
@@ -35,22 +35,7 @@ func (c *Context) Album() []*tg.Message {
 // message, channel post) is part of an album: it has a media_group_id.
 func MediaGroup() Filter {
 	return func(u *tg.Update) bool {
-		m := albumMessage(u)
+		m := u.NewMessage()
 		return m != nil && m.MediaGroupID != ""
 	}
-}
-
-// albumMessage returns the new message of u that can be an album part.
-func albumMessage(u *tg.Update) *tg.Message {
-	switch {
-	case u == nil:
-		return nil
-	case u.Message != nil:
-		return u.Message
-	case u.BusinessMessage != nil:
-		return u.BusinessMessage
-	case u.ChannelPost != nil:
-		return u.ChannelPost
-	}
-	return nil
 }

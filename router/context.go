@@ -91,9 +91,10 @@ func (c *Context) Go(fn func(ctx context.Context)) error {
 	return c.spawn(c.Context, fn)
 }
 
-// Message returns the message the update carries (see Message): for a
-// callback query, the message with the pressed button.
-func (c *Context) Message() *tg.Message { return Message(c.Update) }
+// Message returns the message the update carries, nil if none (see
+// tg.Update.EffectiveMessage): for a callback query, the message with the
+// pressed button.
+func (c *Context) Message() *tg.Message { return c.Update.EffectiveMessage() }
 
 // Chat returns the chat of the update, nil if it has none.
 func (c *Context) Chat() *tg.Chat { return c.Update.Chat() }

@@ -88,8 +88,8 @@ func TestMessage(t *testing.T) {
 		{"inline query", &tg.Update{InlineQuery: &tg.InlineQuery{ID: "q"}}, nil},
 	}
 	for _, tt := range tests {
-		if got := Message(tt.u); got != tt.want {
-			t.Errorf("%s: Message = %v, want %v", tt.name, got, tt.want)
+		if got := tt.u.EffectiveMessage(); got != tt.want {
+			t.Errorf("%s: EffectiveMessage = %v, want %v", tt.name, got, tt.want)
 		}
 		if tt.u == nil {
 			continue

@@ -97,7 +97,7 @@ func DecodePayload(payload string) ([]byte, error) {
 // startPayload returns the payload of a "/start <payload>" new message and
 // whether the message is a /start command at all.
 func startPayload(u *tg.Update) (string, bool) {
-	m := newMessage(u)
+	m := u.NewMessage()
 	if m == nil || len(m.Text) < 6 || m.Text[0] != '/' {
 		return "", false
 	}

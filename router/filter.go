@@ -59,46 +59,6 @@ func ChatType(types ...string) Filter {
 	}
 }
 
-// Message returns the message an update carries, or nil: the message of
-// the message kinds (message, edited_message, channel_post,
-// edited_channel_post, business_message, edited_business_message,
-// guest_message) and, for a callback query, the message with the pressed
-// button while it is accessible. It is the message whose chat
-// tg.Update.Chat returns, the one Context.Message, Text, Send, Reply and
-// Edit use.
-func Message(u *tg.Update) *tg.Message {
-	if u == nil {
-		return nil
-	}
-	for _, m := range [...]*tg.Message{
-		u.Message, u.EditedMessage, u.ChannelPost, u.EditedChannelPost,
-		u.BusinessMessage, u.EditedBusinessMessage, u.GuestMessage,
-	} {
-		if m != nil {
-			return m
-		}
-	}
-	if q := u.CallbackQuery; q != nil {
-		if m, ok := q.Message.(*tg.Message); ok {
-			return m
-		}
-	}
-	return nil
-}
-
-// newMessage returns the message of a message, channel_post or
-// business_message update: new messages only (text and command routes
-// ignore edits).
-func newMessage(u *tg.Update) *tg.Message {
-	switch {
-	case u.Message != nil:
-		return u.Message
-	case u.ChannelPost != nil:
-		return u.ChannelPost
-	}
-	return u.BusinessMessage
-}
-
 // editedMessage returns the message of an edited_message,
 // edited_channel_post or edited_business_message update.
 func editedMessage(u *tg.Update) *tg.Message {
@@ -118,7 +78,7 @@ func editedMessage(u *tg.Update) *tg.Message {
 //	r.On(router.MessageWhere(func(m *tg.Message) bool { return m.Dice != nil && m.Dice.Value == 6 }), h)
 func MessageWhere(pred func(m *tg.Message) bool) Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		return m != nil && pred(m)
 	}
 }
@@ -139,7 +99,7 @@ func EditedWhere(pred func(m *tg.Message) bool) Filter {
 // text.
 func Text() Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		return m != nil && m.Text != ""
 	}
 }
@@ -147,7 +107,7 @@ func Text() Filter {
 // TextEquals matches new messages whose text is exactly s.
 func TextEquals(s string) Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		return m != nil && m.Text == s
 	}
 }
@@ -155,7 +115,7 @@ func TextEquals(s string) Filter {
 // TextPrefix matches new messages whose text starts with prefix.
 func TextPrefix(prefix string) Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		return m != nil && m.Text != "" && strings.HasPrefix(m.Text, prefix)
 	}
 }
@@ -163,7 +123,7 @@ func TextPrefix(prefix string) Filter {
 // TextMatches matches new messages whose text matches re.
 func TextMatches(re *regexp.Regexp) Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		return m != nil && m.Text != "" && re.MatchString(m.Text)
 	}
 }
@@ -179,7 +139,7 @@ func TextMatches(re *regexp.Regexp) Filter {
 func Command(name string) Filter {
 	name = strings.TrimPrefix(name, "/")
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		if m == nil || len(m.Text) < 2 || m.Text[0] != '/' {
 			return false
 		}
@@ -191,7 +151,7 @@ func Command(name string) Filter {
 // AnyCommand matches every command message.
 func AnyCommand() Filter {
 	return func(u *tg.Update) bool {
-		m := newMessage(u)
+		m := u.NewMessage()
 		if m == nil {
 			return false
 		}

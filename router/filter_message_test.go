@@ -136,7 +136,7 @@ func TestCommandsAndTextInEveryNewMessage(t *testing.T) {
 	for _, tt := range tests {
 		name, _, ok := r.Match(tt.u)
 		if name != tt.want || ok != (tt.want != "") {
-			t.Errorf("%s %q: route %q, want %q", tt.u.Kind(), Message(tt.u).Text, name, tt.want)
+			t.Errorf("%s %q: route %q, want %q", tt.u.Kind(), tt.u.EffectiveMessage().Text, name, tt.want)
 		}
 	}
 }

@@ -105,8 +105,53 @@ func (u *Update) Sender() *User {
 	return nil
 }
 
+// EffectiveMessage returns the message the update carries, or nil: the
+// message of the message kinds (message, edited_message, channel_post,
+// edited_channel_post, business_message, edited_business_message,
+// guest_message) and, for a callback query, the message with the pressed
+// button while it is accessible (a *Message, not an InaccessibleMessage;
+// nil for a callback query from an inline message). Every other kind
+// carries none. It is nil-safe and points into u.
+//
+// For the message kinds and callback queries with an accessible message it
+// is the message whose chat Chat returns. Sender differs for callback
+// queries: it is the user who pressed the button (the query's from), not
+// the message's sender (the bot). router.Context.Message, Text, Send,
+// Reply and Edit use it.
+func (u *Update) EffectiveMessage() *Message {
+	if m := u.message(); m != nil {
+		return m
+	}
+	if u != nil && u.CallbackQuery != nil {
+		if m, ok := u.CallbackQuery.Message.(*Message); ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// NewMessage returns the new message of a message, channel_post or
+// business_message update, nil for every other kind: edits
+// (edited_message, edited_channel_post, edited_business_message), guest
+// messages and callback queries included. These are the messages text and
+// command routes see and that can be parts of an album (media group). It
+// is nil-safe and points into u.
+func (u *Update) NewMessage() *Message {
+	switch {
+	case u == nil:
+		return nil
+	case u.Message != nil:
+		return u.Message
+	case u.ChannelPost != nil:
+		return u.ChannelPost
+	}
+	return u.BusinessMessage
+}
+
 // message returns the Message of the message kinds (message, edited and
-// channel posts, business and guest messages), nil for the others.
+// channel posts, business and guest messages), nil for the others: the
+// one list of those kinds, which EffectiveMessage extends with callback
+// queries and which Chat and Sender use as is.
 func (u *Update) message() *Message {
 	if u == nil {
 		return nil

@@ -113,30 +113,13 @@ func New(ctx context.Context, cfg Config) *Collector {
 }
 
 // GroupID returns the media_group_id of u's new message (message,
-// business message or channel post), "" when u is not part of an album.
+// channel post or business message: tg.Update.NewMessage), "" when u is
+// not part of an album.
 func GroupID(u *tg.Update) string {
-	switch {
-	case u.Message != nil:
-		return u.Message.MediaGroupID
-	case u.BusinessMessage != nil:
-		return u.BusinessMessage.MediaGroupID
-	case u.ChannelPost != nil:
-		return u.ChannelPost.MediaGroupID
+	if m := u.NewMessage(); m != nil {
+		return m.MediaGroupID
 	}
 	return ""
-}
-
-// Message returns the message of an album part (see GroupID), nil if none.
-func Message(u *tg.Update) *tg.Message {
-	switch {
-	case u.Message != nil:
-		return u.Message
-	case u.BusinessMessage != nil:
-		return u.BusinessMessage
-	case u.ChannelPost != nil:
-		return u.ChannelPost
-	}
-	return nil
 }
 
 // Add offers p, an update of lane key (unordered: it has no lane), before

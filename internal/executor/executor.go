@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/dispatch"
-	"github.com/tidygram/tidygram/internal/album"
 	"github.com/tidygram/tidygram/internal/owner"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
@@ -96,7 +95,7 @@ func (e *Executor) Task(u *tg.Update, redelivered bool, done func(handled bool))
 func (e *Executor) AlbumTask(parts []*tg.Update, redelivered bool, done func(handled bool)) dispatch.Task {
 	msgs := make([]*tg.Message, 0, len(parts))
 	for _, u := range parts {
-		if m := album.Message(u); m != nil {
+		if m := u.NewMessage(); m != nil {
 			msgs = append(msgs, m)
 		}
 	}
@@ -267,7 +266,7 @@ func (e *Executor) forOtherBot(u *tg.Update) bool {
 	if u.CallbackQuery != nil {
 		return false // the button's message is not addressed to anyone
 	}
-	m := router.Message(u)
+	m := u.EffectiveMessage()
 	if m == nil || len(m.Text) == 0 || m.Text[0] != '/' {
 		return false
 	}
