@@ -89,6 +89,7 @@ type Bot struct {
 	state     atomic.Pointer[runState] // set while Run runs
 	survivors *leak.Survivors          // per-update leak check; nil when off
 	hook      *webhook.Receiver        // the webhook handler
+	pool      *dispatch.Pool           // the worker pool of the one Run
 	http      *http.Client             // tracked client for handlers' own HTTP calls
 	httpTr    *http.Transport
 }
@@ -122,6 +123,9 @@ func New(token string, opts ...Option) (*Bot, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	if cfg.client != nil && token == "" {
+		return nil, optErr("WithClient", "empty token: pass the client's token (it is not used to call the API, the client has its own)")
+	}
 	b := &Bot{router: router.New(), cfg: cfg, log: cfg.logger}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -130,7 +134,14 @@ func New(token string, opts ...Option) (*Bot, error) {
 	_, _ = rand.Read(idb[:])
 	b.id = owner.Bot(hex.EncodeToString(idb[:]))
 	b.obs = observe.Multi(append([]observe.Observer{observe.Log(b.log)}, cfg.observers...)...)
-	b.observe()
+	if err := b.observe(); err != nil {
+		return nil, err
+	}
+	pool, err := dispatch.New(b.poolConfig())
+	if err != nil {
+		return nil, wrapErr("WithWorkers", err) // unreachable after check; kept in case dispatch's rules grow
+	}
+	b.pool = pool
 	b.httpTr = http.DefaultTransport.(*http.Transport).Clone()
 	b.http = leak.NewTracker(leak.WithUnclosed(b.obs.BodyUnclosed)).Client(&http.Client{Transport: b.httpTr})
 	b.hook = webhook.New(b.webhookConfig())
@@ -146,7 +157,11 @@ func New(token string, opts ...Option) (*Bot, error) {
 	}
 	if !cfg.noFlood {
 		if b.cfg.flood == nil {
-			b.cfg.flood = limit.New(limit.WithObserver(limit.Observer{Waited: b.obs.LimiterWaited, Retrying: b.obs.LimiterRetrying}))
+			ctl, err := limit.New(limit.WithObserver(limit.Observer{Waited: b.obs.LimiterWaited, Retrying: b.obs.LimiterRetrying}))
+			if err != nil {
+				return nil, wrapErr("WithFloodControl", err)
+			}
+			b.cfg.flood = ctl
 		}
 		copts = append(copts, tg.WithMiddleware(b.cfg.flood.Middleware()))
 	}
@@ -297,7 +312,8 @@ func (b *Bot) run(ctx context.Context) error {
 	return srcErr
 }
 
-// start builds one run's executor and pool.
+// start builds one run's executor around the pool New built (a Bot runs
+// once).
 func (b *Bot) start(ctx context.Context) *runState {
 	exec := executor.New(ctx, executor.Config{
 		Owner:          b.id,
@@ -315,16 +331,7 @@ func (b *Bot) start(ctx context.Context) *runState {
 			return ""
 		},
 	})
-	pool := dispatch.New(dispatch.Config{
-		Workers:   b.cfg.workers,
-		QueueSize: b.cfg.queueSize,
-		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
-		Drain:     b.cfg.drainTimeout,
-		StopGrace: StopGrace,
-		Wrap: func(ctx context.Context, loop func(context.Context)) {
-			b.id.Do(ctx, "worker", loop)
-		},
-	})
+	pool := b.pool
 	st := &runState{pool: pool, exec: exec}
 	if b.collectsAlbums() {
 		st.albums = album.New(context.WithoutCancel(ctx), album.Config{
@@ -346,6 +353,20 @@ func (b *Bot) start(ctx context.Context) *runState {
 		})
 	}
 	return st
+}
+
+// poolConfig is the configuration of the bot's worker pool.
+func (b *Bot) poolConfig() dispatch.Config {
+	return dispatch.Config{
+		Workers:   b.cfg.workers,
+		QueueSize: b.cfg.queueSize,
+		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
+		Drain:     b.cfg.drainTimeout,
+		StopGrace: StopGrace,
+		Wrap: func(ctx context.Context, loop func(context.Context)) {
+			b.id.Do(ctx, "worker", loop)
+		},
+	}
 }
 
 // liveState is what the observers may read while st runs.

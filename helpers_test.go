@@ -21,12 +21,12 @@ func emulator(t testing.TB, opts ...tgtest.Option) *tgtest.Server {
 // outlives it).
 func newBot(t testing.TB, srv *tgtest.Server, opts ...tidygram.Option) *tidygram.Bot {
 	t.Helper()
-	base := []tidygram.Option{
-		tidygram.WithPollTimeout(2 * time.Second),
-		tidygram.WithBackoff(5*time.Millisecond, 50*time.Millisecond),
-		tidygram.WithDrainTimeout(5 * time.Second),
-		// The emulator enforces no flood limits unless a test asks.
-		tidygram.WithoutFloodControl(),
+	base := []tidygram.Option{tidygram.WithDrainTimeout(5 * time.Second)}
+	if !tidygram.FloodControlGiven(opts...) { // the emulator enforces no flood limits unless a test asks
+		base = append(base, tidygram.WithoutFloodControl())
+	}
+	if !tidygram.WebhookGiven(opts...) { // with WithWebhook New refuses polling-only options
+		base = append(base, tidygram.WithPollTimeout(2*time.Second), tidygram.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 	}
 	return bottest.New(t, srv, append(base, opts...)...)
 }

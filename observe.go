@@ -24,17 +24,20 @@ import (
 // profile (no stop-the-world) per interval, and only when a handler ended
 // since its last read or a suspect's grace is over: an idle bot reads
 // nothing.
+//
+// Combined with WithoutLeakCheck, New fails.
 func WithLeakCheck(grace time.Duration) Option {
 	return func(c *config) error {
 		if grace <= 0 {
 			return optErr("WithLeakCheck", "grace %v: must be positive", grace)
 		}
-		c.leakGrace, c.noLeakCheck = grace, false
+		c.leakGrace = grace
 		return nil
 	}
 }
 
-// WithoutLeakCheck turns the per-update leak check off.
+// WithoutLeakCheck turns the per-update leak check off. Combined with
+// WithLeakCheck, New fails.
 func WithoutLeakCheck() Option { return func(c *config) error { c.noLeakCheck = true; return nil } }
 
 // WithWatchdog runs a growth watchdog while Run runs (see leak.Watchdog):
@@ -42,7 +45,9 @@ func WithoutLeakCheck() Option { return func(c *config) error { c.noLeakCheck = 
 // raises an alarm, reported to the observer (and so logged) with the
 // fastest-growing owners. With leak.WithHeapExplainer a heap alarm also
 // names the fastest-growing allocation sites, each with its handler's
-// route (the bot sets leak.WithRouteOf to its routes).
+// route (the bot sets leak.WithRouteOf to its routes). The options are
+// validated by leak.NewWatchdog when New builds the bot: an invalid one
+// makes New fail with an *OptionError wrapping the *leak.OptionError.
 func WithWatchdog(opts ...leak.WatchdogOption) Option {
 	return func(c *config) error {
 		c.watchdog = true
@@ -53,19 +58,29 @@ func WithWatchdog(opts ...leak.WatchdogOption) Option {
 
 // observe installs the leak check (run on timers by startLeakCheck) and
 // the watchdog (an owned service), both reporting to the bot's observer.
-func (b *Bot) observe() {
+// An option the leak package refuses is an *OptionError.
+func (b *Bot) observe() error {
 	cfg := &b.cfg
 	if !cfg.noLeakCheck {
 		opts := []leak.SurvivorOption{leak.WithReport(b.obs.Leaked)}
 		if cfg.leakGrace > 0 {
 			opts = append(opts, leak.WithGrace(cfg.leakGrace))
 		}
-		b.survivors = leak.NewSurvivors(string(b.id), opts...) // checks on timers while Run runs (startLeakCheck)
+		s, err := leak.NewSurvivors(string(b.id), opts...) // checks on timers while Run runs (startLeakCheck)
+		if err != nil {
+			return wrapErr("WithLeakCheck", err)
+		}
+		b.survivors = s
 	}
 	if cfg.watchdog {
 		opts := append([]leak.WatchdogOption{leak.WithAlarm(b.obs.Alarm), leak.WithRouteOf(b.routeOf)}, cfg.watchdogOpts...)
-		cfg.services = append(cfg.services, Service{Name: "watchdog", Run: ignoreCancel(leak.NewWatchdog(opts...).Run)})
+		w, err := leak.NewWatchdog(opts...)
+		if err != nil {
+			return wrapErr("WithWatchdog", err)
+		}
+		cfg.services = append(cfg.services, Service{Name: "watchdog", Run: ignoreCancel(w.Run)})
 	}
+	return nil
 }
 
 // routeOf returns the name of the first route whose handler is the

@@ -60,9 +60,21 @@ type Option func(*config) error
 type OptionError struct {
 	Option string // the option, e.g. "WithWorkers"
 	Reason string
+	// Err is the error of the sub-package constructor that refused the
+	// option's value (a *limit.OptionError, *leak.OptionError or
+	// *dispatch.ConfigError), or nil. Unwrap returns it.
+	Err error
 }
 
 func (e *OptionError) Error() string { return "tidygram: " + e.Option + ": " + e.Reason }
+
+// Unwrap returns Err.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// wrapErr is the *OptionError of option for a sub-package's error.
+func wrapErr(option string, err error) error {
+	return &OptionError{Option: option, Reason: err.Error(), Err: err}
+}
 
 func optErr(option, format string, args ...any) error {
 	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
@@ -91,10 +103,12 @@ type config struct {
 	leftoverWait   time.Duration
 	services       []Service
 	flood          *limit.Control
-	floodSet       bool // WithFloodControl or WithoutFloodControl given
-	noFlood        bool
-	leakGrace      time.Duration
+	floodSet       bool          // WithFloodControl or WithoutFloodControl given
+	floodGiven     bool          // WithFloodControl given
+	noFlood        bool          // WithoutFloodControl given
+	leakGrace      time.Duration // WithLeakCheck given when > 0
 	noLeakCheck    bool
+	pollingOpts    []string // polling-only options given (WithPollTimeout, …)
 	observers      []observe.Observer
 	watchdog       bool
 	watchdogOpts   []leak.WatchdogOption
@@ -137,15 +151,49 @@ func (c *config) check() error {
 	if c.client != nil && (c.floodSet || len(c.clientOpts) > 0) {
 		return optErr("WithClient", "the client is yours, with its own middleware: WithClientOptions, WithBaseURL and WithFloodControl cannot apply to it")
 	}
+	if c.floodGiven && c.noFlood {
+		return optErr("WithoutFloodControl", "cannot be combined with WithFloodControl")
+	}
+	if c.leakGrace > 0 && c.noLeakCheck {
+		return optErr("WithoutLeakCheck", "cannot be combined with WithLeakCheck")
+	}
 	if c.webhook != nil {
 		if err := c.webhook.check(); err != nil {
 			return err
 		}
-		if c.atMostOnce && !c.webhook.AckImmediately {
-			return optErr("WithAtMostOnce", "applies to polling; for webhooks set WebhookConfig.AckImmediately")
+		if c.atMostOnce {
+			return optErr("WithAtMostOnce", "applies to polling only: WithWebhook ignores it; for webhooks set WebhookConfig.AckImmediately")
+		}
+		if err := c.checkPollingOnly(); err != nil {
+			return err
 		}
 	}
 	return c.checkSpool()
+}
+
+// checkPollingOnly rejects, with WithWebhook, the options only polling
+// reads: WithPollTimeout and WithPollLimit always; WithBackoff unless a
+// spool (whose puts are retried with it) is set; WithAllowedUpdates
+// unless WebhookConfig.URL is (setWebhook sends it).
+func (c *config) checkPollingOnly() error {
+	for _, name := range c.pollingOpts {
+		switch {
+		case name == "WithBackoff" && c.spool != nil:
+		case name == "WithAllowedUpdates" && c.webhook.URL != "":
+		case name == "WithAllowedUpdates":
+			return optErr(name, "with WithWebhook it is sent only by setWebhook: set WebhookConfig.URL, or drop the option")
+		default:
+			return optErr(name, "applies to polling only: WithWebhook ignores it")
+		}
+	}
+	return nil
+}
+
+// polling records that the polling-only option name was given.
+func (c *config) polling(name string) {
+	if !slices.Contains(c.pollingOpts, name) {
+		c.pollingOpts = append(c.pollingOpts, name)
+	}
 }
 
 // WithClientOptions passes options to the Bot API client the bot creates
@@ -163,8 +211,14 @@ func WithBaseURL(url string) Option { return WithClientOptions(tg.WithBaseURL(ur
 // caller owns it and closes it. The client's middleware is the caller's:
 // the bot installs neither flood control nor API-call observation on it
 // (add limit's and observe.APIMiddleware yourself when you build it), and
-// New fails if WithClientOptions, WithBaseURL or WithFloodControl are given
-// too.
+// New fails if WithClientOptions, WithBaseURL, WithFloodControl or
+// WithoutFloodControl are given too.
+//
+// The client carries its own token: New's token argument is then not
+// used to call the Bot API (tg.Client does not expose its token, so the
+// two cannot be compared). It must still not be empty: New("",
+// WithClient(c)) is an *OptionError, as New("") is an error without it.
+// Pass the client's token.
 func WithClient(client *tg.Client) Option {
 	return func(c *config) error {
 		if client == nil {
@@ -234,31 +288,36 @@ func WithDrainTimeout(d time.Duration) Option {
 
 // WithPollTimeout sets the long-poll timeout of getUpdates: whole seconds,
 // at least 1 (default 30 s). Cancelling Run's context aborts a pending poll
-// at once whatever this is.
+// at once whatever this is. Polling only: with WithWebhook, New fails.
 func WithPollTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second || d%time.Second != 0 {
 			return optErr("WithPollTimeout", "%v: whole seconds, at least 1 s (Telegram takes seconds)", d)
 		}
 		c.pollTimeout = d
+		c.polling("WithPollTimeout")
 		return nil
 	}
 }
 
 // WithPollLimit sets getUpdates' limit, 1–100 (default 100). It is also the
-// bound of updates in flight beyond the watermark (see Run).
+// bound of updates in flight beyond the watermark (see Run). Polling only:
+// with WithWebhook, New fails.
 func WithPollLimit(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 100 {
 			return optErr("WithPollLimit", "%d: Telegram takes 1–100", n)
 		}
 		c.pollLimit = n
+		c.polling("WithPollLimit")
 		return nil
 	}
 }
 
-// WithAllowedUpdates sets getUpdates' (or setWebhook's) allowed_updates.
-// Default: not sent, so Telegram keeps its previous setting.
+// WithAllowedUpdates sets getUpdates' (or setWebhook's) allowed_updates;
+// each kind must be one of tg.UpdateKinds. Default: not sent, so Telegram
+// keeps its previous setting. With WithWebhook only setWebhook sends it,
+// so New fails unless WebhookConfig.URL is set.
 func WithAllowedUpdates(kinds ...string) Option {
 	return func(c *config) error {
 		for _, k := range kinds {
@@ -267,6 +326,7 @@ func WithAllowedUpdates(kinds ...string) Option {
 			}
 		}
 		c.allowedUpdates = append([]string{}, kinds...)
+		c.polling("WithAllowedUpdates")
 		return nil
 	}
 }
@@ -274,18 +334,22 @@ func WithAllowedUpdates(kinds ...string) Option {
 // WithAtMostOnce confirms polled updates to Telegram as soon as they are
 // received instead of after they are handled. A crash then loses the
 // updates in flight instead of redelivering them; choose it only when a
-// duplicate is worse than a loss. (For webhooks: WebhookConfig.AckImmediately.)
+// duplicate is worse than a loss. Polling only: with WithWebhook New
+// fails (for webhooks set WebhookConfig.AckImmediately).
 func WithAtMostOnce() Option { return func(c *config) error { c.atMostOnce = true; return nil } }
 
 // WithBackoff sets the poller's retry delays after an error: from min,
 // doubling with jitter, capped at max (defaults 100 ms and 30 s; 0 < min ≤
-// max). A 429 waits Telegram's retry_after instead.
+// max). A 429 waits Telegram's retry_after instead. With WithSpool it also
+// spaces the retries of a failed put. With WithWebhook and no spool
+// nothing reads it, and New fails.
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) error {
 		if min <= 0 {
 			return optErr("WithBackoff", "min %v: must be positive", min)
 		}
 		c.backoffMin, c.backoffMax = min, max
+		c.polling("WithBackoff")
 		return nil
 	}
 }
@@ -325,15 +389,17 @@ func WithLeftoverWait(d time.Duration) Option {
 // to the bot's observer — Telegram's limits (about 30 messages/s per bot,
 // 1/s per chat with bursts of 3, 20/min per group), 429 retry_after
 // honoured, safe retries only; see package limit. It is on by default.
+// Combined with WithoutFloodControl or WithClient, New fails.
 func WithFloodControl(ctl *limit.Control) Option {
-	return func(c *config) error { c.flood, c.noFlood, c.floodSet = ctl, false, true; return nil }
+	return func(c *config) error { c.flood, c.floodGiven, c.floodSet = ctl, true, true; return nil }
 }
 
 // WithoutFloodControl sends every call at once, with no limiter and no
 // retry (benchmarks against a server without limits, or a limiter of your
-// own installed with WithClientOptions(tg.WithMiddleware(...))).
+// own installed with WithClientOptions(tg.WithMiddleware(...))). Combined
+// with WithFloodControl or WithClient, New fails.
 func WithoutFloodControl() Option {
-	return func(c *config) error { c.flood, c.noFlood, c.floodSet = nil, true, true; return nil }
+	return func(c *config) error { c.noFlood, c.floodSet = true, true; return nil }
 }
 
 var errNilObserver = errors.New("nil observer")

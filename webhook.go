@@ -24,7 +24,7 @@ type WebhookConfig struct {
 	// constant time.
 	Secret string
 	// InsecureNoSecret accepts requests without a secret. Only for a
-	// listener nobody else can reach.
+	// listener nobody else can reach. Set with a Secret, New fails.
 	InsecureNoSecret bool
 	// MaxBodyBytes caps a request body (default 1 MiB): a larger one gets
 	// 413 and nothing is decoded.
@@ -63,15 +63,18 @@ type WebhookConfig struct {
 	// closes. Every answer but 200 closes its connection at once, so a
 	// client without the secret holds a slot for at most the 10 s its
 	// headers may take, one with it for at most 10 s + BodyTimeout before
-	// its update is handled. Ignored without Addr.
+	// its update is handled. Owned server only: set without Addr, New
+	// fails.
 	MaxOpenConns int
 	// Path of the webhook in the owned server (default "/"), matched
-	// exactly.
+	// exactly. Owned server only: set without Addr, New fails.
 	Path string
-	// CertFile and KeyFile serve TLS from the owned server.
+	// CertFile and KeyFile serve TLS from the owned server; give both or
+	// neither. Owned server only: set without Addr, New fails.
 	CertFile, KeyFile string
 	// TLSConfig, if set, is used by the owned server (with CertFile/KeyFile
-	// or its own certificates).
+	// or its own certificates). Owned server only: set without Addr, New
+	// fails.
 	TLSConfig *tls.Config
 	// URL, when set, is registered with setWebhook when Run starts (with
 	// Secret, MaxConnections and the bot's allowed updates): after the
@@ -83,13 +86,35 @@ type WebhookConfig struct {
 	MaxConnections int64
 	// Listener, if set, is used instead of listening on Addr (tests, socket
 	// activation). Addr must then be non-empty for Run to own a server; its
-	// value is only informative.
+	// value is only informative. Set without Addr, New fails.
 	Listener net.Listener
 }
 
+// check validates w and fills in its defaults. Invalid values, fields
+// only the owned server reads set without Addr, and conflicting fields
+// are *OptionErrors.
 func (w *WebhookConfig) check() error {
 	if w.Secret == "" && !w.InsecureNoSecret {
 		return optErr("WithWebhook", "a webhook needs a Secret (or InsecureNoSecret)")
+	}
+	if w.Secret != "" && w.InsecureNoSecret {
+		return optErr("WithWebhook", "Secret and InsecureNoSecret together: choose one")
+	}
+	if w.Addr == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"Listener", w.Listener != nil}, {"Path", w.Path != ""}, {"MaxOpenConns", w.MaxOpenConns != 0},
+			{"CertFile", w.CertFile != ""}, {"KeyFile", w.KeyFile != ""}, {"TLSConfig", w.TLSConfig != nil},
+		} {
+			if f.set {
+				return optErr("WithWebhook", "%s is set without Addr: only the server Run owns (Addr) reads it; with your own server, configure that server", f.name)
+			}
+		}
+	}
+	if (w.CertFile == "") != (w.KeyFile == "") {
+		return optErr("WithWebhook", "CertFile %q and KeyFile %q: give both or neither", w.CertFile, w.KeyFile)
 	}
 	if len(w.Secret) > 256 {
 		return optErr("WithWebhook", "secret longer than 256 characters")

@@ -23,8 +23,10 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,28 +77,32 @@ const (
 
 // Config configures a Pool. The zero value is usable: 16 workers, 1024
 // tasks, no deadline, no drain period (Run returns as soon as running tasks
-// ended their cancelled contexts or were abandoned).
+// ended their cancelled contexts or were abandoned). In every field zero
+// means the default; a negative value, or a QueueSize below Workers, makes
+// New fail with a *ConfigError (nothing is clamped).
 type Config struct {
-	// Workers is the most goroutines that run tasks at once. Default 16.
+	// Workers is the most goroutines that run tasks at once. Default 16;
+	// ≥ 0.
 	Workers int
 	// IdleTimeout is how long a worker waits for work before it ends
-	// (a later Submit starts another). Default 10 s.
+	// (a later Submit starts another). Default 10 s; ≥ 0.
 	IdleTimeout time.Duration
 	// QueueSize bounds the number of tasks queued or running at once;
-	// Submit blocks while it is reached. Default 1024; at least Workers.
+	// Submit blocks while it is reached. Default 1024, or Workers when
+	// that is more; when set, at least Workers.
 	QueueSize int
 	// Deadline, if positive, is how long a task may run before it is
 	// abandoned (see Task.Abandon). Supervision runs on Run's goroutine,
 	// which wakes when the earliest running task reaches it (every
-	// Deadline while none runs).
+	// Deadline while none runs). Default 0: no deadline; ≥ 0.
 	Deadline time.Duration
 	// Drain is how long queued and running tasks may go on after Run's
 	// context is done; then the task context is cancelled and what is
-	// still queued is dropped.
+	// still queued is dropped. Default 0; ≥ 0.
 	Drain time.Duration
 	// StopGrace is how long tasks get to return after the task context is
 	// cancelled at the end of the drain period before they are abandoned.
-	// Default 500 ms.
+	// Default 500 ms; ≥ 0.
 	StopGrace time.Duration
 	// Wrap, if set, runs each worker's loop (a function that returns when
 	// the worker ends); tidygram uses it to attach pprof labels.
@@ -185,21 +191,57 @@ type Pool struct {
 	dropped   atomic.Int64
 }
 
-// New returns a Pool with cfg's defaults filled in. It starts no goroutine.
-func New(cfg Config) *Pool {
-	if cfg.Workers <= 0 {
+// ConfigError is New's error for a Config field it cannot use.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "QueueSize"
+	Value  any    // the value given
+	Reason string // what it must be
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("dispatch: Config.%s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// check returns the first field of cfg New cannot use, as a *ConfigError.
+func (cfg *Config) check() error {
+	for _, f := range []struct {
+		name     string
+		value    any
+		negative bool
+	}{
+		{"Workers", cfg.Workers, cfg.Workers < 0},
+		{"QueueSize", cfg.QueueSize, cfg.QueueSize < 0},
+		{"IdleTimeout", cfg.IdleTimeout, cfg.IdleTimeout < 0},
+		{"Deadline", cfg.Deadline, cfg.Deadline < 0},
+		{"Drain", cfg.Drain, cfg.Drain < 0},
+		{"StopGrace", cfg.StopGrace, cfg.StopGrace < 0},
+	} {
+		if f.negative {
+			return &ConfigError{Field: f.name, Value: f.value, Reason: "must not be negative (0: the default)"}
+		}
+	}
+	if workers := cmp.Or(cfg.Workers, DefaultWorkers); cfg.QueueSize > 0 && cfg.QueueSize < workers {
+		return &ConfigError{Field: "QueueSize", Value: cfg.QueueSize, Reason: fmt.Sprintf("is below the %d Workers: at least one slot per worker", workers)}
+	}
+	return nil
+}
+
+// New returns a Pool with cfg's defaults filled in. It starts no
+// goroutine. A field New cannot use (see Config) is a *ConfigError.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = DefaultQueueSize
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = max(DefaultQueueSize, cfg.Workers)
 	}
-	if cfg.QueueSize < cfg.Workers {
-		cfg.QueueSize = cfg.Workers
-	}
-	if cfg.StopGrace <= 0 {
+	if cfg.StopGrace == 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
-	if cfg.IdleTimeout <= 0 {
+	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdle
 	}
 	return &Pool{
@@ -208,7 +250,7 @@ func New(cfg Config) *Pool {
 		lanes:   make(map[int64]*lane),
 		stopped: make(chan struct{}),
 		workers: make(map[*worker]struct{}),
-	}
+	}, nil
 }
 
 // Workers returns the most workers the pool runs at once.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,7 +43,7 @@ func TestPerKeyOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := New(Config{Workers: tt.workers, QueueSize: tt.queue})
+			p := mustNew(New(Config{Workers: tt.workers, QueueSize: tt.queue}))
 			stop := start(p)
 			var mu sync.Mutex
 			got := make(map[int64][]int)
@@ -95,7 +97,7 @@ func TestPerKeyOrder(t *testing.T) {
 }
 
 func TestKeysRunInParallel(t *testing.T) {
-	p := New(Config{Workers: 4})
+	p := mustNew(New(Config{Workers: 4}))
 	stop := start(p)
 	defer stop()
 	// Four tasks of four keys must all be running at once: each waits for
@@ -124,7 +126,7 @@ func TestKeysRunInParallel(t *testing.T) {
 }
 
 func TestSubmitBackpressure(t *testing.T) {
-	p := New(Config{Workers: 1, QueueSize: 2})
+	p := mustNew(New(Config{Workers: 1, QueueSize: 2}))
 	stop := start(p)
 	defer stop()
 	release := make(chan struct{})
@@ -146,7 +148,7 @@ func TestSubmitBackpressure(t *testing.T) {
 }
 
 func TestDrainRunsQueuedWork(t *testing.T) {
-	p := New(Config{Workers: 2, QueueSize: 100, Drain: time.Minute})
+	p := mustNew(New(Config{Workers: 2, QueueSize: 100, Drain: time.Minute}))
 	var ran atomic.Int32
 	stop := start(p)
 	for i := range 100 {
@@ -181,7 +183,7 @@ func (t *task) Drop()                                    { t.dropped.Add(1) }
 
 func TestDrainTimeoutDropsQueued(t *testing.T) {
 	var dropped atomic.Int32
-	p := New(Config{Workers: 1, QueueSize: 10, Drain: 50 * time.Millisecond})
+	p := mustNew(New(Config{Workers: 1, QueueSize: 10, Drain: 50 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -221,7 +223,7 @@ func TestDrainTimeoutDropsQueued(t *testing.T) {
 // and other keys never wait for it.
 func TestStuckTaskIsAbandoned(t *testing.T) {
 	const workers = 2
-	p := New(Config{Workers: workers, QueueSize: 64, Deadline: 100 * time.Millisecond, Drain: time.Second})
+	p := mustNew(New(Config{Workers: workers, QueueSize: 64, Deadline: 100 * time.Millisecond, Drain: time.Second}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -295,7 +297,7 @@ func TestStuckTaskIsAbandoned(t *testing.T) {
 // StopGrace (plus scheduling) even when a task ignores its context; the
 // task is abandoned as stopping.
 func TestStopAbandonsTasksIgnoringCancel(t *testing.T) {
-	p := New(Config{Workers: 1, Drain: 20 * time.Millisecond, StopGrace: 20 * time.Millisecond})
+	p := mustNew(New(Config{Workers: 1, Drain: 20 * time.Millisecond, StopGrace: 20 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -339,7 +341,7 @@ func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, msg string) {
 }
 
 func TestUnorderedRunsInParallel(t *testing.T) {
-	p := New(Config{Workers: 2})
+	p := mustNew(New(Config{Workers: 2}))
 	stop := start(p)
 	defer stop()
 	var arrived sync.WaitGroup
@@ -366,7 +368,7 @@ func TestUnorderedRunsInParallel(t *testing.T) {
 }
 
 func BenchmarkSubmit(b *testing.B) {
-	p := New(Config{Workers: 4, QueueSize: 1024})
+	p := mustNew(New(Config{Workers: 4, QueueSize: 1024}))
 	stop := start(p)
 	defer stop()
 	var wg sync.WaitGroup
@@ -390,7 +392,7 @@ func (deafTask) Drop()                           {}
 // under the same deadline; when it hangs as well, it is abandoned in turn,
 // the key goes on and the pool keeps its size.
 func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
-	p := New(Config{Workers: 1, QueueSize: 8, Deadline: 50 * time.Millisecond, Drain: time.Second})
+	p := mustNew(New(Config{Workers: 1, QueueSize: 8, Deadline: 50 * time.Millisecond, Drain: time.Second}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -419,7 +421,7 @@ func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
 // Workers of them, and end after IdleTimeout without work; work submitted
 // later starts them again.
 func TestWorkersStartOnDemandAndEndWhenIdle(t *testing.T) {
-	p := New(Config{Workers: 4, IdleTimeout: 20 * time.Millisecond})
+	p := mustNew(New(Config{Workers: 4, IdleTimeout: 20 * time.Millisecond}))
 	stop := start(p)
 	defer stop()
 	if n := p.Running(); n != 0 {
@@ -444,12 +446,8 @@ func TestWorkersStartOnDemandAndEndWhenIdle(t *testing.T) {
 			t.Fatalf("round %d: %d workers for 10 keys, want Workers (4)", round, n)
 		}
 		close(release)
-		deadline := time.Now().Add(10 * time.Second)
-		for p.Running() != 0 || p.Len() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: %d workers and %d tasks left 10 s after the work ended", round, p.Running(), p.Len())
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !wait.For(10*time.Second, func() bool { return p.Running() == 0 && p.Len() == 0 }) {
+			t.Fatalf("round %d: %d workers and %d tasks left 10 s after the work ended", round, p.Running(), p.Len())
 		}
 	}
 }

@@ -527,7 +527,10 @@ func TestLimiterInstancesNo429(t *testing.T) {
 	for i := range instances {
 		_, js := natstest.Connect(t, node.URL())
 		limiters[i] = newTestLimiter(t, js, "e2e", nil, LimiterRules(global, chat, group))
-		ctl := limit.New(limit.WithLimiter(limiters[i]))
+		ctl, err := limit.New(limit.WithLimiter(limiters[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
 		c, err := tg.NewClient(emu.Token(), tg.WithBaseURL(emu.URL()), tg.WithMiddleware(ctl.Middleware()))
 		if err != nil {
 			t.Fatal(err)
@@ -671,7 +674,11 @@ func ExampleNewLimiter() {
 		if err != nil {
 			return err
 		}
-		client, err := tg.NewClient(token, tg.WithMiddleware(limit.New(limit.WithLimiter(lim)).Middleware()))
+		ctl, err := limit.New(limit.WithLimiter(lim)) // an invalid option is an error
+		if err != nil {
+			return err
+		}
+		client, err := tg.NewClient(token, tg.WithMiddleware(ctl.Middleware()))
 		if err != nil {
 			return err
 		}

@@ -125,7 +125,11 @@ func runChild(ctx context.Context, cfg childConfig, report func(string)) error {
 	flood := tidygram.WithoutFloodControl()
 	if !cfg.NoFlood {
 		global := limit.Per(cfg.Rate, time.Second, 1)
-		var lim limit.Limiter = limit.NewLocal(limit.WithGlobal(global))
+		local, err := limit.NewLocal(limit.WithGlobal(global))
+		if err != nil {
+			return fmt.Errorf("local limiter: %w", err)
+		}
+		var lim limit.Limiter = local
 		if cfg.Dir == "" {
 			// One bot-wide budget for all instances, and chat budgets
 			// that follow a chat to the instance that takes it over.
@@ -142,7 +146,11 @@ func runChild(ctx context.Context, cfg childConfig, report func(string)) error {
 				return fmt.Errorf("shared limiter: %w", err)
 			}
 		}
-		flood = tidygram.WithFloodControl(limit.New(limit.WithLimiter(lim)))
+		ctl, err := limit.New(limit.WithLimiter(lim))
+		if err != nil {
+			return fmt.Errorf("flood control: %w", err)
+		}
+		flood = tidygram.WithFloodControl(ctl)
 	}
 	var tr *tracer
 	var bs spool.Spool = sp

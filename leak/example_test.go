@@ -13,8 +13,12 @@ import (
 // checks on timers (Start); goroutines still labelled with an update
 // grace after its handler returned are reported once.
 func ExampleSurvivors() {
-	s := leak.NewSurvivors("bot-id", leak.WithGrace(30*time.Second),
+	s, err := leak.NewSurvivors("bot-id", leak.WithGrace(30*time.Second),
 		leak.WithReport(func(r leak.Report) { fmt.Println(r) }))
+	if err != nil {
+		fmt.Println(err) // an *OptionError: an option value out of range
+		return
+	}
 	stop := s.Start(context.Background())
 	s.Started(42)         // before the handler of update 42 runs
 	s.Ended(42, "/start") // after it returned

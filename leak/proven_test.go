@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // leakSender starts a goroutine whose receiver is gone: its channel is
@@ -22,18 +24,14 @@ func TestProvenLeakReported(t *testing.T) {
 	}
 	runHandler("botP", "handler", "/search", 501, func(context.Context) { leakSender() })
 	var proven []Group
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	wait.For(10*time.Second, func() bool {
 		gs, err := ProvenLeaks()
 		if err != nil {
 			t.Fatal(err)
 		}
 		proven = Filter(gs, func(g Group) bool { return g.Labels[LabelBot] == "botP" })
-		if len(proven) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(proven) > 0
+	})
 	if Count(proven) != 1 || proven[0].Leaked != 1 || proven[0].Labels[LabelHandler] != "/search" || proven[0].Labels[LabelUpdateID] != "501" {
 		t.Fatalf("proven leaks %+v", proven)
 	}
@@ -42,7 +40,7 @@ func TestProvenLeakReported(t *testing.T) {
 	}
 	// The watchdog's low-frequency check raises it as an alarm.
 	var alarm Alarm
-	w := NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithAlarm(func(a Alarm) { alarm = a }))
+	w := mustNew(NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithAlarm(func(a Alarm) { alarm = a })))
 	w.Observe(Sample{Time: time.Now(), Goroutines: -1, HeapLive: -1, FDs: -1})
 	if alarm.Resource != "proven_leaks" || !strings.Contains(alarm.String(), "handler=/search") {
 		t.Errorf("alarm %+v", alarm)

@@ -134,22 +134,50 @@ type suspect struct {
 	reported bool          // reported (here, or by the runtime as abandoned)
 }
 
-// SurvivorOption configures Survivors.
-type SurvivorOption func(*Survivors)
+// SurvivorOption configures Survivors. An option given a value it cannot
+// use returns an *OptionError, which NewSurvivors returns: nothing is
+// clamped or silently replaced by a default.
+type SurvivorOption func(*Survivors) error
 
 // WithGrace sets how long an update's goroutines may outlive its handler
-// (default 30 s; 0 reports them at the second check that sees them).
-func WithGrace(d time.Duration) SurvivorOption { return func(s *Survivors) { s.grace = d } }
+// (default DefaultGrace, 30 s; ≥ 0, 0 reports them at the second check
+// that sees them).
+func WithGrace(d time.Duration) SurvivorOption {
+	return func(s *Survivors) error {
+		if d < 0 {
+			return optErr("WithGrace", d, "must not be negative")
+		}
+		s.grace = d
+		return nil
+	}
+}
 
-// WithInterval sets how often Run checks (default 5 s, or the grace when
-// that is shorter; at least 1 ms).
-func WithInterval(d time.Duration) SurvivorOption { return func(s *Survivors) { s.interval = d } }
+// WithInterval sets how often Run checks (default DefaultInterval, 5 s,
+// or the grace when that is shorter but at least 1 ms; given, at least
+// 1 ms).
+func WithInterval(d time.Duration) SurvivorOption {
+	return func(s *Survivors) error {
+		if d < minInterval {
+			return optErr("WithInterval", d, fmt.Sprintf("must be at least %v", minInterval))
+		}
+		s.interval = d
+		return nil
+	}
+}
 
 // WithMaxSuspects bounds the updates with surviving goroutines tracked at
-// once (default 10,000; at least 1). Beyond it an update seen with
+// once (default DefaultMaxSuspects, 10,000; at least 1). Beyond it an update seen with
 // survivors is not tracked and is counted in Dropped, at every check that
 // sees it until room is free; it is then tracked from that check on.
-func WithMaxSuspects(n int) SurvivorOption { return func(s *Survivors) { s.maxSuspects = n } }
+func WithMaxSuspects(n int) SurvivorOption {
+	return func(s *Survivors) error {
+		if n < 1 {
+			return optErr("WithMaxSuspects", n, "must be at least 1")
+		}
+		s.maxSuspects = n
+		return nil
+	}
+}
 
 // WithMaxPending is the former name of WithMaxSuspects.
 //
@@ -158,11 +186,28 @@ func WithMaxSuspects(n int) SurvivorOption { return func(s *Survivors) { s.maxSu
 func WithMaxPending(n int) SurvivorOption { return WithMaxSuspects(n) }
 
 // WithReport sets the function that receives each report, on the goroutine
-// that runs the check. Default: log it at Warn with slog.Default().
-func WithReport(f func(Report)) SurvivorOption { return func(s *Survivors) { s.report = f } }
+// that runs the check. Default: log it at Warn with slog.Default(). f
+// must not be nil.
+func WithReport(f func(Report)) SurvivorOption {
+	return func(s *Survivors) error {
+		if f == nil {
+			return optErr("WithReport", "nil", "needs a func")
+		}
+		s.report = f
+		return nil
+	}
+}
 
-// WithClock sets the clock (default time.Now); for tests.
-func WithClock(now func() time.Time) SurvivorOption { return func(s *Survivors) { s.now = now } }
+// WithClock sets the clock (default time.Now; must not be nil); for tests.
+func WithClock(now func() time.Time) SurvivorOption {
+	return func(s *Survivors) error {
+		if now == nil {
+			return optErr("WithClock", "nil", "needs a func")
+		}
+		s.now = now
+		return nil
+	}
+}
 
 // WithSnapshot sets where goroutines are read from (default: Snapshot,
 // decoding only this bot's goroutines, and Goroutines for creation sites
@@ -170,18 +215,20 @@ func WithClock(now func() time.Time) SurvivorOption { return func(s *Survivors) 
 // and for reading another process's dumps. A nil snapshot keeps the
 // default; a nil detail reads Goroutines when tracebacklabels is on.
 func WithSnapshot(snapshot func() ([]Group, error), detail func() ([]Goroutine, error)) SurvivorOption {
-	return func(s *Survivors) {
+	return func(s *Survivors) error {
 		if snapshot != nil {
 			s.snapshot = snapshot
 		}
 		s.detail = detail
+		return nil
 	}
 }
 
 // NewSurvivors returns a checker for the goroutines labelled with bot (the
 // LabelBot value). It starts nothing: call Run, or CheckNow from a loop of
-// your own.
-func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
+// your own. An option given a value it cannot use makes it fail with an
+// *OptionError.
+func NewSurvivors(bot string, opts ...SurvivorOption) (*Survivors, error) {
 	s := &Survivors{
 		bot: bot, grace: DefaultGrace, maxSuspects: DefaultMaxSuspects,
 		now: time.Now, running: map[int64]int32{}, suspects: map[int64]suspect{},
@@ -192,7 +239,9 @@ func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 		},
 	}
 	for _, o := range opts {
-		o(s)
+		if err := o(s); err != nil {
+			return nil, err
+		}
 	}
 	s.epoch = s.now()
 	if s.detail == nil {
@@ -203,15 +252,10 @@ func NewSurvivors(bot string, opts ...SurvivorOption) *Survivors {
 			return Goroutines()
 		}
 	}
-	if s.grace < 0 {
-		s.grace = 0
+	if s.interval == 0 { // the documented default: 5 s, or the grace when shorter
+		s.interval = max(min(DefaultInterval, s.grace), minInterval)
 	}
-	if s.interval <= 0 {
-		s.interval = min(DefaultInterval, s.grace)
-	}
-	s.interval = max(s.interval, minInterval)
-	s.maxSuspects = max(s.maxSuspects, 1)
-	return s
+	return s, nil
 }
 
 // Started records that a handler of updateID is about to run: until the
@@ -501,7 +545,10 @@ func (s *Survivors) details(ids map[int64]time.Time) map[int64][]Group {
 // reads one goroutine profile, and a full dump for creation sites when
 // tracebacklabels is on. Count is 0 when none is found.
 func UpdateReport(bot string, updateID int64, handler string) (Report, error) {
-	s := NewSurvivors(bot)
+	s, err := NewSurvivors(bot) // no options: cannot fail
+	if err != nil {
+		return Report{}, err
+	}
 	r := Report{Bot: bot, Handler: handler, UpdateID: updateID, Ended: time.Now()}
 	groups, err := s.snapshot()
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -97,20 +99,18 @@ func leakFrom(t *testing.T, bot, handler string, update int64) (end func()) {
 func waitGone(t *testing.T, bot string, update int64) {
 	t.Helper()
 	want := fmt.Sprint(update)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	wait.Until(t, 10*time.Second, fmt.Sprintf("goroutines of bot %s update %d gone", bot, update), func() bool {
 		gs, err := snapshotLabelled(LabelBot, bot)
 		if err != nil {
 			t.Fatal(err)
 		}
-		left := false
 		for _, g := range gs {
-			left = left || g.Labels[LabelUpdateID] == want
+			if g.Labels[LabelUpdateID] == want {
+				return false
+			}
 		}
-		if !left {
-			return
-		}
-	}
-	t.Fatalf("goroutines of bot %s update %d still running after 10 s", bot, update)
+		return true
+	})
 }
 
 // synthetic returns a profile with one goroutine labelled with each of ids.
@@ -137,7 +137,7 @@ func TestSurvivorsReportHandlerLeak(t *testing.T) {
 	var started sync.WaitGroup
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var reports []Report
-	s := NewSurvivors("bot1", WithClock(clock.Now), WithGrace(30*time.Second), WithReport(func(r Report) { reports = append(reports, r) }))
+	s := mustNew(NewSurvivors("bot1", WithClock(clock.Now), WithGrace(30*time.Second), WithReport(func(r Report) { reports = append(reports, r) })))
 
 	// 42 leaks a goroutine; 43 calls the Bot API (its connection stays in
 	// the pool, labelled with 43); 44 starts owned background work; 45 is
@@ -249,8 +249,8 @@ func TestSurvivorsTiming(t *testing.T) {
 			t0 := time.Unix(1_000_000, 0)
 			clock := &fakeClock{t: t0}
 			var reports []Report
-			s := NewSurvivors(bot, WithClock(clock.Now), WithGrace(grace), WithInterval(interval),
-				WithReport(func(r Report) { reports = append(reports, r) }))
+			s := mustNew(NewSurvivors(bot, WithClock(clock.Now), WithGrace(grace), WithInterval(interval),
+				WithReport(func(r Report) { reports = append(reports, r) })))
 			s.Started(1)
 			end := leakFrom(t, bot, "/leaky", 1)
 			stopHandler := func() {}
@@ -314,7 +314,7 @@ func TestSurvivorsTiming(t *testing.T) {
 // nothing after warm-up.
 func TestSurvivorsMemoryBounded(t *testing.T) {
 	reads := 0
-	s := NewSurvivors("mem", WithSnapshot(func() ([]Group, error) { reads++; return nil, nil }, nil))
+	s := mustNew(NewSurvivors("mem", WithSnapshot(func() ([]Group, error) { reads++; return nil, nil }, nil)))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -362,7 +362,7 @@ func TestSurvivorsMemoryBounded(t *testing.T) {
 func TestSurvivorsBurstCapacityReturned(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	var profile []Group
-	s := NewSurvivors("burst", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) { return profile, nil }, nil), WithReport(func(Report) {}))
+	s := mustNew(NewSurvivors("burst", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) { return profile, nil }, nil), WithReport(func(Report) {})))
 	ids := make([]int64, 5000)
 	for i := range ids {
 		ids[i] = int64(i)
@@ -404,8 +404,8 @@ func TestSurvivorsMaxSuspects(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	all := []int64{1, 2, 3, 4, 5}
 	profile := synthetic("b", all...)
-	s := NewSurvivors("b", WithClock(clock.Now), WithMaxSuspects(3), WithReport(func(Report) {}),
-		WithSnapshot(func() ([]Group, error) { return profile, nil }, nil))
+	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithMaxSuspects(3), WithReport(func(Report) {}),
+		WithSnapshot(func() ([]Group, error) { return profile, nil }, nil)))
 	for _, id := range all {
 		s.Started(id)
 		s.Ended(id, "/h")
@@ -461,7 +461,7 @@ func TestSurvivorsMaxSuspects(t *testing.T) {
 func TestSurvivorsWithoutTracebackLabels(t *testing.T) {
 	leakFrom(t, "bot3", "/h", 7)
 	clock := &fakeClock{t: time.Unix(0, 0)}
-	s := NewSurvivors("bot3", WithClock(clock.Now), WithSnapshot(Snapshot, nil), WithReport(func(Report) {}))
+	s := mustNew(NewSurvivors("bot3", WithClock(clock.Now), WithSnapshot(Snapshot, nil), WithReport(func(Report) {})))
 	s.Ended(7, "/h")
 	if rs, err := s.CheckNow(); err != nil || len(rs) != 0 {
 		t.Fatalf("first check: %v, %v", rs, err)
@@ -480,12 +480,12 @@ func TestSurvivorsWithoutTracebackLabels(t *testing.T) {
 func TestSurvivorsSnapshotErrorRetries(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	fail := true
-	s := NewSurvivors("b", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) {
+	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) {
 		if fail {
 			return nil, io.ErrUnexpectedEOF
 		}
 		return []Group{{Count: 2, Labels: map[string]string{LabelBot: "b", LabelUpdateID: "5", LabelComponent: "handler", LabelHandler: "/h"}, Stack: []Frame{{Func: "main.f"}}}}, nil
-	}, nil), WithReport(func(Report) {}))
+	}, nil), WithReport(func(Report) {})))
 	s.Started(5)
 	s.Ended(5, "/h")
 	// Failed first read: the ended handler is kept for the next check.
@@ -515,8 +515,8 @@ func TestSurvivorsReadsOnlyWhenNeeded(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	reads := 0
 	var profile []Group
-	s := NewSurvivors("b", WithClock(clock.Now), WithReport(func(Report) {}),
-		WithSnapshot(func() ([]Group, error) { reads++; return profile, nil }, nil))
+	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithReport(func(Report) {}),
+		WithSnapshot(func() ([]Group, error) { reads++; return profile, nil }, nil)))
 	steps := []struct {
 		name      string
 		do        func()
@@ -562,7 +562,7 @@ func TestUpdateReport(t *testing.T) {
 // goroutines at once (for -race); every handler's goroutines end with it,
 // so nothing is left tracked.
 func TestSurvivorsConcurrent(t *testing.T) {
-	s := NewSurvivors("conc", WithGrace(0), WithReport(func(r Report) { t.Errorf("reported %+v", r) }))
+	s := mustNew(NewSurvivors("conc", WithGrace(0), WithReport(func(r Report) { t.Errorf("reported %+v", r) })))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 4 {
@@ -604,13 +604,13 @@ func TestSurvivorsConcurrent(t *testing.T) {
 func TestSurvivorsRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	checks := make(chan struct{}, 1)
-	s := NewSurvivors("b", WithInterval(time.Millisecond), WithGrace(0), WithSnapshot(func() ([]Group, error) {
+	s := mustNew(NewSurvivors("b", WithInterval(time.Millisecond), WithGrace(0), WithSnapshot(func() ([]Group, error) {
 		select {
 		case checks <- struct{}{}:
 		default:
 		}
 		return nil, nil
-	}, nil))
+	}, nil)))
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 	s.Ended(1, "/h")
@@ -631,7 +631,7 @@ func TestSurvivorsIntervalDefault(t *testing.T) {
 		{[]SurvivorOption{WithGrace(0)}, time.Millisecond},
 		{[]SurvivorOption{WithGrace(time.Second), WithInterval(3 * time.Second)}, 3 * time.Second},
 	} {
-		if got := NewSurvivors("b", tc.opts...).interval; got != tc.want {
+		if got := mustNew(NewSurvivors("b", tc.opts...)).interval; got != tc.want {
 			t.Errorf("interval %v, want %v", got, tc.want)
 		}
 	}
@@ -644,7 +644,7 @@ func TestSurvivorsIntervalDefault(t *testing.T) {
 func TestSurvivorsStartOnTimers(t *testing.T) {
 	reported := make(chan Report, 4)
 	var checkerLabel atomic.Value
-	s := NewSurvivors("timers", WithGrace(10*time.Millisecond), WithInterval(5*time.Millisecond), WithReport(func(r Report) {
+	s := mustNew(NewSurvivors("timers", WithGrace(10*time.Millisecond), WithInterval(5*time.Millisecond), WithReport(func(r Report) {
 		// The report runs on the check's goroutine: it is the one
 		// goroutine that carries the role label.
 		if groups, err := Snapshot(); err == nil {
@@ -655,7 +655,7 @@ func TestSurvivorsStartOnTimers(t *testing.T) {
 			}
 		}
 		reported <- r
-	}))
+	})))
 	before := runtime.NumGoroutine()
 	stop := s.Start(pprof.WithLabels(context.Background(), pprof.Labels("role", "checker")))
 	if n := runtime.NumGoroutine(); n > before {

@@ -58,7 +58,8 @@ func ReadSample(now time.Time) Sample {
 }
 
 // Limits are the growth rates, per minute, above which sustained growth
-// raises an alarm. Zero or negative switches a resource off.
+// raises an alarm. Zero switches a resource off; a negative (or NaN)
+// limit makes NewWatchdog fail with an *OptionError.
 type Limits struct {
 	Goroutines float64 // default 5
 	HeapBytes  float64 // default 4 MiB
@@ -184,49 +185,100 @@ type ownerSnap struct {
 	groups []Group
 }
 
-// WatchdogOption configures a Watchdog.
-type WatchdogOption func(*Watchdog)
+// WatchdogOption configures a Watchdog. An option given a value it
+// cannot use returns an *OptionError, which NewWatchdog returns: nothing
+// is clamped or silently replaced by a default.
+type WatchdogOption func(*Watchdog) error
 
-// WithWindow sets the window growth must be sustained over (default 10 min).
-func WithWindow(d time.Duration) WatchdogOption { return func(w *Watchdog) { w.window = d } }
+// WithWindow sets the window growth must be sustained over (default
+// DefaultWindow, 10 min; must be positive).
+func WithWindow(d time.Duration) WatchdogOption {
+	return positive("WithWindow", d, func(w *Watchdog) { w.window = d })
+}
 
-// WithSampleInterval sets how often Run samples (default 30 s).
+// WithSampleInterval sets how often Run samples (default
+// DefaultSampleInterval, 30 s; must be positive).
 func WithSampleInterval(d time.Duration) WatchdogOption {
-	return func(w *Watchdog) { w.interval = d }
+	return positive("WithSampleInterval", d, func(w *Watchdog) { w.interval = d })
+}
+
+// positive returns the option named name that calls set when d > 0.
+func positive(name string, d time.Duration, set func(*Watchdog)) WatchdogOption {
+	return func(w *Watchdog) error {
+		if d <= 0 {
+			return optErr(name, d, "must be positive")
+		}
+		set(w)
+		return nil
+	}
+}
+
+// notNil returns the option named name that calls set when isNil is false.
+func notNil(name string, isNil bool, set func(*Watchdog)) WatchdogOption {
+	return func(w *Watchdog) error {
+		if isNil {
+			return optErr(name, "nil", "needs a func")
+		}
+		set(w)
+		return nil
+	}
 }
 
 // WithLimits sets the growth limits (defaults: 5 goroutines, 4 MiB of live
-// heap and 2 file descriptors per minute).
-func WithLimits(l Limits) WatchdogOption { return func(w *Watchdog) { w.limits = l } }
+// heap and 2 file descriptors per minute; each ≥ 0, 0 switching its
+// resource off).
+func WithLimits(l Limits) WatchdogOption {
+	return func(w *Watchdog) error {
+		if !(l.Goroutines >= 0 && l.HeapBytes >= 0 && l.FDs >= 0) {
+			return optErr("WithLimits", l, "limits must not be negative (0 switches a resource off)")
+		}
+		w.limits = l
+		return nil
+	}
+}
 
 // WithAlarm sets the hook called with each alarm, on the goroutine that
-// observed the sample. Default: log it at Warn with slog.Default().
-func WithAlarm(f func(Alarm)) WatchdogOption { return func(w *Watchdog) { w.alarm = f } }
+// observed the sample. Default: log it at Warn with slog.Default(). f
+// must not be nil.
+func WithAlarm(f func(Alarm)) WatchdogOption {
+	return notNil("WithAlarm", f == nil, func(w *Watchdog) { w.alarm = f })
+}
 
-// WithSampler replaces ReadSample (for tests, or to watch another process).
+// WithSampler replaces ReadSample (for tests, or to watch another
+// process). f must not be nil.
 func WithSampler(f func(now time.Time) Sample) WatchdogOption {
-	return func(w *Watchdog) { w.sample = f }
+	return notNil("WithSampler", f == nil, func(w *Watchdog) { w.sample = f })
 }
 
 // WithOwners replaces Snapshot as the source of owner snapshots; nil turns
 // them off.
 func WithOwners(f func() ([]Group, error)) WatchdogOption {
-	return func(w *Watchdog) { w.owners = f }
+	return func(w *Watchdog) error { w.owners = f; return nil }
 }
 
-// WithWatchClock sets the clock Run stamps samples with (default time.Now).
-func WithWatchClock(now func() time.Time) WatchdogOption { return func(w *Watchdog) { w.now = now } }
+// WithWatchClock sets the clock Run stamps samples with (default
+// time.Now; must not be nil).
+func WithWatchClock(now func() time.Time) WatchdogOption {
+	return notNil("WithWatchClock", now == nil, func(w *Watchdog) { w.now = now })
+}
 
-// WithProvenEvery reads the goroutineleak profile every d (at least a
-// minute; default off) and raises a "proven_leaks" alarm when it holds
-// goroutines. Without the profile in the binary it does nothing.
+// WithProvenEvery reads the goroutineleak profile every d (at least
+// MinProvenInterval, a minute, else an *OptionError; default off) and
+// raises a "proven_leaks" alarm when it holds goroutines. Without the
+// profile in the binary it does nothing.
 func WithProvenEvery(d time.Duration) WatchdogOption {
-	return func(w *Watchdog) { w.provenEvery = max(d, MinProvenInterval) }
+	return func(w *Watchdog) error {
+		if d < MinProvenInterval {
+			return optErr("WithProvenEvery", d, fmt.Sprintf("must be at least %v", MinProvenInterval))
+		}
+		w.provenEvery = d
+		return nil
+	}
 }
 
-// WithProvenSource replaces ProvenLeaks (for tests).
+// WithProvenSource replaces ProvenLeaks (for tests). f must not be nil.
 func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
-	return func(w *Watchdog) { w.proven = f }
+	return notNil("WithProvenSource", f == nil, func(w *Watchdog) { w.proven = f })
 }
 
 // WithHeapExplainer makes heap alarms name the fastest-growing allocation
@@ -237,21 +289,22 @@ func WithProvenSource(f func() ([]Group, error)) WatchdogOption {
 //
 // Default: none (no heap profile is taken).
 func WithHeapExplainer(e HeapExplainer) WatchdogOption {
-	return func(w *Watchdog) { w.heapExplainer = e }
+	return func(w *Watchdog) error { w.heapExplainer = e; return nil }
 }
 
 // WithRouteOf names the route of a growing heap site's handler function
 // (as stacks name it) where the explainer did not: routeOf returns the
 // route's name, or "". A tidygram Bot's watchdog (tidygram.WithWatchdog)
-// has it set to the bot's routes.
+// has it set to the bot's routes. nil (the default) names none.
 func WithRouteOf(routeOf func(handler string) string) WatchdogOption {
-	return func(w *Watchdog) { w.routeOf = routeOf }
+	return func(w *Watchdog) error { w.routeOf = routeOf; return nil }
 }
 
 // WithHeapProfiler replaces the heap profile source (default: this
-// process's, as runtime/pprof.WriteHeapProfile writes it).
+// process's, as runtime/pprof.WriteHeapProfile writes it). f must not be
+// nil.
 func WithHeapProfiler(f func() ([]byte, error)) WatchdogOption {
-	return func(w *Watchdog) { w.heapProfile = f }
+	return notNil("WithHeapProfiler", f == nil, func(w *Watchdog) { w.heapProfile = f })
 }
 
 // HeapProfile returns this process's heap profile as
@@ -265,8 +318,9 @@ func HeapProfile() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// NewWatchdog returns a Watchdog; it starts nothing until Run.
-func NewWatchdog(opts ...WatchdogOption) *Watchdog {
+// NewWatchdog returns a Watchdog; it starts nothing until Run. An option
+// given a value it cannot use makes it fail with an *OptionError.
+func NewWatchdog(opts ...WatchdogOption) (*Watchdog, error) {
 	w := &Watchdog{
 		window: DefaultWindow, interval: DefaultSampleInterval,
 		limits: Limits{Goroutines: DefaultGoroutineLimit, HeapBytes: DefaultHeapLimit, FDs: DefaultFDLimit},
@@ -275,11 +329,11 @@ func NewWatchdog(opts ...WatchdogOption) *Watchdog {
 		since: map[string]time.Time{},
 	}
 	for _, o := range opts {
-		o(w)
+		if err := o(w); err != nil {
+			return nil, err
+		}
 	}
-	w.window = max(w.window, time.Nanosecond)
-	w.interval = max(w.interval, time.Nanosecond)
-	return w
+	return w, nil
 }
 
 // Run samples every interval until ctx is done, then returns ctx's cause.

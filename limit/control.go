@@ -100,8 +100,26 @@ type Control struct {
 	floodAt   time.Time
 }
 
-// Option configures a Control.
-type Option func(*Control)
+// Option configures a Control (New). An option given a value it cannot
+// use returns an *OptionError, which New returns: nothing is clamped or
+// silently replaced by a default.
+type Option func(*Control) error
+
+// OptionError is the error of New and NewLocal for an option value they
+// cannot use.
+type OptionError struct {
+	Option string // the option, e.g. "WithRetries"
+	Value  any    // the value given
+	Reason string // what it must be
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("limit: %s(%v): %s", e.Option, e.Value, e.Reason)
+}
+
+func optErr(option string, value any, reason string) error {
+	return &OptionError{Option: option, Value: value, Reason: reason}
+}
 
 // Observer receives a Control's events as they happen, for metrics that
 // need each one (histograms, per-method counts); Stats has the totals.
@@ -113,8 +131,8 @@ type Observer struct {
 	Retrying func(method string, wait time.Duration, err error)
 }
 
-// WithObserver sets the Observer (default none).
-func WithObserver(o Observer) Option { return func(c *Control) { c.observer = o } }
+// WithObserver sets the Observer (default none; any value is valid).
+func WithObserver(o Observer) Option { return func(c *Control) error { c.observer = o; return nil } }
 
 // waited counts a wait and tells the observer.
 func (c *Control) waited(method string, d time.Duration) {
@@ -126,56 +144,76 @@ func (c *Control) waited(method string, d time.Duration) {
 
 // WithLimiter sets the Limiter (default NewLocal()). nil disables flood
 // control; per-chat order and retries remain.
-func WithLimiter(l Limiter) Option { return func(c *Control) { c.lim = l } }
+func WithLimiter(l Limiter) Option { return func(c *Control) error { c.lim = l; return nil } }
 
 // WithCounted sets which methods go through the Limiter and per-chat
-// queues (default Counts).
+// queues (default Counts). A nil f is an *OptionError.
 func WithCounted(f func(method string) bool) Option {
-	return func(c *Control) {
-		if f != nil {
-			c.counts = f
+	return func(c *Control) error {
+		if f == nil {
+			return optErr("WithCounted", "nil", "needs a func (Counts is the default)")
 		}
+		c.counts = f
+		return nil
 	}
 }
 
 // WithIdempotent sets which methods may be repeated when their outcome is
-// unknown (default Idempotent).
+// unknown (default Idempotent). A nil f is an *OptionError.
 func WithIdempotent(f func(method string) bool) Option {
-	return func(c *Control) {
-		if f != nil {
-			c.idempotent = f
+	return func(c *Control) error {
+		if f == nil {
+			return optErr("WithIdempotent", "nil", "needs a func (Idempotent is the default)")
 		}
+		c.idempotent = f
+		return nil
 	}
 }
 
 // WithRetries sets how many times a call is repeated at most (default
-// DefaultRetries); 0 turns retry off. Migration does not count.
-func WithRetries(n int) Option { return func(c *Control) { c.retries = max(n, 0) } }
+// DefaultRetries; ≥ 0, a negative n is an *OptionError); 0 turns retry
+// off. Migration does not count.
+func WithRetries(n int) Option {
+	return func(c *Control) error {
+		if n < 0 {
+			return optErr("WithRetries", n, "must be at least 0 (0 turns retry off)")
+		}
+		c.retries = n
+		return nil
+	}
+}
 
 // WithBackoff sets the bounds of the backoff after network errors and
-// 5xx answers (default DefaultBackoffMin, DefaultBackoffMax).
+// 5xx answers (default DefaultBackoffMin, DefaultBackoffMax; 0 < minWait
+// ≤ maxWait, else an *OptionError).
 func WithBackoff(minWait, maxWait time.Duration) Option {
-	return func(c *Control) {
-		if minWait > 0 && maxWait >= minWait {
-			c.backoffMin, c.backoffMax = minWait, maxWait
+	return func(c *Control) error {
+		if minWait <= 0 || maxWait < minWait {
+			return optErr("WithBackoff", fmt.Sprintf("%v, %v", minWait, maxWait), "needs 0 < min ≤ max")
 		}
+		c.backoffMin, c.backoffMax = minWait, maxWait
+		return nil
 	}
 }
 
 // WithMaxRetryAfter sets the longest retry_after a call waits for (default
-// DefaultMaxRetryAfter).
+// DefaultMaxRetryAfter; must be positive, else an *OptionError).
 func WithMaxRetryAfter(d time.Duration) Option {
-	return func(c *Control) {
-		if d > 0 {
-			c.maxRetryAfter = d
+	return func(c *Control) error {
+		if d <= 0 {
+			return optErr("WithMaxRetryAfter", d, "must be positive")
 		}
+		c.maxRetryAfter = d
+		return nil
 	}
 }
 
 // WithRetryUnsure makes calls whose outcome is unknown be repeated for
 // every method, not only idempotent ones: a message may then be delivered
 // twice, but is less likely to be lost. Default off.
-func WithRetryUnsure(on bool) Option { return func(c *Control) { c.retryUnsure = on } }
+func WithRetryUnsure(on bool) Option {
+	return func(c *Control) error { c.retryUnsure = on; return nil }
+}
 
 // WithMigrate makes a call that failed because its group became a
 // supergroup be sent again to the supergroup (migrate_to_chat_id), and
@@ -183,13 +221,18 @@ func WithRetryUnsure(on bool) Option { return func(c *Control) { c.retryUnsure =
 // the bot can move its per-chat state (sessions, conversations). Default
 // off: the *tg.APIError is returned with MigrateToChatID set.
 func WithMigrate(onMigrate func(from, to tg.ChatID)) Option {
-	return func(c *Control) { c.migrate, c.onMigrate = true, onMigrate }
+	return func(c *Control) error { c.migrate, c.onMigrate = true, onMigrate; return nil }
 }
 
-// New returns a Control with the defaults changed by opts.
-func New(opts ...Option) *Control {
+// New returns a Control with the defaults changed by opts. An option
+// given a value it cannot use makes New fail with an *OptionError.
+func New(opts ...Option) (*Control, error) {
+	lim, err := NewLocal()
+	if err != nil {
+		return nil, err
+	}
 	c := &Control{
-		lim:           NewLocal(),
+		lim:           lim,
 		counts:        Counts,
 		idempotent:    Idempotent,
 		retries:       DefaultRetries,
@@ -198,10 +241,12 @@ func New(opts ...Option) *Control {
 		maxRetryAfter: DefaultMaxRetryAfter,
 	}
 	for _, o := range opts {
-		o(c)
+		if err := o(c); err != nil {
+			return nil, err
+		}
 	}
 	c.settler, _ = c.lim.(Settler)
-	return c
+	return c, nil
 }
 
 // Middleware returns the Control as a tg.Middleware.

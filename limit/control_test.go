@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -18,7 +19,7 @@ import (
 // backoffs.
 func fast(opts ...Option) []Option {
 	return append([]Option{
-		WithLimiter(NewLocal(WithGlobal(Rule{}), WithChat(Rule{}), WithGroup(Rule{}))),
+		WithLimiter(mustNew(NewLocal(WithGlobal(Rule{}), WithChat(Rule{}), WithGroup(Rule{})))),
 		WithBackoff(time.Millisecond, 10*time.Millisecond),
 	}, opts...)
 }
@@ -95,7 +96,7 @@ func TestRetryTable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ctl := New(fast(tt.opts...)...)
+			ctl := mustNew(New(fast(tt.opts...)...))
 			client := rec.client(t, ctl)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -140,7 +141,7 @@ func TestRetryTable(t *testing.T) {
 // TestRetryNotSent: a call that never reached the server (connection
 // refused) is retried, sends included, and the error says NotSent.
 func TestRetryNotSent(t *testing.T) {
-	ctl := New(fast(WithRetries(3))...)
+	ctl := mustNew(New(fast(WithRetries(3))...))
 	client := newClient(t, closedURL(t), tgtest.DefaultToken, ctl)
 	_, err := client.SendMessage(context.Background(), &tg.SendMessageParams{ChatID: tg.ID(1), Text: "hi"})
 	var netErr *tg.NetworkError
@@ -161,7 +162,7 @@ func Test429HonoursRetryAfter(t *testing.T) {
 	if err := rec.emu.ScriptFaults("sendMessage", tgtest.Fault{Kind: tgtest.FaultTooMany, RetryAfter: 2}); err != nil {
 		t.Fatal(err)
 	}
-	ctl := New()
+	ctl := mustNew(New())
 	client := rec.client(t, ctl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -171,8 +172,8 @@ func Test429HonoursRetryAfter(t *testing.T) {
 		annDone <- err
 	}()
 	// Wait for the 429, then send to bob while ann waits.
-	for ctl.Stats().Floods == 0 && ctx.Err() == nil {
-		time.Sleep(time.Millisecond)
+	if err := wait.Context(ctx, func() bool { return ctl.Stats().Floods != 0 }); err != nil {
+		t.Fatalf("no 429 for ann: %v", err)
 	}
 	if _, err := client.SendMessage(ctx, &tg.SendMessageParams{ChatID: tg.ID(bob), Text: "hi"}); err != nil {
 		t.Fatal(err)
@@ -206,8 +207,8 @@ func TestGlobalFlood(t *testing.T) {
 	if err := rec.emu.ScriptFaults("sendMessage", tooMany, tooMany); err != nil {
 		t.Fatal(err)
 	}
-	lim := NewLocal()
-	ctl := New(WithLimiter(lim))
+	lim := mustNew(NewLocal())
+	ctl := mustNew(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -229,8 +230,8 @@ func TestGlobalFlood(t *testing.T) {
 func TestCancelEndsWait(t *testing.T) {
 	rec := newRecorder(t)
 	ann, bob := rec.emu.NewUser("ann").ChatID(), rec.emu.NewUser("bob").ChatID()
-	lim := NewLocal()
-	ctl := New(WithLimiter(lim))
+	lim := mustNew(NewLocal())
+	ctl := mustNew(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	lim.Pause(tg.ID(ann), time.Hour)
 
@@ -272,7 +273,7 @@ func TestCancelEndsWait(t *testing.T) {
 func TestOrderToOneChat(t *testing.T) {
 	rec := newRecorder(t)
 	chat := rec.emu.NewUser("ann").ChatID()
-	ctl := New(fast()...)
+	ctl := mustNew(New(fast()...))
 	client := rec.client(t, ctl)
 	// Hold the chat's lane so that every call queues behind it.
 	release, err := ctl.lanes.acquire(context.Background(), tg.ID(chat))
@@ -287,10 +288,7 @@ func TestOrderToOneChat(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		deadline := time.Now().Add(10 * time.Second)
-		for ctl.lanes.queued(tg.ID(chat)) != i+1 && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Microsecond)
-		}
+		wait.Until(t, 10*time.Second, fmt.Sprintf("call %d queued behind the held lane", i), func() bool { return ctl.lanes.queued(tg.ID(chat)) == i+1 })
 	}
 	release()
 	wg.Wait()
@@ -308,8 +306,8 @@ func TestOrderToOneChat(t *testing.T) {
 func TestUncountedMethodsPassWithoutWaiting(t *testing.T) {
 	rec := newRecorder(t)
 	chat := rec.emu.NewUser("ann").ChatID()
-	lim := NewLocal()
-	ctl := New(WithLimiter(lim))
+	lim := mustNew(NewLocal())
+	ctl := mustNew(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	lim.Pause(tg.ChatID{}, time.Hour) // every counted call would wait
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -352,7 +350,7 @@ func TestMigrate(t *testing.T) {
 			if tt.migrate {
 				opts = append(opts, WithMigrate(func(from, to tg.ChatID) { moved = [2]tg.ChatID{from, to} }))
 			}
-			ctl := New(fast(opts...)...)
+			ctl := mustNew(New(fast(opts...)...))
 			client := rec.client(t, ctl)
 			params := &tg.SendMessageParams{ChatID: tg.ID(oldGroup), Text: "hello"}
 			_, err := client.SendMessage(context.Background(), params)

@@ -18,7 +18,11 @@ func ExampleControl() {
 	emu := tgtest.NewServer(tgtest.WithFlood(tgtest.FloodLimits{}))
 	defer emu.Close()
 
-	ctl := limit.New(limit.WithRetries(3))
+	ctl, err := limit.New(limit.WithRetries(3))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	client, err := tg.NewClient(emu.Token(), tg.WithBaseURL(emu.URL()), tg.WithMiddleware(ctl.Middleware()))
 	if err != nil {
 		fmt.Println(err)
@@ -43,7 +47,11 @@ func ExampleControl() {
 // A Local limiter used directly: Wait blocks until the chat may get one
 // more message, or until ctx ends.
 func ExampleLocal() {
-	lim := limit.NewLocal(limit.WithChat(limit.Per(1, time.Second, 1)))
+	lim, err := limit.NewLocal(limit.WithChat(limit.Per(1, time.Second, 1)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 	chat := tg.ID(42)
 	start := time.Now()

@@ -26,10 +26,11 @@ type Limiter interface {
 
 // Rule is a token bucket: up to Burst calls at once, refilled at one call
 // per Every. Over any span of time T it lets through at most
-// Burst + T/Every calls. The zero Rule (Every <= 0) does not limit.
+// Burst + T/Every calls. The zero Rule (Every 0) does not limit. WithGlobal,
+// WithChat and WithGroup refuse a negative Every or Burst (*OptionError).
 type Rule struct {
-	Every time.Duration
-	Burst int // values < 1 count as 1
+	Every time.Duration // ≥ 0; 0: no limit
+	Burst int           // ≥ 0; 0 counts as 1
 }
 
 // Per returns the Rule of n calls per d with the given burst. The
@@ -135,37 +136,62 @@ type Settler interface {
 	Settled(chat tg.ChatID)
 }
 
-// LocalOption configures NewLocal.
-type LocalOption func(*Local)
+// LocalOption configures NewLocal. An option given a value it cannot use
+// returns an *OptionError, which NewLocal returns.
+type LocalOption func(*Local) error
 
-// WithGlobal sets the rule for all counted calls of the bot (default
-// DefaultGlobalEvery, DefaultGlobalBurst). Raise it for paid broadcasts (allow_paid_broadcast: up
-// to 1000 per second).
-func WithGlobal(r Rule) LocalOption { return func(l *Local) { l.global = r } }
-
-// WithChat sets the rule for each chat (default DefaultChatEvery,
-// DefaultChatBurst).
-func WithChat(r Rule) LocalOption { return func(l *Local) { l.chat = r } }
-
-// WithGroup sets the extra rule for each group, supergroup and channel
-// (default DefaultGroupEvery, DefaultGroupBurst).
-func WithGroup(r Rule) LocalOption { return func(l *Local) { l.group = r } }
-
-// WithMaxChats sets the number of chat states over which a Local drops
-// every idle state at once rather than a few per call (default
-// DefaultMaxChats). It bounds how many idle states linger, not how many
-// constrained ones are kept: those are never dropped (see Local).
-// Values < 1 keep the default.
-func WithMaxChats(n int) LocalOption {
-	return func(l *Local) {
-		if n > 0 {
-			l.maxChats = n
+// rule returns the option named name that sets *field to r, refusing a
+// negative Every or Burst.
+func rule(name string, r Rule, field func(*Local) *Rule) LocalOption {
+	return func(l *Local) error {
+		if r.Every < 0 || r.Burst < 0 {
+			return optErr(name, r, "Every and Burst must not be negative (the zero Rule does not limit)")
 		}
+		*field(l) = r
+		return nil
 	}
 }
 
-// NewLocal returns a Local with the default rules, changed by opts.
-func NewLocal(opts ...LocalOption) *Local {
+// WithGlobal sets the rule for all counted calls of the bot (default
+// DefaultGlobalEvery, DefaultGlobalBurst; see Rule for the valid values).
+// Raise it for paid broadcasts (allow_paid_broadcast: up to 1000 per
+// second).
+func WithGlobal(r Rule) LocalOption {
+	return rule("WithGlobal", r, func(l *Local) *Rule { return &l.global })
+}
+
+// WithChat sets the rule for each chat (default DefaultChatEvery,
+// DefaultChatBurst; see Rule for the valid values).
+func WithChat(r Rule) LocalOption {
+	return rule("WithChat", r, func(l *Local) *Rule { return &l.chat })
+}
+
+// WithGroup sets the extra rule for each group, supergroup and channel
+// (default DefaultGroupEvery, DefaultGroupBurst; see Rule for the valid
+// values).
+func WithGroup(r Rule) LocalOption {
+	return rule("WithGroup", r, func(l *Local) *Rule { return &l.group })
+}
+
+// WithMaxChats sets the number of chat states over which a Local drops
+// every idle state at once rather than a few per call (default
+// DefaultMaxChats; at least 1, else an *OptionError). It bounds how many
+// idle states linger, not how many constrained ones are kept: those are
+// never dropped (see Local).
+func WithMaxChats(n int) LocalOption {
+	return func(l *Local) error {
+		if n < 1 {
+			return optErr("WithMaxChats", n, "must be at least 1")
+		}
+		l.maxChats = n
+		return nil
+	}
+}
+
+// NewLocal returns a Local with the default rules, changed by opts. An
+// option given a value it cannot use makes NewLocal fail with an
+// *OptionError.
+func NewLocal(opts ...LocalOption) (*Local, error) {
 	l := &Local{
 		global:   Rule{Every: DefaultGlobalEvery, Burst: DefaultGlobalBurst},
 		chat:     Rule{Every: DefaultChatEvery, Burst: DefaultChatBurst},
@@ -173,10 +199,12 @@ func NewLocal(opts ...LocalOption) *Local {
 		maxChats: DefaultMaxChats,
 	}
 	for _, o := range opts {
-		o(l)
+		if err := o(l); err != nil {
+			return nil, err
+		}
 	}
 	l.chats = make(map[tg.ChatID]*chatState)
-	return l
+	return l, nil
 }
 
 // isGroup is the group heuristic documented on Local.

@@ -43,7 +43,9 @@ type convState[D any] struct {
 
 // NewConversation returns a Conversation starting at step start, keeping
 // its state in store. It reads WithTTL (the timeout), WithClock, WithKey,
-// WithCodec and WithPrefix (default "conv:").
+// WithCodec and WithPrefix (default "conv:"). Given an invalid option
+// value (see OptionError), every operation of the Conversation returns
+// that error, which Err reports at once.
 func NewConversation[D, In any](store Store, start string, opts ...Option) *Conversation[D, In] {
 	sess := New[convState[D]](store, append([]Option{WithPrefix("conv:"), WithTTL(DefaultConversationTimeout)}, opts...)...)
 	return &Conversation[D, In]{sess: sess, start: start, steps: make(map[string]StepFunc[D, In])}
@@ -79,6 +81,10 @@ func (c *Conversation[D, In]) register(name string, fn StepFunc[D, In]) {
 	}
 	c.steps[name] = fn
 }
+
+// Err returns the error of the options the Conversation was built with,
+// or nil. With an error, Current, Enter, Reset, Handle and Open return it.
+func (c *Conversation[D, In]) Err() error { return c.sess.Err() }
 
 // Start returns the start step: where a key without a conversation is.
 func (c *Conversation[D, In]) Start() string { return c.start }

@@ -32,10 +32,11 @@ func sizeError(what, key string, size, limit int) *SizeError {
 	return &SizeError{What: what, Key: key, Size: size, Limit: limit}
 }
 
-// OptionError reports an option value a store constructor cannot use
-// (NewMemory, boltstore.Open). Invalid values are never clamped or
-// replaced by a default: boltstore.Open returns the error, and a Memory
-// built with them returns it from Err and from every operation.
+// OptionError reports an option value a constructor cannot use
+// (NewMemory, boltstore.Open, New, NewConversation). Invalid values are
+// never clamped or replaced by a default: boltstore.Open returns the
+// error, and a Memory, Session or Conversation built with them returns it
+// from Err and from every operation.
 type OptionError struct {
 	Option string // the option, e.g. "WithMaxEntries"
 	Value  any    // the value given

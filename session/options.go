@@ -45,6 +45,9 @@ func (JSONCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 func (JSONCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // Option configures a Session (New) or a Conversation (NewConversation).
+// An invalid value is an *OptionError, never clamped or replaced by a
+// default: the Session or Conversation built with it reports it from Err
+// at once and returns it from every operation, as NewMemory does.
 type Option interface{ applySession(*sessionConfig) }
 
 // StoreOption configures a Memory store (NewMemory).
@@ -56,6 +59,12 @@ type sessionConfig struct {
 	key    KeyFunc
 	prefix string
 	clock  func() time.Time
+	errs   []error // invalid option values, in order
+}
+
+// invalid records an option value that cannot be used.
+func (c *sessionConfig) invalid(option string, value any, reason string) {
+	c.errs = append(c.errs, &OptionError{Option: option, Value: value, Reason: reason})
 }
 
 type storeConfig struct {
@@ -84,31 +93,39 @@ func (o storeOption) applyStore(c *storeConfig) { o(c) }
 
 // WithTTL sets how long a saved value lives (Session, default DefaultTTL)
 // or how long a Conversation waits at a step (default
-// DefaultConversationTimeout). A ttl <= 0 keeps the default.
+// DefaultConversationTimeout). It must be positive: a ttl <= 0 is an
+// *OptionError (see Option).
 func WithTTL(ttl time.Duration) Option {
 	return sessionOption(func(c *sessionConfig) {
-		if ttl > 0 {
-			c.ttl = ttl
+		if ttl <= 0 {
+			c.invalid("WithTTL", ttl, "must be positive")
+			return
 		}
+		c.ttl = ttl
 	})
 }
 
-// WithCodec sets the codec of values (default JSONCodec).
+// WithCodec sets the codec of values (default JSONCodec). A nil codec is
+// an *OptionError (see Option).
 func WithCodec(codec Codec) Option {
 	return sessionOption(func(c *sessionConfig) {
-		if codec != nil {
-			c.codec = codec
+		if codec == nil {
+			c.invalid("WithCodec", nil, "needs a Codec (JSONCodec is the default)")
+			return
 		}
+		c.codec = codec
 	})
 }
 
 // WithKey sets the KeyFunc that Session.Key and Conversation.Key use
-// (default ChatUserKey).
+// (default ChatUserKey). A nil key is an *OptionError (see Option).
 func WithKey(key KeyFunc) Option {
 	return sessionOption(func(c *sessionConfig) {
-		if key != nil {
-			c.key = key
+		if key == nil {
+			c.invalid("WithKey", nil, "needs a KeyFunc (ChatUserKey is the default)")
+			return
 		}
+		c.key = key
 	})
 }
 
@@ -179,17 +196,26 @@ func atLeast(name string, n, lowest int, set func(*storeConfig)) StoreOption {
 // conversations alike.
 type ClockOption func() time.Time
 
-func (o ClockOption) applySession(c *sessionConfig) { c.clock = o }
-func (o ClockOption) applyStore(c *storeConfig)     { c.clock = o }
+func (o ClockOption) applySession(c *sessionConfig) {
+	if o == nil {
+		c.invalid("WithClock", nil, "needs a func (time.Now is the default)")
+		return
+	}
+	c.clock = o
+}
+
+func (o ClockOption) applyStore(c *storeConfig) {
+	if o == nil {
+		c.invalid("WithClock", nil, "needs a func (time.Now is the default)")
+		return
+	}
+	c.clock = o
+}
 
 // WithClock sets the clock used for TTLs and timeouts (default time.Now).
-// Tests use it to expire values without sleeping.
-func WithClock(now func() time.Time) ClockOption {
-	if now == nil {
-		now = time.Now
-	}
-	return ClockOption(now)
-}
+// Tests use it to expire values without sleeping. A nil now is an
+// *OptionError (see Option and NewMemory).
+func WithClock(now func() time.Time) ClockOption { return ClockOption(now) }
 
 func newSessionConfig(prefix string, ttl time.Duration, opts []Option) sessionConfig {
 	c := sessionConfig{ttl: ttl, codec: JSONCodec{}, key: ChatUserKey, prefix: prefix, clock: time.Now}

@@ -15,14 +15,27 @@ import (
 type Session[T any] struct {
 	store Store
 	cfg   sessionConfig
+	err   error // invalid options: returned by every operation
 }
 
 // New returns a Session of T values kept in store. It reads WithTTL,
 // WithCodec, WithKey and WithPrefix (default "s:"); sessions of different
-// types that share a store need different prefixes.
+// types that share a store need different prefixes. Given an invalid
+// option value (see OptionError), it returns a Session whose every
+// operation returns that error, which Err reports at once: the value is
+// never replaced by a default (the pattern of NewMemory).
 func New[T any](store Store, opts ...Option) *Session[T] {
-	return &Session[T]{store: store, cfg: newSessionConfig("s:", DefaultTTL, opts)}
+	cfg := newSessionConfig("s:", DefaultTTL, opts)
+	s := &Session[T]{store: store, cfg: cfg}
+	if len(cfg.errs) > 0 {
+		s.err = fmt.Errorf("session: invalid options: %w", errors.Join(cfg.errs...))
+	}
+	return s
 }
+
+// Err returns the error of the options the Session was built with, or
+// nil. With an error, Load, Save, Delete, Open and Do return it.
+func (s *Session[T]) Err() error { return s.err }
 
 // Key returns the key of the session of a chat and user: the prefix and
 // the KeyFunc's result, or "" when the KeyFunc returns "".
@@ -51,6 +64,9 @@ func (s *Session[T]) load(ctx context.Context, key string) (T, uint64, error) {
 		version uint64
 		err     error
 	)
+	if s.err != nil {
+		return v, 0, s.err
+	}
 	if vs, ok := s.store.(Versioned); ok {
 		raw, version, err = vs.GetVersion(ctx, key)
 	} else {
@@ -71,6 +87,9 @@ func (s *Session[T]) load(ctx context.Context, key string) (T, uint64, error) {
 
 // Save stores v under key with the Session's TTL.
 func (s *Session[T]) Save(ctx context.Context, key string, v T) error {
+	if s.err != nil {
+		return s.err
+	}
 	raw, err := s.cfg.codec.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("session: encode %q: %w", key, err)
@@ -79,6 +98,9 @@ func (s *Session[T]) Save(ctx context.Context, key string, v T) error {
 }
 
 func (s *Session[T]) save(ctx context.Context, key string, raw []byte) error {
+	if s.err != nil {
+		return s.err
+	}
 	if err := s.store.Set(ctx, key, raw, s.cfg.ttl); err != nil {
 		return fmt.Errorf("session: save %q: %w", key, err)
 	}
@@ -87,6 +109,9 @@ func (s *Session[T]) save(ctx context.Context, key string, raw []byte) error {
 
 // Delete removes the value under key.
 func (s *Session[T]) Delete(ctx context.Context, key string) error {
+	if s.err != nil {
+		return s.err
+	}
 	if err := s.store.Delete(ctx, key); err != nil {
 		return fmt.Errorf("session: delete %q: %w", key, err)
 	}
@@ -97,6 +122,9 @@ func (s *Session[T]) Delete(ctx context.Context, key string) error {
 // through Scope.Value; Scope.Commit then saves it if it changed. It
 // returns ErrNoKey for an empty key.
 func (s *Session[T]) Open(ctx context.Context, key string) (*Scope[T], error) {
+	if s.err != nil {
+		return nil, s.err
+	}
 	if key == "" {
 		return nil, ErrNoKey
 	}

@@ -107,8 +107,16 @@ var voteKeyboard = router.InlineKeyboard(
 // and 429 retry_after handling are Telegram's.
 func NewBot(token string, opts ...tidygram.Option) (*tidygram.Bot, error) {
 	store := session.NewMemory(session.WithMaxEntries(100_000))
+	lim, err := limit.NewLocal(limit.WithGlobal(GlobalRule()))
+	if err != nil {
+		return nil, err
+	}
+	flood, err := FloodControl(lim)
+	if err != nil {
+		return nil, err
+	}
 	base := []tidygram.Option{
-		tidygram.WithFloodControl(FloodControl(limit.NewLocal(limit.WithGlobal(GlobalRule())))),
+		tidygram.WithFloodControl(flood),
 		tidygram.WithJanitor(store, time.Minute),
 	}
 	bot, err := tidygram.New(token, append(base, opts...)...)
@@ -125,7 +133,7 @@ func GlobalRule() limit.Rule { return limit.Per(1000, time.Second, 50) }
 
 // FloodControl is the demo bot's flood control on lim: Telegram's
 // retry_after honoured, short backoffs after network errors.
-func FloodControl(lim limit.Limiter) *limit.Control {
+func FloodControl(lim limit.Limiter) (*limit.Control, error) {
 	return limit.New(limit.WithLimiter(lim), limit.WithBackoff(50*time.Millisecond, time.Second))
 }
 

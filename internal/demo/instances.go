@@ -81,10 +81,14 @@ func RunInstance(ctx context.Context, cfg InstanceConfig, events, logw io.Writer
 	if err != nil {
 		return err
 	}
+	flood, err := FloodControl(lim)
+	if err != nil {
+		return err
+	}
 	bot, err := NewSharedBot(cfg.Token, store,
 		tidygram.WithBaseURL(cfg.API),
 		tidygram.WithSpool(sp),
-		tidygram.WithFloodControl(FloodControl(lim)),
+		tidygram.WithFloodControl(flood),
 		tidygram.WithObserver(&handledObserver{ev: ev}),
 		tidygram.WithStrictLeaks(),
 		tidygram.WithLogger(log),

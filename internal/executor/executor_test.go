@@ -111,7 +111,10 @@ func BenchmarkRun(b *testing.B) {
 	rt := router.New()
 	rt.OnText(func(*router.Context) error { return nil })
 	rt.Freeze()
-	s := leak.NewSurvivors("bench")
+	s, err := leak.NewSurvivors("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
 	e := New(context.Background(), Config{Owner: "bench", Router: rt, HandlerTimeout: time.Minute, Observer: observe.Nop{},
 		Survivors: s, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Me: func() string { return "thisbot" }})
 	defer e.CloseBackground(time.Now())

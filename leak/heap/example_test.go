@@ -29,13 +29,17 @@ func remember(size int) []byte { return make([]byte, size) }
 // program keeps 256 KiB more at each.
 func ExampleExplainer() {
 	var kept [][]byte
-	w := leak.NewWatchdog(
+	w, err := leak.NewWatchdog(
 		leak.WithHeapExplainer(heap.Explainer()),
 		leak.WithHeapProfiler(func() ([]byte, error) { runtime.GC(); return leak.HeapProfile() }),
 		leak.WithLimits(leak.Limits{HeapBytes: 256 << 10}), // per minute
 		leak.WithOwners(nil),
 		leak.WithAlarm(func(leak.Alarm) {}), // Observe returns the alarms too
 	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 21 { // the default window, 10 minutes
 		kept = append(kept, remember(256<<10))

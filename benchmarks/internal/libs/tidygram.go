@@ -49,7 +49,6 @@ var (
 func tidygramRun(ctx context.Context, env Env, extra ...tidygram.Option) error {
 	opts := []tidygram.Option{
 		tidygram.WithBaseURL(env.URL),
-		tidygram.WithPollTimeout(env.PollTimeout),
 		tidygram.WithLogger(tidygramLogger()),
 		tidygram.WithoutFloodControl(), // the emulator and the peers have none
 	}
@@ -61,6 +60,8 @@ func tidygramRun(ctx context.Context, env Env, extra ...tidygram.Option) error {
 			Path:     wh.Path,
 			URL:      wh.URL,
 		}))
+	} else {
+		opts = append(opts, tidygram.WithPollTimeout(env.PollTimeout)) // polling only: New refuses it with a webhook
 	}
 	bot, err := tidygram.New(env.Token, append(opts, extra...)...)
 	if err != nil {
