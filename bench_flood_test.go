@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/spool/spooltest"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -70,16 +71,13 @@ func floodRun(b *testing.B, bursty bool, opts []tidygram.Option) {
 		pushText(b, srv, int64(1000+u), strconv.Itoa(i))
 	}
 	total := int64(users * texts)
-	for sent(srv) < total {
-		if time.Since(begin) > 20*floor {
-			f, _ := os.Create("/tmp/flood-goroutines.txt")
-			pprof.Lookup("goroutine").WriteTo(f, 1)
-			f.Close()
-			c := srv.Counters()
-			b.Fatalf("only %d of %d replies after %v; delivered %d redelivered %d confirmed %d pending %d requests %v", sent(srv), total, time.Since(begin),
-				c.UpdatesDelivered, c.UpdatesRedelivered, c.UpdatesConfirmed, c.UpdatesPending, c.Requests)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.For(20*floor-time.Since(begin), func() bool { return sent(srv) >= total }) {
+		f, _ := os.Create("/tmp/flood-goroutines.txt")
+		pprof.Lookup("goroutine").WriteTo(f, 1)
+		f.Close()
+		c := srv.Counters()
+		b.Fatalf("only %d of %d replies after %v; delivered %d redelivered %d confirmed %d pending %d requests %v", sent(srv), total, time.Since(begin),
+			c.UpdatesDelivered, c.UpdatesRedelivered, c.UpdatesConfirmed, c.UpdatesPending, c.Requests)
 	}
 	took := time.Since(begin)
 	if err := r.stop(); err != nil {

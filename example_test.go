@@ -88,8 +88,12 @@ func ExampleBot_WebhookHandler() {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bot.Run(ctx) }()
-	for bot.Me() == nil { // Run has started once it knows who it is
-		time.Sleep(time.Millisecond)
+	// Run has started once it knows who it is: wait for that, for at most
+	// 10 s.
+	for deadline := time.Now().Add(10 * time.Second); bot.Me() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("Run did not start within 10 s")
+		}
 	}
 
 	alice := srv.NewUser("Alice")

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -186,11 +187,5 @@ func Expect(t testing.TB, u *tgtest.SimUser, text, want string) tgtest.Message {
 // t.Fatal, it must be called from the test's goroutine.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, d, what, cond)
 }

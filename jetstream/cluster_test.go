@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream"
 	"github.com/tidygram/tidygram/leak/leaktest"
 )
@@ -163,21 +164,19 @@ func TestClusterStopAndRestartNode(t *testing.T) {
 	// The restarted node's replica catches up with all 15 messages.
 	name := c.NodeName(victim)
 	var last string
-	for range 600 { // 30 s in 50 ms steps
+	caughtUp := wait.For(30*time.Second, func() bool {
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
 		info, err = s.Info(ctx)
 		if err == nil && info.State.Msgs == 15 {
 			last = replicaState(info, name)
-			if last == "current" {
-				return
-			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return last == "current"
+	})
+	if !caughtUp {
+		t.Fatalf("after the restart, %s is %q in the stream's cluster, not current: %+v", name, last, info)
 	}
-	t.Fatalf("after the restart, %s is %q in the stream's cluster, not current: %+v", name, last, info)
 }
 
 func replicaState(info *natsjs.StreamInfo, node string) string {

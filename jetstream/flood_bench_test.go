@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -48,11 +49,8 @@ func BenchmarkFloodLimitedChatsSpool(b *testing.B) {
 			}
 		}
 		total := int64(users * texts)
-		for sentMessages(srv) < total {
-			if time.Since(begin) > 10*floor {
-				b.Fatalf("only %d of %d replies after %v", sentMessages(srv), total, time.Since(begin))
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !wait.For(10*floor-time.Since(begin), func() bool { return sentMessages(srv) >= total }) {
+			b.Fatalf("only %d of %d replies after %v", sentMessages(srv), total, time.Since(begin))
 		}
 		took := time.Since(begin)
 		stop()

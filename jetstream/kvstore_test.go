@@ -11,6 +11,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream/internal/natstest"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/limit"
@@ -412,35 +413,33 @@ func TestSessionStoreServerRemovesExpired(t *testing.T) {
 	if _, err := s.Get(ctx, "short"); err != nil && time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("Get before the ttl: %v", err)
 	}
-	for {
+	wait.Until(t, 10*time.Second, "the value absent after its 300 ms ttl", func() bool {
 		_, err := s.Get(ctx, "short")
 		if errors.Is(err, session.ErrNotFound) {
 			if d := time.Since(start); d < 300*time.Millisecond {
 				t.Fatalf("absent after %v, before its ttl", d)
 			}
-			break
+			return true
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	// The server's removal: the TTL is 1 s (rounded up), expired messages
 	// are swept about every second.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	removed := wait.For(10*time.Second, func() bool {
 		e, err := s.b.get(ctx, escapeKey("short"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !e.live() {
 			t.Logf("removed by the server %v after the write (marker: %v)", time.Since(start).Round(time.Millisecond), e.deleted)
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server kept the expired value for 10 s")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return !e.live()
+	})
+	if !removed {
+		t.Fatal("the server kept the expired value for 10 s")
 	}
 	if got, err := s.Get(ctx, "forever"); err != nil || string(got) != "v" {
 		t.Fatalf("a value without ttl: %q, %v", got, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
@@ -150,7 +151,7 @@ func TestMaxInHand(t *testing.T) {
 		return nil
 	})
 	for done := 0; done < n; {
-		eventually(t, 10*time.Second, "MaxInHand deliveries in hand", func() bool {
+		wait.Until(t, 10*time.Second, "MaxInHand deliveries in hand", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(held) == min(max, n-done)
@@ -246,8 +247,8 @@ func TestEmbeddedServerShared(t *testing.T) {
 	r := newRecorder(nil)
 	consume(t, a, r.deliver("a"))
 	putAll(t, b, update(1, 1, 1), update(2, 1, 2))
-	eventually(t, 10*time.Second, "b's updates consumed by a", func() bool { return r.has(1, 2) })
+	wait.Until(t, 10*time.Second, "b's updates consumed by a", func() bool { return r.has(1, 2) })
 	checkOrder(t, r.snapshot())
 	consume(t, b, r.deliver("b"))
-	eventually(t, 10*time.Second, "two instances", func() bool { return a.Instances() == 2 && b.Instances() == 2 })
+	wait.Until(t, 10*time.Second, "two instances", func() bool { return a.Instances() == 2 && b.Instances() == 2 })
 }

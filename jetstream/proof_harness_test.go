@@ -22,6 +22,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream"
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
@@ -298,20 +299,6 @@ func (l *load) check() verdict {
 	return v
 }
 
-// eventually polls cond every 50 ms until it holds (nil) or ctx ends.
-func eventually(ctx context.Context, what string, cond func() bool) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-	return nil
-}
-
 // stopAll stops instances gracefully (SIGTERM), checks that, with all of
 // them stopped but still alive, the emulator has no connection open, then
 // lets them exit and checks that each exited 0: its bot's Run returned
@@ -329,8 +316,8 @@ func stopAll(ctx context.Context, t *testing.T, srv *tgtest.Server, ins ...*inst
 			t.Error(err)
 		}
 	}
-	if err := eventually(ctx, "connections at the emulator closed", func() bool { return srv.Counters().OpenConns == 0 }); err != nil {
-		t.Errorf("%v: %d open with every instance stopped", err, srv.Counters().OpenConns)
+	if err := wait.Context(ctx, func() bool { return srv.Counters().OpenConns == 0 }); err != nil {
+		t.Errorf("connections at the emulator closed: %v: %d open with every instance stopped", err, srv.Counters().OpenConns)
 	}
 	var wg sync.WaitGroup
 	for _, in := range ins {

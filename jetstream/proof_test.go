@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tgtest"
@@ -103,8 +104,8 @@ func TestProofCluster(t *testing.T) {
 	go func() { loadDone <- ld.run(ctx, interval) }()
 	defer func() { cancel(); <-loadDone }()
 
-	if err := eventually(ctx, "a third answered", func() bool { return ld.replies() >= int64(total/3) }); err != nil {
-		t.Fatal(err)
+	if err := wait.Context(ctx, func() bool { return ld.replies() >= int64(total/3) }); err != nil {
+		t.Fatalf("a third answered: %v", err)
 	}
 	victim := ins[0]
 	for _, in := range ins {
@@ -116,8 +117,8 @@ func TestProofCluster(t *testing.T) {
 	killedAt, killedLeader := ld.replies(), victim.leading.Load()
 	t.Logf("SIGKILL %s (poll leader: %t) at %d of %d answered, %v after start", victim.id, killedLeader, killedAt, total, time.Since(started).Round(time.Millisecond))
 
-	if err := eventually(ctx, "two thirds answered", func() bool { return ld.replies() >= int64(2*total/3) }); err != nil {
-		t.Fatal(err)
+	if err := wait.Context(ctx, func() bool { return ld.replies() >= int64(2*total/3) }); err != nil {
+		t.Fatalf("two thirds answered: %v", err)
 	}
 	node := streamLeader(ctx, t, cl)
 	if err := cl.StopNode(node); err != nil {
@@ -134,7 +135,7 @@ func TestProofCluster(t *testing.T) {
 	// answered within seconds.
 	settle, cancelSettle := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancelSettle()
-	if err := eventually(settle, "every update answered", func() bool {
+	if err := wait.Context(settle, func() bool {
 		return ld.replies() >= int64(total) && ld.check().answered == total
 	}); err != nil {
 		v := ld.check()
@@ -147,7 +148,7 @@ func TestProofCluster(t *testing.T) {
 		if n, first := sendFailures(ins...); n > 0 {
 			t.Logf("%d handlers failed to send their reply (an update whose handler failed is done: it does not come again); first failures: %v", n, first)
 		}
-		t.Fatalf("%v: %d of %d answered (%d lost so far: %v; %d duplicates: %v)", err, v.answered, total, v.lost, v.missing, v.dups, v.doubled)
+		t.Fatalf("every update answered: %v: %d of %d answered (%d lost so far: %v; %d duplicates: %v)", err, v.answered, total, v.lost, v.missing, v.dups, v.doubled)
 	}
 	answeredIn := time.Since(started)
 
@@ -255,8 +256,8 @@ func TestProofEmbeddedKills(t *testing.T) {
 			t.Fatal(err)
 		}
 		mark := int64(k * total / (kills + 2))
-		if err := eventually(ctx, fmt.Sprintf("kill %d: %d answered", k, mark), func() bool { return ld.replies() >= mark }); err != nil {
-			t.Fatal(err)
+		if err := wait.Context(ctx, func() bool { return ld.replies() >= mark }); err != nil {
+			t.Fatalf("kill %d: %d answered: %v", k, mark, err)
 		}
 		in.kill()
 		atKill = append(atKill, ld.replies())
@@ -265,11 +266,11 @@ func TestProofEmbeddedKills(t *testing.T) {
 		t.Fatalf("the last kill came after all %d updates were answered: the load is too small to kill under load", total)
 	}
 	in := startInstance(t, cfg)
-	if err := eventually(ctx, "every update answered", func() bool {
+	if err := wait.Context(ctx, func() bool {
 		return ld.replies() >= int64(total) && ld.check().answered == total
 	}); err != nil {
 		v := ld.check()
-		t.Fatalf("%v: %d of %d answered (%d lost so far)", err, v.answered, total, v.lost)
+		t.Fatalf("every update answered: %v: %d of %d answered (%d lost so far)", err, v.answered, total, v.lost)
 	}
 	stopAll(ctx, t, srv, in)
 

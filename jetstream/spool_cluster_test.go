@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream/internal/natstest"
 	"github.com/tidygram/tidygram/leak/leaktest"
 )
@@ -126,7 +127,7 @@ func TestCluster(t *testing.T) {
 			return total == P
 		}
 	}
-	eventually(t, 20*time.Second, "12 partitions balanced over a, b, c", balanced("a", "b", "c"))
+	wait.Until(t, 20*time.Second, "12 partitions balanced over a, b, c", balanced("a", "b", "c"))
 	for _, n := range names {
 		t.Logf("%s holds partitions %v; Instances() = %d", n, spools[n].held(), spools[n].Instances())
 		if got := spools[n].Instances(); got != 3 {
@@ -147,7 +148,7 @@ func TestCluster(t *testing.T) {
 		}
 		return who, count
 	}
-	eventually(t, 10*time.Second, "one instance holds the poll lease", func() bool { _, c := holder(); return c == 1 })
+	wait.Until(t, 10*time.Second, "one instance holds the poll lease", func() bool { _, c := holder(); return c == 1 })
 	first, _ := holder()
 	for _, n := range names {
 		if got := spools[n].Stats().Leading; got != (n == first) {
@@ -160,7 +161,7 @@ func TestCluster(t *testing.T) {
 	if err := pu.put(t.Context(), spools["a"], 300, 30); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "300 updates delivered", func() bool { return r.has(pu.ackedIDs()...) })
+	wait.Until(t, 30*time.Second, "300 updates delivered", func() bool { return r.has(pu.ackedIDs()...) })
 	by := map[string]int{}
 	for _, g := range r.snapshot() {
 		by[g.instance]++
@@ -186,7 +187,7 @@ func TestCluster(t *testing.T) {
 	if err := spools[first].Close(); err != nil {
 		t.Errorf("Close %s: %v", first, err)
 	}
-	eventually(t, bound, "the closed instance's partitions and poll lease taken over", func() bool {
+	wait.Until(t, bound, "the closed instance's partitions and poll lease taken over", func() bool {
 		_, c := holder()
 		return c == 1 && balanced(others...)()
 	})
@@ -209,7 +210,7 @@ func TestCluster(t *testing.T) {
 	}
 	start = time.Now()
 	spools[second].Conn().Close()
-	eventually(t, bound+ttl, "the cut instance's partitions and poll lease taken over", func() bool {
+	wait.Until(t, bound+ttl, "the cut instance's partitions and poll lease taken over", func() bool {
 		return leaders[last].held.Load() && len(spools[last].held()) == P
 	})
 	took := time.Since(start)
@@ -234,11 +235,11 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	n0 := len(pu.ackedIDs())
-	eventually(t, 30*time.Second, "200 more updates acknowledged with a node down", func() bool { return len(pu.ackedIDs()) >= n0+200 })
+	wait.Until(t, 30*time.Second, "200 more updates acknowledged with a node down", func() bool { return len(pu.ackedIDs()) >= n0+200 })
 	stopPuts()
 	<-putDone
 	acked := pu.ackedIDs()
-	if !waitFor(30*time.Second, func() bool { return r.has(acked...) }) {
+	if !wait.For(30*time.Second, func() bool { return r.has(acked...) }) {
 		var missing []string
 		for _, id := range acked {
 			if !r.has(id) {

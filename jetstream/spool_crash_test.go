@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/spool"
 )
 
@@ -155,7 +156,7 @@ func TestCrash(t *testing.T) {
 	stop := consume(t, s, r.deliver("parent"))
 	// The child's leases expire within crashTTL; then every partition is
 	// read to its sentinel.
-	eventually(t, 30*time.Second, "every partition read to its sentinel", func() bool { return r.has(ids(sent)...) })
+	wait.Until(t, 30*time.Second, "every partition read to its sentinel", func() bool { return r.has(ids(sent)...) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/spool"
 	"github.com/tidygram/tidygram/tg"
@@ -19,30 +20,6 @@ import (
 // update is update id in chat, the chat's seq-th message.
 func update(id, chat, seq int64) *tg.Update {
 	return &tg.Update{UpdateID: id, Message: &tg.Message{MessageID: seq, Chat: tg.Chat{ID: chat, Type: "private"}, Text: fmt.Sprint("m", seq)}}
-}
-
-// eventually polls cond every 5 ms until it holds, failing t after d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// waitFor polls cond every 5 ms until it holds (true) or d passed (false).
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
 }
 
 // testLogger logs to t's output (shown with -v or when t fails).
@@ -242,8 +219,8 @@ func TestSingleNode(t *testing.T) {
 	}
 	r := newRecorder(nil)
 	stop := consume(t, s, r.deliver("one"))
-	eventually(t, 20*time.Second, "all delivered", func() bool { return r.has(ids(us)...) })
-	eventually(t, 10*time.Second, "watermarks at the end", func() bool { return s.committedAll() })
+	wait.Until(t, 20*time.Second, "all delivered", func() bool { return r.has(ids(us)...) })
+	wait.Until(t, 10*time.Second, "watermarks at the end", func() bool { return s.committedAll() })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +262,7 @@ func TestSingleNode(t *testing.T) {
 		return true, true
 	})
 	stop = consume(t, s, r2.deliver("one"))
-	eventually(t, 20*time.Second, "sentinels and new updates delivered", func() bool { return r2.has(ids(sent)...) && r2.has(ids(more)...) })
+	wait.Until(t, 20*time.Second, "sentinels and new updates delivered", func() bool { return r2.has(ids(sent)...) && r2.has(ids(more)...) })
 	for _, g := range r2.snapshot() {
 		if g.id < 1000 {
 			t.Errorf("update %d delivered again after it was done", g.id)
@@ -307,7 +284,7 @@ func TestSingleNode(t *testing.T) {
 	putAll(t, s, sent3...)
 	r3 := newRecorder(nil)
 	stop = consume(t, s, r3.deliver("one"))
-	eventually(t, 20*time.Second, "sentinels delivered", func() bool { return r3.has(ids(sent3)...) })
+	wait.Until(t, 20*time.Second, "sentinels delivered", func() bool { return r3.has(ids(sent3)...) })
 	again := map[int64]got{}
 	for _, g := range r3.snapshot() {
 		if g.id >= 20_000 {
@@ -408,7 +385,7 @@ func TestStreamDeleted(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Consume(ctx, r.deliver("one")) }()
 	putAll(t, s, update(1, 1, 1))
-	eventually(t, 10*time.Second, "delivered", func() bool { return r.has(1) })
+	wait.Until(t, 10*time.Second, "delivered", func() bool { return r.has(1) })
 	if err := s.JetStream().DeleteStream(t.Context(), DefaultName); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 func TestTrackerReportsDroppedBodies(t *testing.T) {
@@ -42,11 +44,13 @@ func TestTrackerReportsDroppedBodies(t *testing.T) {
 	if tr.Opened() != n {
 		t.Fatalf("opened %d, want %d", tr.Opened(), n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Unclosed() < n/2 && time.Now().Before(deadline) {
+	wait.For(10*time.Second, func() bool {
+		if tr.Unclosed() >= n/2 {
+			return true
+		}
 		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if tr.Unclosed() != n/2 || len(got) != n/2 || tr.Open() != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tidygram/tidygram"
 	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/spool/spooltest"
@@ -77,12 +78,9 @@ func startBrowser(t *testing.T, ctx context.Context) context.Context {
 		bcancel()
 		acancel() // kills what is left and waits for the browser process
 		var left []string
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if left = processesUsing(profile); len(left) == 0 {
-				return
-			}
+		if !wait.For(20*time.Second, func() bool { left = processesUsing(profile); return len(left) == 0 }) {
+			t.Errorf("Chromium processes left running: %v", left)
 		}
-		t.Errorf("Chromium processes left running: %v", left)
 	})
 	return bctx
 }
@@ -129,21 +127,16 @@ func screenshot(t *testing.T, ctx context.Context) string {
 // what and the value of show.
 func waitJS(t *testing.T, b context.Context, what, expr, show string) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		ok, err := chromedp.Run(b, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) || b.Err() != nil {
-			got, _ := chromedp.Run(b, chromedp.Evaluate[string](show))
-			t.Fatalf("waiting for %s: no (last error %v); page: %s", what, err, got)
-		}
-		select {
-		case <-b.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
+	var err error
+	if wait.For(45*time.Second, func() bool {
+		var ok bool
+		ok, err = chromedp.Run(b, chromedp.Evaluate[bool](expr))
+		return (err == nil && ok) || b.Err() != nil
+	}) && b.Err() == nil {
+		return
 	}
+	got, _ := chromedp.Run(b, chromedp.Evaluate[string](show))
+	t.Fatalf("waiting for %s: no (last error %v); page: %s", what, err, got)
 }
 
 // TestOpsPageInBrowser runs a bot with its ops server and opens /debug/ in

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/leak/leaktest"
 	"github.com/tidygram/tidygram/tg"
@@ -139,14 +140,10 @@ func TestProfilesOneAtATimeAndCapped(t *testing.T) {
 		}
 	})
 	// While the CPU profile runs, other profiles get 429.
-	got429 := false
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !got429; {
+	got429 := wait.For(20*time.Second, func() bool {
 		code, h, _ := get(t, base+"/debug/pprof/heap?debug=1", token)
-		got429 = code == http.StatusTooManyRequests && h.Get("Retry-After") != ""
-		if !got429 {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+		return code == http.StatusTooManyRequests && h.Get("Retry-After") != ""
+	})
 	cancel() // the client goes away: the profile stops at once
 	wg.Wait()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
@@ -156,12 +153,7 @@ func TestProfilesOneAtATimeAndCapped(t *testing.T) {
 	// The server notices the client left, stops the profile and frees
 	// the slot.
 	code := 0
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && code != 200; {
-		if code, _, _ = get(t, base+"/debug/pprof/heap?debug=1", token); code != 200 {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	if code != 200 {
+	if !wait.For(20*time.Second, func() bool { code, _, _ = get(t, base+"/debug/pprof/heap?debug=1", token); return code == 200 }) {
 		t.Errorf("after the client left: status %d", code)
 	}
 	// The cap: a configured maximum of 50 ms wins over ?seconds=3600.
@@ -331,14 +323,15 @@ func TestRunOwnsItsListener(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- New(WithAddr(addr)).Run(ctx) }()
 	var code int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	wait.For(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			code = resp.StatusCode
-			resp.Body.Close()
-			break
+		if err != nil {
+			return false
 		}
-	}
+		code = resp.StatusCode
+		resp.Body.Close()
+		return true
+	})
 	http.DefaultClient.CloseIdleConnections()
 	if code != 200 {
 		t.Fatalf("healthz via Run: %d", code)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // testToken has the shape of a real token; the redaction tests also use a
@@ -415,13 +417,7 @@ func TestCallContextEnds(t *testing.T) {
 			if bodies.open.Load() != 0 {
 				t.Fatal("a response body is open")
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for gone.Load() != int64(i+1) && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
-			if gone.Load() != int64(i+1) {
-				t.Fatal("the server's handler never saw the request go away")
-			}
+			wait.Until(t, 20*time.Second, "the server's handler seeing the request go away", func() bool { return gone.Load() == int64(i+1) })
 		})
 	}
 }

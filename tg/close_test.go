@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
@@ -30,11 +31,8 @@ func TestClosedClientNeverDials(t *testing.T) {
 		_, err := c.GetUpdates(ctx, &GetUpdatesParams{Timeout: 30})
 		polled <- err
 	}()
-	for open, _ := c.ConnStats(); open == 0 || srv.Counters().OpenConns == 0; open, _ = c.ConnStats() {
-		if ctx.Err() != nil {
-			t.Fatal("the long poll never got a connection")
-		}
-		time.Sleep(time.Millisecond) // polling for a state, not a timing assumption
+	if err := wait.Context(ctx, func() bool { open, _ := c.ConnStats(); return open != 0 && srv.Counters().OpenConns != 0 }); err != nil {
+		t.Fatalf("the long poll never got a connection: %v", err)
 	}
 	_, dialedAtClose := c.ConnStats()
 	if err := c.Close(); err != nil {

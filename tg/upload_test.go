@@ -19,6 +19,8 @@ import (
 	"time"
 
 	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // testMedia and testSendMediaGroup stand in for generated params that carry
@@ -463,11 +465,8 @@ func uploadWriters() int {
 // returns once the writer signalled its end (its file closed); the goroutine
 // then still has its return to run, so a writer is given up to 10 s to go.
 func uploadWritersAfter() int {
-	deadline := time.Now().Add(10 * time.Second)
-	n := uploadWriters()
-	for ; n != 0 && time.Now().Before(deadline); n = uploadWriters() {
-		time.Sleep(time.Millisecond)
-	}
+	var n int
+	wait.For(10*time.Second, func() bool { n = uploadWriters(); return n == 0 })
 	return n
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // pollIDs calls getUpdates(offset, limit 100, timeout 0) and returns the
@@ -205,9 +207,7 @@ func BenchmarkWebhook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for s.Pending() > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(b, time.Minute, "every update delivered to the webhook", func() bool { return s.Pending() == 0 })
 	b.StopTimer()
 	s.stopWebhook()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")

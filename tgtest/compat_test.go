@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // Requests real Telegram accepts from other client libraries.
@@ -98,12 +100,9 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		deadline := time.Now().Add(10 * time.Second)
-		for c := s.Counters(); c.OpenConns != 0; c = s.Counters() {
-			if time.Now().After(deadline) {
-				t.Fatalf("the idle connection is still open: %+v", c)
-			}
-			time.Sleep(time.Millisecond) // polling for a state
+		var c Counters
+		if !wait.For(10*time.Second, func() bool { c = s.Counters(); return c.OpenConns == 0 }) {
+			t.Fatalf("the idle connection is still open: %+v", c)
 		}
 		tr.CloseIdleConnections() // the client may not have noticed yet: not this test's subject
 	}

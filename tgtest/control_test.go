@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // ctl calls the control API and decodes {"ok":…,"result":…}.
@@ -158,7 +160,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			errc <- err
 		}()
 	}
-	waitFor(t, func() bool {
+	wait.Until(t, 20*time.Second, "the long poll held, one trickle and one hang", func() bool {
 		f := s.Counters().Faults
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // rawCall posts params and returns the status, headers and body, or the
@@ -122,12 +124,12 @@ func TestFaultHangReleasedByClient(t *testing.T) {
 		_, _, _, err := rawCall(ctx, testClient(t), s, "getMe", nil)
 		errc <- err
 	}()
-	waitFor(t, func() bool { return s.Counters().Faults[FaultHang] == 1 })
+	wait.Until(t, 20*time.Second, "the first hang", func() bool { return s.Counters().Faults[FaultHang] == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
-	waitFor(t, func() bool { return s.Counters().Requests["getMe"][499] == 1 })
+	wait.Until(t, 20*time.Second, "getMe answered 499", func() bool { return s.Counters().Requests["getMe"][499] == 1 })
 	// A hang is also released by Close (checked by goleak at exit).
 	if err := s.ScriptFaults("", Fault{Kind: FaultHang}); err != nil {
 		t.Fatal(err)
@@ -136,7 +138,7 @@ func TestFaultHangReleasedByClient(t *testing.T) {
 		_, _, _, err := rawCall(context.Background(), testClient(t), s, "getMe", nil)
 		errc <- err
 	}()
-	waitFor(t, func() bool { return s.Counters().Faults[FaultHang] == 2 })
+	wait.Until(t, 20*time.Second, "the second hang", func() bool { return s.Counters().Faults[FaultHang] == 2 })
 	s.Close()
 	<-errc
 }

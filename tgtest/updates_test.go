@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 func sendN(t testing.TB, u *SimUser, n int) {
@@ -94,7 +96,7 @@ func TestGetUpdatesLongPoll(t *testing.T) {
 	done := make(chan []Update, 1)
 	go func() { done <- getUpdates(t, s, map[string]any{"timeout": 30}) }()
 	// The poll waits: nothing arrives while no update exists.
-	waitFor(t, func() bool {
+	wait.Until(t, 20*time.Second, "the long poll held", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.poller != nil
@@ -121,18 +123,6 @@ func TestGetUpdatesLongPoll(t *testing.T) {
 	}
 }
 
-// waitFor polls cond with a generous deadline.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestGetUpdatesClientGoneAndClose(t *testing.T) {
 	s := NewServer()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,12 +136,12 @@ func TestGetUpdatesClientGoneAndClose(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
+	wait.Until(t, 20*time.Second, "the long poll held", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("cancelled poll returned no error")
 	}
-	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller == nil })
+	wait.Until(t, 20*time.Second, "the long poll gone", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller == nil })
 
 	// Close releases a pending long poll at once.
 	go func() {
@@ -162,7 +152,7 @@ func TestGetUpdatesClientGoneAndClose(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
+	wait.Until(t, 20*time.Second, "the long poll held", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
 	s.Close()
 	<-errc
 	if _, err := os.Stat(s.files.dir); !os.IsNotExist(err) {
@@ -221,7 +211,7 @@ func TestSecondPollerConflict(t *testing.T) {
 	s := newTestServer(t)
 	first := make(chan envelope, 1)
 	go func() { first <- call(t, s, "getUpdates", map[string]any{"timeout": 30}) }()
-	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
+	wait.Until(t, 20*time.Second, "the long poll held", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.poller != nil })
 	var wg sync.WaitGroup
 	wg.Add(1)
 	second := make(chan envelope, 1)

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // echoBot is a minimal bot over raw HTTP: it long-polls with offset
@@ -84,8 +87,8 @@ func echoBot(ctx context.Context, t *testing.T, s *Server) (wait func()) {
 func TestSimulatedUserFlows(t *testing.T) {
 	s := newTestServer(t)
 	ctx, cancel := context.WithCancel(testCtx(t))
-	wait := echoBot(ctx, t, s)
-	defer wait()
+	stopBot := echoBot(ctx, t, s)
+	defer stopBot()
 	defer cancel()
 
 	alice := s.NewUser("alice")
@@ -110,7 +113,7 @@ func TestSimulatedUserFlows(t *testing.T) {
 	if err != nil || ans.Text != "voted vote:2" {
 		t.Fatalf("answer %+v %v", ans, err)
 	}
-	waitFor(t, func() bool { m := s.Messages(alice.ChatID()); return len(m) == 1 && m[0].Text == "thanks for vote:2" })
+	wait.Until(t, 20*time.Second, `the bot's "thanks for vote:2"`, func() bool { m := s.Messages(alice.ChatID()); return len(m) == 1 && m[0].Text == "thanks for vote:2" })
 	// The keyboard was removed by the edit: pressing again fails.
 	if _, err := alice.Press(welcome, "vote:1"); err == nil {
 		t.Fatal("pressed a button the bot removed")

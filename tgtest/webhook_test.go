@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/wait"
 )
 
 // hook is a webhook receiver over 127.0.0.1 whose answers a test controls.
@@ -102,7 +104,7 @@ func TestWebhookDeliveryAndSecret(t *testing.T) {
 	sendN(t, u, 2) // pending before the webhook is set are delivered too
 	mustOK(t, call(t, s, "setWebhook", map[string]any{"url": h.srv.URL + "/hook", "secret_token": "s3cr3t_-"}))
 	sendN(t, u, 2)
-	waitFor(t, func() bool { return len(h.received()) == 4 })
+	wait.Until(t, 20*time.Second, "4 updates delivered to the webhook", func() bool { return len(h.received()) == 4 })
 	for i, up := range h.received() {
 		if up.UpdateID != int64(i+1) || up.Message.Text != "m" {
 			t.Fatalf("update %d: %+v", i, up)
@@ -113,7 +115,7 @@ func TestWebhookDeliveryAndSecret(t *testing.T) {
 			t.Fatalf("secret header %q", sec)
 		}
 	}
-	waitFor(t, func() bool { return s.Pending() == 0 })
+	wait.Until(t, 20*time.Second, "nothing pending", func() bool { return s.Pending() == 0 })
 	info := decodeResult[WebhookInfo](t, call(t, s, "getWebhookInfo", nil))
 	if info.URL != h.srv.URL+"/hook" || info.MaxConnections != 40 || info.PendingUpdateCount != 0 || info.LastErrorDate != 0 {
 		t.Fatalf("info %+v", info)
@@ -142,8 +144,8 @@ func TestWebhookRedelivery(t *testing.T) {
 	if _, err := u.Send("retry me"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(h.received()) == 1 })
-	waitFor(t, func() bool { return s.Pending() == 0 })
+	wait.Until(t, 20*time.Second, "1 update delivered to the webhook", func() bool { return len(h.received()) == 1 })
+	wait.Until(t, 20*time.Second, "nothing pending", func() bool { return s.Pending() == 0 })
 	c := s.Counters()
 	if c.WebhookFailures != 2 || c.WebhookDeliveries != 3 || c.UpdatesRedelivered != 2 || c.UpdatesConfirmed != 1 {
 		t.Fatalf("counters %+v", c)
@@ -162,11 +164,11 @@ func TestWebhookTimeoutRedelivers(t *testing.T) {
 	mustOK(t, call(t, s, "setWebhook", map[string]any{"url": h.srv.URL}))
 	sendN(t, u, 1)
 	<-h.arrived
-	waitFor(t, func() bool { return s.Counters().WebhookFailures >= 1 })
+	wait.Until(t, 20*time.Second, "a webhook failure", func() bool { return s.Counters().WebhookFailures >= 1 })
 	h.mu.Lock()
 	h.gate = nil
 	h.mu.Unlock()
-	waitFor(t, func() bool { return s.Pending() == 0 })
+	wait.Until(t, 20*time.Second, "nothing pending", func() bool { return s.Pending() == 0 })
 	info := decodeResult[WebhookInfo](t, call(t, s, "getWebhookInfo", nil))
 	if info.LastErrorMessage != "Read timeout expired" {
 		t.Fatalf("info %+v", info)
@@ -194,7 +196,7 @@ func TestWebhookOneInFlightPerChatAndMaxConnections(t *testing.T) {
 	}
 	h.mu.Unlock()
 	close(gate)
-	waitFor(t, func() bool { return len(h.received()) == 18 })
+	wait.Until(t, 20*time.Second, "18 updates delivered to the webhook", func() bool { return len(h.received()) == 18 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.maxIn > 4 || h.overlap {
@@ -232,7 +234,7 @@ func TestWebhookAnswerWithMethodAndDelete(t *testing.T) {
 	h.answer = func(Update, int) (int, string) { return 503, "" }
 	h.mu.Unlock()
 	sendN(t, u, 1)
-	waitFor(t, func() bool { return s.Counters().WebhookFailures >= 1 })
+	wait.Until(t, 20*time.Second, "a webhook failure", func() bool { return s.Counters().WebhookFailures >= 1 })
 	mustOK(t, call(t, s, "deleteWebhook", nil))
 	got := getUpdates(t, s, nil)
 	if len(got) != 1 || got[0].UpdateID != 2 {
@@ -260,7 +262,7 @@ func TestWebhookReplacedConcurrently(t *testing.T) {
 	wg.Wait()
 	info := decodeResult[WebhookInfo](t, call(t, s, "getWebhookInfo", nil))
 	sendN(t, s.NewUser("xavier"), 5)
-	waitFor(t, func() bool { return s.Pending() == 0 })
+	wait.Until(t, 20*time.Second, "nothing pending", func() bool { return s.Pending() == 0 })
 	// Exactly one webhook is active and got all five updates.
 	got := 0
 	for _, h := range hooks {

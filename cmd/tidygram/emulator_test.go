@@ -92,9 +92,6 @@ func TestEmulatorInProcess(t *testing.T) {
 		code <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--flood", "--seed", "7"}, &out, &errOut)
 	}()
 	bottest.Eventually(t, 20*time.Second, "the emulator's banner", func() bool { return field(out.String(), "token") != "" })
-	{
-		time.Sleep(5 * time.Millisecond)
-	}
 	checkServing(t, field(out.String(), "base URL"), field(out.String(), "token"))
 	cancel()
 	if c := <-code; c != 0 {

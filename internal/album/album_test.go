@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -305,10 +306,7 @@ func TestRealTimers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for dones.Load() < chats*parts && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(10*time.Second, func() bool { return dones.Load() >= chats*parts })
 	c.Stop(context.Background())
 	if dones.Load() != chats*parts {
 		t.Fatalf("%d Done calls, want %d", dones.Load(), chats*parts)

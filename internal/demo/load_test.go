@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram"
+	"github.com/tidygram/tidygram/bottest"
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/tgtest"
 )
 
-// runBot runs the demo bot against srv until the test ends.
+// runBot runs the demo bot against srv until the test ends (bottest.Run:
+// the test fails if Run returns an error or does not return in time).
 func runBot(t *testing.T, srv *tgtest.Server, rec *Recorder, opts ...tidygram.Option) {
 	t.Helper()
 	base := []tidygram.Option{
@@ -26,20 +29,7 @@ func runBot(t *testing.T, srv *tgtest.Server, rec *Recorder, opts ...tidygram.Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bot.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return within 30 s")
-		}
-	})
+	bottest.Run(t, bot)
 }
 
 // Every scenario's users get every reply right from the demo bot, with and
@@ -74,16 +64,14 @@ func TestLoadAgainstDemoBot(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(stop)
-				deadline := time.After(60 * time.Second)
-				for load.Stats().Checked < 20 {
+				wait.For(60*time.Second, func() bool {
 					select {
-					case <-deadline:
-						return
 					case <-done:
-						return
-					case <-time.After(10 * time.Millisecond):
+						return true
+					default:
+						return load.Stats().Checked >= 20
 					}
-				}
+				})
 			}()
 			load.Run(context.Background(), stop)
 			close(done)
@@ -96,10 +84,7 @@ func TestLoadAgainstDemoBot(t *testing.T) {
 				t.Fatalf("checked %d, correct %d: want at least 20, all correct", ls.Checked, ls.Correct)
 			}
 			// The Handled hook runs after the reply was sent: give it time.
-			deadline := time.Now().Add(10 * time.Second)
-			for rec.Stats().Handled < ls.Updates && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
+			wait.For(10*time.Second, func() bool { return rec.Stats().Handled >= ls.Updates })
 			bs := rec.Stats()
 			if bs.Handled != ls.Updates || bs.HandledTwice != 0 {
 				t.Fatalf("handled %d (twice %d), users sent %d", bs.Handled, bs.HandledTwice, ls.Updates)

@@ -7,6 +7,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/jetstream/internal/natstest"
 	"github.com/tidygram/tidygram/leak/leaktest"
 )
@@ -29,16 +30,13 @@ func TestServer(t *testing.T) {
 		n.Restart()
 		// The file store kept the message across the restart.
 		var info *natsjs.StreamInfo
-		for range 100 { // the client reconnects within a few 50 ms waits
+		wait.Context(ctx, func() bool { // the client reconnects within a few waits
 			s, err := js.Stream(ctx, "S")
 			if err == nil {
 				info, err = s.Info(ctx)
-				if err == nil {
-					break
-				}
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err == nil
+		})
 		if info == nil || info.State.Msgs != 1 {
 			t.Fatalf("after restart: %+v", info)
 		}
