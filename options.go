@@ -288,7 +288,10 @@ func WithDrainTimeout(d time.Duration) Option {
 
 // WithPollTimeout sets the long-poll timeout of getUpdates: whole seconds,
 // at least 1 (default 30 s). Cancelling Run's context aborts a pending poll
-// at once whatever this is. Polling only: with WithWebhook, New fails.
+// at once whatever this is. A poll that gets no answer at all (a connection
+// silently dropped on the way) is given up 3 s after the timeout, so such a
+// fault stops delivery for at most the timeout + 3 s (33 s by default).
+// Polling only: with WithWebhook, New fails.
 func WithPollTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second || d%time.Second != 0 {
