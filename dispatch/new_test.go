@@ -6,15 +6,6 @@ import (
 	"time"
 )
 
-// mustNew returns v, panicking on err (for tests whose configuration is
-// valid).
-func mustNew[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 // TestNewValidates: zero fields take the documented defaults; a negative
 // field or a QueueSize below Workers is a *ConfigError naming the field,
 // never clamped.

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/internal/wait"
 )
 
@@ -43,7 +44,7 @@ func TestPerKeyOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := mustNew(New(Config{Workers: tt.workers, QueueSize: tt.queue}))
+			p := opterrtest.Must(New(Config{Workers: tt.workers, QueueSize: tt.queue}))
 			stop := start(p)
 			var mu sync.Mutex
 			got := make(map[int64][]int)
@@ -97,7 +98,7 @@ func TestPerKeyOrder(t *testing.T) {
 }
 
 func TestKeysRunInParallel(t *testing.T) {
-	p := mustNew(New(Config{Workers: 4}))
+	p := opterrtest.Must(New(Config{Workers: 4}))
 	stop := start(p)
 	defer stop()
 	// Four tasks of four keys must all be running at once: each waits for
@@ -126,7 +127,7 @@ func TestKeysRunInParallel(t *testing.T) {
 }
 
 func TestSubmitBackpressure(t *testing.T) {
-	p := mustNew(New(Config{Workers: 1, QueueSize: 2}))
+	p := opterrtest.Must(New(Config{Workers: 1, QueueSize: 2}))
 	stop := start(p)
 	defer stop()
 	release := make(chan struct{})
@@ -148,7 +149,7 @@ func TestSubmitBackpressure(t *testing.T) {
 }
 
 func TestDrainRunsQueuedWork(t *testing.T) {
-	p := mustNew(New(Config{Workers: 2, QueueSize: 100, Drain: time.Minute}))
+	p := opterrtest.Must(New(Config{Workers: 2, QueueSize: 100, Drain: time.Minute}))
 	var ran atomic.Int32
 	stop := start(p)
 	for i := range 100 {
@@ -183,7 +184,7 @@ func (t *task) Drop()                                    { t.dropped.Add(1) }
 
 func TestDrainTimeoutDropsQueued(t *testing.T) {
 	var dropped atomic.Int32
-	p := mustNew(New(Config{Workers: 1, QueueSize: 10, Drain: 50 * time.Millisecond}))
+	p := opterrtest.Must(New(Config{Workers: 1, QueueSize: 10, Drain: 50 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -223,7 +224,7 @@ func TestDrainTimeoutDropsQueued(t *testing.T) {
 // and other keys never wait for it.
 func TestStuckTaskIsAbandoned(t *testing.T) {
 	const workers = 2
-	p := mustNew(New(Config{Workers: workers, QueueSize: 64, Deadline: 100 * time.Millisecond, Drain: time.Second}))
+	p := opterrtest.Must(New(Config{Workers: workers, QueueSize: 64, Deadline: 100 * time.Millisecond, Drain: time.Second}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -297,7 +298,7 @@ func TestStuckTaskIsAbandoned(t *testing.T) {
 // StopGrace (plus scheduling) even when a task ignores its context; the
 // task is abandoned as stopping.
 func TestStopAbandonsTasksIgnoringCancel(t *testing.T) {
-	p := mustNew(New(Config{Workers: 1, Drain: 20 * time.Millisecond, StopGrace: 20 * time.Millisecond}))
+	p := opterrtest.Must(New(Config{Workers: 1, Drain: 20 * time.Millisecond, StopGrace: 20 * time.Millisecond}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -341,7 +342,7 @@ func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, msg string) {
 }
 
 func TestUnorderedRunsInParallel(t *testing.T) {
-	p := mustNew(New(Config{Workers: 2}))
+	p := opterrtest.Must(New(Config{Workers: 2}))
 	stop := start(p)
 	defer stop()
 	var arrived sync.WaitGroup
@@ -368,7 +369,7 @@ func TestUnorderedRunsInParallel(t *testing.T) {
 }
 
 func BenchmarkSubmit(b *testing.B) {
-	p := mustNew(New(Config{Workers: 4, QueueSize: 1024}))
+	p := opterrtest.Must(New(Config{Workers: 4, QueueSize: 1024}))
 	stop := start(p)
 	defer stop()
 	var wg sync.WaitGroup
@@ -392,7 +393,7 @@ func (deafTask) Drop()                           {}
 // under the same deadline; when it hangs as well, it is abandoned in turn,
 // the key goes on and the pool keeps its size.
 func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
-	p := mustNew(New(Config{Workers: 1, QueueSize: 8, Deadline: 50 * time.Millisecond, Drain: time.Second}))
+	p := opterrtest.Must(New(Config{Workers: 1, QueueSize: 8, Deadline: 50 * time.Millisecond, Drain: time.Second}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -421,7 +422,7 @@ func TestHangingAbandonReportIsAbandonedToo(t *testing.T) {
 // Workers of them, and end after IdleTimeout without work; work submitted
 // later starts them again.
 func TestWorkersStartOnDemandAndEndWhenIdle(t *testing.T) {
-	p := mustNew(New(Config{Workers: 4, IdleTimeout: 20 * time.Millisecond}))
+	p := opterrtest.Must(New(Config{Workers: 4, IdleTimeout: 20 * time.Millisecond}))
 	stop := start(p)
 	defer stop()
 	if n := p.Running(); n != 0 {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 )
 
 // parkGoroutines starts n goroutines labelled as handler goroutines of
@@ -29,7 +31,7 @@ func BenchmarkSurvivorsCheck(b *testing.B) {
 	stop := parkGoroutines("bench", 10_000)
 	defer stop()
 	clock := &fakeClock{t: time.Unix(0, 0)}
-	s := mustNew(NewSurvivors("other-bot", WithClock(clock.Now)))
+	s := opterrtest.Must(NewSurvivors("other-bot", WithClock(clock.Now)))
 	for b.Loop() {
 		b.StopTimer()
 		for i := range int64(1000) {
@@ -47,7 +49,7 @@ func BenchmarkSurvivorsCheck(b *testing.B) {
 // BenchmarkSurvivorsCheckIdle: a check of a bot no handler of which ended
 // since the last one: what each of many idle bots pays per interval.
 func BenchmarkSurvivorsCheckIdle(b *testing.B) {
-	s := mustNew(NewSurvivors("idle"))
+	s := opterrtest.Must(NewSurvivors("idle"))
 	for b.Loop() {
 		if _, err := s.CheckNow(); err != nil {
 			b.Fatal(err)
@@ -58,7 +60,7 @@ func BenchmarkSurvivorsCheckIdle(b *testing.B) {
 // BenchmarkEnded: the cost the runtime pays per handler (Started before
 // it, Ended after it).
 func BenchmarkEnded(b *testing.B) {
-	s := mustNew(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
+	s := opterrtest.Must(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
 	i := int64(0)
 	for b.Loop() {
 		s.Started(i)
@@ -70,7 +72,7 @@ func BenchmarkEnded(b *testing.B) {
 // BenchmarkEndedParallel: BenchmarkEnded from every P at once, as workers
 // finishing handlers together.
 func BenchmarkEndedParallel(b *testing.B) {
-	s := mustNew(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
+	s := opterrtest.Must(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
 	var next sync.Mutex
 	base := int64(0)
 	b.RunParallel(func(pb *testing.PB) {
@@ -93,7 +95,7 @@ func BenchmarkRetained50k(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := mustNew(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
+		s := opterrtest.Must(NewSurvivors("b", WithSnapshot(func() ([]Group, error) { return nil, nil }, nil)))
 		for i := range int64(50_000) {
 			s.Started(i)
 			s.Ended(i, "/h")

@@ -1,32 +1,11 @@
 package leak
 
 import (
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 )
-
-// mustNew returns v, panicking on err (for tests whose options are valid).
-func mustNew[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-// wantOptionError fails t unless err is an *OptionError for option (or
-// nil when option is "") and isNil says whether no value was returned.
-func wantOptionError(t *testing.T, err error, isNil bool, option string) {
-	t.Helper()
-	var oe *OptionError
-	switch {
-	case option == "" && (err != nil || isNil):
-		t.Fatalf("err = %v, want none", err)
-	case option == "":
-	case !errors.As(err, &oe) || oe.Option != option || !isNil:
-		t.Fatalf("err = %v, want an *OptionError for %s and no value", err, option)
-	}
-}
 
 // TestWatchdogOptionsValidated: a value NewWatchdog cannot use is an
 // *OptionError naming the option, never clamped.
@@ -55,7 +34,7 @@ func TestWatchdogOptionsValidated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, err := NewWatchdog(tt.opts...)
-			wantOptionError(t, err, w == nil, tt.option)
+			opterrtest.Check(t, err, w == nil, tt.option)
 		})
 	}
 }
@@ -84,7 +63,7 @@ func TestSurvivorOptionsValidated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := NewSurvivors("bot", tt.opts...)
-			wantOptionError(t, err, s == nil, tt.option)
+			opterrtest.Check(t, err, s == nil, tt.option)
 			if err == nil && s.interval != tt.interval {
 				t.Fatalf("interval %v, want %v", s.interval, tt.interval)
 			}

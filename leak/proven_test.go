@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/internal/wait"
 )
 
@@ -40,7 +41,7 @@ func TestProvenLeakReported(t *testing.T) {
 	}
 	// The watchdog's low-frequency check raises it as an alarm.
 	var alarm Alarm
-	w := mustNew(NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithAlarm(func(a Alarm) { alarm = a })))
+	w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithAlarm(func(a Alarm) { alarm = a })))
 	w.Observe(Sample{Time: time.Now(), Goroutines: -1, HeapLive: -1, FDs: -1})
 	if alarm.Resource != "proven_leaks" || !strings.Contains(alarm.String(), "handler=/search") {
 		t.Errorf("alarm %+v", alarm)

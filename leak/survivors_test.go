@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/internal/wait"
 )
 
@@ -137,7 +138,7 @@ func TestSurvivorsReportHandlerLeak(t *testing.T) {
 	var started sync.WaitGroup
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var reports []Report
-	s := mustNew(NewSurvivors("bot1", WithClock(clock.Now), WithGrace(30*time.Second), WithReport(func(r Report) { reports = append(reports, r) })))
+	s := opterrtest.Must(NewSurvivors("bot1", WithClock(clock.Now), WithGrace(30*time.Second), WithReport(func(r Report) { reports = append(reports, r) })))
 
 	// 42 leaks a goroutine; 43 calls the Bot API (its connection stays in
 	// the pool, labelled with 43); 44 starts owned background work; 45 is
@@ -249,7 +250,7 @@ func TestSurvivorsTiming(t *testing.T) {
 			t0 := time.Unix(1_000_000, 0)
 			clock := &fakeClock{t: t0}
 			var reports []Report
-			s := mustNew(NewSurvivors(bot, WithClock(clock.Now), WithGrace(grace), WithInterval(interval),
+			s := opterrtest.Must(NewSurvivors(bot, WithClock(clock.Now), WithGrace(grace), WithInterval(interval),
 				WithReport(func(r Report) { reports = append(reports, r) })))
 			s.Started(1)
 			end := leakFrom(t, bot, "/leaky", 1)
@@ -314,7 +315,7 @@ func TestSurvivorsTiming(t *testing.T) {
 // nothing after warm-up.
 func TestSurvivorsMemoryBounded(t *testing.T) {
 	reads := 0
-	s := mustNew(NewSurvivors("mem", WithSnapshot(func() ([]Group, error) { reads++; return nil, nil }, nil)))
+	s := opterrtest.Must(NewSurvivors("mem", WithSnapshot(func() ([]Group, error) { reads++; return nil, nil }, nil)))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -362,7 +363,7 @@ func TestSurvivorsMemoryBounded(t *testing.T) {
 func TestSurvivorsBurstCapacityReturned(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	var profile []Group
-	s := mustNew(NewSurvivors("burst", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) { return profile, nil }, nil), WithReport(func(Report) {})))
+	s := opterrtest.Must(NewSurvivors("burst", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) { return profile, nil }, nil), WithReport(func(Report) {})))
 	ids := make([]int64, 5000)
 	for i := range ids {
 		ids[i] = int64(i)
@@ -404,7 +405,7 @@ func TestSurvivorsMaxSuspects(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	all := []int64{1, 2, 3, 4, 5}
 	profile := synthetic("b", all...)
-	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithMaxSuspects(3), WithReport(func(Report) {}),
+	s := opterrtest.Must(NewSurvivors("b", WithClock(clock.Now), WithMaxSuspects(3), WithReport(func(Report) {}),
 		WithSnapshot(func() ([]Group, error) { return profile, nil }, nil)))
 	for _, id := range all {
 		s.Started(id)
@@ -461,7 +462,7 @@ func TestSurvivorsMaxSuspects(t *testing.T) {
 func TestSurvivorsWithoutTracebackLabels(t *testing.T) {
 	leakFrom(t, "bot3", "/h", 7)
 	clock := &fakeClock{t: time.Unix(0, 0)}
-	s := mustNew(NewSurvivors("bot3", WithClock(clock.Now), WithSnapshot(Snapshot, nil), WithReport(func(Report) {})))
+	s := opterrtest.Must(NewSurvivors("bot3", WithClock(clock.Now), WithSnapshot(Snapshot, nil), WithReport(func(Report) {})))
 	s.Ended(7, "/h")
 	if rs, err := s.CheckNow(); err != nil || len(rs) != 0 {
 		t.Fatalf("first check: %v, %v", rs, err)
@@ -480,7 +481,7 @@ func TestSurvivorsWithoutTracebackLabels(t *testing.T) {
 func TestSurvivorsSnapshotErrorRetries(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	fail := true
-	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) {
+	s := opterrtest.Must(NewSurvivors("b", WithClock(clock.Now), WithSnapshot(func() ([]Group, error) {
 		if fail {
 			return nil, io.ErrUnexpectedEOF
 		}
@@ -515,7 +516,7 @@ func TestSurvivorsReadsOnlyWhenNeeded(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	reads := 0
 	var profile []Group
-	s := mustNew(NewSurvivors("b", WithClock(clock.Now), WithReport(func(Report) {}),
+	s := opterrtest.Must(NewSurvivors("b", WithClock(clock.Now), WithReport(func(Report) {}),
 		WithSnapshot(func() ([]Group, error) { reads++; return profile, nil }, nil)))
 	steps := []struct {
 		name      string
@@ -562,7 +563,7 @@ func TestUpdateReport(t *testing.T) {
 // goroutines at once (for -race); every handler's goroutines end with it,
 // so nothing is left tracked.
 func TestSurvivorsConcurrent(t *testing.T) {
-	s := mustNew(NewSurvivors("conc", WithGrace(0), WithReport(func(r Report) { t.Errorf("reported %+v", r) })))
+	s := opterrtest.Must(NewSurvivors("conc", WithGrace(0), WithReport(func(r Report) { t.Errorf("reported %+v", r) })))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 4 {
@@ -604,7 +605,7 @@ func TestSurvivorsConcurrent(t *testing.T) {
 func TestSurvivorsRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	checks := make(chan struct{}, 1)
-	s := mustNew(NewSurvivors("b", WithInterval(time.Millisecond), WithGrace(0), WithSnapshot(func() ([]Group, error) {
+	s := opterrtest.Must(NewSurvivors("b", WithInterval(time.Millisecond), WithGrace(0), WithSnapshot(func() ([]Group, error) {
 		select {
 		case checks <- struct{}{}:
 		default:
@@ -631,7 +632,7 @@ func TestSurvivorsIntervalDefault(t *testing.T) {
 		{[]SurvivorOption{WithGrace(0)}, time.Millisecond},
 		{[]SurvivorOption{WithGrace(time.Second), WithInterval(3 * time.Second)}, 3 * time.Second},
 	} {
-		if got := mustNew(NewSurvivors("b", tc.opts...)).interval; got != tc.want {
+		if got := opterrtest.Must(NewSurvivors("b", tc.opts...)).interval; got != tc.want {
 			t.Errorf("interval %v, want %v", got, tc.want)
 		}
 	}
@@ -644,7 +645,7 @@ func TestSurvivorsIntervalDefault(t *testing.T) {
 func TestSurvivorsStartOnTimers(t *testing.T) {
 	reported := make(chan Report, 4)
 	var checkerLabel atomic.Value
-	s := mustNew(NewSurvivors("timers", WithGrace(10*time.Millisecond), WithInterval(5*time.Millisecond), WithReport(func(r Report) {
+	s := opterrtest.Must(NewSurvivors("timers", WithGrace(10*time.Millisecond), WithInterval(5*time.Millisecond), WithReport(func(r Report) {
 		// The report runs on the check's goroutine: it is the one
 		// goroutine that carries the role label.
 		if groups, err := Snapshot(); err == nil {

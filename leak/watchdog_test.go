@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 )
 
 // feed gives w one sample per interval for d, with value(i) goroutines,
@@ -61,7 +63,7 @@ func TestWatchdog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var hooked []Alarm
-			w := mustNew(NewWatchdog(WithOwners(nil), WithAlarm(func(a Alarm) { hooked = append(hooked, a) })))
+			w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithAlarm(func(a Alarm) { hooked = append(hooked, a) })))
 			alarms, first := feed(w, start, iv, 2*time.Hour, tt.value)
 			if !tt.wantFire {
 				if len(alarms) != 0 {
@@ -89,7 +91,7 @@ func TestWatchdog(t *testing.T) {
 
 func TestWatchdogHeapAndFDs(t *testing.T) {
 	start := time.Unix(0, 0)
-	w := mustNew(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {})))
+	w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {})))
 	var got []string
 	for i := 0; i <= 40; i++ {
 		s := Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 50,
@@ -114,7 +116,7 @@ func TestWatchdogNamesGrowingOwners(t *testing.T) {
 		}, nil
 	}
 	var alarm Alarm
-	w := mustNew(NewWatchdog(WithOwners(owners), WithAlarm(func(a Alarm) { alarm = a })))
+	w := opterrtest.Must(NewWatchdog(WithOwners(owners), WithAlarm(func(a Alarm) { alarm = a })))
 	for ; i <= 40; i++ {
 		w.Observe(Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 17 + float64(i)*4, HeapLive: -1, FDs: -1})
 	}
@@ -133,7 +135,7 @@ func TestWatchdogProven(t *testing.T) {
 		calls++
 		return []Group{{Count: 3, Leaked: 3, State: "chan send", Stack: []Frame{{Func: "main.f"}}}}, nil
 	}
-	w := mustNew(NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithProvenSource(proven), WithAlarm(func(Alarm) {})))
+	w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithProvenEvery(time.Minute), WithProvenSource(proven), WithAlarm(func(Alarm) {})))
 	var got []Alarm
 	for i := 0; i < 10; i++ { // 5 minutes
 		got = append(got, w.Observe(Sample{Time: start.Add(time.Duration(i) * 30 * time.Second), Goroutines: 10, HeapLive: -1, FDs: -1})...)
@@ -146,7 +148,7 @@ func TestWatchdogProven(t *testing.T) {
 func TestWatchdogRunSamplesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	w := mustNew(NewWatchdog(WithSampleInterval(time.Millisecond), WithOwners(nil), WithSampler(func(now time.Time) Sample {
+	w := opterrtest.Must(NewWatchdog(WithSampleInterval(time.Millisecond), WithOwners(nil), WithSampler(func(now time.Time) Sample {
 		n++
 		if n == 5 {
 			cancel()
@@ -210,7 +212,7 @@ func TestWatchdogHeapExplainer(t *testing.T) {
 					return []HeapSite{{Site: "main.save", Handler: "main.savePhoto", Growth: 1 << 20, Verdict: "leak", Pattern: "read-whole"}}, nil
 				})))
 			}
-			w := mustNew(NewWatchdog(opts...))
+			w := opterrtest.Must(NewWatchdog(opts...))
 			var alarms []Alarm
 			for i := 0; i <= 60; i++ {
 				alarms = append(alarms, w.Observe(heapAt(i))...)
@@ -241,7 +243,7 @@ func TestWatchdogHeapExplainer(t *testing.T) {
 // window old: one profile kept, one taken per window.
 func TestWatchdogHeapBaselineRenewed(t *testing.T) {
 	profs := 0
-	w := mustNew(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {}),
+	w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {}),
 		WithHeapProfiler(func() ([]byte, error) { profs++; return []byte("p"), nil }),
 		WithHeapExplainer(explainerFunc(func([]byte, []byte, int) ([]HeapSite, error) { return nil, nil }))))
 	for i := 0; i <= 50; i++ { // 25 minutes
@@ -258,7 +260,7 @@ func TestWatchdogHeapBaselineRenewed(t *testing.T) {
 // window, and no alarm ever fired).
 func TestWatchdogRealClockJitter(t *testing.T) {
 	start := time.Unix(0, 0)
-	w := mustNew(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {})))
+	w := opterrtest.Must(NewWatchdog(WithOwners(nil), WithAlarm(func(Alarm) {})))
 	alarms := 0
 	for i := 0; i <= 40; i++ {
 		jitter := time.Duration(i%3) * time.Millisecond

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tidygram/tidygram/tg"
+
+	"github.com/tidygram/tidygram/internal/opterr"
 )
 
 // Defaults of the Control's options.
@@ -106,19 +108,11 @@ type Control struct {
 type Option func(*Control) error
 
 // OptionError is the error of New and NewLocal for an option value they
-// cannot use.
-type OptionError struct {
-	Option string // the option, e.g. "WithRetries"
-	Value  any    // the value given
-	Reason string // what it must be
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("limit: %s(%v): %s", e.Option, e.Value, e.Reason)
-}
+// cannot use (Package "limit"). leak and session name the same type.
+type OptionError = opterr.Error
 
 func optErr(option string, value any, reason string) error {
-	return &OptionError{Option: option, Value: value, Reason: reason}
+	return &OptionError{Package: "limit", Option: option, Value: value, Reason: reason}
 }
 
 // Observer receives a Control's events as they happen, for metrics that

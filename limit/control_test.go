@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/internal/wait"
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
@@ -19,7 +20,7 @@ import (
 // backoffs.
 func fast(opts ...Option) []Option {
 	return append([]Option{
-		WithLimiter(mustNew(NewLocal(WithGlobal(Rule{}), WithChat(Rule{}), WithGroup(Rule{})))),
+		WithLimiter(opterrtest.Must(NewLocal(WithGlobal(Rule{}), WithChat(Rule{}), WithGroup(Rule{})))),
 		WithBackoff(time.Millisecond, 10*time.Millisecond),
 	}, opts...)
 }
@@ -96,7 +97,7 @@ func TestRetryTable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ctl := mustNew(New(fast(tt.opts...)...))
+			ctl := opterrtest.Must(New(fast(tt.opts...)...))
 			client := rec.client(t, ctl)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -141,7 +142,7 @@ func TestRetryTable(t *testing.T) {
 // TestRetryNotSent: a call that never reached the server (connection
 // refused) is retried, sends included, and the error says NotSent.
 func TestRetryNotSent(t *testing.T) {
-	ctl := mustNew(New(fast(WithRetries(3))...))
+	ctl := opterrtest.Must(New(fast(WithRetries(3))...))
 	client := newClient(t, closedURL(t), tgtest.DefaultToken, ctl)
 	_, err := client.SendMessage(context.Background(), &tg.SendMessageParams{ChatID: tg.ID(1), Text: "hi"})
 	var netErr *tg.NetworkError
@@ -162,7 +163,7 @@ func Test429HonoursRetryAfter(t *testing.T) {
 	if err := rec.emu.ScriptFaults("sendMessage", tgtest.Fault{Kind: tgtest.FaultTooMany, RetryAfter: 2}); err != nil {
 		t.Fatal(err)
 	}
-	ctl := mustNew(New())
+	ctl := opterrtest.Must(New())
 	client := rec.client(t, ctl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -207,8 +208,8 @@ func TestGlobalFlood(t *testing.T) {
 	if err := rec.emu.ScriptFaults("sendMessage", tooMany, tooMany); err != nil {
 		t.Fatal(err)
 	}
-	lim := mustNew(NewLocal())
-	ctl := mustNew(New(WithLimiter(lim)))
+	lim := opterrtest.Must(NewLocal())
+	ctl := opterrtest.Must(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -230,8 +231,8 @@ func TestGlobalFlood(t *testing.T) {
 func TestCancelEndsWait(t *testing.T) {
 	rec := newRecorder(t)
 	ann, bob := rec.emu.NewUser("ann").ChatID(), rec.emu.NewUser("bob").ChatID()
-	lim := mustNew(NewLocal())
-	ctl := mustNew(New(WithLimiter(lim)))
+	lim := opterrtest.Must(NewLocal())
+	ctl := opterrtest.Must(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	lim.Pause(tg.ID(ann), time.Hour)
 
@@ -273,7 +274,7 @@ func TestCancelEndsWait(t *testing.T) {
 func TestOrderToOneChat(t *testing.T) {
 	rec := newRecorder(t)
 	chat := rec.emu.NewUser("ann").ChatID()
-	ctl := mustNew(New(fast()...))
+	ctl := opterrtest.Must(New(fast()...))
 	client := rec.client(t, ctl)
 	// Hold the chat's lane so that every call queues behind it.
 	release, err := ctl.lanes.acquire(context.Background(), tg.ID(chat))
@@ -306,8 +307,8 @@ func TestOrderToOneChat(t *testing.T) {
 func TestUncountedMethodsPassWithoutWaiting(t *testing.T) {
 	rec := newRecorder(t)
 	chat := rec.emu.NewUser("ann").ChatID()
-	lim := mustNew(NewLocal())
-	ctl := mustNew(New(WithLimiter(lim)))
+	lim := opterrtest.Must(NewLocal())
+	ctl := opterrtest.Must(New(WithLimiter(lim)))
 	client := rec.client(t, ctl)
 	lim.Pause(tg.ChatID{}, time.Hour) // every counted call would wait
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -350,7 +351,7 @@ func TestMigrate(t *testing.T) {
 			if tt.migrate {
 				opts = append(opts, WithMigrate(func(from, to tg.ChatID) { moved = [2]tg.ChatID{from, to} }))
 			}
-			ctl := mustNew(New(fast(opts...)...))
+			ctl := opterrtest.Must(New(fast(opts...)...))
 			client := rec.client(t, ctl)
 			params := &tg.SendMessageParams{ChatID: tg.ID(oldGroup), Text: "hello"}
 			_, err := client.SendMessage(context.Background(), params)

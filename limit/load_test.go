@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/tg"
 	"github.com/tidygram/tidygram/tgtest"
 )
@@ -27,7 +28,7 @@ func TestSustainedLoadNo429(t *testing.T) {
 		t.Skip("about 10 s of load")
 	}
 	rec := newRecorder(t, tgtest.WithFlood(tgtest.FloodLimits{}))
-	ctl := mustNew(New())
+	ctl := opterrtest.Must(New())
 	fl := &floodLog{}
 	client, err := tg.NewClient(rec.emu.Token(), tg.WithBaseURL(rec.srv.URL), tg.WithMiddleware(ctl.Middleware(), fl.mw))
 	if err != nil {
@@ -147,7 +148,7 @@ func TestWithoutLimiterGets429(t *testing.T) {
 // with a fixed count: go test -run '^$' -bench Throughput -benchtime 300x ./limit/
 func BenchmarkThroughput(b *testing.B) {
 	rec := newRecorder(b, tgtest.WithFlood(tgtest.FloodLimits{}))
-	ctl := mustNew(New())
+	ctl := opterrtest.Must(New())
 	client := rec.client(b, ctl)
 	chats := make([]int64, 2000)
 	for i := range chats {

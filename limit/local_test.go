@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
 	"github.com/tidygram/tidygram/tg"
 )
 
@@ -72,7 +73,7 @@ func TestLocalRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := mustNew(NewLocal(tt.opts...))
+				l := opterrtest.Must(NewLocal(tt.opts...))
 				start := time.Now()
 				var got []time.Duration
 				for _, c := range tt.chats {
@@ -93,7 +94,7 @@ func TestLocalRules(t *testing.T) {
 // global interval, at most 30 (+1 at the edge) in any second.
 func TestLocalGlobalRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := mustNew(NewLocal())
+		l := opterrtest.Must(NewLocal())
 		const n = 300
 		start := time.Now()
 		var mu sync.Mutex
@@ -150,7 +151,7 @@ func TestLocalPause(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := mustNew(NewLocal())
+				l := opterrtest.Must(NewLocal())
 				l.Pause(tt.pause, 5*time.Second)
 				start := time.Now()
 				got := make(map[tg.ChatID]time.Duration)
@@ -216,7 +217,7 @@ func TestLocalContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := mustNew(NewLocal())
+				l := opterrtest.Must(NewLocal())
 				l.Pause(user, time.Hour)
 				ctx, cancel := tt.ctx()
 				defer cancel()
@@ -237,7 +238,7 @@ func TestLocalContext(t *testing.T) {
 // the next caller gets the turn it would have had.
 func TestLocalCancelGivesTurnBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := mustNew(NewLocal(WithGlobal(Per(1, time.Second, 1))))
+		l := opterrtest.Must(NewLocal(WithGlobal(Per(1, time.Second, 1))))
 		ctx := context.Background()
 		if err := l.Wait(ctx, user); err != nil { // takes the turn at 0
 			t.Fatal(err)
@@ -265,7 +266,7 @@ func TestLocalCancelGivesTurnBack(t *testing.T) {
 func TestLocalIdleStatesDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		l := mustNew(NewLocal(WithGlobal(Rule{})))
+		l := opterrtest.Must(NewLocal(WithGlobal(Rule{})))
 		for i := range 100 {
 			if err := l.Wait(ctx, tg.ID(int64(i+1))); err != nil {
 				t.Fatal(err)
@@ -304,7 +305,7 @@ func TestLocalIdleStatesDropped(t *testing.T) {
 func TestLocalMaxChats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		l := mustNew(NewLocal(WithGlobal(Rule{}), WithMaxChats(10)))
+		l := opterrtest.Must(NewLocal(WithGlobal(Rule{}), WithMaxChats(10)))
 		for i := range 1000 {
 			if err := l.Wait(ctx, tg.ID(int64(i+1))); err != nil {
 				t.Fatal(err)
@@ -339,7 +340,7 @@ func TestLocalSettled(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
-				l := mustNew(NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1))))
+				l := opterrtest.Must(NewLocal(WithGlobal(Rule{}), WithChat(Per(1, time.Second, 1))))
 				start := time.Now()
 				_ = l.Wait(ctx, user)
 				time.Sleep(tt.takes)
@@ -374,7 +375,7 @@ func TestLocalThrottledChatKeptAmongManyActive(t *testing.T) {
 			seconds = 8
 		)
 		// No global rule: it would hold 10,001 messages a second back.
-		l := mustNew(NewLocal(WithGlobal(Rule{})))
+		l := opterrtest.Must(NewLocal(WithGlobal(Rule{})))
 		ctx := context.Background()
 		start := time.Now()
 		end := start.Add(seconds*time.Second - 500*ms) // between two turns: no tie with the deadline

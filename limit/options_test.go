@@ -1,18 +1,11 @@
 package limit
 
 import (
-	"errors"
 	"testing"
 	"time"
-)
 
-// mustNew returns v, panicking on err (for tests whose options are valid).
-func mustNew[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
+	"github.com/tidygram/tidygram/internal/opterr/opterrtest"
+)
 
 // TestOptionsValidated: an option value New or NewLocal cannot use is an
 // *OptionError naming the option, never clamped or replaced by a default.
@@ -37,7 +30,7 @@ func TestOptionsValidated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctl, err := New(tt.opts...)
-			check(t, err, ctl == nil, tt.option)
+			opterrtest.Check(t, err, ctl == nil, tt.option)
 		})
 	}
 }
@@ -61,19 +54,7 @@ func TestLocalOptionsValidated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, err := NewLocal(tt.opts...)
-			check(t, err, l == nil, tt.option)
+			opterrtest.Check(t, err, l == nil, tt.option)
 		})
-	}
-}
-
-func check(t *testing.T, err error, isNil bool, option string) {
-	t.Helper()
-	var oe *OptionError
-	switch {
-	case option == "" && (err != nil || isNil):
-		t.Fatalf("err = %v, want none", err)
-	case option == "":
-	case !errors.As(err, &oe) || oe.Option != option || !isNil:
-		t.Fatalf("err = %v, want an *OptionError for %s and no value", err, option)
 	}
 }

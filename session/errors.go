@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tidygram/tidygram/internal/opterr"
 )
 
 // ErrTooLarge is matched (errors.Is) by every *SizeError: a key or a
@@ -37,15 +39,8 @@ func sizeError(what, key string, size, limit int) *SizeError {
 // never clamped or replaced by a default: boltstore.Open returns the
 // error, and a Memory, Session or Conversation built with them returns it
 // from Err and from every operation.
-type OptionError struct {
-	Option string // the option, e.g. "WithMaxEntries"
-	Value  any    // the value given
-	Reason string // what it must be
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("session: %s(%v): %s", e.Option, e.Value, e.Reason)
-}
+// Its Package is "session"; limit and leak name the same type.
+type OptionError = opterr.Error
 
 // ErrCorrupt is matched (errors.Is) by the errors a store returns for
 // damaged data: a damaged or foreign file, or a stored value that cannot

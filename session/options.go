@@ -64,7 +64,7 @@ type sessionConfig struct {
 
 // invalid records an option value that cannot be used.
 func (c *sessionConfig) invalid(option string, value any, reason string) {
-	c.errs = append(c.errs, &OptionError{Option: option, Value: value, Reason: reason})
+	c.errs = append(c.errs, &OptionError{Package: "session", Option: option, Value: value, Reason: reason})
 }
 
 type storeConfig struct {
@@ -80,7 +80,7 @@ type storeConfig struct {
 
 // invalid records an option value that cannot be used.
 func (c *storeConfig) invalid(option string, value any, reason string) {
-	c.errs = append(c.errs, &OptionError{Option: option, Value: value, Reason: reason})
+	c.errs = append(c.errs, &OptionError{Package: "session", Option: option, Value: value, Reason: reason})
 }
 
 type sessionOption func(*sessionConfig)

@@ -39,7 +39,7 @@ func newConfig(opts []Option) (config, error) {
 
 // invalid records an option value that cannot be used.
 func (c *config) invalid(option string, value any, reason string) {
-	c.errs = append(c.errs, &session.OptionError{Option: option, Value: value, Reason: reason})
+	c.errs = append(c.errs, &session.OptionError{Package: "boltstore", Option: option, Value: value, Reason: reason})
 }
 
 // WithBucket sets the bbolt bucket the store keeps its values in (default

@@ -1,0 +1,19 @@
+// Package opterr is the error of an option value a constructor refuses: one
+// type, which the packages that validate their options when they are built
+// (limit, leak, session) name OptionError. It owns no state and never
+// clamps or replaces a value: it only describes the refusal.
+package opterr
+
+import "fmt"
+
+// Error reports an option value a constructor cannot use.
+type Error struct {
+	Package string // the refusing package, e.g. "limit"
+	Option  string // the option, e.g. "WithRetries"
+	Value   any    // the value given
+	Reason  string // what it must be
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s(%v): %s", e.Package, e.Option, e.Value, e.Reason)
+}
