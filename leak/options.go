@@ -7,6 +7,8 @@ import "github.com/tidygram/tidygram/internal/opterr"
 // or replaced by a default. limit and session name the same type.
 type OptionError = opterr.Error
 
-func optErr(option string, value any, reason string) error {
-	return &OptionError{Package: "leak", Option: option, Value: value, Reason: reason}
+// option returns an option of T named name: it refuses value with reason
+// when bad, else calls set (see opterr.Check).
+func option[T any](name string, value any, bad bool, reason string, set func(*T)) func(*T) error {
+	return opterr.Check("leak", name, value, bad, reason, set)
 }

@@ -143,26 +143,15 @@ type SurvivorOption func(*Survivors) error
 // (default DefaultGrace, 30 s; ≥ 0, 0 reports them at the second check
 // that sees them).
 func WithGrace(d time.Duration) SurvivorOption {
-	return func(s *Survivors) error {
-		if d < 0 {
-			return optErr("WithGrace", d, "must not be negative")
-		}
-		s.grace = d
-		return nil
-	}
+	return option("WithGrace", d, d < 0, "must not be negative", func(s *Survivors) { s.grace = d })
 }
 
 // WithInterval sets how often Run checks (default DefaultInterval, 5 s,
 // or the grace when that is shorter but at least 1 ms; given, at least
 // 1 ms).
 func WithInterval(d time.Duration) SurvivorOption {
-	return func(s *Survivors) error {
-		if d < minInterval {
-			return optErr("WithInterval", d, fmt.Sprintf("must be at least %v", minInterval))
-		}
-		s.interval = d
-		return nil
-	}
+	return option("WithInterval", d, d < minInterval, fmt.Sprintf("must be at least %v", minInterval),
+		func(s *Survivors) { s.interval = d })
 }
 
 // WithMaxSuspects bounds the updates with surviving goroutines tracked at
@@ -170,13 +159,7 @@ func WithInterval(d time.Duration) SurvivorOption {
 // survivors is not tracked and is counted in Dropped, at every check that
 // sees it until room is free; it is then tracked from that check on.
 func WithMaxSuspects(n int) SurvivorOption {
-	return func(s *Survivors) error {
-		if n < 1 {
-			return optErr("WithMaxSuspects", n, "must be at least 1")
-		}
-		s.maxSuspects = n
-		return nil
-	}
+	return option("WithMaxSuspects", n, n < 1, "must be at least 1", func(s *Survivors) { s.maxSuspects = n })
 }
 
 // WithMaxPending is the former name of WithMaxSuspects.
@@ -189,24 +172,12 @@ func WithMaxPending(n int) SurvivorOption { return WithMaxSuspects(n) }
 // that runs the check. Default: log it at Warn with slog.Default(). f
 // must not be nil.
 func WithReport(f func(Report)) SurvivorOption {
-	return func(s *Survivors) error {
-		if f == nil {
-			return optErr("WithReport", "nil", "needs a func")
-		}
-		s.report = f
-		return nil
-	}
+	return option("WithReport", "nil", f == nil, "needs a func", func(s *Survivors) { s.report = f })
 }
 
 // WithClock sets the clock (default time.Now; must not be nil); for tests.
 func WithClock(now func() time.Time) SurvivorOption {
-	return func(s *Survivors) error {
-		if now == nil {
-			return optErr("WithClock", "nil", "needs a func")
-		}
-		s.now = now
-		return nil
-	}
+	return option("WithClock", "nil", now == nil, "needs a func", func(s *Survivors) { s.now = now })
 }
 
 // WithSnapshot sets where goroutines are read from (default: Snapshot,

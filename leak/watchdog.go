@@ -193,48 +193,27 @@ type WatchdogOption func(*Watchdog) error
 // WithWindow sets the window growth must be sustained over (default
 // DefaultWindow, 10 min; must be positive).
 func WithWindow(d time.Duration) WatchdogOption {
-	return positive("WithWindow", d, func(w *Watchdog) { w.window = d })
+	return option("WithWindow", d, d <= 0, "must be positive", func(w *Watchdog) { w.window = d })
 }
 
 // WithSampleInterval sets how often Run samples (default
 // DefaultSampleInterval, 30 s; must be positive).
 func WithSampleInterval(d time.Duration) WatchdogOption {
-	return positive("WithSampleInterval", d, func(w *Watchdog) { w.interval = d })
+	return option("WithSampleInterval", d, d <= 0, "must be positive", func(w *Watchdog) { w.interval = d })
 }
 
-// positive returns the option named name that calls set when d > 0.
-func positive(name string, d time.Duration, set func(*Watchdog)) WatchdogOption {
-	return func(w *Watchdog) error {
-		if d <= 0 {
-			return optErr(name, d, "must be positive")
-		}
-		set(w)
-		return nil
-	}
-}
-
-// notNil returns the option named name that calls set when isNil is false.
+// notNil returns the watchdog option named name that refuses a nil func
+// (isNil), else calls set.
 func notNil(name string, isNil bool, set func(*Watchdog)) WatchdogOption {
-	return func(w *Watchdog) error {
-		if isNil {
-			return optErr(name, "nil", "needs a func")
-		}
-		set(w)
-		return nil
-	}
+	return option(name, "nil", isNil, "needs a func", set)
 }
 
 // WithLimits sets the growth limits (defaults: 5 goroutines, 4 MiB of live
 // heap and 2 file descriptors per minute; each ≥ 0, 0 switching its
 // resource off).
 func WithLimits(l Limits) WatchdogOption {
-	return func(w *Watchdog) error {
-		if !(l.Goroutines >= 0 && l.HeapBytes >= 0 && l.FDs >= 0) {
-			return optErr("WithLimits", l, "limits must not be negative (0 switches a resource off)")
-		}
-		w.limits = l
-		return nil
-	}
+	return option("WithLimits", l, !(l.Goroutines >= 0 && l.HeapBytes >= 0 && l.FDs >= 0),
+		"limits must not be negative (0 switches a resource off)", func(w *Watchdog) { w.limits = l })
 }
 
 // WithAlarm sets the hook called with each alarm, on the goroutine that
@@ -267,13 +246,8 @@ func WithWatchClock(now func() time.Time) WatchdogOption {
 // raises a "proven_leaks" alarm when it holds goroutines. Without the
 // profile in the binary it does nothing.
 func WithProvenEvery(d time.Duration) WatchdogOption {
-	return func(w *Watchdog) error {
-		if d < MinProvenInterval {
-			return optErr("WithProvenEvery", d, fmt.Sprintf("must be at least %v", MinProvenInterval))
-		}
-		w.provenEvery = d
-		return nil
-	}
+	return option("WithProvenEvery", d, d < MinProvenInterval, fmt.Sprintf("must be at least %v", MinProvenInterval),
+		func(w *Watchdog) { w.provenEvery = d })
 }
 
 // WithProvenSource replaces ProvenLeaks (for tests). f must not be nil.

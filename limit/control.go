@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidygram/tidygram/tg"
-
 	"github.com/tidygram/tidygram/internal/opterr"
+	"github.com/tidygram/tidygram/tg"
 )
 
 // Defaults of the Control's options.
@@ -111,8 +110,10 @@ type Option func(*Control) error
 // cannot use (Package "limit"). leak and session name the same type.
 type OptionError = opterr.Error
 
-func optErr(option string, value any, reason string) error {
-	return &OptionError{Package: "limit", Option: option, Value: value, Reason: reason}
+// option returns an option of T named name: it refuses value with reason
+// when bad, else calls set (see opterr.Check).
+func option[T any](name string, value any, bad bool, reason string, set func(*T)) func(*T) error {
+	return opterr.Check("limit", name, value, bad, reason, set)
 }
 
 // Observer receives a Control's events as they happen, for metrics that
@@ -143,63 +144,35 @@ func WithLimiter(l Limiter) Option { return func(c *Control) error { c.lim = l; 
 // WithCounted sets which methods go through the Limiter and per-chat
 // queues (default Counts). A nil f is an *OptionError.
 func WithCounted(f func(method string) bool) Option {
-	return func(c *Control) error {
-		if f == nil {
-			return optErr("WithCounted", "nil", "needs a func (Counts is the default)")
-		}
-		c.counts = f
-		return nil
-	}
+	return option("WithCounted", "nil", f == nil, "needs a func (Counts is the default)", func(c *Control) { c.counts = f })
 }
 
 // WithIdempotent sets which methods may be repeated when their outcome is
 // unknown (default Idempotent). A nil f is an *OptionError.
 func WithIdempotent(f func(method string) bool) Option {
-	return func(c *Control) error {
-		if f == nil {
-			return optErr("WithIdempotent", "nil", "needs a func (Idempotent is the default)")
-		}
-		c.idempotent = f
-		return nil
-	}
+	return option("WithIdempotent", "nil", f == nil, "needs a func (Idempotent is the default)",
+		func(c *Control) { c.idempotent = f })
 }
 
 // WithRetries sets how many times a call is repeated at most (default
 // DefaultRetries; ≥ 0, a negative n is an *OptionError); 0 turns retry
 // off. Migration does not count.
 func WithRetries(n int) Option {
-	return func(c *Control) error {
-		if n < 0 {
-			return optErr("WithRetries", n, "must be at least 0 (0 turns retry off)")
-		}
-		c.retries = n
-		return nil
-	}
+	return option("WithRetries", n, n < 0, "must be at least 0 (0 turns retry off)", func(c *Control) { c.retries = n })
 }
 
 // WithBackoff sets the bounds of the backoff after network errors and
 // 5xx answers (default DefaultBackoffMin, DefaultBackoffMax; 0 < minWait
 // ≤ maxWait, else an *OptionError).
 func WithBackoff(minWait, maxWait time.Duration) Option {
-	return func(c *Control) error {
-		if minWait <= 0 || maxWait < minWait {
-			return optErr("WithBackoff", fmt.Sprintf("%v, %v", minWait, maxWait), "needs 0 < min ≤ max")
-		}
-		c.backoffMin, c.backoffMax = minWait, maxWait
-		return nil
-	}
+	return option("WithBackoff", fmt.Sprintf("%v, %v", minWait, maxWait), minWait <= 0 || maxWait < minWait,
+		"needs 0 < min ≤ max", func(c *Control) { c.backoffMin, c.backoffMax = minWait, maxWait })
 }
 
 // WithMaxRetryAfter sets the longest retry_after a call waits for (default
 // DefaultMaxRetryAfter; must be positive, else an *OptionError).
 func WithMaxRetryAfter(d time.Duration) Option {
-	return func(c *Control) error {
-		if d <= 0 {
-			return optErr("WithMaxRetryAfter", d, "must be positive")
-		}
-		c.maxRetryAfter = d
-		return nil
-	}
+	return option("WithMaxRetryAfter", d, d <= 0, "must be positive", func(c *Control) { c.maxRetryAfter = d })
 }
 
 // WithRetryUnsure makes calls whose outcome is unknown be repeated for

@@ -143,13 +143,8 @@ type LocalOption func(*Local) error
 // rule returns the option named name that sets *field to r, refusing a
 // negative Every or Burst.
 func rule(name string, r Rule, field func(*Local) *Rule) LocalOption {
-	return func(l *Local) error {
-		if r.Every < 0 || r.Burst < 0 {
-			return optErr(name, r, "Every and Burst must not be negative (the zero Rule does not limit)")
-		}
-		*field(l) = r
-		return nil
-	}
+	return option(name, r, r.Every < 0 || r.Burst < 0, "Every and Burst must not be negative (the zero Rule does not limit)",
+		func(l *Local) { *field(l) = r })
 }
 
 // WithGlobal sets the rule for all counted calls of the bot (default
@@ -179,13 +174,7 @@ func WithGroup(r Rule) LocalOption {
 // idle states linger, not how many constrained ones are kept: those are
 // never dropped (see Local).
 func WithMaxChats(n int) LocalOption {
-	return func(l *Local) error {
-		if n < 1 {
-			return optErr("WithMaxChats", n, "must be at least 1")
-		}
-		l.maxChats = n
-		return nil
-	}
+	return option("WithMaxChats", n, n < 1, "must be at least 1", func(l *Local) { l.maxChats = n })
 }
 
 // NewLocal returns a Local with the default rules, changed by opts. An

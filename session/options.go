@@ -59,12 +59,15 @@ type sessionConfig struct {
 	key    KeyFunc
 	prefix string
 	clock  func() time.Time
-	errs   []error // invalid option values, in order
+	errs   optionErrs
 }
 
+// optionErrs are the invalid option values a config was given, in order.
+type optionErrs []error
+
 // invalid records an option value that cannot be used.
-func (c *sessionConfig) invalid(option string, value any, reason string) {
-	c.errs = append(c.errs, &OptionError{Package: "session", Option: option, Value: value, Reason: reason})
+func (e *optionErrs) invalid(option string, value any, reason string) {
+	*e = append(*e, &OptionError{Package: "session", Option: option, Value: value, Reason: reason})
 }
 
 type storeConfig struct {
@@ -75,12 +78,7 @@ type storeConfig struct {
 	maxValueBytes int
 	valueSet      bool // WithMaxValueBytes was given
 	shards        int
-	errs          []error // invalid option values, in order
-}
-
-// invalid records an option value that cannot be used.
-func (c *storeConfig) invalid(option string, value any, reason string) {
-	c.errs = append(c.errs, &OptionError{Package: "session", Option: option, Value: value, Reason: reason})
+	errs          optionErrs
 }
 
 type sessionOption func(*sessionConfig)
@@ -98,7 +96,7 @@ func (o storeOption) applyStore(c *storeConfig) { o(c) }
 func WithTTL(ttl time.Duration) Option {
 	return sessionOption(func(c *sessionConfig) {
 		if ttl <= 0 {
-			c.invalid("WithTTL", ttl, "must be positive")
+			c.errs.invalid("WithTTL", ttl, "must be positive")
 			return
 		}
 		c.ttl = ttl
@@ -110,7 +108,7 @@ func WithTTL(ttl time.Duration) Option {
 func WithCodec(codec Codec) Option {
 	return sessionOption(func(c *sessionConfig) {
 		if codec == nil {
-			c.invalid("WithCodec", nil, "needs a Codec (JSONCodec is the default)")
+			c.errs.invalid("WithCodec", nil, "needs a Codec (JSONCodec is the default)")
 			return
 		}
 		c.codec = codec
@@ -122,7 +120,7 @@ func WithCodec(codec Codec) Option {
 func WithKey(key KeyFunc) Option {
 	return sessionOption(func(c *sessionConfig) {
 		if key == nil {
-			c.invalid("WithKey", nil, "needs a KeyFunc (ChatUserKey is the default)")
+			c.errs.invalid("WithKey", nil, "needs a KeyFunc (ChatUserKey is the default)")
 			return
 		}
 		c.key = key
@@ -185,7 +183,7 @@ func WithShards(n int) StoreOption {
 func atLeast(name string, n, lowest int, set func(*storeConfig)) StoreOption {
 	return storeOption(func(c *storeConfig) {
 		if n < lowest {
-			c.invalid(name, n, fmt.Sprintf("must be at least %d", lowest))
+			c.errs.invalid(name, n, fmt.Sprintf("must be at least %d", lowest))
 			return
 		}
 		set(c)
@@ -196,20 +194,16 @@ func atLeast(name string, n, lowest int, set func(*storeConfig)) StoreOption {
 // conversations alike.
 type ClockOption func() time.Time
 
-func (o ClockOption) applySession(c *sessionConfig) {
-	if o == nil {
-		c.invalid("WithClock", nil, "needs a func (time.Now is the default)")
-		return
-	}
-	c.clock = o
-}
+func (o ClockOption) applySession(c *sessionConfig) { o.apply(&c.clock, &c.errs) }
+func (o ClockOption) applyStore(c *storeConfig)     { o.apply(&c.clock, &c.errs) }
 
-func (o ClockOption) applyStore(c *storeConfig) {
+// apply sets *clock to o, refusing a nil o.
+func (o ClockOption) apply(clock *func() time.Time, errs *optionErrs) {
 	if o == nil {
-		c.invalid("WithClock", nil, "needs a func (time.Now is the default)")
+		errs.invalid("WithClock", nil, "needs a func (time.Now is the default)")
 		return
 	}
-	c.clock = o
+	*clock = o
 }
 
 // WithClock sets the clock used for TTLs and timeouts (default time.Now).
@@ -253,14 +247,14 @@ func (c *storeConfig) memoryErr() error {
 		return c.err()
 	}
 	if c.maxKeyBytes >= c.maxBytes {
-		c.invalid("WithMaxBytes", c.maxBytes, fmt.Sprintf("must be more than the key limit (%d bytes)", c.maxKeyBytes))
+		c.errs.invalid("WithMaxBytes", c.maxBytes, fmt.Sprintf("must be more than the key limit (%d bytes)", c.maxKeyBytes))
 		return c.err()
 	}
 	switch room := c.maxBytes - c.maxKeyBytes; {
 	case !c.valueSet:
 		c.maxValueBytes = min(DefaultMaxValueBytes, room)
 	case c.maxValueBytes > room:
-		c.invalid("WithMaxValueBytes", c.maxValueBytes, fmt.Sprintf("must be at most WithMaxBytes less the key limit (%d bytes): such a value could never be stored", room))
+		c.errs.invalid("WithMaxValueBytes", c.maxValueBytes, fmt.Sprintf("must be at most WithMaxBytes less the key limit (%d bytes): such a value could never be stored", room))
 	}
 	return c.err()
 }

@@ -98,9 +98,6 @@ func (s *Session[T]) Save(ctx context.Context, key string, v T) error {
 }
 
 func (s *Session[T]) save(ctx context.Context, key string, raw []byte) error {
-	if s.err != nil {
-		return s.err
-	}
 	if err := s.store.Set(ctx, key, raw, s.cfg.ttl); err != nil {
 		return fmt.Errorf("session: save %q: %w", key, err)
 	}

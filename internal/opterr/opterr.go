@@ -17,3 +17,16 @@ type Error struct {
 func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s(%v): %s", e.Package, e.Option, e.Value, e.Reason)
 }
+
+// Check returns an option of T named option, of package pkg: it refuses
+// value with reason when bad, else calls set. It is the one shape of the
+// options that validate a single value.
+func Check[T any](pkg, option string, value any, bad bool, reason string, set func(*T)) func(*T) error {
+	return func(t *T) error {
+		if bad {
+			return &Error{Package: pkg, Option: option, Value: value, Reason: reason}
+		}
+		set(t)
+		return nil
+	}
+}
