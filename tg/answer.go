@@ -211,7 +211,13 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 		}
 		switch name := tok.String(); {
 		case strings.EqualFold(name, "result"):
+			if sk, isSk := result.(*skippingUpdates); isSk {
+				sk.live = ok == okTrue && status >= 200 && status <= 299
+			}
 			full, err := d.decodeResult(result, maxItems, ok == okTrue, setSemantic)
+			if err == errStopDecoding {
+				return err
+			}
 			if err != nil {
 				return fail(err)
 			}
@@ -335,7 +341,9 @@ func (d *answerDecoder) decodeResult(result any, maxItems int, okSeen bool, setS
 		if err != nil {
 			return false, err
 		}
-		if err := add.add(raw); err != nil {
+		if err := add.add(raw); err == errStopDecoding {
+			return false, err
+		} else if err != nil {
 			setSemantic(err)
 		}
 		n++

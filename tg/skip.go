@@ -3,42 +3,91 @@ package tg
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 )
 
-// GetUpdatesSkipping is GetUpdates for a poller that may be sent updates
-// it already holds (Telegram sends every update from the offset again
-// while it is unconfirmed): an update whose update_id skip reports true
-// for is not decoded beyond its id, and not returned. It returns the
-// updates decoded and how many were skipped. Skipped updates count toward
+// GetUpdatesFunc is getUpdates for a long-polling source: it passes each
+// update to fn as soon as it is decoded, so that work on the first update
+// of an answer can start while the rest is still being read, and it never
+// decodes an update the poller already holds (Telegram sends every update
+// from the offset again while it is unconfirmed): an update whose
+// update_id skip reports true for is not decoded beyond its id, and not
+// passed. It returns how many were skipped. Skipped updates count toward
 // p.Limit like the others.
+//
+// fn is called on the calling goroutine, once per update not skipped, in
+// the server's order, and may block (the answer waits, unread, in the
+// connection meanwhile; the call's ctx still bounds it). Updates are
+// passed as they are decoded when the answer begins with "ok":true and has
+// a 2xx status, as Telegram sends it; otherwise the answer is read whole
+// first and its updates are passed only if it is a valid success. The
+// updates passed are always a prefix of the answer's (skipped ones
+// aside): once an update fails to decode, no later one is passed, so a
+// caller that confirms by offset never passes over it. An error from fn
+// ends the call at once, the rest of the answer unread, and is returned
+// as it is. Updates passed before an error (fn's, or one found later in
+// the answer) were passed: the caller decides what they mean — a poller
+// that confirms only what it handled loses nothing.
 //
 // The id is read without decoding when update_id is the object's first
 // member, as Telegram and tgtest send it, and none of the object's other
 // members is named update_id or has an escape in its name (the decoder
 // would take the last of duplicate names); what the members' values hold
-// does not matter. Any other update is decoded whole and returned (skip
-// is not asked). skip is called on the
-// calling goroutine, once per element, in order.
-func (c *Client) GetUpdatesSkipping(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool) ([]Update, int, error) {
-	r := &skippingUpdates{skip: skip, limit: maxUpdatesPerCall}
+// does not matter. Any other update is decoded whole and passed (skip is
+// not asked). skip is called on the calling goroutine, once per element,
+// in order.
+func (c *Client) GetUpdatesFunc(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool, fn func(*Update) error) (skipped int, err error) {
+	r := &skippingUpdates{skip: skip, fn: fn, limit: maxUpdatesPerCall}
 	if p != nil && p.Limit > 0 && p.Limit < maxUpdatesPerCall {
 		r.limit = int(p.Limit)
 	}
-	if err := c.Call(ctx, "getUpdates", paramsOrNil(p), r); err != nil {
-		return nil, r.skipped, err
+	err = c.Call(ctx, "getUpdates", paramsOrNil(p), r)
+	switch {
+	case r.stop != nil:
+		return r.skipped, r.stop
+	case err != nil:
+		return r.skipped, err
 	}
-	return r.ups, r.skipped, nil
+	for i := range r.held { // the answer turned out a valid success
+		if err := fn(&r.held[i]); err != nil {
+			return r.skipped, err
+		}
+	}
+	return r.skipped, nil
 }
 
-// skippingUpdates is the result of GetUpdatesSkipping; the answer decoder
-// fills it element by element (see answerDecoder.decodeResult).
+// GetUpdatesSkipping is GetUpdatesFunc collecting the updates: it returns
+// those decoded (none after an error) and how many were skipped.
+func (c *Client) GetUpdatesSkipping(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool) ([]Update, int, error) {
+	var ups []Update
+	skipped, err := c.GetUpdatesFunc(ctx, p, skip, func(u *Update) error {
+		ups = append(ups, *u)
+		return nil
+	})
+	if err != nil {
+		return nil, skipped, err
+	}
+	return ups, skipped, nil
+}
+
+// skippingUpdates is the result of GetUpdatesFunc; the answer decoder
+// fills it element by element (see answerDecoder.decodeResult), telling it
+// first whether the answer is a success so far (live).
 type skippingUpdates struct {
 	skip    func(int64) bool
-	ups     []Update
+	fn      func(*Update) error
+	live    bool     // "ok":true came first, status 2xx: pass updates as decoded
+	held    []Update // otherwise: decoded, passed once the answer proved valid
 	skipped int
-	limit   int // the most updates the answer may hold
+	failed  bool  // an element failed to decode: no later one is passed
+	stop    error // fn's: decoding ended
+	limit   int   // the most updates the answer may hold
 }
+
+// errStopDecoding ends the decoding of an answer at once: the result's
+// taker refused to go on (skippingUpdates.stop says why).
+var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 
 // add takes one raw element of the array.
 func (r *skippingUpdates) add(raw []byte) error {
@@ -46,16 +95,32 @@ func (r *skippingUpdates) add(raw []byte) error {
 		r.skipped++
 		return nil
 	}
-	if len(r.ups) == cap(r.ups) { // a few first, then room for the whole batch
-		n := min(4, r.limit)
-		if len(r.ups) > 0 {
-			n = max(r.limit, 2*len(r.ups))
-		}
-		r.ups = append(make([]Update, 0, n), r.ups...)
+	if r.failed {
+		return nil
 	}
-	r.ups = append(r.ups, Update{})
-	if err := unmarshal(raw, &r.ups[len(r.ups)-1]); err != nil {
-		r.ups = r.ups[:len(r.ups)-1]
+	if r.live {
+		u := new(Update)
+		if err := unmarshal(raw, u); err != nil {
+			r.failed = true
+			return err
+		}
+		if err := r.fn(u); err != nil {
+			r.stop = err
+			return errStopDecoding
+		}
+		return nil
+	}
+	if len(r.held) == cap(r.held) { // a few first, then room for the whole batch
+		n := min(4, r.limit)
+		if len(r.held) > 0 {
+			n = max(r.limit, 2*len(r.held))
+		}
+		r.held = append(make([]Update, 0, n), r.held...)
+	}
+	r.held = append(r.held, Update{})
+	if err := unmarshal(raw, &r.held[len(r.held)-1]); err != nil {
+		r.held = r.held[:len(r.held)-1]
+		r.failed = true
 		return err
 	}
 	return nil

@@ -1,6 +1,16 @@
 package tg
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 func TestLeadingUpdateID(t *testing.T) {
 	for _, tt := range []struct {
@@ -69,4 +79,97 @@ func FuzzLeadingUpdateID(f *testing.F) {
 			t.Fatalf("fast path read %d, full decode %d: %q", id, u.UpdateID, data)
 		}
 	})
+}
+
+// upd is a getUpdates element with update_id id and a text message.
+func upd(id int) string {
+	return fmt.Sprintf(`{"update_id":%d,"message":{"message_id":%d,"date":1,"chat":{"id":5,"type":"private"},"text":"t%d"}}`, id, id, id)
+}
+
+// GetUpdatesFunc passes exactly a prefix of the answer's updates: all of a
+// valid success, those before a damaged element or a damaged rest (and the
+// error), none of an answer that is not a success, and stops at once when
+// fn refuses one.
+func TestGetUpdatesFuncPrefix(t *testing.T) {
+	errRefused := errors.New("refused")
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		refuse  int64   // fn returns errRefused for this id
+		want    []int64 // ids passed to fn, in order
+		wantErr string  // "" for none; errRefused's text when fn refused
+	}{
+		{"success", 200, `{"ok":true,"result":[` + upd(1) + `,` + upd(2) + `,` + upd(3) + `]}`, 0, []int64{1, 2, 3}, ""},
+		{"ok after the result: passed once the answer is whole", 200, `{"result":[` + upd(1) + `,` + upd(2) + `],"ok":true}`, 0, []int64{1, 2}, ""},
+		{"ok false after the result: none", 200, `{"result":[` + upd(1) + `],"ok":false,"error_code":500,"description":"Internal"}`, 0, nil, "Internal"},
+		{"ok true with status 500: none", 500, `{"ok":true,"result":[` + upd(1) + `]}`, 0, nil, "status 500"},
+		{"damaged element: those before it", 200, `{"ok":true,"result":[` + upd(1) + `,{"update_id":2,"message":{"message_id":"x"}},` + upd(3) + `]}`, 0, []int64{1}, "message_id"},
+		{"truncated answer: those complete", 200, `{"ok":true,"result":[` + upd(1) + `,` + upd(2) + `,{"update_id":3,"mess`, 0, []int64{1, 2}, "unexpected end of JSON input"},
+		{"data after the answer", 200, `{"ok":true,"result":[` + upd(1) + `]} x`, 0, []int64{1}, "invalid character 'x'"},
+		{"fn refuses the second", 200, `{"ok":true,"result":[` + upd(1) + `,` + upd(2) + `,` + upd(3) + `]}`, 2, []int64{1, 2}, "refused"},
+		{"fn refuses, answer held", 200, `{"result":[` + upd(1) + `,` + upd(2) + `],"ok":true}`, 1, []int64{1}, "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+				writeAnswer(w, tt.status, tt.body)
+			})
+			c := f.client(t)
+			var got []int64
+			_, err := c.GetUpdatesFunc(context.Background(), nil, nil, func(u *Update) error {
+				got = append(got, u.UpdateID)
+				if u.UpdateID == tt.refuse {
+					return errRefused
+				}
+				return nil
+			})
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("passed %v, want %v", got, tt.want)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error %v, want one with %q", err, tt.wantErr)
+			case tt.refuse != 0 && err != errRefused:
+				t.Errorf("error %v, want fn's own error as it is", err)
+			}
+		})
+	}
+}
+
+// An update is passed as soon as it is decoded: the server holds the rest
+// of its answer back until the first update reached fn (or a generous
+// deadline passed, which then fails the test).
+func TestGetUpdatesFuncPassesBeforeTheRest(t *testing.T) {
+	first := make(chan struct{})
+	var early atomic.Bool
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		fmt.Fprint(w, `{"ok":true,"result":[`+upd(1)+`,`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-first:
+			early.Store(true)
+		case <-time.After(10 * time.Second):
+		case <-r.Context().Done():
+		}
+		fmt.Fprint(w, upd(2)+`]}`)
+	})
+	c := f.client(t)
+	var got []int64
+	_, err := c.GetUpdatesFunc(context.Background(), nil, nil, func(u *Update) error {
+		if got = append(got, u.UpdateID); u.UpdateID == 1 {
+			close(first)
+		}
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("passed %v, error %v; want [1 2] and none", got, err)
+	}
+	if !early.Load() {
+		t.Fatal("the first update reached fn only after the whole answer was read")
+	}
 }

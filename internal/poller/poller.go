@@ -71,9 +71,13 @@ func New(cfg Config) *Poller { return &Poller{cfg: cfg, tr: newTracker()} }
 // Run polls until ctx is done or Telegram refuses the bot (ErrUnauthorized,
 // ErrWebhookActive, ErrOtherPoller). One getUpdates is in flight at a time,
 // with ctx: cancelling it aborts a pending poll at once. Every update is
-// taken by the tracker (skipping those already in flight or handled),
-// submitted with backpressure, and confirmed only by a later offset once
-// it was handled. At most Limit updates are in hand beyond the watermark.
+// taken by the tracker (skipping those already in flight or handled) and
+// submitted with backpressure as soon as it is decoded, while the rest of
+// the answer is still read, and confirmed only by a later offset once it
+// was handled. At most Limit updates are in hand beyond the watermark.
+// The poll's deadline (Timeout + 3 s) covers Submit's waits: an answer
+// not read by then is given up, and the updates not yet submitted come
+// again with the next poll.
 func (p *Poller) Run(ctx context.Context) error {
 	var err error
 	p.cfg.Owner.Do(ctx, "poller", func(ctx context.Context) { err = p.loop(ctx) })
@@ -99,11 +103,32 @@ func (p *Poller) loop(ctx context.Context) error {
 		}
 		params.Offset = off
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout+pollMargin)
-		// Updates already in flight or handled are sent again while
-		// unconfirmed: they are recognised by id and not decoded.
-		ups, skipped, err := p.cfg.Client.GetUpdatesSkipping(rctx, params, tr.known)
+		// Each update is submitted as soon as it is decoded, while the
+		// rest of the answer is read. Updates already in flight or
+		// handled are sent again while unconfirmed: they are recognised
+		// by id and not decoded.
+		got, fresh, stopping := 0, 0, false
+		skipped, err := p.cfg.Client.GetUpdatesFunc(rctx, params, tr.known, func(u *tg.Update) error {
+			got++
+			taken, err := p.take(ctx, u)
+			if err != nil {
+				stopping = true
+				return err
+			}
+			if taken {
+				fresh++
+			}
+			return nil
+		})
 		cancel()
+		if stopping {
+			// This update and the rest of the answer stay unconfirmed and
+			// come again on the next start.
+			return nil
+		}
 		if err != nil {
+			// Updates taken before the error are in hand like any other;
+			// the rest come again.
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -117,37 +142,10 @@ func (p *Poller) loop(ctx context.Context) error {
 			continue
 		}
 		delay = 0
-		fresh := 0
-		for i := range ups {
-			u := &ups[i]
-			if u.UpdateID <= 0 || u.UpdateID == math.MaxInt64 {
-				// No offset can confirm it (or the offset would wrap and
-				// discard the queue): a server fault, never handled.
-				p.cfg.Log.Error("tidygram: getUpdates returned an update_id no offset can confirm; update skipped", "update_id", u.UpdateID)
-				p.cfg.Observer.UpdateReceived(u, true)
-				continue
-			}
-			dup := !tr.take(u.UpdateID)
-			p.cfg.Observer.UpdateReceived(u, dup)
-			if dup {
-				continue
-			}
-			fresh++
-			id := u.UpdateID
-			if err := p.cfg.Submit(ctx, u, func(handled bool) {
-				if handled {
-					tr.finish(id)
-				} // else: dropped at stop; stays unconfirmed
-			}); err != nil {
-				// Stopping: this and the rest of the batch stay
-				// unconfirmed and come again on the next start.
-				return nil
-			}
-		}
+		got += skipped
 		// The server answered at once with nothing to take: only updates
 		// refused above (and, at-least-once, nothing in flight to wait
 		// for). Polling now would spin; poll again after stallRecheck.
-		got := len(ups) + skipped
 		nothingNew := got > 0 && fresh == 0 && (p.cfg.AtMostOnce || tr.inFlight() == 0)
 		if !nothingNew && (p.cfg.AtMostOnce || got == 0 || got == p.cfg.Limit) {
 			// Nothing in flight comes again (at-most-once), the long poll
@@ -177,6 +175,30 @@ func (p *Poller) loop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// take hands u to Submit unless the tracker already holds it (a
+// redelivery) or its id is one no offset can confirm; taken reports
+// whether it was submitted. An error is Submit's: the bot is stopping.
+func (p *Poller) take(ctx context.Context, u *tg.Update) (taken bool, err error) {
+	if u.UpdateID <= 0 || u.UpdateID == math.MaxInt64 {
+		// No offset can confirm it (or the offset would wrap and discard
+		// the queue): a server fault, never handled.
+		p.cfg.Log.Error("tidygram: getUpdates returned an update_id no offset can confirm; update skipped", "update_id", u.UpdateID)
+		p.cfg.Observer.UpdateReceived(u, true)
+		return false, nil
+	}
+	dup := !p.tr.take(u.UpdateID)
+	p.cfg.Observer.UpdateReceived(u, dup)
+	if dup {
+		return false, nil
+	}
+	id, tr := u.UpdateID, p.tr
+	return true, p.cfg.Submit(ctx, u, func(handled bool) {
+		if handled {
+			tr.finish(id)
+		} // else: dropped at stop; stays unconfirmed
+	})
 }
 
 // waitRoom waits until a poll is worth making: three quarters of the
