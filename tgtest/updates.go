@@ -280,6 +280,13 @@ func (s *Server) getUpdates(rq *request) (any, error) {
 		ctxDone = rq.r.Context().Done()
 	}
 	for {
+		select {
+		case <-ctxDone: // gone already: counted 499 even if a conflict came meanwhile
+			s.leavePoll(me)
+			s.mu.Unlock()
+			return nil, errClientGone
+		default:
+		}
 		if me.conflict {
 			s.mu.Unlock()
 			return nil, errOtherPoller
