@@ -212,7 +212,7 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 		switch name := tok.String(); {
 		case strings.EqualFold(name, "result"):
 			if sk, isSk := result.(*skippingUpdates); isSk {
-				sk.live = ok == okTrue && status >= 200 && status <= 299
+				sk.begin(ok == okTrue && status >= 200 && status <= 299)
 			}
 			full, err := d.decodeResult(result, maxItems, ok == okTrue, setSemantic)
 			if err == errStopDecoding {

@@ -37,6 +37,10 @@ import (
 // does not matter. Any other update is decoded whole and passed (skip is
 // not asked). skip is called on the calling goroutine, once per element,
 // in order.
+//
+// A middleware (WithMiddleware) that sends the call again after a failure
+// makes the answer decoded again: fn then sees again the updates it was
+// passed before the failure (a poller skips those it holds).
 func (c *Client) GetUpdatesFunc(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool, fn func(*Update) error) (skipped int, err error) {
 	r := &skippingUpdates{skip: skip, fn: fn, limit: maxUpdatesPerCall}
 	if p != nil && p.Limit > 0 && p.Limit < maxUpdatesPerCall {
@@ -83,6 +87,15 @@ type skippingUpdates struct {
 	failed  bool  // an element failed to decode: no later one is passed
 	stop    error // fn's: decoding ended
 	limit   int   // the most updates the answer may hold
+}
+
+// begin starts on a result array (an answer's, or a later one of the
+// same answer or of the call sent again by a middleware): what was held
+// from an earlier one is dropped, as the decoder keeps the last of
+// duplicate names; live says whether updates are passed as decoded.
+func (r *skippingUpdates) begin(live bool) {
+	clear(r.held)
+	r.held, r.failed, r.live, r.skipped = r.held[:0], false, live, 0
 }
 
 // errStopDecoding ends the decoding of an answer at once: the result's

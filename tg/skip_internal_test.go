@@ -102,6 +102,7 @@ func TestGetUpdatesFuncPrefix(t *testing.T) {
 	}{
 		{"success", 200, `{"ok":true,"result":[` + upd(1) + `,` + upd(2) + `,` + upd(3) + `]}`, 0, []int64{1, 2, 3}, ""},
 		{"ok after the result: passed once the answer is whole", 200, `{"result":[` + upd(1) + `,` + upd(2) + `],"ok":true}`, 0, []int64{1, 2}, ""},
+		{"two results, ok after them: the last", 200, `{"result":[` + upd(1) + `],"result":[` + upd(2) + `],"ok":true}`, 0, []int64{2}, ""},
 		{"ok false after the result: none", 200, `{"result":[` + upd(1) + `],"ok":false,"error_code":500,"description":"Internal"}`, 0, nil, "Internal"},
 		{"ok true with status 500: none", 500, `{"ok":true,"result":[` + upd(1) + `]}`, 0, nil, "status 500"},
 		{"damaged element: those before it", 200, `{"ok":true,"result":[` + upd(1) + `,{"update_id":2,"message":{"message_id":"x"}},` + upd(3) + `]}`, 0, []int64{1}, "message_id"},
