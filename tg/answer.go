@@ -211,10 +211,7 @@ func (d *answerDecoder) decode(method string, status int, result any, maxItems i
 		}
 		switch name := tok.String(); {
 		case strings.EqualFold(name, "result"):
-			if sk, isSk := result.(*skippingUpdates); isSk {
-				sk.begin(ok == okTrue && status >= 200 && status <= 299)
-			}
-			full, err := d.decodeResult(result, maxItems, ok == okTrue, setSemantic)
+			full, err := d.decodeResult(result, maxItems, ok == okTrue, ok == okTrue && status >= 200 && status <= 299, setSemantic)
 			if err == errStopDecoding {
 				return err
 			}
@@ -306,14 +303,17 @@ var (
 // array decoded into a slice, a json.RawMessage or an any is read element
 // by element; with maxItems > 0 elements past maxItems are skipped, or,
 // when okSeen, not read at all: then it returns full = true and the
-// decoder is left inside the array.
-func (d *answerDecoder) decodeResult(result any, maxItems int, okSeen bool, setSemantic func(error)) (full bool, err error) {
+// decoder is left inside the array. success says whether the answer is a
+// success so far ("ok":true seen and a 2xx status): a skippingUpdates
+// then passes each update on as decoded.
+func (d *answerDecoder) decodeResult(result any, maxItems int, okSeen, success bool, setSemantic func(error)) (full bool, err error) {
 	dec := &d.dec
 	if result == nil {
 		return false, dec.SkipValue()
 	}
 	var add elementAdder
 	if sk, ok := result.(*skippingUpdates); ok && dec.PeekKind() == '[' {
+		sk.begin(success)
 		add = sk
 	} else {
 		rv := reflect.ValueOf(result).Elem()

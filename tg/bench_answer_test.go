@@ -95,7 +95,7 @@ func BenchmarkSkipUpdatesAnswer(b *testing.B) {
 	for b.Loop() {
 		r := &skippingUpdates{skip: func(int64) bool { return true }, limit: 100}
 		if err := decodeAnswer("getUpdates", 200, bytes.NewReader(data), r, lim, red); err != nil || r.skipped != 100 {
-			b.Fatal(err, r.skipped, len(r.held))
+			b.Fatal(err, r.skipped, len(r.ups))
 		}
 	}
 }

@@ -18,7 +18,8 @@ import (
 //
 // fn is called on the calling goroutine, once per update not skipped, in
 // the server's order, and may block (the answer waits, unread, in the
-// connection meanwhile; the call's ctx still bounds it). Updates are
+// connection meanwhile; the call's ctx still bounds it: once ctx is done,
+// reading the rest fails). The Update passed is fn's to keep. Updates are
 // passed as they are decoded when the answer begins with "ok":true and has
 // a 2xx status, as Telegram sends it; otherwise the answer is read whole
 // first and its updates are passed only if it is a valid success. The
@@ -52,57 +53,44 @@ func (c *Client) GetUpdatesFunc(ctx context.Context, p *GetUpdatesParams, skip f
 		return r.skipped, r.stop
 	case err != nil:
 		return r.skipped, err
+	case r.live: // passed as decoded
+		return r.skipped, nil
 	}
-	for i := range r.held { // the answer turned out a valid success
-		if err := fn(&r.held[i]); err != nil {
+	for i := range r.ups { // held until the answer proved a valid success
+		if err := fn(&r.ups[i]); err != nil {
 			return r.skipped, err
 		}
 	}
 	return r.skipped, nil
 }
 
-// GetUpdatesSkipping is GetUpdatesFunc collecting the updates: it returns
-// those decoded (none after an error) and how many were skipped.
-func (c *Client) GetUpdatesSkipping(ctx context.Context, p *GetUpdatesParams, skip func(id int64) bool) ([]Update, int, error) {
-	var ups []Update
-	skipped, err := c.GetUpdatesFunc(ctx, p, skip, func(u *Update) error {
-		ups = append(ups, *u)
-		return nil
-	})
-	if err != nil {
-		return nil, skipped, err
-	}
-	return ups, skipped, nil
-}
-
 // skippingUpdates is the result of GetUpdatesFunc; the answer decoder
 // fills it element by element (see answerDecoder.decodeResult), telling it
-// first whether the answer is a success so far (live).
+// first whether the answer is a success so far (begin).
 type skippingUpdates struct {
 	skip    func(int64) bool
 	fn      func(*Update) error
-	live    bool     // "ok":true came first, status 2xx: pass updates as decoded
-	held    []Update // otherwise: decoded, passed once the answer proved valid
+	live    bool     // "ok":true came first, status 2xx: each update is passed as decoded
+	ups     []Update // the updates decoded: passed already (live), or held until the answer proved valid
 	skipped int
 	failed  bool  // an element failed to decode: no later one is passed
 	stop    error // fn's: decoding ended
 	limit   int   // the most updates the answer may hold
 }
 
-// begin starts on a result array (an answer's, or a later one of the
-// same answer or of the call sent again by a middleware): what was held
-// from an earlier one is dropped, as the decoder keeps the last of
-// duplicate names; live says whether updates are passed as decoded.
+// begin starts on a result array (an answer's, a later one of the same
+// answer, or one of the call sent again by a middleware): what an earlier
+// one held is dropped, as the decoder keeps the last of duplicate names.
 func (r *skippingUpdates) begin(live bool) {
-	clear(r.held)
-	r.held, r.failed, r.live, r.skipped = r.held[:0], false, live, 0
+	r.ups, r.failed, r.live, r.skipped = nil, false, live, 0
 }
 
 // errStopDecoding ends the decoding of an answer at once: the result's
 // taker refused to go on (skippingUpdates.stop says why).
 var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 
-// add takes one raw element of the array.
+// add takes one raw element of the array: it decodes it into the next
+// slot of the batch and, when live, passes it on.
 func (r *skippingUpdates) add(raw []byte) error {
 	if id, ok := leadingUpdateID(raw); ok && r.skip != nil && r.skip(id) {
 		r.skipped++
@@ -111,32 +99,39 @@ func (r *skippingUpdates) add(raw []byte) error {
 	if r.failed {
 		return nil
 	}
+	u := r.slot()
+	if err := unmarshal(raw, u); err != nil {
+		r.ups = r.ups[:len(r.ups)-1]
+		r.failed = true
+		return err
+	}
 	if r.live {
-		u := new(Update)
-		if err := unmarshal(raw, u); err != nil {
-			r.failed = true
-			return err
-		}
 		if err := r.fn(u); err != nil {
 			r.stop = err
 			return errStopDecoding
 		}
-		return nil
-	}
-	if len(r.held) == cap(r.held) { // a few first, then room for the whole batch
-		n := min(4, r.limit)
-		if len(r.held) > 0 {
-			n = max(r.limit, 2*len(r.held))
-		}
-		r.held = append(make([]Update, 0, n), r.held...)
-	}
-	r.held = append(r.held, Update{})
-	if err := unmarshal(raw, &r.held[len(r.held)-1]); err != nil {
-		r.held = r.held[:len(r.held)-1]
-		r.failed = true
-		return err
 	}
 	return nil
+}
+
+// slot appends a zero Update to the batch and returns it: one array of a
+// few first, then one with room for the whole answer, so that a batch
+// costs an allocation or two, not one per update. An array whose updates
+// were passed on is left to them, not copied.
+func (r *skippingUpdates) slot() *Update {
+	if len(r.ups) == cap(r.ups) {
+		n := min(4, r.limit)
+		if len(r.ups) > 0 {
+			n = max(r.limit, 2*len(r.ups))
+		}
+		if r.live {
+			r.ups = make([]Update, 0, n)
+		} else {
+			r.ups = append(make([]Update, 0, n), r.ups...)
+		}
+	}
+	r.ups = append(r.ups, Update{})
+	return &r.ups[len(r.ups)-1]
 }
 
 // leadingUpdateID reads the update_id of a JSON object whose first member

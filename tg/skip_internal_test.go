@@ -174,3 +174,29 @@ func TestGetUpdatesFuncPassesBeforeTheRest(t *testing.T) {
 		t.Fatal("the first update reached fn only after the whole answer was read")
 	}
 }
+
+// An fn that blocks past the call's deadline (a handler queue that stays
+// full) does not make the call wait for the rest of the answer: reading
+// it fails once fn returns, with the deadline's error, and no later update
+// is passed.
+func TestGetUpdatesFuncBlockedPastDeadline(t *testing.T) {
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		fmt.Fprint(w, `{"ok":true,"result":[`+upd(1)+`,`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes: the client gave up
+	})
+	c := f.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var got []int64
+	_, err := c.GetUpdatesFunc(ctx, nil, nil, func(u *Update) error {
+		got = append(got, u.UpdateID)
+		<-ctx.Done() // blocked past the deadline
+		return nil
+	})
+	if !slices.Equal(got, []int64{1}) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("passed %v, error %v; want [1] and the deadline's error", got, err)
+	}
+}

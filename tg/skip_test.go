@@ -8,9 +8,9 @@ import (
 	"github.com/tidygram/tidygram/tgtest"
 )
 
-// GetUpdatesSkipping against the emulator: the updates a poller already
-// holds are counted, not returned; the others are decoded whole, in order.
-func TestGetUpdatesSkipping(t *testing.T) {
+// GetUpdatesFunc against the emulator: the updates a poller already holds
+// are counted, not passed; the others are decoded whole, in order.
+func TestGetUpdatesFuncSkips(t *testing.T) {
 	srv := tgtest.NewServer(tgtest.WithTB(t))
 	c, err := tg.NewClient(srv.Token(), tg.WithBaseURL(srv.URL()))
 	if err != nil {
@@ -27,15 +27,19 @@ func TestGetUpdatesSkipping(t *testing.T) {
 	}
 	held := map[int64]bool{ids[1]: true, ids[4]: true, ids[9]: true}
 	var asked []int64
-	ups, skipped, err := c.GetUpdatesSkipping(context.Background(), &tg.GetUpdatesParams{Limit: 8}, func(id int64) bool {
+	var ups []*tg.Update
+	skipped, err := c.GetUpdatesFunc(context.Background(), &tg.GetUpdatesParams{Limit: 8}, func(id int64) bool {
 		asked = append(asked, id)
 		return held[id]
+	}, func(u *tg.Update) error {
+		ups = append(ups, u)
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if skipped != 2 || len(ups) != 6 {
-		t.Fatalf("skipped %d, returned %d; want 2 skipped (ids[1], ids[4]) and 6 returned of the limit of 8", skipped, len(ups))
+		t.Fatalf("skipped %d, passed %d; want 2 skipped (ids[1], ids[4]) and 6 passed of the limit of 8", skipped, len(ups))
 	}
 	if len(asked) != 8 {
 		t.Fatalf("skip asked for %d ids, want one per element up to the limit (8)", len(asked))
