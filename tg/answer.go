@@ -337,14 +337,12 @@ func (d *answerDecoder) decodeResult(result any, maxItems int, okSeen, success b
 			}
 			continue
 		}
-		raw, err := dec.ReadValue()
+		semantic, err := add.add(dec)
 		if err != nil {
 			return false, err
 		}
-		if err := add.add(raw); err == errStopDecoding {
-			return false, err
-		} else if err != nil {
-			setSemantic(err)
+		if semantic != nil {
+			setSemantic(semantic)
 		}
 		n++
 	}
@@ -377,7 +375,10 @@ func elementwise(t reflect.Type) bool {
 
 // elementAdder takes the elements of an array result one at a time.
 type elementAdder interface {
-	add(raw []byte) error
+	// add reads the next element from dec. An element that does not
+	// decode (semantic) is read to its end and the array goes on; fatal
+	// (a syntax or read error, errStopDecoding) ends the answer.
+	add(dec *jsontext.Decoder) (semantic, fatal error)
 	done()
 }
 
@@ -404,22 +405,26 @@ func arrayAppender(rv reflect.Value) *appender {
 	return a
 }
 
-func (a *appender) add(raw []byte) error {
+func (a *appender) add(dec *jsontext.Decoder) (semantic, fatal error) {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
 	switch a.rv.Type() {
 	case rawMessageType, jsonValueType:
 		if len(a.raw) > 1 {
 			a.raw = append(a.raw, ',')
 		}
 		a.raw = append(a.raw, bytes.TrimSpace(raw)...)
-		return nil
+		return nil, nil
 	case anyType:
 		var v any
 		err := unmarshal(raw, &v)
 		a.all = append(a.all, v)
-		return err
+		return err, nil
 	}
 	a.rv.Set(reflect.Append(a.rv, reflect.Zero(a.rv.Type().Elem())))
-	return unmarshal(raw, a.rv.Index(a.rv.Len()-1).Addr().Interface())
+	return unmarshal(raw, a.rv.Index(a.rv.Len()-1).Addr().Interface()), nil
 }
 
 func (a *appender) done() {

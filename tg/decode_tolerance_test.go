@@ -23,7 +23,7 @@ func TestDecodeOddUpdates(t *testing.T) {
 		{"duplicate name: the last wins", `{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"text":"first","text":"second"}}`, "second", ""},
 		{"invalid UTF-8 replaced", "{\"update_id\":1,\"message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":5,\"type\":\"private\"},\"text\":\"a\xffb\"}}", "a\uFFFDb", ""},
 		{"a name in another case is not the field", `{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"Text":"shouted"}}`, "", ""},
-		{"wrong type", `{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"text":5}}`, "", `"/message/text"`},
+		{"wrong type", `{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"text":5}}`, "", `/message/text"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"math"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // GetUpdatesFunc is getUpdates for a long-polling source: it passes each
@@ -89,29 +91,86 @@ func (r *skippingUpdates) begin(live bool) {
 // taker refused to go on (skippingUpdates.stop says why).
 var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 
-// add takes one raw element of the array: it decodes it into the next
-// slot of the batch and, when live, passes it on.
-func (r *skippingUpdates) add(raw []byte) error {
-	if id, ok := leadingUpdateID(raw); ok && r.skip != nil && r.skip(id) {
+// add takes the next element of the array from dec, reading it once when
+// the whole element is already in dec's buffer (as it is but for an
+// element cut by the end of what was read so far): its id is read there
+// without consuming it, and a new update is decoded straight from the
+// stream. A cut element is read whole first and decoded from its bytes.
+// A decoded update goes to the next slot of the batch and, when live, is
+// passed on.
+func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
+	id, scan := scanLeadingUpdateID(nextElement(dec.UnreadBuffer()))
+	if scan == idCutShort {
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		id, ok := leadingUpdateID(raw)
+		if ok && r.skip != nil && r.skip(id) {
+			r.skipped++
+			return nil, nil
+		}
+		if r.failed {
+			return nil, nil
+		}
+		return r.decoded(unmarshal(raw, r.slot()), nil)
+	}
+	if scan == idFound && r.skip != nil && r.skip(id) {
+		if err := dec.SkipValue(); err != nil {
+			return nil, err // not valid after all
+		}
 		r.skipped++
-		return nil
+		return nil, nil
 	}
 	if r.failed {
-		return nil
+		return nil, dec.SkipValue()
 	}
-	u := r.slot()
-	if err := unmarshal(raw, u); err != nil {
+	depth := dec.StackDepth()
+	if err := decodeFrom(dec, r.slot()); err != nil {
+		// What is left of the element is skipped; if it cannot be (a
+		// syntax or read error), the answer ends with err.
+		for dec.StackDepth() > depth {
+			var serr error
+			if k := dec.PeekKind(); k == '}' || k == ']' {
+				_, serr = dec.ReadToken()
+			} else {
+				serr = dec.SkipValue()
+			}
+			if serr != nil {
+				return r.decoded(nil, err)
+			}
+		}
+		return r.decoded(err, nil)
+	}
+	return r.decoded(nil, nil)
+}
+
+// decoded finishes the update just decoded into the batch's last slot:
+// one that failed to decode (semantic or fatal) is dropped and no later
+// one is decoded; else it is passed on when live.
+func (r *skippingUpdates) decoded(semantic, fatal error) (error, error) {
+	if semantic != nil || fatal != nil {
 		r.ups = r.ups[:len(r.ups)-1]
 		r.failed = true
-		return err
+		return semantic, fatal
 	}
 	if r.live {
-		if err := r.fn(u); err != nil {
+		if err := r.fn(&r.ups[len(r.ups)-1]); err != nil {
 			r.stop = err
-			return errStopDecoding
+			return nil, errStopDecoding
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// nextElement returns buf (a decoder's unread buffer, inside an array)
+// from the next element on: past whitespace and the comma before it.
+func nextElement(buf []byte) []byte {
+	i := skipSpace(buf, 0)
+	if i < len(buf) && buf[i] == ',' {
+		i = skipSpace(buf, i+1)
+	}
+	return buf[i:]
 }
 
 // slot appends a zero Update to the batch and returns it: one array of a
@@ -136,19 +195,46 @@ func (r *skippingUpdates) slot() *Update {
 
 // leadingUpdateID reads the update_id of a JSON object whose first member
 // it is: `{"update_id":123,...`, with any whitespace. ok is false for
-// anything else (the caller then decodes the whole object).
+// anything else (the caller then decodes the whole object). raw must be
+// valid JSON (the answer decoder validated it).
 func leadingUpdateID(raw []byte) (id int64, ok bool) {
+	id, scan := scanLeadingUpdateID(raw)
+	return id, scan == idFound
+}
+
+// idScan is what scanLeadingUpdateID found.
+type idScan int
+
+const (
+	idFound    idScan = iota // update_id is the first member, and no other member can be named so
+	idUnknown                // anything else: the object is decoded whole
+	idCutShort               // raw ends before the object does, or cannot be followed: read it whole first
+)
+
+// scanLeadingUpdateID reads the update_id of the JSON object at the start
+// of raw, as leadingUpdateID, from bytes not yet validated that may end
+// before the object does.
+func scanLeadingUpdateID(raw []byte) (id int64, scan idScan) {
 	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return 0, false
+	if i >= len(raw) {
+		return 0, idCutShort
+	}
+	if raw[i] != '{' {
+		return 0, idUnknown
 	}
 	i = skipSpace(raw, i+1)
+	if len(raw)-i < len(updateIDName) {
+		return 0, idCutShort
+	}
 	if !bytes.HasPrefix(raw[i:], updateIDName) {
-		return 0, false
+		return 0, idUnknown
 	}
 	i = skipSpace(raw, i+len(updateIDName))
-	if i >= len(raw) || raw[i] != ':' {
-		return 0, false
+	if i >= len(raw) {
+		return 0, idCutShort
+	}
+	if raw[i] != ':' {
+		return 0, idUnknown
 	}
 	i = skipSpace(raw, i+1)
 	neg := i < len(raw) && raw[i] == '-'
@@ -159,60 +245,66 @@ func leadingUpdateID(raw []byte) (id int64, ok bool) {
 	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
 		d := int64(raw[i] - '0')
 		if id > (math.MaxInt64-d)/10 {
-			return 0, false // overflows: let the decoder report it
+			return 0, idUnknown // overflows: let the decoder report it
 		}
 		id = id*10 + d
 	}
-	if i == start || i-start > 1 && raw[start] == '0' {
-		return 0, false
+	if i = skipSpace(raw, i); i >= len(raw) {
+		return 0, idCutShort
 	}
-	if i = skipSpace(raw, i); i >= len(raw) || (raw[i] != ',' && raw[i] != '}') {
-		return 0, false // a fraction, an exponent or garbage: decode it
+	if i == start || i-start > 1 && raw[start] == '0' || raw[i] != ',' && raw[i] != '}' {
+		return 0, idUnknown // no digits, a leading zero, a fraction, an exponent or garbage: decode it
 	}
 	// The decoder takes the last of duplicate names: a second update_id
 	// among the object's other members would be the one that counts.
-	if !othersNamedOtherwise(raw, i) {
-		return 0, false
+	if scan := othersNamedOtherwise(raw, i); scan != idFound {
+		return 0, scan
 	}
 	if neg {
 		id = -id
 	}
-	return id, true
+	return id, idFound
 }
 
 // othersNamedOtherwise reports whether the members of the object from i
 // (at the ',' or '}' after its first member) are all named other than
-// update_id, and none with an escape in its name (which might spell it).
-// Only the object's own names count: values are skipped, whatever their
-// strings or nested objects hold. raw must be valid JSON (the answer
-// decoder validated it); false for anything it cannot follow.
-func othersNamedOtherwise(raw []byte, i int) bool {
+// update_id, and none with an escape in its name (which might spell it):
+// idFound if so, idUnknown if not, idCutShort if raw ends first or cannot
+// be followed. Only the object's own names count: values are skipped,
+// whatever their strings or nested objects hold.
+func othersNamedOtherwise(raw []byte, i int) idScan {
 	for {
 		if i = skipSpace(raw, i); i >= len(raw) {
-			return false
+			return idCutShort
 		}
 		if raw[i] == '}' {
-			return true
+			return idFound
 		}
 		if raw[i] != ',' {
-			return false
+			return idUnknown
 		}
-		if i = skipSpace(raw, i+1); i >= len(raw) || raw[i] != '"' {
-			return false
+		if i = skipSpace(raw, i+1); i >= len(raw) {
+			return idCutShort
+		}
+		if raw[i] != '"' {
+			return idUnknown
 		}
 		end := skipString(raw, i)
 		if end < 0 {
-			return false
+			return idCutShort
 		}
 		name := raw[i:end]
 		if bytes.Equal(name, updateIDName) || bytes.IndexByte(name, '\\') >= 0 {
-			return false
+			return idUnknown
 		}
-		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
-			return false
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return idCutShort
+		}
+		if raw[i] != ':' {
+			return idUnknown
 		}
 		if i = skipValue(raw, skipSpace(raw, i+1)); i < 0 {
-			return false
+			return idCutShort
 		}
 	}
 }

@@ -1,14 +1,17 @@
 package tg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -78,7 +81,62 @@ func FuzzLeadingUpdateID(f *testing.F) {
 		if u.UpdateID != id {
 			t.Fatalf("fast path read %d, full decode %d: %q", id, u.UpdateID, data)
 		}
+		// Read from a decoder's buffer, the object may be cut anywhere:
+		// no part of it is taken for the whole.
+		for i := range len(bytes.TrimRight(data, " \t\r\n")) {
+			if _, scan := scanLeadingUpdateID(data[:i]); scan == idFound {
+				t.Fatalf("the first %d bytes of %q read as a whole object", i, data)
+			}
+		}
 	})
+}
+
+// The poller's decoding reads each element once when the decoder holds it
+// whole, and reads it first when it does not: both ways skip and pass the
+// same updates and report the same faults, whatever the reads' sizes.
+func TestSkippingUpdatesReadOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		result  string  // the result array's elements
+		want    []int64 // ids passed
+		skipped int
+		wantErr string // in the error; "" for none
+	}{
+		{"new and held", upd(1) + `,` + upd(11) + `,` + upd(2) + `,` + upd(12), []int64{1, 2}, 2, ""},
+		{"update_id not first: decoded and passed", `{"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"}},"update_id":11},` + upd(3), []int64{11, 3}, 0, ""},
+		{"wrong type deep inside: those before it", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":"x","type":"private"},"text":"t"}},` + upd(3) + `,` + upd(12), []int64{1}, 1, `/message/chat/id"`},
+		{"not an object: those before it", upd(1) + `,"x",` + upd(3), []int64{1}, 0, "unmarshal JSON string into Go tg.Update"},
+		{"wrong type after the message", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":5,"type":"private"}},"edited_message":7},` + upd(3), []int64{1}, 0, "edited_message"},
+		{"held after a damaged one: skipped still", `{"update_id":2,"message":{"message_id":[]}},` + upd(11) + `,` + upd(3), nil, 1, "message_id"},
+		{"syntax error inside: the answer fails", upd(1) + `,{"update_id":2,"message":{"message_id":2 "date":1}},` + upd(3), []int64{1}, 0, "invalid character"},
+	}
+	red := newRedactor(testToken)
+	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	reads := []struct {
+		name string
+		wrap func(io.Reader) io.Reader
+	}{
+		{"whole", func(r io.Reader) io.Reader { return r }},
+		{"one byte at a time", iotest.OneByteReader},
+		{"halves", iotest.HalfReader},
+	}
+	for _, tt := range tests {
+		for _, rd := range reads {
+			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
+				var got []int64
+				r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: 100,
+					fn: func(u *Update) error { got = append(got, u.UpdateID); return nil }}
+				body := rd.wrap(bytes.NewReader([]byte(`{"ok":true,"result":[` + tt.result + `]}`)))
+				err := decodeAnswer("getUpdates", 200, body, r, lim, red)
+				if !slices.Equal(got, tt.want) || r.skipped != tt.skipped {
+					t.Errorf("passed %v, skipped %d; want %v, %d", got, r.skipped, tt.want, tt.skipped)
+				}
+				if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+					t.Errorf("error %v, want %q", err, tt.wantErr)
+				}
+			})
+		}
+	}
 }
 
 // upd is a getUpdates element with update_id id and a text message.
@@ -199,4 +257,31 @@ func TestGetUpdatesFuncBlockedPastDeadline(t *testing.T) {
 	if !slices.Equal(got, []int64{1}) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("passed %v, error %v; want [1] and the deadline's error", got, err)
 	}
+}
+
+// FuzzSkippingUpdatesReadOnce: an answer read whole (each element read
+// once, from the decoder's buffer) and one byte at a time (each element
+// read first, then decoded) pass the same updates, skip the same and fail
+// alike.
+func FuzzSkippingUpdatesReadOnce(f *testing.F) {
+	f.Add(upd(1) + `,` + upd(11) + `,` + upd(2))
+	f.Add(upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":"x"}}},` + upd(12) + `,` + upd(3))
+	f.Add(`{"message":{},"update_id":12},"x",[],null,` + upd(4))
+	f.Add(`{"update_id":11,"update_id":3},{"update_id":12,"a\u0062":1}`)
+	red := newRedactor(testToken)
+	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	decode := func(body io.Reader) (passed []int64, skipped int, err error) {
+		r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: 100,
+			fn: func(u *Update) error { passed = append(passed, u.UpdateID); return nil }}
+		err = decodeAnswer("getUpdates", 200, body, r, lim, red)
+		return passed, r.skipped, err
+	}
+	f.Fuzz(func(t *testing.T, result string) {
+		body := []byte(`{"ok":true,"result":[` + result + `]}`)
+		p1, s1, err1 := decode(bytes.NewReader(body))
+		p2, s2, err2 := decode(iotest.OneByteReader(bytes.NewReader(body)))
+		if !slices.Equal(p1, p2) || s1 != s2 || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("read whole: passed %v, skipped %d, error %v\none byte at a time: passed %v, skipped %d, error %v", p1, s1, err1, p2, s2, err2)
+		}
+	})
 }
