@@ -64,3 +64,15 @@ func BenchmarkEncodeSendMessageParams(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeTextReply encodes the params of a plain text reply, the
+// call a bot makes most (the S1 runs of benchmarks/ make one per update).
+func BenchmarkEncodeTextReply(b *testing.B) {
+	p := &SendMessageParams{ChatID: ID(1000123), Text: "hello 12345"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
 )
 
@@ -44,6 +45,15 @@ func (c ChatID) MarshalJSON() ([]byte, error) {
 		return json.Marshal(c.Username)
 	}
 	return strconv.AppendInt(nil, c.ID, 10), nil
+}
+
+// MarshalJSONTo is MarshalJSON writing to enc: the JSON engine encodes
+// params with it, without an allocation or a second pass over the bytes.
+func (c ChatID) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if c.Username != "" {
+		return enc.WriteToken(jsontext.String(c.Username))
+	}
+	return enc.WriteToken(jsontext.Int(c.ID))
 }
 
 // UnmarshalJSON accepts a number, or a string holding a number or a username.

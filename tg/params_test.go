@@ -27,6 +27,9 @@ func TestParamsEncoding(t *testing.T) {
 			`{"chat_id":-1001234567890123,"text":"hi"}`},
 		{"username", &SendMessageParams{ChatID: Username("channel"), Text: "hi"},
 			`{"chat_id":"@channel","text":"hi"}`},
+		{"no chat: 0", &SendMessageParams{Text: "hi"}, `{"chat_id":0,"text":"hi"}`},
+		{"username escaped as any string", &SendMessageParams{ChatID: Username("a<b&c>\u2028"), Text: "hi"},
+			`{"chat_id":"@a\u003cb\u0026c\u003e\u2028","text":"hi"}`},
 		{"inline keyboard", &SendMessageParams{ChatID: ID(1), Text: "t", ReplyMarkup: &InlineKeyboardMarkup{
 			InlineKeyboard: [][]InlineKeyboardButton{{{Text: "a", CallbackData: "x"}}}}},
 			`{"chat_id":1,"text":"t","reply_markup":{"inline_keyboard":[[{"text":"a","callback_data":"x"}]]}}`},
