@@ -290,11 +290,15 @@ func (p *Pool) Keys() int {
 // (returns ctx.Err()) or the pool stops (returns ErrClosed).
 func (p *Pool) Submit(ctx context.Context, key int64, unordered bool, task Task) error {
 	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.stopped:
-		return ErrClosed
+	case p.slots <- struct{}{}: // room: no wait to set up
+	default:
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.stopped:
+			return ErrClosed
+		}
 	}
 	p.mu.Lock()
 	if p.closed {

@@ -127,7 +127,7 @@ func (t *task) Run(ctx context.Context) {
 	name, h, ok := e.route(t.u)
 	var err error
 	if ok {
-		if name, err = e.run(ctx, t, name, h); errors.Is(err, errAbandoned) {
+		if name, err = e.run(ctx, t, name, h, begin); errors.Is(err, errAbandoned) {
 			return // reported by Abandon
 		}
 	} else if !t.settle() {
@@ -193,14 +193,15 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 	return e.cfg.Router.Match(u)
 }
 
-// run runs h for t's update under the handler's labels and timeout; it
-// reports the error (or recovered panic) and tells the leak check when the
-// handler starts and ends (an abandoned one too, when it returns). It
+// run runs h for t's update, begun at begin, under the handler's labels
+// and timeout; it reports the error (or recovered panic) and tells the
+// leak check when the handler starts and ends (an abandoned one too, when
+// it returns). It
 // returns errAbandoned when the update was abandoned meanwhile (then it
 // reports nothing), and the route that took the update: name, or the one
 // the router settled on while running (router.Deferred routes).
-func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler) (route string, err error) {
-	hctx, cancel := context.WithTimeout(ctx, e.cfg.HandlerTimeout)
+func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler, begin time.Time) (route string, err error) {
+	hctx, cancel := context.WithDeadline(ctx, begin.Add(e.cfg.HandlerTimeout))
 	defer cancel()
 	if s := e.cfg.Survivors; s != nil {
 		s.Started(t.u.UpdateID)
