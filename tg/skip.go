@@ -99,31 +99,29 @@ var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 // A decoded update goes to the next slot of the batch and, when live, is
 // passed on.
 func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
+	var raw []byte // the element, when it had to be read whole first
 	id, scan := scanLeadingUpdateID(nextElement(dec.UnreadBuffer()))
 	if scan == idCutShort {
-		raw, err := dec.ReadValue()
-		if err != nil {
+		var err error
+		if raw, err = dec.ReadValue(); err != nil {
 			return nil, err
 		}
-		id, ok := leadingUpdateID(raw)
-		if ok && r.skip != nil && r.skip(id) {
-			r.skipped++
-			return nil, nil
-		}
-		if r.failed {
-			return nil, nil
-		}
-		return r.decoded(unmarshal(raw, r.slot()), nil)
+		id, scan = scanLeadingUpdateID(raw)
 	}
-	if scan == idFound && r.skip != nil && r.skip(id) {
-		if err := dec.SkipValue(); err != nil {
-			return nil, err // not valid after all
+	held := scan == idFound && r.skip != nil && r.skip(id)
+	if held || r.failed { // not decoded
+		if raw == nil {
+			if err := dec.SkipValue(); err != nil {
+				return nil, err // not valid after all
+			}
 		}
-		r.skipped++
+		if held {
+			r.skipped++
+		}
 		return nil, nil
 	}
-	if r.failed {
-		return nil, dec.SkipValue()
+	if raw != nil {
+		return r.decoded(unmarshal(raw, r.slot()), nil)
 	}
 	depth := dec.StackDepth()
 	if err := decodeFrom(dec, r.slot()); err != nil {
@@ -148,7 +146,7 @@ func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
 // decoded finishes the update just decoded into the batch's last slot:
 // one that failed to decode (semantic or fatal) is dropped and no later
 // one is decoded; else it is passed on when live.
-func (r *skippingUpdates) decoded(semantic, fatal error) (error, error) {
+func (r *skippingUpdates) decoded(semantic, fatal error) (semanticErr, fatalErr error) {
 	if semantic != nil || fatal != nil {
 		r.ups = r.ups[:len(r.ups)-1]
 		r.failed = true
