@@ -196,10 +196,10 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 // run runs h for t's update, begun at begin, under the handler's labels
 // and timeout; it reports the error (or recovered panic) and tells the
 // leak check when the handler starts and ends (an abandoned one too, when
-// it returns). It
-// returns errAbandoned when the update was abandoned meanwhile (then it
-// reports nothing), and the route that took the update: name, or the one
-// the router settled on while running (router.Deferred routes).
+// it returns). It returns errAbandoned when the update was abandoned
+// meanwhile (then it reports nothing), and the route that took the update:
+// name, or the one the router settled on while running (router.Deferred
+// routes).
 func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler, begin time.Time) (route string, err error) {
 	hctx, cancel := context.WithDeadline(ctx, begin.Add(e.cfg.HandlerTimeout))
 	defer cancel()
