@@ -130,6 +130,13 @@ type answerLimits struct {
 	head     int   // bytes kept for snippets
 }
 
+// limitsOf returns the bounds of an answer of at most maxBytes, of which
+// at most maxItems elements of an array result are decoded (0: no count
+// bound), keeping enough of its head for red's snippets.
+func limitsOf(maxBytes int64, maxItems int, red redactor) answerLimits {
+	return answerLimits{maxBytes: maxBytes, maxItems: maxItems, head: 64 + red.window() + 1}
+}
+
 // answerFault is an error found while reading an answer that is not about
 // its content: the body's read failed (network), or a cap was passed.
 type answerFault struct{ err error }

@@ -36,7 +36,7 @@ func updatesAnswer(b *testing.B) []byte {
 func BenchmarkDecodeUpdatesAnswer(b *testing.B) {
 	data := updatesAnswer(b)
 	red := newRedactor(testToken)
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	lim := limitsOf(DefaultMaxResponseBytes, 100, red)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -89,7 +89,7 @@ func BenchmarkSkipUpdatesAnswer(b *testing.B) {
 	buf.WriteString(`]}`)
 	data := buf.Bytes()
 	red := newRedactor(testToken)
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	lim := limitsOf(DefaultMaxResponseBytes, 100, red)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -121,7 +121,7 @@ func textUpdatesAnswer(first int64) []byte {
 func BenchmarkPollTextUpdates(b *testing.B) {
 	data := textUpdatesAnswer(1)
 	red := newRedactor(testToken)
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
+	lim := limitsOf(DefaultMaxResponseBytes, 100, red)
 	held := func(id int64) bool { return id <= 20 }
 	passed := 0
 	pass := func(*Update) error { passed++; return nil }

@@ -505,7 +505,7 @@ func (c *Client) readAnswer(ctx context.Context, method string, resp *http.Respo
 		return &ResponseError{Method: method, StatusCode: resp.StatusCode,
 			Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, c.maxResponse)}
 	}
-	lim := answerLimits{maxBytes: c.maxResponse, maxItems: maxItems, head: 64 + c.red.window() + 1}
+	lim := limitsOf(c.maxResponse, maxItems, c.red)
 	err := decodeAnswer(method, resp.StatusCode, resp.Body, result, lim, c.red)
 	var af *answerFault
 	switch {

@@ -50,7 +50,7 @@ var errNotEnvelope = errors.New(`not a Bot API answer (no boolean "ok")`)
 // decodeEnvelope decodes a whole answer held in body (see decodeAnswer),
 // with the default response cap and no count bound.
 func decodeEnvelope(method string, status int, body []byte, result any, red redactor) error {
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, head: 64 + red.window() + 1}
+	lim := limitsOf(DefaultMaxResponseBytes, 0, red)
 	err := decodeAnswer(method, status, bytes.NewReader(body), result, lim, red)
 	var af *answerFault
 	if errors.As(err, &af) { // a bytes.Reader does not fail

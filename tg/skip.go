@@ -99,8 +99,11 @@ var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 // A decoded update goes to the next slot of the batch and, when live, is
 // passed on.
 func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
-	var raw []byte // the element, when it had to be read whole first
-	id, scan := scanLeadingUpdateID(nextElement(dec.UnreadBuffer()))
+	var raw []byte                  // the element, when it had to be read whole first
+	id, scan := int64(0), idUnknown // with nothing to skip, no id is read
+	if r.skip != nil {
+		id, scan = scanLeadingUpdateID(nextElement(dec.UnreadBuffer()))
+	}
 	if scan == idCutShort {
 		var err error
 		if raw, err = dec.ReadValue(); err != nil {
@@ -108,7 +111,7 @@ func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
 		}
 		id, scan = scanLeadingUpdateID(raw)
 	}
-	held := scan == idFound && r.skip != nil && r.skip(id)
+	held := scan == idFound && r.skip(id)
 	if held || r.failed { // not decoded
 		if raw == nil {
 			if err := dec.SkipValue(); err != nil {
@@ -191,15 +194,6 @@ func (r *skippingUpdates) slot() *Update {
 	return &r.ups[len(r.ups)-1]
 }
 
-// leadingUpdateID reads the update_id of a JSON object whose first member
-// it is: `{"update_id":123,...`, with any whitespace. ok is false for
-// anything else (the caller then decodes the whole object). raw must be
-// valid JSON (the answer decoder validated it).
-func leadingUpdateID(raw []byte) (id int64, ok bool) {
-	id, scan := scanLeadingUpdateID(raw)
-	return id, scan == idFound
-}
-
 // idScan is what scanLeadingUpdateID found.
 type idScan int
 
@@ -210,8 +204,10 @@ const (
 )
 
 // scanLeadingUpdateID reads the update_id of the JSON object at the start
-// of raw, as leadingUpdateID, from bytes not yet validated that may end
-// before the object does.
+// of raw when it is the object's first member: `{"update_id":123,...`,
+// with any whitespace. raw may be bytes not yet validated that end before
+// the object does (idCutShort): the caller then reads the object whole and
+// scans it again.
 func scanLeadingUpdateID(raw []byte) (id int64, scan idScan) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) {

@@ -51,9 +51,9 @@ func TestLeadingUpdateID(t *testing.T) {
 		{`{"update_id":1,"x"}`, 0, false},
 		{`{"update_id":1,}`, 0, false},
 	} {
-		id, ok := leadingUpdateID([]byte(tt.in))
-		if id != tt.id || ok != tt.ok {
-			t.Errorf("leadingUpdateID(%q) = %d, %v; want %d, %v", tt.in, id, ok, tt.id, tt.ok)
+		id, scan := scanLeadingUpdateID([]byte(tt.in))
+		if ok := scan == idFound; id != tt.id || ok != tt.ok {
+			t.Errorf("scanLeadingUpdateID(%q) = %d, %v; want %d, found %v", tt.in, id, scan, tt.id, tt.ok)
 		}
 	}
 }
@@ -68,8 +68,8 @@ func FuzzLeadingUpdateID(f *testing.F) {
 	f.Add([]byte(`{"update_id":1,"update_id":2}`))
 	f.Add([]byte(`{"update_id":1,"message":{"text":"\u0416","update_id":3},"update\u005fid":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		id, ok := leadingUpdateID(data)
-		if !ok {
+		id, scan := scanLeadingUpdateID(data)
+		if scan != idFound {
 			return
 		}
 		var u struct {
@@ -110,8 +110,6 @@ func TestSkippingUpdatesReadOnce(t *testing.T) {
 		{"held after a damaged one: skipped still", `{"update_id":2,"message":{"message_id":[]}},` + upd(11) + `,` + upd(3), nil, 1, "message_id"},
 		{"syntax error inside: the answer fails", upd(1) + `,{"update_id":2,"message":{"message_id":2 "date":1}},` + upd(3), []int64{1}, 0, "invalid character"},
 	}
-	red := newRedactor(testToken)
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
 	reads := []struct {
 		name string
 		wrap func(io.Reader) io.Reader
@@ -123,13 +121,9 @@ func TestSkippingUpdatesReadOnce(t *testing.T) {
 	for _, tt := range tests {
 		for _, rd := range reads {
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
-				var got []int64
-				r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: 100,
-					fn: func(u *Update) error { got = append(got, u.UpdateID); return nil }}
-				body := rd.wrap(bytes.NewReader([]byte(`{"ok":true,"result":[` + tt.result + `]}`)))
-				err := decodeAnswer("getUpdates", 200, body, r, lim, red)
-				if !slices.Equal(got, tt.want) || r.skipped != tt.skipped {
-					t.Errorf("passed %v, skipped %d; want %v, %d", got, r.skipped, tt.want, tt.skipped)
+				got, skipped, err := decodeHeldAbove10(rd.wrap(strings.NewReader(`{"ok":true,"result":[` + tt.result + `]}`)))
+				if !slices.Equal(got, tt.want) || skipped != tt.skipped {
+					t.Errorf("passed %v, skipped %d; want %v, %d", got, skipped, tt.want, tt.skipped)
 				}
 				if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 					t.Errorf("error %v, want %q", err, tt.wantErr)
@@ -268,20 +262,23 @@ func FuzzSkippingUpdatesReadOnce(f *testing.F) {
 	f.Add(upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":"x"}}},` + upd(12) + `,` + upd(3))
 	f.Add(`{"message":{},"update_id":12},"x",[],null,` + upd(4))
 	f.Add(`{"update_id":11,"update_id":3},{"update_id":12,"a\u0062":1}`)
-	red := newRedactor(testToken)
-	lim := answerLimits{maxBytes: DefaultMaxResponseBytes, maxItems: 100, head: 64 + red.window() + 1}
-	decode := func(body io.Reader) (passed []int64, skipped int, err error) {
-		r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: 100,
-			fn: func(u *Update) error { passed = append(passed, u.UpdateID); return nil }}
-		err = decodeAnswer("getUpdates", 200, body, r, lim, red)
-		return passed, r.skipped, err
-	}
 	f.Fuzz(func(t *testing.T, result string) {
-		body := []byte(`{"ok":true,"result":[` + result + `]}`)
-		p1, s1, err1 := decode(bytes.NewReader(body))
-		p2, s2, err2 := decode(iotest.OneByteReader(bytes.NewReader(body)))
+		body := `{"ok":true,"result":[` + result + `]}`
+		p1, s1, err1 := decodeHeldAbove10(strings.NewReader(body))
+		p2, s2, err2 := decodeHeldAbove10(iotest.OneByteReader(strings.NewReader(body)))
 		if !slices.Equal(p1, p2) || s1 != s2 || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("read whole: passed %v, skipped %d, error %v\none byte at a time: passed %v, skipped %d, error %v", p1, s1, err1, p2, s2, err2)
 		}
 	})
+}
+
+// decodeHeldAbove10 decodes a getUpdates answer from body as GetUpdatesFunc
+// does for a poller that holds every update_id above 10, and returns the
+// ids passed on, how many were skipped and the answer's error.
+func decodeHeldAbove10(body io.Reader) (passed []int64, skipped int, err error) {
+	red := newRedactor(testToken)
+	r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: maxUpdatesPerCall,
+		fn: func(u *Update) error { passed = append(passed, u.UpdateID); return nil }}
+	err = decodeAnswer("getUpdates", 200, body, r, limitsOf(DefaultMaxResponseBytes, maxUpdatesPerCall, red), red)
+	return passed, r.skipped, err
 }

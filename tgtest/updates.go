@@ -281,7 +281,7 @@ func (s *Server) getUpdates(rq *request) (any, error) {
 	}
 	for {
 		select {
-		case <-ctxDone: // gone already: counted 499 even if a conflict came meanwhile
+		case <-ctxDone: // gone: 499, even when a conflict or updates came meanwhile
 			s.leavePoll(me)
 			s.mu.Unlock()
 			return nil, errClientGone
@@ -311,11 +311,7 @@ func (s *Server) getUpdates(rq *request) (any, error) {
 		case <-me.ch:
 		case <-timer.C:
 			timeout = 0
-		case <-ctxDone:
-			s.mu.Lock()
-			s.leavePoll(me)
-			s.mu.Unlock()
-			return nil, errClientGone
+		case <-ctxDone: // answered 499 at the top of the loop
 		case <-s.done:
 			s.mu.Lock()
 			s.leavePoll(me)
