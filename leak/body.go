@@ -68,7 +68,9 @@ func NewTracker(opts ...TrackerOption) *Tracker {
 // Open returns the bodies opened and not yet closed or collected.
 func (t *Tracker) Open() int64 { return t.open.Load() }
 
-// Unclosed returns the bodies collected without Close so far.
+// Unclosed returns the bodies collected without Close so far. A body is
+// counted just before it is reported: the count includes every report
+// made, and may include one still being made.
 func (t *Tracker) Unclosed() int64 { return t.unclosed.Load() }
 
 // Opened returns the bodies tracked so far.
