@@ -360,6 +360,7 @@ func (b *Bot) poolConfig() dispatch.Config {
 	return dispatch.Config{
 		Workers:   b.cfg.workers,
 		QueueSize: b.cfg.queueSize,
+		Timeout:   b.cfg.handlerTimeout, // the handlers' deadline, one timer per worker (see executor.run)
 		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
 		Drain:     b.cfg.drainTimeout,
 		StopGrace: StopGrace,

@@ -261,7 +261,9 @@ func atLeast[T int | time.Duration](name string, v, min T, field func(*config) *
 }
 
 // WithHandlerTimeout sets the deadline of each handler run (default 30 s;
-// must be positive).
+// must be positive): the handler's context ends at most d after the
+// handler started and at least d - d/64 after (updates a worker starts
+// within d/64 of each other share one deadline and its timer).
 func WithHandlerTimeout(d time.Duration) Option {
 	return atLeast("WithHandlerTimeout", d, time.Nanosecond, func(c *config) *time.Duration { return &c.handlerTimeout })
 }

@@ -25,6 +25,7 @@ func TestNewValidates(t *testing.T) {
 		{"queue below workers", Config{Workers: 8, QueueSize: 4}, "QueueSize", 0, 0},
 		{"queue below default workers", Config{QueueSize: 4}, "QueueSize", 0, 0},
 		{"negative idle timeout", Config{IdleTimeout: -time.Second}, "IdleTimeout", 0, 0},
+		{"negative timeout", Config{Timeout: -1}, "Timeout", 0, 0},
 		{"negative deadline", Config{Deadline: -1}, "Deadline", 0, 0},
 		{"negative drain", Config{Drain: -1}, "Drain", 0, 0},
 		{"negative stop grace", Config{StopGrace: -1}, "StopGrace", 0, 0},

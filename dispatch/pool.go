@@ -10,6 +10,11 @@
 // parallel. The queue is bounded: Submit blocks (backpressure) while it is
 // full. Idle per-key state is freed as soon as a key has no queued work.
 //
+// Timeout: each task's context ends at most Timeout after the task
+// started. A worker's tasks that start within Timeout/64 of each other
+// share one deadline context, and the timer behind it, rather than a timer
+// each: a task gets at least Timeout - Timeout/64.
+//
 // Supervision: a task still running Deadline after it started is
 // abandoned — the pool stops waiting for it (its key's next task may
 // start, its queue slot is freed), replaces its worker so the pool keeps
@@ -36,7 +41,8 @@ import (
 // Task is one unit of work.
 type Task interface {
 	// Run does the work. ctx is the pool's task context: it is cancelled
-	// when the drain period after a stop ends.
+	// when the drain period after a stop ends, and, with a Timeout, by
+	// its deadline.
 	Run(ctx context.Context)
 	// Abandon is called at most once, instead of waiting for Run, when
 	// Run has not returned Deadline after it started (stopping false), or
@@ -91,6 +97,10 @@ type Config struct {
 	// Submit blocks while it is reached. Default 1024, or Workers when
 	// that is more; when set, at least Workers.
 	QueueSize int
+	// Timeout, if positive, is the deadline of each task's context: at
+	// most Timeout and at least Timeout - Timeout/64 after the task
+	// started (see the package doc). Default 0: no deadline; ≥ 0.
+	Timeout time.Duration
 	// Deadline, if positive, is how long a task may run before it is
 	// abandoned (see Task.Abandon). Supervision runs on Run's goroutine,
 	// which wakes when the earliest running task reaches it (every
@@ -132,6 +142,31 @@ type worker struct {
 	started time.Time     // when task started; zero while idle
 	gone    bool          // abandoned: the goroutine no longer belongs to the pool
 	wake    chan struct{} // capacity 1: work or quit, sent while it is idle
+
+	// the deadline context its tasks share (Timeout); the worker's
+	// goroutine alone uses these
+	dctx    context.Context
+	dcancel context.CancelFunc
+	due     time.Time
+}
+
+// taskContext returns the context for a task of w starting at now: ctx
+// without a Timeout, else a child of ctx ending at most Timeout and at
+// least Timeout - Timeout/64 after now — the one the worker's previous
+// task had while that holds, a new one otherwise.
+func (p *Pool) taskContext(ctx context.Context, w *worker, now time.Time) context.Context {
+	d := p.cfg.Timeout
+	if d <= 0 {
+		return ctx
+	}
+	if w.dctx == nil || w.due.Sub(now) < d-d/64 {
+		if w.dcancel != nil {
+			w.dcancel()
+		}
+		w.due = now.Add(d)
+		w.dctx, w.dcancel = context.WithDeadline(ctx, w.due)
+	}
+	return w.dctx
 }
 
 // laneQueue is a FIFO of lanes; its memory follows the lanes waiting now.
@@ -212,6 +247,7 @@ func (cfg *Config) check() error {
 		{"Workers", cfg.Workers, cfg.Workers < 0},
 		{"QueueSize", cfg.QueueSize, cfg.QueueSize < 0},
 		{"IdleTimeout", cfg.IdleTimeout, cfg.IdleTimeout < 0},
+		{"Timeout", cfg.Timeout, cfg.Timeout < 0},
 		{"Deadline", cfg.Deadline, cfg.Deadline < 0},
 		{"Drain", cfg.Drain, cfg.Drain < 0},
 		{"StopGrace", cfg.StopGrace, cfg.StopGrace < 0},
@@ -363,16 +399,15 @@ func (p *Pool) newLane(key int64) *lane {
 	return &lane{key: key}
 }
 
-// pop takes the next task of l. Called by the worker that owns l.
-func (p *Pool) pop(l *lane) Task {
-	p.mu.Lock()
+// popLocked takes the next task of l, for the worker that owns l; p.mu
+// is held.
+func (p *Pool) popLocked(l *lane) Task {
 	it := l.head
 	l.head = it.next
 	if l.head == nil {
 		l.tail = nil
 	}
 	l.n--
-	p.mu.Unlock()
 	t := it.task
 	*it = item{}
 	p.itemPl.Put(it)
@@ -532,7 +567,7 @@ func (p *Pool) work(w *worker, first Task) {
 	// derives (a handler's timeout) registers with it, not with one context
 	// shared by every worker, whose lock they would contend for.
 	ctx, cancel := context.WithCancel(p.tctx)
-	defer cancel()
+	defer cancel() // and the deadline context derived from it
 	if first != nil && !p.runTask(ctx, w, nil, first) {
 		return
 	}
@@ -549,8 +584,9 @@ func (p *Pool) work(w *worker, first Task) {
 			return // at the end of the drain period queued lanes stay queued
 		}
 		if l := p.ready.pop(); l != nil {
+			t := p.popLocked(l)
 			p.mu.Unlock()
-			if !p.runTask(ctx, w, l, p.pop(l)) {
+			if !p.runTask(ctx, w, l, t) {
 				return
 			}
 			continue
@@ -582,10 +618,11 @@ func (p *Pool) work(w *worker, first Task) {
 // supervision; false if it was abandoned meanwhile (the goroutine must
 // end).
 func (p *Pool) runTask(ctx context.Context, w *worker, l *lane, t Task) bool {
+	now := time.Now()
 	w.mu.Lock()
-	w.lane, w.task, w.started = l, t, time.Now()
+	w.lane, w.task, w.started = l, t, now
 	w.mu.Unlock()
-	t.Run(ctx)
+	t.Run(p.taskContext(ctx, w, now))
 	w.mu.Lock()
 	gone := w.gone
 	w.lane, w.task, w.started = nil, nil, time.Time{}
@@ -726,8 +763,15 @@ func (p *Pool) dropQueued() {
 		if l == nil {
 			return
 		}
-		for l.n > 0 {
-			p.pop(l).Drop()
+		for {
+			p.mu.Lock()
+			if l.n == 0 {
+				p.mu.Unlock()
+				break
+			}
+			t := p.popLocked(l)
+			p.mu.Unlock()
+			t.Drop()
 			p.dropped.Add(1)
 			p.mu.Lock()
 			p.release()

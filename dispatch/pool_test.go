@@ -452,3 +452,76 @@ func TestWorkersStartOnDemandAndEndWhenIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskTimeout: with a Timeout every task's context ends at most
+// Timeout and at least Timeout - Timeout/64 after the task started; a
+// worker's tasks started close together share one deadline; a task that
+// starts after the shared deadline passed (the previous task ran into it)
+// gets a fresh one, not a context already done; without a Timeout tasks
+// get no deadline.
+func TestTaskTimeout(t *testing.T) {
+	const n = 50
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		first   func(ctx context.Context) // the first task's work
+		shared  bool                      // all n tasks have one deadline
+	}{
+		{"long timeout: one deadline", time.Hour, func(context.Context) {}, true},
+		{"after the deadline: a new one", 50 * time.Millisecond, func(ctx context.Context) { <-ctx.Done() }, false},
+		{"no timeout", 0, func(context.Context) {}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := opterrtest.Must(New(Config{Workers: 1, Timeout: tt.timeout}))
+			stop := start(p)
+			defer stop()
+			type seen struct {
+				deadline    time.Time
+				has         bool
+				before, now time.Time // before Submit; when the task ran
+				err, after  error     // ctx.Err() when it ran; after first's work
+			}
+			got := make([]seen, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				before := time.Now()
+				submit(context.Background(), p, 1, false, func(ctx context.Context) {
+					defer wg.Done()
+					s := &got[i]
+					s.before, s.now, s.err = before, time.Now(), ctx.Err()
+					s.deadline, s.has = ctx.Deadline()
+					if i == 0 {
+						tt.first(ctx)
+						s.after = ctx.Err()
+					}
+				})
+			}
+			waitOrFail(t, &wg, 10*time.Second, "tasks did not run")
+			deadlines := map[time.Time]bool{}
+			for i, s := range got {
+				if s.has != (tt.timeout > 0) {
+					t.Fatalf("task %d: has deadline %v, want %v", i, s.has, tt.timeout > 0)
+				}
+				if s.err != nil {
+					t.Fatalf("task %d started with its context done: %v", i, s.err)
+				}
+				if !s.has {
+					continue
+				}
+				if lo, hi := s.before.Add(tt.timeout-tt.timeout/64), s.now.Add(tt.timeout); s.deadline.Before(lo) || s.deadline.After(hi) {
+					t.Fatalf("task %d: deadline %v after Submit, %v after it ran; want at most %v, at least %v",
+						i, s.deadline.Sub(s.before), s.deadline.Sub(s.now), tt.timeout, tt.timeout-tt.timeout/64)
+				}
+				deadlines[s.deadline] = true
+			}
+			if tt.timeout > 0 && tt.shared != (len(deadlines) == 1) {
+				t.Fatalf("%d distinct deadlines over %d tasks; want one: %v", len(deadlines), n, tt.shared)
+			}
+			if tt.timeout > 0 && !tt.shared && !errors.Is(got[0].after, context.DeadlineExceeded) {
+				t.Fatalf("first task's context after its deadline: %v, want %v", got[0].after, context.DeadlineExceeded)
+			}
+		})
+	}
+}

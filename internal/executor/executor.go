@@ -201,6 +201,8 @@ func (e *Executor) route(u *tg.Update) (string, router.Handler, bool) {
 // name, or the one the router settled on while running (router.Deferred
 // routes).
 func (e *Executor) run(ctx context.Context, t *task, name string, h router.Handler, begin time.Time) (route string, err error) {
+	// In a bot ctx already ends by then (dispatch.Config.Timeout, shared by
+	// a worker's updates): this is then a plain cancel, with no timer.
 	hctx, cancel := context.WithDeadline(ctx, begin.Add(e.cfg.HandlerTimeout))
 	defer cancel()
 	if s := e.cfg.Survivors; s != nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tidygram/tidygram/dispatch"
 	"github.com/tidygram/tidygram/leak"
 	"github.com/tidygram/tidygram/observe"
 	"github.com/tidygram/tidygram/router"
@@ -102,12 +104,9 @@ func TestTaskSettlesOnce(t *testing.T) {
 	}
 }
 
-// BenchmarkRun is the executor's own cost per update: route, timeout,
-// labels, the leak check's start and end, recover and report, around a
-// handler that does nothing.
-//
-//	go test -run '^$' -bench Run -benchmem ./internal/executor
-func BenchmarkRun(b *testing.B) {
+// benchExecutor returns an Executor whose router takes text with a handler
+// that does nothing, with the leak check on, as in a bot.
+func benchExecutor(b *testing.B) *Executor {
 	rt := router.New()
 	rt.OnText(func(*router.Context) error { return nil })
 	rt.Freeze()
@@ -117,7 +116,17 @@ func BenchmarkRun(b *testing.B) {
 	}
 	e := New(context.Background(), Config{Owner: "bench", Router: rt, HandlerTimeout: time.Minute, Observer: observe.Nop{},
 		Survivors: s, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Me: func() string { return "thisbot" }})
-	defer e.CloseBackground(time.Now())
+	b.Cleanup(func() { e.CloseBackground(time.Now()) })
+	return e
+}
+
+// BenchmarkRun is the executor's own cost per update: route, timeout,
+// labels, the leak check's start and end, recover and report, around a
+// handler that does nothing.
+//
+//	go test -run '^$' -bench Run -benchmem ./internal/executor
+func BenchmarkRun(b *testing.B) {
+	e := benchExecutor(b)
 	u := text("hello")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -130,5 +139,38 @@ func BenchmarkRun(b *testing.B) {
 	}
 	if handled != b.N {
 		b.Fatalf("%d of %d handled", handled, b.N)
+	}
+}
+
+// BenchmarkRunOnPool is an update's cost through a dispatch.Pool of 16
+// workers and the executor, over 64 chats: with a timer per update (the
+// pool has no Timeout) and with the deadline a worker's updates share (a
+// bot's pool: Timeout = HandlerTimeout).
+func BenchmarkRunOnPool(b *testing.B) {
+	for _, bb := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"timer per update", 0}, {"shared deadline", time.Minute}} {
+		b.Run(bb.name, func(b *testing.B) {
+			e := benchExecutor(b)
+			p, err := dispatch.New(dispatch.Config{Workers: 16, Timeout: bb.timeout})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			go func() { p.Run(ctx); close(ran) }()
+			defer func() { cancel(); <-ran }()
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				wg.Add(1)
+				u := &tg.Update{UpdateID: int64(i), Message: &tg.Message{Text: "hello", Chat: tg.Chat{ID: int64(i % 64), Type: "private"}}}
+				if err := p.Submit(ctx, int64(i%64), false, e.Task(u, false, func(bool) { wg.Done() })); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wg.Wait()
+		})
 	}
 }
