@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,7 +279,12 @@ func (b *Bot) run(ctx context.Context) error {
 	poolDone := make(chan struct{})
 	go func() {
 		defer close(poolDone)
-		b.id.Do(poolCtx, "dispatch", func(ctx context.Context) { st.pool.Run(ctx) })
+		// Run's own goroutine (supervision) is "dispatch"; the tasks'
+		// context carries the workers' labels, which the executor gives
+		// the worker back after each handler.
+		b.id.Do(poolCtx, "dispatch", func(ctx context.Context) {
+			st.pool.Run(pprof.WithLabels(ctx, b.id.Labels("worker")))
+		})
 	}()
 	b.state.Store(st)
 	b.obs.Start(b.liveState(st))

@@ -414,13 +414,23 @@ func (p *Pool) popLocked(l *lane) Task {
 	return t
 }
 
-// finish re-queues l if it has more work, or frees its state, and frees
-// the finished task's queue slot.
+// finish re-queues l if it has more work, for a worker to take, or frees
+// its state, and frees the finished task's queue slot.
 func (p *Pool) finish(l *lane) {
 	p.mu.Lock()
+	p.finishLocked(l, true)
+	p.mu.Unlock()
+}
+
+// finishLocked is finish with p.mu held; wake is false when the calling
+// worker goes on to take a ready lane itself, so none other is woken for
+// l (it would find nothing left to do).
+func (p *Pool) finishLocked(l *lane, wake bool) {
 	if l.n > 0 {
 		p.ready.push(l) // to the back: fair between keys
-		p.dispatchLocked()
+		if wake {
+			p.dispatchLocked()
+		}
 	} else {
 		p.forget(l)
 		*l = lane{}
@@ -429,7 +439,6 @@ func (p *Pool) finish(l *lane) {
 		}
 	}
 	p.release()
-	p.mu.Unlock()
 }
 
 // forget drops l's entry in the key map (unordered lanes have none, and
@@ -577,8 +586,13 @@ func (p *Pool) work(w *worker, first Task) {
 			idle.Stop()
 		}
 	}()
+	var ran *lane // whose task the worker has just run: finished here
 	for {
 		p.mu.Lock()
+		if ran != nil {
+			p.finishLocked(ran, false) // in the lock that takes the next lane
+			ran = nil
+		}
 		if p.quitting || p.drained {
 			p.mu.Unlock()
 			return // at the end of the drain period queued lanes stay queued
@@ -589,6 +603,7 @@ func (p *Pool) work(w *worker, first Task) {
 			if !p.runTask(ctx, w, l, t) {
 				return
 			}
+			ran = l
 			continue
 		}
 		p.idle = append(p.idle, w)
@@ -616,7 +631,7 @@ func (p *Pool) work(w *worker, first Task) {
 
 // runTask runs t for lane l (nil: an abandonment report) under
 // supervision; false if it was abandoned meanwhile (the goroutine must
-// end).
+// end). The caller finishes l when it returns true.
 func (p *Pool) runTask(ctx context.Context, w *worker, l *lane, t Task) bool {
 	now := time.Now()
 	w.mu.Lock()
@@ -627,13 +642,7 @@ func (p *Pool) runTask(ctx context.Context, w *worker, l *lane, t Task) bool {
 	gone := w.gone
 	w.lane, w.task, w.started = nil, nil, time.Time{}
 	w.mu.Unlock()
-	if gone {
-		return false
-	}
-	if l != nil {
-		p.finish(l)
-	}
-	return true
+	return !gone
 }
 
 // supervisor abandons the tasks that run past the deadline while Run
