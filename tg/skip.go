@@ -124,10 +124,10 @@ func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
 		return nil, nil
 	}
 	if raw != nil {
-		return r.decoded(unmarshal(raw, r.slot()), nil)
+		return r.decoded(unmarshal(raw, (*fastUpdate)(r.slot())), nil)
 	}
 	depth := dec.StackDepth()
-	if err := decodeFrom(dec, r.slot()); err != nil {
+	if err := decodeFrom(dec, (*fastUpdate)(r.slot())); err != nil {
 		// What is left of the element is skipped; if it cannot be (a
 		// syntax or read error), the answer ends with err.
 		for dec.StackDepth() > depth {

@@ -103,6 +103,71 @@ type Update struct {
 	ManagedBot *ManagedBotUpdated `json:"managed_bot,omitzero"`
 }
 
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *Update) decodeFast(dec *jsonDecoder) error {
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "update_id":
+			return readInt(dec, &x.UpdateID)
+		case "message":
+			return readObject(dec, &x.Message)
+		case "edited_message":
+			return readObject(dec, &x.EditedMessage)
+		case "channel_post":
+			return readObject(dec, &x.ChannelPost)
+		case "edited_channel_post":
+			return readObject(dec, &x.EditedChannelPost)
+		case "business_connection":
+			return decodeFrom(dec, &x.BusinessConnection)
+		case "business_message":
+			return readObject(dec, &x.BusinessMessage)
+		case "edited_business_message":
+			return readObject(dec, &x.EditedBusinessMessage)
+		case "deleted_business_messages":
+			return decodeFrom(dec, &x.DeletedBusinessMessages)
+		case "guest_message":
+			return readObject(dec, &x.GuestMessage)
+		case "message_reaction":
+			return decodeFrom(dec, &x.MessageReaction)
+		case "message_reaction_count":
+			return decodeFrom(dec, &x.MessageReactionCount)
+		case "inline_query":
+			return decodeFrom(dec, &x.InlineQuery)
+		case "chosen_inline_result":
+			return decodeFrom(dec, &x.ChosenInlineResult)
+		case "callback_query":
+			return readObject(dec, &x.CallbackQuery)
+		case "shipping_query":
+			return decodeFrom(dec, &x.ShippingQuery)
+		case "pre_checkout_query":
+			return decodeFrom(dec, &x.PreCheckoutQuery)
+		case "purchased_paid_media":
+			return decodeFrom(dec, &x.PurchasedPaidMedia)
+		case "poll":
+			return decodeFrom(dec, &x.Poll)
+		case "poll_answer":
+			return decodeFrom(dec, &x.PollAnswer)
+		case "my_chat_member":
+			return decodeFrom(dec, &x.MyChatMember)
+		case "chat_member":
+			return decodeFrom(dec, &x.ChatMember)
+		case "chat_join_request":
+			return decodeFrom(dec, &x.ChatJoinRequest)
+		case "chat_boost":
+			return decodeFrom(dec, &x.ChatBoost)
+		case "removed_chat_boost":
+			return decodeFrom(dec, &x.RemovedChatBoost)
+		case "managed_bot":
+			return decodeFrom(dec, &x.ManagedBot)
+		}
+		return dec.SkipValue()
+	})
+	return err
+}
+
 // WebhookInfo is the Bot API type WebhookInfo:
 // https://core.telegram.org/bots/api#webhookinfo
 //
@@ -189,6 +254,55 @@ type User struct {
 	SupportsJoinRequestQueries bool `json:"supports_join_request_queries,omitzero"`
 }
 
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *User) decodeFast(dec *jsonDecoder) error {
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "id":
+			return readInt(dec, &x.ID)
+		case "is_bot":
+			return readBool(dec, &x.IsBot)
+		case "first_name":
+			return readString(dec, &x.FirstName)
+		case "last_name":
+			return readString(dec, &x.LastName)
+		case "username":
+			return readString(dec, &x.Username)
+		case "language_code":
+			return readString(dec, &x.LanguageCode)
+		case "is_premium":
+			return readBool(dec, &x.IsPremium)
+		case "added_to_attachment_menu":
+			return readBool(dec, &x.AddedToAttachmentMenu)
+		case "can_join_groups":
+			return readBool(dec, &x.CanJoinGroups)
+		case "can_read_all_group_messages":
+			return readBool(dec, &x.CanReadAllGroupMessages)
+		case "supports_guest_queries":
+			return readBool(dec, &x.SupportsGuestQueries)
+		case "supports_inline_queries":
+			return readBool(dec, &x.SupportsInlineQueries)
+		case "can_connect_to_business":
+			return readBool(dec, &x.CanConnectToBusiness)
+		case "has_main_web_app":
+			return readBool(dec, &x.HasMainWebApp)
+		case "has_topics_enabled":
+			return readBool(dec, &x.HasTopicsEnabled)
+		case "allows_users_to_create_topics":
+			return readBool(dec, &x.AllowsUsersToCreateTopics)
+		case "can_manage_bots":
+			return readBool(dec, &x.CanManageBots)
+		case "supports_join_request_queries":
+			return readBool(dec, &x.SupportsJoinRequestQueries)
+		}
+		return dec.SkipValue()
+	})
+	return err
+}
+
 // Chat is the Bot API type Chat: https://core.telegram.org/bots/api#chat
 //
 // This object represents a chat.
@@ -215,6 +329,35 @@ type Chat struct {
 	IsForum bool `json:"is_forum,omitzero"`
 	// Optional. True, if the chat is the direct messages chat of a channel
 	IsDirectMessages bool `json:"is_direct_messages,omitzero"`
+}
+
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *Chat) decodeFast(dec *jsonDecoder) error {
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "id":
+			return readInt(dec, &x.ID)
+		case "type":
+			return readString(dec, &x.Type)
+		case "title":
+			return readString(dec, &x.Title)
+		case "username":
+			return readString(dec, &x.Username)
+		case "first_name":
+			return readString(dec, &x.FirstName)
+		case "last_name":
+			return readString(dec, &x.LastName)
+		case "is_forum":
+			return readBool(dec, &x.IsForum)
+		case "is_direct_messages":
+			return readBool(dec, &x.IsDirectMessages)
+		}
+		return dec.SkipValue()
+	})
+	return err
 }
 
 // ChatFullInfo is the Bot API type ChatFullInfo:
@@ -774,6 +917,259 @@ func (w *messageWire) unions(x *Message) error {
 	return nil
 }
 
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *Message) decodeFast(dec *jsonDecoder) error {
+	var rawForwardOrigin, rawPinnedMessage []byte
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "message_id":
+			return readInt(dec, &x.MessageID)
+		case "message_thread_id":
+			return readInt(dec, &x.MessageThreadID)
+		case "direct_messages_topic":
+			return decodeFrom(dec, &x.DirectMessagesTopic)
+		case "from":
+			return readObject(dec, &x.From)
+		case "sender_chat":
+			return readObject(dec, &x.SenderChat)
+		case "sender_boost_count":
+			return readInt(dec, &x.SenderBoostCount)
+		case "sender_business_bot":
+			return readObject(dec, &x.SenderBusinessBot)
+		case "sender_tag":
+			return readString(dec, &x.SenderTag)
+		case "date":
+			return readInt(dec, &x.Date)
+		case "guest_query_id":
+			return readString(dec, &x.GuestQueryID)
+		case "business_connection_id":
+			return readString(dec, &x.BusinessConnectionID)
+		case "chat":
+			return readInline(dec, &x.Chat)
+		case "forward_origin":
+			return readUnion(dec, &rawForwardOrigin)
+		case "is_topic_message":
+			return readBool(dec, &x.IsTopicMessage)
+		case "is_automatic_forward":
+			return readBool(dec, &x.IsAutomaticForward)
+		case "reply_to_message":
+			return readObject(dec, &x.ReplyToMessage)
+		case "external_reply":
+			return decodeFrom(dec, &x.ExternalReply)
+		case "quote":
+			return decodeFrom(dec, &x.Quote)
+		case "reply_to_story":
+			return decodeFrom(dec, &x.ReplyToStory)
+		case "reply_to_checklist_task_id":
+			return readInt(dec, &x.ReplyToChecklistTaskID)
+		case "reply_to_poll_option_id":
+			return readString(dec, &x.ReplyToPollOptionID)
+		case "via_bot":
+			return readObject(dec, &x.ViaBot)
+		case "guest_bot_caller_user":
+			return readObject(dec, &x.GuestBotCallerUser)
+		case "guest_bot_caller_chat":
+			return readObject(dec, &x.GuestBotCallerChat)
+		case "edit_date":
+			return readInt(dec, &x.EditDate)
+		case "has_protected_content":
+			return readBool(dec, &x.HasProtectedContent)
+		case "is_from_offline":
+			return readBool(dec, &x.IsFromOffline)
+		case "is_paid_post":
+			return readBool(dec, &x.IsPaidPost)
+		case "media_group_id":
+			return readString(dec, &x.MediaGroupID)
+		case "author_signature":
+			return readString(dec, &x.AuthorSignature)
+		case "paid_star_count":
+			return readInt(dec, &x.PaidStarCount)
+		case "text":
+			return readString(dec, &x.Text)
+		case "entities":
+			return decodeFrom(dec, &x.Entities)
+		case "link_preview_options":
+			return decodeFrom(dec, &x.LinkPreviewOptions)
+		case "suggested_post_info":
+			return decodeFrom(dec, &x.SuggestedPostInfo)
+		case "effect_id":
+			return readString(dec, &x.EffectID)
+		case "rich_message":
+			return decodeFrom(dec, &x.RichMessage)
+		case "animation":
+			return decodeFrom(dec, &x.Animation)
+		case "audio":
+			return decodeFrom(dec, &x.Audio)
+		case "document":
+			return decodeFrom(dec, &x.Document)
+		case "live_photo":
+			return decodeFrom(dec, &x.LivePhoto)
+		case "paid_media":
+			return decodeFrom(dec, &x.PaidMedia)
+		case "photo":
+			return decodeFrom(dec, &x.Photo)
+		case "sticker":
+			return decodeFrom(dec, &x.Sticker)
+		case "story":
+			return decodeFrom(dec, &x.Story)
+		case "video":
+			return decodeFrom(dec, &x.Video)
+		case "video_note":
+			return decodeFrom(dec, &x.VideoNote)
+		case "voice":
+			return decodeFrom(dec, &x.Voice)
+		case "caption":
+			return readString(dec, &x.Caption)
+		case "caption_entities":
+			return decodeFrom(dec, &x.CaptionEntities)
+		case "show_caption_above_media":
+			return readBool(dec, &x.ShowCaptionAboveMedia)
+		case "has_media_spoiler":
+			return readBool(dec, &x.HasMediaSpoiler)
+		case "checklist":
+			return decodeFrom(dec, &x.Checklist)
+		case "contact":
+			return decodeFrom(dec, &x.Contact)
+		case "dice":
+			return decodeFrom(dec, &x.Dice)
+		case "game":
+			return decodeFrom(dec, &x.Game)
+		case "poll":
+			return decodeFrom(dec, &x.Poll)
+		case "venue":
+			return decodeFrom(dec, &x.Venue)
+		case "location":
+			return decodeFrom(dec, &x.Location)
+		case "new_chat_members":
+			return decodeFrom(dec, &x.NewChatMembers)
+		case "left_chat_member":
+			return readObject(dec, &x.LeftChatMember)
+		case "chat_owner_left":
+			return decodeFrom(dec, &x.ChatOwnerLeft)
+		case "chat_owner_changed":
+			return decodeFrom(dec, &x.ChatOwnerChanged)
+		case "new_chat_title":
+			return readString(dec, &x.NewChatTitle)
+		case "new_chat_photo":
+			return decodeFrom(dec, &x.NewChatPhoto)
+		case "delete_chat_photo":
+			return readBool(dec, &x.DeleteChatPhoto)
+		case "group_chat_created":
+			return readBool(dec, &x.GroupChatCreated)
+		case "supergroup_chat_created":
+			return readBool(dec, &x.SupergroupChatCreated)
+		case "channel_chat_created":
+			return readBool(dec, &x.ChannelChatCreated)
+		case "message_auto_delete_timer_changed":
+			return decodeFrom(dec, &x.MessageAutoDeleteTimerChanged)
+		case "migrate_to_chat_id":
+			return readInt(dec, &x.MigrateToChatID)
+		case "migrate_from_chat_id":
+			return readInt(dec, &x.MigrateFromChatID)
+		case "pinned_message":
+			return readUnion(dec, &rawPinnedMessage)
+		case "invoice":
+			return decodeFrom(dec, &x.Invoice)
+		case "successful_payment":
+			return decodeFrom(dec, &x.SuccessfulPayment)
+		case "refunded_payment":
+			return decodeFrom(dec, &x.RefundedPayment)
+		case "users_shared":
+			return decodeFrom(dec, &x.UsersShared)
+		case "chat_shared":
+			return decodeFrom(dec, &x.ChatShared)
+		case "gift":
+			return decodeFrom(dec, &x.Gift)
+		case "unique_gift":
+			return decodeFrom(dec, &x.UniqueGift)
+		case "gift_upgrade_sent":
+			return decodeFrom(dec, &x.GiftUpgradeSent)
+		case "connected_website":
+			return readString(dec, &x.ConnectedWebsite)
+		case "write_access_allowed":
+			return decodeFrom(dec, &x.WriteAccessAllowed)
+		case "passport_data":
+			return decodeFrom(dec, &x.PassportData)
+		case "proximity_alert_triggered":
+			return decodeFrom(dec, &x.ProximityAlertTriggered)
+		case "boost_added":
+			return decodeFrom(dec, &x.BoostAdded)
+		case "chat_background_set":
+			return decodeFrom(dec, &x.ChatBackgroundSet)
+		case "checklist_tasks_done":
+			return decodeFrom(dec, &x.ChecklistTasksDone)
+		case "checklist_tasks_added":
+			return decodeFrom(dec, &x.ChecklistTasksAdded)
+		case "direct_message_price_changed":
+			return decodeFrom(dec, &x.DirectMessagePriceChanged)
+		case "forum_topic_created":
+			return decodeFrom(dec, &x.ForumTopicCreated)
+		case "forum_topic_edited":
+			return decodeFrom(dec, &x.ForumTopicEdited)
+		case "forum_topic_closed":
+			return decodeFrom(dec, &x.ForumTopicClosed)
+		case "forum_topic_reopened":
+			return decodeFrom(dec, &x.ForumTopicReopened)
+		case "general_forum_topic_hidden":
+			return decodeFrom(dec, &x.GeneralForumTopicHidden)
+		case "general_forum_topic_unhidden":
+			return decodeFrom(dec, &x.GeneralForumTopicUnhidden)
+		case "giveaway_created":
+			return decodeFrom(dec, &x.GiveawayCreated)
+		case "giveaway":
+			return decodeFrom(dec, &x.Giveaway)
+		case "giveaway_winners":
+			return decodeFrom(dec, &x.GiveawayWinners)
+		case "giveaway_completed":
+			return decodeFrom(dec, &x.GiveawayCompleted)
+		case "managed_bot_created":
+			return decodeFrom(dec, &x.ManagedBotCreated)
+		case "paid_message_price_changed":
+			return decodeFrom(dec, &x.PaidMessagePriceChanged)
+		case "poll_option_added":
+			return decodeFrom(dec, &x.PollOptionAdded)
+		case "poll_option_deleted":
+			return decodeFrom(dec, &x.PollOptionDeleted)
+		case "suggested_post_approved":
+			return decodeFrom(dec, &x.SuggestedPostApproved)
+		case "suggested_post_approval_failed":
+			return decodeFrom(dec, &x.SuggestedPostApprovalFailed)
+		case "suggested_post_declined":
+			return decodeFrom(dec, &x.SuggestedPostDeclined)
+		case "suggested_post_paid":
+			return decodeFrom(dec, &x.SuggestedPostPaid)
+		case "suggested_post_refunded":
+			return decodeFrom(dec, &x.SuggestedPostRefunded)
+		case "video_chat_scheduled":
+			return decodeFrom(dec, &x.VideoChatScheduled)
+		case "video_chat_started":
+			return decodeFrom(dec, &x.VideoChatStarted)
+		case "video_chat_ended":
+			return decodeFrom(dec, &x.VideoChatEnded)
+		case "video_chat_participants_invited":
+			return decodeFrom(dec, &x.VideoChatParticipantsInvited)
+		case "web_app_data":
+			return decodeFrom(dec, &x.WebAppData)
+		case "reply_markup":
+			return decodeFrom(dec, &x.ReplyMarkup)
+		}
+		return dec.SkipValue()
+	})
+	if err != nil {
+		return err
+	}
+	if err := decodeField(&x.ForwardOrigin, rawForwardOrigin, unmarshalMessageOrigin, "Message.forward_origin"); err != nil {
+		return objectError[Message](dec, err)
+	}
+	if err := decodeField(&x.PinnedMessage, rawPinnedMessage, unmarshalMaybeInaccessibleMessage, "Message.pinned_message"); err != nil {
+		return objectError[Message](dec, err)
+	}
+	return nil
+}
+
 // MessageID is the Bot API type MessageId:
 // https://core.telegram.org/bots/api#messageid
 //
@@ -855,6 +1251,37 @@ type MessageEntity struct {
 	// Optional. For "date_time" only, the string that defines the formatting of
 	// the date and time. See date-time entity formatting for more details.
 	DateTimeFormat string `json:"date_time_format,omitzero"`
+}
+
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *MessageEntity) decodeFast(dec *jsonDecoder) error {
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "type":
+			return readString(dec, &x.Type)
+		case "offset":
+			return readInt(dec, &x.Offset)
+		case "length":
+			return readInt(dec, &x.Length)
+		case "url":
+			return readString(dec, &x.URL)
+		case "user":
+			return readObject(dec, &x.User)
+		case "language":
+			return readString(dec, &x.Language)
+		case "custom_emoji_id":
+			return readString(dec, &x.CustomEmojiID)
+		case "unix_time":
+			return readInt(dec, &x.UnixTime)
+		case "date_time_format":
+			return readString(dec, &x.DateTimeFormat)
+		}
+		return dec.SkipValue()
+	})
+	return err
 }
 
 // TextQuote is the Bot API type TextQuote:
@@ -3403,6 +3830,40 @@ func (x *CallbackQuery) UnmarshalJSONFrom(dec *jsonDecoder) error {
 func (w *callbackQueryWire) unions(x *CallbackQuery) error {
 	if err := decodeField(&x.Message, w.Message, unmarshalMaybeInaccessibleMessage, "CallbackQuery.message"); err != nil {
 		return err
+	}
+	return nil
+}
+
+// decodeFast decodes the JSON object next in dec into x as the JSON
+// engine does with tg's options, without its reflection for the
+// integer, string and boolean fields and those of the types tg decodes
+// most (see fastdecode.go).
+func (x *CallbackQuery) decodeFast(dec *jsonDecoder) error {
+	var rawMessage []byte
+	err := decodeMembers(dec, func(name []byte) error {
+		switch string(name) {
+		case "id":
+			return readString(dec, &x.ID)
+		case "from":
+			return readInline(dec, &x.From)
+		case "message":
+			return readUnion(dec, &rawMessage)
+		case "inline_message_id":
+			return readString(dec, &x.InlineMessageID)
+		case "chat_instance":
+			return readString(dec, &x.ChatInstance)
+		case "data":
+			return readString(dec, &x.Data)
+		case "game_short_name":
+			return readString(dec, &x.GameShortName)
+		}
+		return dec.SkipValue()
+	})
+	if err != nil {
+		return err
+	}
+	if err := decodeField(&x.Message, rawMessage, unmarshalMaybeInaccessibleMessage, "CallbackQuery.message"); err != nil {
+		return objectError[CallbackQuery](dec, err)
 	}
 	return nil
 }

@@ -133,6 +133,9 @@ func (m *model) typesFile() *file {
 		m.emitStruct(f, t.Name, goName, t.Fields, false)
 		m.emitMarshalDisc(f, t.Name, goName, m.hasUnion(t.Name, t.Fields))
 		m.emitUnmarshal(f, t.Name, goName, t.Fields)
+		if fastDecoders[t.Name] {
+			m.emitDecodeFast(f, t.Name, goName, t.Fields)
+		}
 		if m.carriers[t.Name] {
 			m.emitUploads(f, t.Name, goName, t.Fields)
 		}
@@ -284,6 +287,61 @@ func (m *model) emitUnmarshal(f *file, owner, goName string, fields []*Field) {
 		n := exportName(u.fl.Name)
 		f.p("\tif err := decodeField(&x.%s, w.%s, %s, \"%s.%s\"); err != nil {\n\t\treturn err\n\t}",
 			n, n, decoder(m.unions[u.g.base], u.g.depth), owner, u.fl.Name)
+	}
+	f.p("\treturn nil\n}\n")
+}
+
+// emitDecodeFast gives one of fastDecoders its decodeFast: a switch on the
+// member name that reads each field with the helper for its shape
+// (fastdecode.go in tg), union fields raw and decoded once the object is
+// read, as emitUnmarshal's wire type does.
+func (m *model) emitDecodeFast(f *file, owner, goName string, fields []*Field) {
+	var cases, raws, unions []string
+	for _, fl := range fields {
+		g, _ := m.field(owner, fl)
+		n := exportName(fl.Name)
+		read := fmt.Sprintf("decodeFrom(dec, &x.%s)", n)
+		switch {
+		case g.kind == kUnion:
+			raw := "raw" + n
+			raws = append(raws, raw)
+			read = fmt.Sprintf("readUnion(dec, &%s)", raw)
+			unions = append(unions, fmt.Sprintf("\tif err := decodeField(&x.%s, %s, %s, \"%s.%s\"); err != nil {\n\t\treturn objectError[%s](dec, err)\n\t}",
+				n, raw, decoder(m.unions[g.base], g.depth), owner, fl.Name, goName))
+		case g.depth > 0:
+		case g.kind == kObject && fastDecoders[g.base] && strings.HasPrefix(g.expr, "*"):
+			read = fmt.Sprintf("readObject(dec, &x.%s)", n)
+		case g.kind == kObject && fastDecoders[g.base]:
+			read = fmt.Sprintf("readInline(dec, &x.%s)", n)
+		case g.expr == "int64":
+			read = fmt.Sprintf("readInt(dec, &x.%s)", n)
+		case g.expr == "string":
+			read = fmt.Sprintf("readString(dec, &x.%s)", n)
+		case g.expr == "bool":
+			read = fmt.Sprintf("readBool(dec, &x.%s)", n)
+		}
+		cases = append(cases, fmt.Sprintf("\t\tcase %q:\n\t\t\treturn %s", fl.Name, read))
+	}
+	f.p("// decodeFast decodes the JSON object next in dec into x as the JSON")
+	f.p("// engine does with tg's options, without its reflection for the")
+	f.p("// integer, string and boolean fields and those of the types tg decodes")
+	f.p("// most (see fastdecode.go).")
+	f.p("func (x *%s) decodeFast(dec *jsonDecoder) error {", goName)
+	if len(raws) > 0 {
+		f.p("\tvar %s []byte", strings.Join(raws, ", "))
+	}
+	f.p("\terr := decodeMembers(dec, func(name []byte) error {\n\t\tswitch string(name) {")
+	for _, c := range cases {
+		f.p("%s", c)
+	}
+	f.p("\t\t}\n\t\treturn dec.SkipValue()\n\t})")
+	if len(unions) == 0 {
+		f.p("\treturn err\n}\n")
+		return
+	}
+	f.p("\tif err != nil {\n\t\treturn err\n\t}")
+	for _, u := range unions {
+		f.p("%s", u)
 	}
 	f.p("\treturn nil\n}\n")
 }
