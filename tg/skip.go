@@ -91,27 +91,37 @@ func (r *skippingUpdates) begin(live bool) {
 // taker refused to go on (skippingUpdates.stop says why).
 var errStopDecoding = errors.New("tg: decoding stopped by the caller")
 
-// add takes the next element of the array from dec, reading it once when
-// the whole element is already in dec's buffer (as it is but for an
-// element cut by the end of what was read so far): its id is read there
-// without consuming it, and a new update is decoded straight from the
-// stream. A cut element is read whole first and decoded from its bytes.
+// add takes the next element of the array from dec, reading it once: its
+// id is read from dec's buffer without consuming it (the whole element is
+// scanned only when that id is held, for another member named update_id),
+// and a new update is decoded straight from the stream. An element whose
+// id (or, held, whose end) lies past what dec has read so far is read
+// whole first, and decoded from its bytes.
 // A decoded update goes to the next slot of the batch and, when live, is
 // passed on.
 func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
-	var raw []byte                  // the element, when it had to be read whole first
-	id, scan := int64(0), idUnknown // with nothing to skip, no id is read
+	var raw []byte // the element, when it had to be read whole first
+	held := false  // with nothing to skip, no id is read
 	if r.skip != nil {
-		id, scan = scanLeadingUpdateID(nextElement(dec.UnreadBuffer()))
-	}
-	if scan == idCutShort {
-		var err error
-		if raw, err = dec.ReadValue(); err != nil {
-			return nil, err
+		// The first member's id decides; the rest of the element is
+		// scanned for another update_id only when that one is held: an
+		// update decoded goes on to fn, which takes an id it holds as a
+		// duplicate, whichever of its names the decoder kept.
+		buf := nextElement(dec.UnreadBuffer())
+		id, next, scan := scanUpdateIDMember(buf)
+		if scan == idFound && r.skip(id) {
+			scan = othersNamedOtherwise(buf, next)
+			held = scan == idFound
 		}
-		id, scan = scanLeadingUpdateID(raw)
+		if scan == idCutShort {
+			var err error
+			if raw, err = dec.ReadValue(); err != nil {
+				return nil, err
+			}
+			id, scan = scanLeadingUpdateID(raw)
+			held = scan == idFound && r.skip(id)
+		}
 	}
-	held := scan == idFound && r.skip(id)
 	if held || r.failed { // not decoded
 		if raw == nil {
 			if err := dec.SkipValue(); err != nil {
@@ -209,26 +219,43 @@ const (
 // the object does (idCutShort): the caller then reads the object whole and
 // scans it again.
 func scanLeadingUpdateID(raw []byte) (id int64, scan idScan) {
+	id, next, scan := scanUpdateIDMember(raw)
+	if scan != idFound {
+		return 0, scan
+	}
+	// The decoder takes the last of duplicate names: a second update_id
+	// among the object's other members would be the one that counts.
+	if scan := othersNamedOtherwise(raw, next); scan != idFound {
+		return 0, scan
+	}
+	return id, idFound
+}
+
+// scanUpdateIDMember is scanLeadingUpdateID for the object's first member
+// alone, which also returns where the rest starts (the ',' or '}' after
+// it): with idFound, id is the object's update_id unless another member
+// is named so (see othersNamedOtherwise).
+func scanUpdateIDMember(raw []byte) (id int64, next int, scan idScan) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) {
-		return 0, idCutShort
+		return 0, 0, idCutShort
 	}
 	if raw[i] != '{' {
-		return 0, idUnknown
+		return 0, 0, idUnknown
 	}
 	i = skipSpace(raw, i+1)
 	if len(raw)-i < len(updateIDName) {
-		return 0, idCutShort
+		return 0, 0, idCutShort
 	}
 	if !bytes.HasPrefix(raw[i:], updateIDName) {
-		return 0, idUnknown
+		return 0, 0, idUnknown
 	}
 	i = skipSpace(raw, i+len(updateIDName))
 	if i >= len(raw) {
-		return 0, idCutShort
+		return 0, 0, idCutShort
 	}
 	if raw[i] != ':' {
-		return 0, idUnknown
+		return 0, 0, idUnknown
 	}
 	i = skipSpace(raw, i+1)
 	neg := i < len(raw) && raw[i] == '-'
@@ -239,25 +266,20 @@ func scanLeadingUpdateID(raw []byte) (id int64, scan idScan) {
 	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
 		d := int64(raw[i] - '0')
 		if id > (math.MaxInt64-d)/10 {
-			return 0, idUnknown // overflows: let the decoder report it
+			return 0, 0, idUnknown // overflows: let the decoder report it
 		}
 		id = id*10 + d
 	}
 	if i = skipSpace(raw, i); i >= len(raw) {
-		return 0, idCutShort
+		return 0, 0, idCutShort
 	}
 	if i == start || i-start > 1 && raw[start] == '0' || raw[i] != ',' && raw[i] != '}' {
-		return 0, idUnknown // no digits, a leading zero, a fraction, an exponent or garbage: decode it
-	}
-	// The decoder takes the last of duplicate names: a second update_id
-	// among the object's other members would be the one that counts.
-	if scan := othersNamedOtherwise(raw, i); scan != idFound {
-		return 0, scan
+		return 0, 0, idUnknown // no digits, a leading zero, a fraction, an exponent or garbage: decode it
 	}
 	if neg {
 		id = -id
 	}
-	return id, idFound
+	return id, i, idFound
 }
 
 // othersNamedOtherwise reports whether the members of the object from i
