@@ -34,12 +34,14 @@ import (
 // that confirms only what it handled loses nothing.
 //
 // The id is read without decoding when update_id is the object's first
-// member, as Telegram and tgtest send it, and none of the object's other
-// members is named update_id or has an escape in its name (the decoder
-// would take the last of duplicate names); what the members' values hold
-// does not matter. Any other update is decoded whole and passed (skip is
-// not asked). skip is called on the calling goroutine, once per element,
-// in order.
+// member, as Telegram and tgtest send it, and skip is asked about it (on
+// the calling goroutine, at most once per element, in order). An update
+// skip holds is skipped when none of the object's other members is named
+// update_id or has an escape in its name (the decoder would take the last
+// of duplicate names); what the members' values hold does not matter.
+// Any other update is decoded whole and passed: one whose first update_id
+// skip does not hold but a later one it does too, so fn must take an id
+// it holds as a duplicate (a poller's tracker does).
 //
 // A middleware (WithMiddleware) that sends the call again after a failure
 // makes the answer decoded again: fn then sees again the updates it was
@@ -109,17 +111,20 @@ func (r *skippingUpdates) add(dec *jsontext.Decoder) (semantic, fatal error) {
 		// duplicate, whichever of its names the decoder kept.
 		buf := nextElement(dec.UnreadBuffer())
 		id, next, scan := scanUpdateIDMember(buf)
-		if scan == idFound && r.skip(id) {
-			scan = othersNamedOtherwise(buf, next)
-			held = scan == idFound
+		heldFirst := false // skip was asked about the first member's id, and holds it
+		if scan == idFound {
+			if heldFirst = r.skip(id); heldFirst {
+				scan = othersNamedOtherwise(buf, next)
+				held = scan == idFound
+			}
 		}
 		if scan == idCutShort {
 			var err error
 			if raw, err = dec.ReadValue(); err != nil {
 				return nil, err
 			}
-			id, scan = scanLeadingUpdateID(raw)
-			held = scan == idFound && r.skip(id)
+			id, scan = scanLeadingUpdateID(raw) // the same first member, when heldFirst
+			held = scan == idFound && (heldFirst || r.skip(id))
 		}
 	}
 	if held || r.failed { // not decoded

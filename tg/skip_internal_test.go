@@ -100,15 +100,17 @@ func TestSkippingUpdatesReadOnce(t *testing.T) {
 		result  string  // the result array's elements
 		want    []int64 // ids passed
 		skipped int
+		elems   int    // elements: skip is asked at most once each
 		wantErr string // in the error; "" for none
 	}{
-		{"new and held", upd(1) + `,` + upd(11) + `,` + upd(2) + `,` + upd(12), []int64{1, 2}, 2, ""},
-		{"update_id not first: decoded and passed", `{"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"}},"update_id":11},` + upd(3), []int64{11, 3}, 0, ""},
-		{"wrong type deep inside: those before it", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":"x","type":"private"},"text":"t"}},` + upd(3) + `,` + upd(12), []int64{1}, 1, `/message/chat/id"`},
-		{"not an object: those before it", upd(1) + `,"x",` + upd(3), []int64{1}, 0, "unmarshal JSON string into Go tg.Update"},
-		{"wrong type after the message", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":5,"type":"private"}},"edited_message":7},` + upd(3), []int64{1}, 0, "edited_message"},
-		{"held after a damaged one: skipped still", `{"update_id":2,"message":{"message_id":[]}},` + upd(11) + `,` + upd(3), nil, 1, "message_id"},
-		{"syntax error inside: the answer fails", upd(1) + `,{"update_id":2,"message":{"message_id":2 "date":1}},` + upd(3), []int64{1}, 0, "invalid character"},
+		{"new and held", upd(1) + `,` + upd(11) + `,` + upd(2) + `,` + upd(12), []int64{1, 2}, 2, 4, ""},
+		{"update_id not first: decoded and passed", `{"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"}},"update_id":11},` + upd(3), []int64{11, 3}, 0, 2, ""},
+		{"held first, another update_id later: decoded and passed", `{"update_id":11,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"}},"update_id":4},` + upd(12), []int64{4}, 1, 2, ""},
+		{"wrong type deep inside: those before it", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":"x","type":"private"},"text":"t"}},` + upd(3) + `,` + upd(12), []int64{1}, 1, 4, `/message/chat/id"`},
+		{"not an object: those before it", upd(1) + `,"x",` + upd(3), []int64{1}, 0, 3, "unmarshal JSON string into Go tg.Update"},
+		{"wrong type after the message", upd(1) + `,{"update_id":2,"message":{"message_id":2,"date":1,"chat":{"id":5,"type":"private"}},"edited_message":7},` + upd(3), []int64{1}, 0, 3, "edited_message"},
+		{"held after a damaged one: skipped still", `{"update_id":2,"message":{"message_id":[]}},` + upd(11) + `,` + upd(3), nil, 1, 3, "message_id"},
+		{"syntax error inside: the answer fails", upd(1) + `,{"update_id":2,"message":{"message_id":2 "date":1}},` + upd(3), []int64{1}, 0, 3, "invalid character"},
 	}
 	reads := []struct {
 		name string
@@ -121,9 +123,9 @@ func TestSkippingUpdatesReadOnce(t *testing.T) {
 	for _, tt := range tests {
 		for _, rd := range reads {
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
-				got, skipped, err := decodeHeldAbove10(rd.wrap(strings.NewReader(`{"ok":true,"result":[` + tt.result + `]}`)))
-				if !slices.Equal(got, tt.want) || skipped != tt.skipped {
-					t.Errorf("passed %v, skipped %d; want %v, %d", got, skipped, tt.want, tt.skipped)
+				got, skipped, asked, err := decodeHeldAbove10(rd.wrap(strings.NewReader(`{"ok":true,"result":[` + tt.result + `]}`)))
+				if !slices.Equal(got, tt.want) || skipped != tt.skipped || asked > tt.elems {
+					t.Errorf("passed %v, skipped %d, skip asked %d times; want %v, %d, at most %d", got, skipped, asked, tt.want, tt.skipped, tt.elems)
 				}
 				if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 					t.Errorf("error %v, want %q", err, tt.wantErr)
@@ -264,8 +266,8 @@ func FuzzSkippingUpdatesReadOnce(f *testing.F) {
 	f.Add(`{"update_id":11,"update_id":3},{"update_id":12,"a\u0062":1}`)
 	f.Fuzz(func(t *testing.T, result string) {
 		body := `{"ok":true,"result":[` + result + `]}`
-		p1, s1, err1 := decodeHeldAbove10(strings.NewReader(body))
-		p2, s2, err2 := decodeHeldAbove10(iotest.OneByteReader(strings.NewReader(body)))
+		p1, s1, _, err1 := decodeHeldAbove10(strings.NewReader(body))
+		p2, s2, _, err2 := decodeHeldAbove10(iotest.OneByteReader(strings.NewReader(body)))
 		if !slices.Equal(p1, p2) || s1 != s2 || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("read whole: passed %v, skipped %d, error %v\none byte at a time: passed %v, skipped %d, error %v", p1, s1, err1, p2, s2, err2)
 		}
@@ -274,11 +276,12 @@ func FuzzSkippingUpdatesReadOnce(f *testing.F) {
 
 // decodeHeldAbove10 decodes a getUpdates answer from body as GetUpdatesFunc
 // does for a poller that holds every update_id above 10, and returns the
-// ids passed on, how many were skipped and the answer's error.
-func decodeHeldAbove10(body io.Reader) (passed []int64, skipped int, err error) {
+// ids passed on, how many were skipped, how many times skip was asked and
+// the answer's error.
+func decodeHeldAbove10(body io.Reader) (passed []int64, skipped, asked int, err error) {
 	red := newRedactor(testToken)
-	r := &skippingUpdates{skip: func(id int64) bool { return id > 10 }, limit: maxUpdatesPerCall,
+	r := &skippingUpdates{skip: func(id int64) bool { asked++; return id > 10 }, limit: maxUpdatesPerCall,
 		fn: func(u *Update) error { passed = append(passed, u.UpdateID); return nil }}
 	err = decodeAnswer("getUpdates", 200, body, r, limitsOf(DefaultMaxResponseBytes, maxUpdatesPerCall, red), red)
-	return passed, r.skipped, err
+	return passed, r.skipped, asked, err
 }
