@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // fastUpdate is an Update decoded by its generated decodeFast: the poller's
@@ -87,11 +88,8 @@ func readInline[T any, P fastDecoder[T]](dec *jsonDecoder, p P) error {
 // readInt decodes the next value of dec into *p: a JSON integer of at most
 // 18 digits directly, anything else as the JSON engine does.
 func readInt(dec *jsonDecoder, p *int64) error {
-	if dec.PeekKind() != '0' {
-		return decodeFrom(dec, p)
-	}
-	raw, err := dec.ReadValue()
-	if err != nil {
+	raw, done, err := nextOfKind(dec, '0', p)
+	if done {
 		return err
 	}
 	digits, neg := raw, false
@@ -116,11 +114,8 @@ func readInt(dec *jsonDecoder, p *int64) error {
 // valid UTF-8 without escapes directly, anything else as the JSON engine
 // does.
 func readString(dec *jsonDecoder, p *string) error {
-	if dec.PeekKind() != '"' {
-		return decodeFrom(dec, p)
-	}
-	raw, err := dec.ReadValue()
-	if err != nil {
+	raw, done, err := nextOfKind(dec, '"', p)
+	if done {
 		return err
 	}
 	s := raw[1 : len(raw)-1]
@@ -129,6 +124,17 @@ func readString(dec *jsonDecoder, p *string) error {
 	}
 	*p = string(s)
 	return nil
+}
+
+// nextOfKind reads the next value of dec when it is of kind k; a value of
+// any other kind is decoded into p as the JSON engine does, and done is
+// true (as it is on an error).
+func nextOfKind(dec *jsonDecoder, k jsontext.Kind, p any) (raw []byte, done bool, err error) {
+	if dec.PeekKind() != k {
+		return nil, true, decodeFrom(dec, p)
+	}
+	raw, err = dec.ReadValue()
+	return raw, err != nil, err
 }
 
 // readBool decodes the next value of dec into *p.
