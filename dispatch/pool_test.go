@@ -468,7 +468,9 @@ func TestTaskTimeout(t *testing.T) {
 		shared  bool                      // all n tasks have one deadline
 	}{
 		{"long timeout: one deadline", time.Hour, func(context.Context) {}, true},
-		{"after the deadline: a new one", 50 * time.Millisecond, func(ctx context.Context) { <-ctx.Done() }, false},
+		// a second: each later task starts with at least 984 ms left, far
+		// beyond a stall between its start and its check, even under -race
+		{"after the deadline: a new one", time.Second, func(ctx context.Context) { <-ctx.Done() }, false},
 		{"no timeout", 0, func(context.Context) {}, false},
 	}
 	for _, tt := range tests {
