@@ -279,9 +279,9 @@ func (b *Bot) run(ctx context.Context) error {
 	poolDone := make(chan struct{})
 	go func() {
 		defer close(poolDone)
-		// Run's own goroutine (supervision) is "dispatch"; the tasks'
-		// context carries the workers' labels, which the executor gives
-		// the worker back after each handler.
+		// Run's own goroutine (supervision) is "dispatch"; its context
+		// carries the workers' labels, which they start under (Wrap) and
+		// the executor gives back to them after each handler.
 		b.id.Do(poolCtx, "dispatch", func(ctx context.Context) {
 			st.pool.Run(pprof.WithLabels(ctx, b.id.Labels("worker")))
 		})
@@ -370,8 +370,11 @@ func (b *Bot) poolConfig() dispatch.Config {
 		Deadline:  b.cfg.handlerTimeout + b.cfg.abandonGrace,
 		Drain:     b.cfg.drainTimeout,
 		StopGrace: StopGrace,
+		// ctx is the one Run was given, labelled as the workers (see run):
+		// a worker starts under the labels its tasks' context carries.
 		Wrap: func(ctx context.Context, loop func(context.Context)) {
-			b.id.Do(ctx, "worker", loop)
+			pprof.SetGoroutineLabels(ctx)
+			loop(ctx)
 		},
 	}
 }

@@ -23,10 +23,7 @@ type fastUpdate Update
 // UnmarshalJSONFrom decodes an object with decodeFast, anything else (null,
 // a wrong kind) as an Update is decoded.
 func (u *fastUpdate) UnmarshalJSONFrom(dec *jsonDecoder) error {
-	if dec.PeekKind() != '{' {
-		return decodeFrom(dec, (*Update)(u))
-	}
-	return (*Update)(u).decodeFast(dec)
+	return readInline(dec, (*Update)(u))
 }
 
 // fastDecoder is a generated type with a decodeFast method.
